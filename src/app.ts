@@ -1,0 +1,147 @@
+import type { Hook } from "@hono/zod-openapi";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { AppEnv } from "./env";
+import { ApiError, type ErrorCode, type FieldError, problemResponse } from "./errors";
+import { newId } from "./lib/ids";
+import { createLogger } from "./lib/logger";
+
+/** Turns zod issues into the problem's `errors` list. */
+const validationHook: Hook<unknown, AppEnv, string, unknown> = (result, c) => {
+	if (result.success) return;
+	const errors: FieldError[] = result.error.issues.map((issue) => ({
+		path: `${result.target}${issue.path.length ? `.${issue.path.join(".")}` : ""}`,
+		message: issue.message,
+	}));
+	return problemResponse("invalid_request", "The request is not valid.", {
+		errors,
+		requestId: c.get("requestId"),
+	});
+};
+
+/** A router with the app's validation hook; every route file builds its routes on one. */
+export function newRouter(): OpenAPIHono<AppEnv> {
+	return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function codeForStatus(status: number): ErrorCode {
+	switch (status) {
+		case 400:
+			return "invalid_request";
+		case 401:
+			return "unauthorized";
+		case 403:
+			return "forbidden";
+		case 404:
+			return "not_found";
+		case 405:
+			return "method_not_allowed";
+		case 409:
+			return "conflict";
+		case 413:
+			return "payload_too_large";
+		case 415:
+			return "unsupported_media_type";
+		case 416:
+			return "range_not_satisfiable";
+		case 422:
+			return "unprocessable";
+		case 429:
+			return "rate_limited";
+		default:
+			return status >= 500 ? "internal" : "invalid_request";
+	}
+}
+
+/** The single place errors become problem responses. */
+export function onError(err: Error, c: Context<AppEnv>): Response {
+	const requestId = c.get("requestId");
+	const instance = new URL(c.req.url).pathname;
+	if (err instanceof ApiError) {
+		return problemResponse(err.code, err.detail, { errors: err.errors, headers: err.headers, requestId, instance });
+	}
+	if (err instanceof HTTPException) {
+		const code = codeForStatus(err.status);
+		const detail =
+			code === "internal" ? "An internal error occurred." : err.message || "The request could not be handled.";
+		return problemResponse(code, detail, { requestId, instance });
+	}
+	c.get("log")?.error("unhandled_error", { error: err.message, stack: err.stack });
+	return problemResponse("internal", "An internal error occurred.", { requestId, instance });
+}
+
+/** Request id, JSON access log, security headers, CORS: installed once, before every route. */
+export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
+	app.use("*", async (c, next) => {
+		const incoming = c.req.header("x-request-id");
+		const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : newId("req");
+		const log = createLogger({ request_id: requestId });
+		c.set("requestId", requestId);
+		c.set("log", log);
+		const started = Date.now();
+		await next();
+		c.res.headers.set("x-request-id", requestId);
+		c.res.headers.set("x-content-type-options", "nosniff");
+		c.res.headers.set("referrer-policy", "no-referrer");
+		if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
+		// The path only: query strings can carry signatures.
+		log.info("request", {
+			method: c.req.method,
+			path: new URL(c.req.url).pathname,
+			status: c.res.status,
+			duration_ms: Date.now() - started,
+		});
+	});
+	app.use("*", async (c, next) => {
+		const origin = c.req.header("origin");
+		const allowed = (c.env.CORS_ORIGINS ?? "").split(",").map((s) => s.trim());
+		const allow = origin && (allowed.includes("*") || allowed.includes(origin)) ? origin : null;
+		if (c.req.method === "OPTIONS" && allow) {
+			return new Response(null, {
+				status: 204,
+				headers: {
+					"access-control-allow-origin": allow,
+					"access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
+					"access-control-allow-headers":
+						c.req.header("access-control-request-headers") ?? "authorization, content-type, idempotency-key",
+					"access-control-max-age": "86400",
+					vary: "origin",
+				},
+			});
+		}
+		await next();
+		if (allow) {
+			c.res.headers.set("access-control-allow-origin", allow);
+			c.res.headers.set(
+				"access-control-expose-headers",
+				"x-request-id, etag, content-length, content-range, accept-ranges, retry-after, location",
+			);
+			c.res.headers.append("vary", "origin");
+		}
+	});
+}
+
+/** 404 for unknown paths, 405 (with `Allow`) for known paths with another method. */
+export function installFallbacks(app: OpenAPIHono<AppEnv>): void {
+	app.notFound((c) => {
+		const path = new URL(c.req.url).pathname;
+		const methods = new Set<string>();
+		for (const route of app.routes) {
+			if (route.method === "ALL" || route.path.includes("*")) continue;
+			const pattern = new RegExp(`^${route.path.replace(/:[A-Za-z_]+(\{[^}]+\})?/g, "[^/]+")}$`);
+			if (pattern.test(path)) methods.add(route.method);
+		}
+		const requestId = c.get("requestId");
+		if (methods.size > 0) {
+			return problemResponse("method_not_allowed", `${c.req.method} is not allowed on ${path}.`, {
+				requestId,
+				headers: { allow: [...methods].join(", ") },
+			});
+		}
+		return problemResponse("not_found", `No route for ${c.req.method} ${path}.`, { requestId });
+	});
+	app.onError(onError);
+}

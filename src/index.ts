@@ -1,0 +1,49 @@
+import { installBaseMiddleware, installFallbacks, newRouter } from "./app";
+import { backendsRoutes } from "./routes/backends";
+import { docsRoutes } from "./routes/docs";
+import { jobsRoutes } from "./routes/jobs";
+import { keysRoutes } from "./routes/keys";
+import { serviceRoutes } from "./routes/service";
+import { storageRoutes } from "./routes/storage";
+import { uploadsRoutes } from "./routes/uploads";
+import { runScheduled } from "./scheduled";
+
+export { JobDO } from "../durable-objects/job";
+
+export const app = newRouter();
+installBaseMiddleware(app);
+app.route("/", serviceRoutes);
+app.route("/", docsRoutes);
+app.route("/", keysRoutes);
+app.route("/", backendsRoutes);
+app.route("/", uploadsRoutes);
+app.route("/", storageRoutes);
+app.route("/", jobsRoutes);
+
+app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+	type: "http",
+	scheme: "bearer",
+	description: "An API key (`rg_live_…`) from `POST /v1/admin/keys` or `npm run keys -- create`.",
+});
+app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
+	type: "http",
+	scheme: "bearer",
+	description: "The ADMIN_TOKEN Worker secret.",
+});
+app.doc31("/openapi.json", {
+	openapi: "3.1.0",
+	info: {
+		title: "Reelgate API",
+		version: "1.0.0",
+		description: "Upload an image (and audio), start a video job on a GPU backend, follow it, download the video.",
+	},
+	servers: [{ url: "/" }],
+});
+installFallbacks(app);
+
+export default {
+	fetch: app.fetch,
+	scheduled: (controller, env, ctx) => {
+		ctx.waitUntil(runScheduled(env, controller.scheduledTime));
+	},
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,3 @@
+import { newRouter } from "../app";
+
+export const backendsRoutes = newRouter();
