@@ -1,3 +1,148 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { newRouter } from "../app";
+import { uploadStatusByKey } from "../db/uploads";
+import type { AppEnv } from "../env";
+import { ApiError, problemResponses } from "../errors";
+import { UPLOADS_PREFIX, workerSignerFor } from "../storage";
+import { putStream } from "../storage/put-stream";
+import { serveObject } from "../storage/serve-object";
+import { decodeKeyPath, STORAGE_PATH, type StorageGrant } from "../storage/worker-signer";
+
+/*
+ * The Worker-signed storage route: the targets of `WorkerUrlSigner` URLs. No API key: the signature in the
+ * query is the credential (and the access log records the path only, never the query).
+ *
+ * The key may contain slashes, which `createRoute`'s `{key}` cannot express, so the routes are documented
+ * with `createRoute` + `registerPath` and served by plain handlers on `:key{.+}`.
+ */
+
+const SignedQuerySchema = z.object({
+	method: z.enum(["PUT", "GET"]).openapi({ description: "The method the URL was signed for." }),
+	expires: z.string().openapi({ description: "Expiry, unix seconds." }),
+	ct: z.string().optional().openapi({ description: "PUT: the Content-Type the body must carry." }),
+	size: z.string().optional().openapi({ description: "PUT: the exact byte count." }),
+	max: z.string().optional().openapi({ description: "PUT: the largest byte count." }),
+	sig: z.string().openapi({ description: "HMAC-SHA256 over the fields above." }),
+});
+const KeyParamSchema = z.object({
+	key: z.string().openapi({ description: "The object key, path-encoded (may contain `/`)." }),
+});
+
+export const StoredObjectSchema = z
+	.object({ key: z.string(), size: z.number().int(), etag: z.string() })
+	.openapi("StoredObject");
+
+const putRoute = createRoute({
+	method: "put",
+	path: "/v1/storage/{key}",
+	tags: ["Storage"],
+	summary: "Store bytes at a signed PUT URL",
+	description:
+		"The target of an upload's `upload.url`. Send exactly the signed size with the signed Content-Type; the body is streamed into R2.",
+	request: {
+		params: KeyParamSchema,
+		query: SignedQuerySchema,
+		body: { content: { "*/*": { schema: z.string().openapi({ format: "binary" }) } } },
+	},
+	responses: {
+		200: { description: "Stored", content: { "application/json": { schema: StoredObjectSchema } } },
+		...problemResponses(400, 403, 409, 413, 415),
+	},
+});
+
+const getRoute = createRoute({
+	method: "get",
+	path: "/v1/storage/{key}",
+	tags: ["Storage"],
+	summary: "Read bytes at a signed GET URL (HEAD too)",
+	description: "Streams the object with `Accept-Ranges`, `ETag`, 206 for one `Range`, 304 for `If-None-Match`.",
+	request: { params: KeyParamSchema, query: SignedQuerySchema },
+	responses: {
+		200: {
+			description: "The object",
+			content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } },
+		},
+		206: { description: "The requested range" },
+		304: { description: "Not modified" },
+		...problemResponses(403, 404, 416),
+	},
+});
+
+/** The object key from the raw path (not Hono's decoded param, so `%2F` and friends decode exactly once). */
+function keyOf(c: Context<AppEnv>): string {
+	const key = decodeKeyPath(new URL(c.req.url).pathname.slice(STORAGE_PATH.length));
+	if (!key) throw new ApiError("forbidden", "The URL is not a valid signed storage URL.");
+	return key;
+}
+
+/** Verifies the signed URL for `method`; every refusal is a 403 so nothing is learnt about the key. */
+async function authorize(c: Context<AppEnv>, method: "PUT" | "GET"): Promise<StorageGrant> {
+	const url = new URL(c.req.url);
+	const verdict = await workerSignerFor(c.env, url.origin).verify(keyOf(c), url.searchParams);
+	if (!verdict.ok) {
+		switch (verdict.reason) {
+			case "malformed":
+				throw new ApiError("forbidden", "The URL is not a valid signed storage URL.");
+			case "bad_signature":
+				throw new ApiError("forbidden", "The URL's signature does not match.");
+			case "expired":
+				throw new ApiError("forbidden", "The URL has expired: ask for a new one.");
+		}
+	}
+	if (verdict.grant.method !== method) {
+		throw new ApiError("forbidden", `The URL was signed for ${verdict.grant.method}, not ${c.req.method}.`);
+	}
+	return verdict.grant;
+}
+
+/** The media type essence, for comparing Content-Types without case or whitespace differences. */
+function essence(contentType: string): string {
+	return contentType.trim().toLowerCase();
+}
+
+async function handlePut(c: Context<AppEnv>): Promise<Response> {
+	const grant = await authorize(c, "PUT");
+	const declared = c.req.header("content-length");
+	if (declared === undefined) throw new ApiError("invalid_request", "Content-Length is required.");
+	if (!/^\d{1,16}$/.test(declared)) throw new ApiError("invalid_request", "Content-Length is not a byte count.");
+	const length = Number(declared);
+	if (grant.size !== undefined && length !== grant.size) {
+		throw new ApiError("invalid_request", `The URL is for exactly ${grant.size} bytes; Content-Length is ${length}.`);
+	}
+	if (grant.max !== undefined && length > grant.max) {
+		throw new ApiError("payload_too_large", `The URL accepts at most ${grant.max} bytes.`);
+	}
+	const contentType = c.req.header("content-type") ?? "";
+	if (grant.ct !== undefined && essence(contentType) !== essence(grant.ct)) {
+		throw new ApiError("unsupported_media_type", `The URL is for Content-Type ${grant.ct}; send it as signed.`);
+	}
+	// An upload's bytes are verified once, at `complete`; after that (or after expiry) its URL must not be
+	// able to swap them.
+	if (grant.key.startsWith(UPLOADS_PREFIX)) {
+		const status = await uploadStatusByKey(c.env.DB, grant.key);
+		if (status !== "pending") {
+			throw new ApiError("conflict", `The upload is ${status ?? "gone"}: its bytes can no longer be replaced.`);
+		}
+	}
+	const stored = await putStream(c.env.BUCKET, grant.key, c.req.raw.body, length, {
+		httpMetadata: { contentType: grant.ct ?? contentType },
+	});
+	if (!stored.ok) throw new ApiError("invalid_request", "The body's length did not match Content-Length.");
+	const { object } = stored;
+	return c.json({ key: object.key, size: object.size, etag: object.etag }, 200, { etag: object.httpEtag });
+}
+
+async function handleGet(c: Context<AppEnv>): Promise<Response> {
+	const grant = await authorize(c, "GET");
+	const response = await serveObject(c.env.BUCKET, grant.key, c.req.raw, { cacheControl: "private, max-age=300" });
+	if (!response) throw new ApiError("not_found", "No object at this URL.");
+	return response;
+}
 
 export const storageRoutes = newRouter();
+storageRoutes.openAPIRegistry.registerPath(putRoute);
+storageRoutes.openAPIRegistry.registerPath(getRoute);
+storageRoutes.put("/v1/storage/:key{.+}", handlePut);
+// Hono answers HEAD with the GET handler and drops the body; `serveObject` skips the R2 read for HEAD.
+storageRoutes.get("/v1/storage/:key{.+}", handleGet);

@@ -1,0 +1,53 @@
+"""One error shape for every failure: `{"error": {"code": ..., "message": ...}}` (docs/gpu-job-protocol.md)."""
+
+from __future__ import annotations
+
+from .log import redact
+
+ERROR_CODES = (
+    "invalid_input",
+    "input_download_failed",
+    "models_missing",
+    "inference_failed",
+    "output_upload_failed",
+    "output_too_large",
+    "timeout",
+    "canceled",
+    "internal",
+)
+
+
+class WorkerError(Exception):
+    """A failure with a protocol error code. The message is shown to API users: no secrets, no signed URLs."""
+
+    def __init__(self, code: str, message: str):
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = redact(message)
+
+    def body(self) -> dict:
+        return error_body(self.code, self.message)
+
+
+class JobInputError(WorkerError):
+    """Raised by parse_job_input(); always `invalid_input`."""
+
+    def __init__(self, message: str, code: str = "invalid_input"):
+        super().__init__(code, message)
+
+
+def error_body(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": redact(message)}}
+
+
+def error_from_exception(exc: BaseException) -> dict:
+    """Maps any exception to the error shape; unexpected ones become `internal` without their details."""
+    if isinstance(exc, WorkerError):
+        return exc.body()
+    return error_body("internal", f"internal error ({type(exc).__name__})")
+
+
+def is_error(result: dict) -> bool:
+    return isinstance(result, dict) and isinstance(result.get("error"), dict)

@@ -1,0 +1,254 @@
+"""Validation of a job's `input` (docs/gpu-job-protocol.md). Pure: no I/O, raises JobInputError on bad input."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .config import KNOWN_MODELS
+from .errors import JobInputError
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+AUDIO_TYPES = (
+    "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/mpeg", "audio/mp3",
+    "audio/flac", "audio/x-flac", "audio/ogg", "audio/opus",
+)
+OUTPUT_TYPES = ("video/mp4",)
+DEFAULT_DURATION_S = 5.0
+MAX_PROMPT_CHARS = 4000
+MAX_SEED = 2**64 - 1  # ComfyUI's seed widget range
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    min_side: int
+    max_side: int
+    max_frames: int
+    default_fps: int
+    default_steps: int
+    # Wan's latent packs 4 frames per step after the first, so its frame counts are 4k+1 (81, 77+4, ...).
+    frames_4k_plus_1: bool
+
+
+LIMITS = {
+    "preview": ModelLimits(64, 1920, 1800, 16, 4, False),
+    "wan2.2-i2v": ModelLimits(128, 1280, 161, 16, 4, True),
+    "wan2.2-s2v": ModelLimits(128, 1280, 161, 16, 4, True),
+}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    url: str
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Params:
+    prompt: str = ""
+    negative_prompt: str = ""
+    width: int = 640
+    height: int = 640
+    fps: int = 16
+    frames: int | None = None  # explicit frame count; wins over duration_s
+    duration_s: float | None = None
+    seed: int = 0
+    steps: int = 4
+
+
+@dataclass(frozen=True)
+class PutTarget:
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PartTarget:
+    part_number: int
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MultipartTarget:
+    part_size: int
+    parts: tuple[PartTarget, ...]
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    content_type: str = "video/mp4"
+    put: PutTarget | None = None
+    multipart: MultipartTarget | None = None
+
+
+@dataclass(frozen=True)
+class JobInput:
+    model: str | None
+    image: InputFile | None = None
+    audio: InputFile | None = None
+    params: Params = field(default_factory=Params)
+    output: OutputTarget | None = None
+    health_check: bool = False
+
+
+def _fail(message: str) -> JobInputError:
+    return JobInputError(message)
+
+
+def _obj(value: Any, where: str, required: bool = True) -> dict | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, dict):
+        raise _fail(f"{where} must be an object")
+    return value
+
+
+def _int(value: Any, where: str, lo: int, hi: int) -> int:
+    # bool is an int in Python; JSON `true` is not a number.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise _fail(f"{where} must be an integer")
+    value = int(value)
+    if not lo <= value <= hi:
+        raise _fail(f"{where} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _url(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(f"{where} must be a string URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _fail(f"{where} must be an http(s) URL")
+    return value
+
+
+def _headers(value: Any, where: str) -> dict[str, str]:
+    value = _obj(value, where, required=False) or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise _fail(f"{where} must map header names to string values")
+    return dict(value)
+
+
+def _input_file(raw: Any, where: str, allowed: tuple[str, ...]) -> InputFile:
+    raw = _obj(raw, where)
+    content_type = raw.get("content_type")
+    if content_type is not None:
+        if not isinstance(content_type, str) or content_type.split(";")[0].strip().lower() not in allowed:
+            raise _fail(f"{where}.content_type must be one of {', '.join(allowed)}")
+        content_type = content_type.split(";")[0].strip().lower()
+    return InputFile(url=_url(raw.get("url"), f"{where}.url"), content_type=content_type)
+
+
+def _params(raw: Any, model: str) -> Params:
+    raw = _obj(raw, "params", required=False) or {}
+    lim = LIMITS[model]
+    text = {}
+    for name in ("prompt", "negative_prompt"):
+        value = raw.get(name, "")
+        if not isinstance(value, str) or len(value) > MAX_PROMPT_CHARS:
+            raise _fail(f"params.{name} must be a string of at most {MAX_PROMPT_CHARS} characters")
+        text[name] = value
+    size = {}
+    for name in ("width", "height"):
+        value = _int(raw.get(name, 640), f"params.{name}", lim.min_side, lim.max_side)
+        if value % 16:
+            raise _fail(f"params.{name} must be a multiple of 16, got {value}")
+        size[name] = value
+    fps = _int(raw.get("fps", lim.default_fps), "params.fps", 1, 60)
+    frames = None
+    if raw.get("frames") is not None:
+        frames = _int(raw["frames"], "params.frames", 1, lim.max_frames)
+        if lim.frames_4k_plus_1 and frames % 4 != 1:
+            raise _fail(f"params.frames must be 4k+1 for {model} (e.g. 81), got {frames}")
+    duration_s = None
+    if raw.get("duration_s") is not None:
+        value = raw["duration_s"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise _fail("params.duration_s must be a positive number")
+        duration_s = float(value)
+        if frames is None and frame_count(model, fps, duration_s) > lim.max_frames:
+            raise _fail(f"params.duration_s is too long for {model}: at most {lim.max_frames} frames")
+    seed = raw.get("seed")
+    seed = random.randint(0, 2**53 - 1) if seed is None else _int(seed, "params.seed", 0, MAX_SEED)
+    steps = _int(raw.get("steps", lim.default_steps), "params.steps", 1, 50)
+    if model.startswith("wan") and steps < 2:
+        raise _fail("params.steps must be at least 2 for wan models (split over two passes)")
+    return Params(fps=fps, frames=frames, duration_s=duration_s, seed=seed, steps=steps, **text, **size)
+
+
+def _output(raw: Any) -> OutputTarget:
+    raw = _obj(raw, "output")
+    content_type = raw.get("content_type", "video/mp4")
+    if content_type not in OUTPUT_TYPES:
+        raise _fail(f"output.content_type must be one of {', '.join(OUTPUT_TYPES)}")
+    put = None
+    if raw.get("put") is not None:
+        put_raw = _obj(raw["put"], "output.put")
+        put = PutTarget(url=_url(put_raw.get("url"), "output.put.url"),
+                        headers=_headers(put_raw.get("headers"), "output.put.headers"))
+    multipart = None
+    if raw.get("multipart") is not None:
+        mp = _obj(raw["multipart"], "output.multipart")
+        part_size = _int(mp.get("part_size"), "output.multipart.part_size", 1, 5 * 1024**3)
+        parts_raw = mp.get("parts")
+        if not isinstance(parts_raw, list) or not parts_raw:
+            raise _fail("output.multipart.parts must be a non-empty list")
+        parts = []
+        for index, part in enumerate(parts_raw):
+            where = f"output.multipart.parts[{index}]"
+            part = _obj(part, where)
+            number = _int(part.get("part_number"), f"{where}.part_number", 1, 10000)
+            if number != index + 1:
+                raise _fail(f"{where}.part_number must be {index + 1} (parts in order, from 1)")
+            parts.append(PartTarget(number, _url(part.get("url"), f"{where}.url"),
+                                    _headers(part.get("headers"), f"{where}.headers")))
+        multipart = MultipartTarget(part_size=part_size, parts=tuple(parts))
+    if put is None and multipart is None:
+        raise _fail("output needs `put` or `multipart`")
+    return OutputTarget(content_type=content_type, put=put, multipart=multipart)
+
+
+def frame_count(model: str, fps: int, duration_s: float) -> int:
+    """Frames for a duration; Wan needs 4k+1 frames, so round to the nearest such count."""
+    frames = max(1, round(duration_s * fps))
+    if LIMITS[model].frames_4k_plus_1:
+        frames = max(1, round((frames - 1) / 4)) * 4 + 1
+    return frames
+
+
+def resolve_frames(model: str, params: Params, audio_duration_s: float | None = None) -> int:
+    """Duration rule of the protocol: `frames` wins; else `duration_s`; else the audio's duration; else 5 s."""
+    if params.frames is not None:
+        return params.frames
+    for duration in (params.duration_s, audio_duration_s, DEFAULT_DURATION_S):
+        if duration:
+            return min(frame_count(model, params.fps, duration), LIMITS[model].max_frames)
+    raise AssertionError("unreachable")
+
+
+def parse_job_input(raw: Any) -> JobInput:
+    raw = _obj(raw, "input")
+    health_check = raw.get("health_check", False)
+    if not isinstance(health_check, bool):
+        raise _fail("health_check must be a boolean")
+    model = raw.get("model")
+    if health_check:
+        # A health check renders nothing: it needs neither inputs nor output.
+        return JobInput(model=model if model in KNOWN_MODELS else None, health_check=True)
+    if model not in KNOWN_MODELS:
+        raise _fail(f"model must be one of {', '.join(KNOWN_MODELS)}")
+    inputs = _obj(raw.get("inputs"), "inputs")
+    if inputs.get("image") is None:
+        raise _fail("inputs.image is required")
+    image = _input_file(inputs["image"], "inputs.image", IMAGE_TYPES)
+    audio = None
+    if inputs.get("audio") is not None:
+        audio = _input_file(inputs["audio"], "inputs.audio", AUDIO_TYPES)
+    elif model == "wan2.2-s2v":
+        raise _fail("inputs.audio is required for wan2.2-s2v")
+    return JobInput(model=model, image=image, audio=audio, params=_params(raw.get("params"), model),
+                    output=_output(raw.get("output")), health_check=False)

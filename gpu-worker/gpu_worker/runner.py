@@ -1,0 +1,237 @@
+"""One job from raw input to protocol output, shared by the RunPod handler and the pod server.
+
+`run_job` never raises for a job failure: it returns `{"video": {...}}` or `{"error": {"code", "message"}}`.
+It lets asyncio.CancelledError through, so the caller (RunPod SDK, pod server) sees its own cancellation;
+ComfyUI is interrupted on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import traceback
+from pathlib import Path
+from typing import Callable
+
+import aiohttp
+
+from . import preview
+from .comfy import ComfyClient, find_video_output
+from .config import COMFY_MODELS, SETTINGS, Settings
+from .errors import WorkerError, error_body, error_from_exception
+from .job import JobInput, parse_job_input, resolve_frames
+from .log import log_event
+from .models import check_models, missing_files
+from .transfer import download_input, new_job_dir, upload_output
+from .workflow import build_workflow, load_template
+
+ProgressCallback = Callable[[dict], None]  # receives {"stage", "percent", "message"}
+
+# Overall percent span of each stage, so `percent` only grows through the job.
+STAGES = {
+    "preview": {"downloading": (0, 10), "loading": (10, 15), "encoding": (15, 90), "uploading": (90, 100)},
+    "comfy": {"downloading": (0, 5), "loading": (5, 10), "sampling": (10, 85), "encoding": (85, 92),
+              "uploading": (92, 100)},
+}
+EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "audio/mpeg": ".mp3",
+              "audio/mp3": ".mp3", "audio/flac": ".flac", "audio/x-flac": ".flac", "audio/ogg": ".ogg",
+              "audio/opus": ".ogg"}
+
+
+class Progress:
+    def __init__(self, callback: ProgressCallback | None, kind: str):
+        self.callback = callback
+        self.spans = STAGES[kind]
+        self.last = -1
+
+    def __call__(self, stage: str, fraction: float = 0.0, message: str | None = None) -> None:
+        lo, hi = self.spans[stage]
+        percent = max(self.last, int(lo + (hi - lo) * min(max(fraction, 0.0), 1.0)))
+        self.last = percent
+        update = {"stage": stage, "percent": percent}
+        if message:
+            update["message"] = message
+        if self.callback:
+            try:
+                self.callback(update)
+            except Exception as exc:  # a broken progress sink must not fail the job
+                log_event("progress_callback_failed", reason=repr(exc))
+
+
+async def run_job(job_id: str, raw_input, progress_cb: ProgressCallback | None = None,
+                  cancel_event: asyncio.Event | None = None, *, settings: Settings = SETTINGS) -> dict:
+    task = asyncio.create_task(_run_with_timeout(job_id, raw_input, progress_cb, settings))
+    if cancel_event is None:
+        return await task
+    waiter = asyncio.create_task(cancel_event.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        waiter.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return error_body("canceled", "job canceled")
+
+
+async def _run_with_timeout(job_id: str, raw_input, progress_cb, settings: Settings) -> dict:
+    try:
+        async with asyncio.timeout(settings.job_timeout_s):
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30,
+                                                                           sock_read=120)) as session:
+                return await _run(job_id, raw_input, progress_cb, settings, session)
+    except TimeoutError:
+        return error_body("timeout", f"job exceeded {settings.job_timeout_s:.0f} s")
+    except WorkerError as exc:
+        log_event("job_failed", job_id=job_id, code=exc.code, message=exc.message)
+        return exc.body()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log_event("job_crashed", job_id=job_id, error=repr(exc), traceback=traceback.format_exc())
+        return error_from_exception(exc)
+
+
+async def _run(job_id, raw_input, progress_cb, settings: Settings, session) -> dict:
+    job = parse_job_input(raw_input)
+    if job.health_check:
+        return await _health(settings, session)
+    if job.model not in settings.enabled_models:
+        raise WorkerError("invalid_input", f"model {job.model} is not enabled on this worker")
+    is_comfy = job.model in COMFY_MODELS
+    if is_comfy:
+        check_models([job.model], settings.models_root)  # before downloading anything
+    progress = Progress(progress_cb, "comfy" if is_comfy else "preview")
+    log_event("job_started", job_id=job_id, model=job.model)
+    with new_job_dir(settings.work_dir, job_id) as work:
+        workdir = Path(work)
+        image, audio = await _download_inputs(job, workdir, session, settings, progress)
+        out_path = workdir / "output.mp4"
+        if is_comfy:
+            info = await _run_comfy(job_id, job, image, audio, out_path, session, settings, progress)
+        else:
+            info = await _run_preview(job, image, audio, out_path, progress)
+        progress("uploading", 0.0)
+        result = await upload_output(
+            session, out_path, job.output, attempts=settings.http_attempts, backoff_s=settings.http_backoff_s,
+            progress=lambda done, total: progress("uploading", done / max(total, 1)))
+    video = {"content_type": job.output.content_type, "size": result.size, "sha256": result.sha256,
+             "duration_s": info.duration_s, "width": info.width, "height": info.height, "fps": info.fps}
+    if result.parts is not None:
+        video["parts"] = result.parts
+    log_event("job_completed", job_id=job_id, model=job.model, size=result.size)
+    return {"video": video}
+
+
+async def _download_inputs(job: JobInput, workdir: Path, session, settings: Settings, progress):
+    progress("downloading", 0.0)
+    sources = [("image", job.image), ("audio", job.audio)]
+    sources = [(name, src) for name, src in sources if src is not None]
+    paths: dict[str, Path] = {}
+    for index, (name, source) in enumerate(sources):
+        suffix = EXTENSIONS.get(source.content_type or "", ".png" if name == "image" else ".wav")
+        paths[name] = await download_input(session, source, str(workdir), f"{name}{suffix}",
+                                           max_bytes=settings.max_input_bytes, attempts=settings.http_attempts,
+                                           backoff_s=settings.http_backoff_s)
+        progress("downloading", (index + 1) / len(sources), f"{name} downloaded")
+    return paths["image"], paths.get("audio")
+
+
+async def _run_preview(job: JobInput, image: Path, audio: Path | None, out_path: Path, progress):
+    progress("loading", 0.0, "reading inputs")
+    audio_s = await asyncio.to_thread(preview.probe_audio_duration, audio) if audio else None
+    frames = resolve_frames(job.model, job.params, audio_s)
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()  # a thread cannot be cancelled: the encoder checks this between frames
+
+    def on_frames(done: int, total: int) -> None:
+        if stop.is_set():
+            raise WorkerError("canceled", "job canceled")
+        loop.call_soon_threadsafe(progress, "encoding", done / total, f"frame {done}/{total}")
+
+    p = job.params
+    try:
+        return await asyncio.to_thread(preview.render_preview, image, out_path, width=p.width, height=p.height,
+                                       fps=p.fps, frames=frames, audio_path=audio, progress=on_frames)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+
+
+def _workflow_params(job_id: str, job: JobInput, image_name: str, audio_name: str | None, frames: int) -> dict:
+    p = job.params
+    safe_id = "".join(c if c.isalnum() or c in "-_" else "_" for c in job_id)[:64]
+    params = {"prompt": p.prompt, "negative_prompt": p.negative_prompt, "image": image_name, "width": p.width,
+              "height": p.height, "frames": frames, "seed": p.seed, "steps": p.steps, "fps": p.fps,
+              "filename_prefix": f"video/reelgate_{safe_id}"}
+    if job.model == "wan2.2-i2v":
+        params["split_step"] = p.steps // 2  # high-noise expert first half, low-noise expert second half
+    if job.model == "wan2.2-s2v":
+        params["audio"] = audio_name
+    return params
+
+
+async def _run_comfy(job_id, job: JobInput, image: Path, audio: Path | None, out_path: Path, session,
+                     settings: Settings, progress):
+    try:
+        return await _run_comfy_steps(job_id, job, image, audio, out_path, session, settings, progress)
+    except (aiohttp.ClientError, ConnectionError) as exc:
+        raise WorkerError("inference_failed", f"ComfyUI at {settings.comfy_url} failed: {exc}") from None
+
+
+async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | None, out_path: Path, session,
+                           settings: Settings, progress):
+    progress("loading", 0.0, "uploading inputs to ComfyUI")
+    client = ComfyClient(settings.comfy_url, session)
+    prefix = "".join(c if c.isalnum() or c in "-_" else "_" for c in job_id)[:64]
+    image_name = await client.upload(image, f"reelgate-{prefix}-image{image.suffix}")
+    audio_name = await client.upload(audio, f"reelgate-{prefix}-audio{audio.suffix}") if audio else None
+    audio_s = await asyncio.to_thread(preview.probe_audio_duration, audio) if audio else None
+    frames = resolve_frames(job.model, job.params, audio_s)
+    template = load_template(job.model)
+    workflow = build_workflow(template, _workflow_params(job_id, job, image_name, audio_name, frames))
+    samplers = {nid for nid, node in workflow.items() if "KSampler" in node["class_type"]}
+    decoders = {nid for nid, node in workflow.items() if node["class_type"] in ("VAEDecode", "CreateVideo")}
+    steps_by_node: dict[str, tuple[int, int]] = {}
+    progress("loading", 0.5, "loading models")
+
+    def on_progress(node: str, value: int, maximum: int) -> None:
+        if node not in samplers:
+            return
+        steps_by_node[node] = (value, maximum)
+        done = sum(v for v, _ in steps_by_node.values())
+        total = max(job.params.steps, sum(m for _, m in steps_by_node.values()))
+        progress("sampling", done / total, f"step {done}/{total}")
+
+    def on_node(node: str) -> None:
+        if node in decoders:
+            progress("encoding", 0.0, "decoding and saving video")
+
+    entry = await client.run(workflow, on_progress=on_progress, on_node=on_node, timeout_s=settings.job_timeout_s)
+    video_path = await client.download(find_video_output(entry), out_path)
+    progress("encoding", 1.0, "video ready")
+    return await asyncio.to_thread(preview.probe_video, video_path)
+
+
+async def _health(settings: Settings, session) -> dict:
+    """Ready when every enabled model has its files and ComfyUI answers (if a wan model is enabled)."""
+    missing = missing_files(settings.enabled_models, settings.models_root)
+    gpu, comfy_ok = "cpu", True
+    if settings.comfy_models_enabled:
+        try:
+            stats = await ComfyClient(settings.comfy_url, session).system_stats()
+            devices = stats.get("devices") or []
+            gpu = devices[0].get("name", "unknown") if devices else "unknown"
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            comfy_ok = False
+    health = {"ok": comfy_ok and not missing, "models": list(settings.enabled_models), "gpu": gpu}
+    if missing:
+        health["missing_files"] = missing
+    if not comfy_ok:
+        health["comfy"] = "unreachable"
+    return {"health_check": health}

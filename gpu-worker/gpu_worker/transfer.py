@@ -1,0 +1,159 @@
+"""Input downloads (signed GET) and output uploads (signed PUT or multipart parts), streamed from/to disk.
+
+Retries with exponential backoff on 5xx and connection errors only: a 4xx (expired or wrong signature) will not
+get better by retrying. A signed URL is logged without its query string.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+import aiohttp
+
+from .errors import WorkerError
+from .job import InputFile, OutputTarget
+from .log import log_event, strip_query
+
+CHUNK = 1024 * 1024
+# Headers we set ourselves; a job's header map must not override them.
+_RESERVED_HEADERS = {"content-length", "host", "transfer-encoding"}
+
+ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    size: int
+    sha256: str
+    parts: list[dict] | None  # [{"part_number", "etag"}] when multipart was used
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt (5xx, connection error, timeout)."""
+
+
+async def _with_retries(what: str, url: str, attempts: int, backoff_s: float, fail_code: str, attempt_fn):
+    delay = backoff_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return await attempt_fn()
+        except (_Retryable, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            if attempt == attempts:
+                message = f"{what} {strip_query(url)} failed after {attempts} attempts: {reason}"
+                raise WorkerError(fail_code, message) from None
+            log_event("http_retry", what=what, url=strip_query(url), attempt=attempt, reason=reason)
+            await asyncio.sleep(delay)
+            delay *= 2
+
+
+async def download_input(
+    session: aiohttp.ClientSession, source: InputFile, dest_dir: str, name: str, *,
+    max_bytes: int, attempts: int = 4, backoff_s: float = 0.5,
+) -> Path:
+    """Streams a signed GET to `dest_dir/name`; the file never sits whole in memory."""
+    dest = Path(dest_dir) / name
+
+    async def attempt() -> Path:
+        async with session.get(source.url) as resp:
+            if resp.status >= 500:
+                raise _Retryable(f"HTTP {resp.status}")
+            if resp.status != 200:
+                raise WorkerError("input_download_failed", f"GET {strip_query(source.url)} answered HTTP {resp.status}")
+            if resp.content_length is not None and resp.content_length > max_bytes:
+                raise WorkerError("input_download_failed", f"input {name} is larger than {max_bytes} bytes")
+            size = 0
+            with open(dest, "wb") as out:
+                async for chunk in resp.content.iter_chunked(CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise WorkerError("input_download_failed", f"input {name} is larger than {max_bytes} bytes")
+                    out.write(chunk)
+            if size == 0:
+                raise WorkerError("input_download_failed", f"input {name} is empty")
+            return dest
+
+    return await _with_retries("download", source.url, attempts, backoff_s, "input_download_failed", attempt)
+
+
+async def _file_slice(path: Path, offset: int, length: int, hasher) -> AsyncIterator[bytes]:
+    """Reads `length` bytes from `offset` chunk by chunk, feeding the running sha256 as it goes."""
+    with open(path, "rb") as src:
+        src.seek(offset)
+        left = length
+        while left > 0:
+            chunk = src.read(min(CHUNK, left))
+            if not chunk:
+                raise OSError(f"{path} shrank while uploading")
+            hasher.update(chunk)
+            left -= len(chunk)
+            yield chunk
+
+
+async def _put_slice(session, url, headers, path, offset, length, hasher, attempts, backoff_s) -> tuple[str, object]:
+    """PUTs one byte range with an exact Content-Length (signed PUTs reject chunked encoding).
+
+    The sha256 is advanced on a copy per attempt, so a retried part is hashed once in the final digest.
+    """
+    send_headers = {k: v for k, v in headers.items() if k.lower() not in _RESERVED_HEADERS}
+    send_headers["Content-Length"] = str(length)
+
+    async def attempt():
+        attempt_hasher = hasher.copy()
+        async with session.put(url, data=_file_slice(path, offset, length, attempt_hasher),
+                               headers=send_headers) as resp:
+            await resp.read()
+            if resp.status >= 500 or resp.status == 429:
+                raise _Retryable(f"HTTP {resp.status}")
+            if not 200 <= resp.status < 300:
+                raise WorkerError("output_upload_failed", f"PUT {strip_query(url)} answered HTTP {resp.status}")
+            return resp.headers.get("ETag", ""), attempt_hasher
+
+    return await _with_retries("upload", url, attempts, backoff_s, "output_upload_failed", attempt)
+
+
+async def upload_output(
+    session: aiohttp.ClientSession, path: Path, target: OutputTarget, *,
+    attempts: int = 4, backoff_s: float = 0.5, progress: ProgressFn | None = None,
+) -> UploadResult:
+    """Uploads the video: `put` when it fits in one part (or no multipart was offered), else `multipart`."""
+    size = os.path.getsize(path)
+    mp = target.multipart
+    hasher = hashlib.sha256()
+    if target.put is not None and (mp is None or size <= mp.part_size):
+        headers = {"Content-Type": target.content_type, **target.put.headers}
+        _, hasher = await _put_slice(session, target.put.url, headers, path, 0, size, hasher, attempts, backoff_s)
+        if progress:
+            progress(size, size)
+        log_event("uploaded", url=strip_query(target.put.url), size=size)
+        return UploadResult(size=size, sha256=hasher.hexdigest(), parts=None)
+    if mp is None:
+        raise WorkerError("output_upload_failed", "no upload target offered")
+    needed = max(1, -(-size // mp.part_size))
+    if needed > len(mp.parts):
+        raise WorkerError("output_too_large",
+                          f"video is {size} bytes: needs {needed} parts of {mp.part_size}, {len(mp.parts)} offered")
+    parts = []
+    for part in mp.parts[:needed]:
+        offset = (part.part_number - 1) * mp.part_size
+        length = min(mp.part_size, size - offset)
+        etag, hasher = await _put_slice(session, part.url, part.headers, path, offset, length, hasher,
+                                        attempts, backoff_s)
+        if not etag:
+            raise WorkerError("output_upload_failed", f"part {part.part_number} upload answered no ETag")
+        parts.append({"part_number": part.part_number, "etag": etag})
+        if progress:
+            progress(offset + length, size)
+    log_event("uploaded", url=strip_query(mp.parts[0].url), size=size, parts=len(parts))
+    return UploadResult(size=size, sha256=hasher.hexdigest(), parts=parts)
+
+
+def new_job_dir(work_dir: str, job_id: str) -> tempfile.TemporaryDirectory:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in job_id)[:64]
+    return tempfile.TemporaryDirectory(prefix=f"reelgate-{safe}-", dir=work_dir or None)

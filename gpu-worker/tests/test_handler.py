@@ -1,0 +1,25 @@
+"""The handler's progress forwarding on the platform (RUNPOD_WEBHOOK_GET_JOB set), without the platform."""
+
+from __future__ import annotations
+
+import runpod
+
+from gpu_worker import handler as handler_module
+
+
+def test_progress_goes_to_progress_update_throttled(monkeypatch):
+    sent = []
+    monkeypatch.setenv("RUNPOD_WEBHOOK_GET_JOB", "https://api.runpod.ai/v2/x/job-take/$ID")
+    monkeypatch.setattr(runpod.serverless, "progress_update", lambda job, payload: sent.append((job["id"], payload)))
+    send = handler_module._progress_sender({"id": "j1", "input": {}})
+    send({"stage": "downloading", "percent": 0})
+    send({"stage": "downloading", "percent": 5})  # same stage within a second: dropped
+    send({"stage": "sampling", "percent": 42, "message": "step 3/4"})
+    assert sent == [("j1", {"progress": {"stage": "downloading", "percent": 0}}),
+                    ("j1", {"progress": {"stage": "sampling", "percent": 42, "message": "step 3/4"}})]
+
+
+async def test_handler_returns_the_error_shape(monkeypatch):
+    monkeypatch.delenv("RUNPOD_WEBHOOK_GET_JOB", raising=False)
+    result = await handler_module.handler({"id": "j2", "input": {"model": "nope"}})
+    assert result["error"]["code"] == "invalid_input"

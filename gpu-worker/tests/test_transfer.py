@@ -1,0 +1,116 @@
+"""Downloads and uploads against a local server standing in for R2 signed URLs."""
+
+from __future__ import annotations
+
+import hashlib
+
+import aiohttp
+import pytest
+
+from gpu_worker.errors import WorkerError
+from gpu_worker.job import InputFile, MultipartTarget, OutputTarget, PartTarget, PutTarget
+from gpu_worker.transfer import download_input, upload_output
+
+from .conftest import SIGNATURE
+
+
+@pytest.fixture
+async def session():
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+def video(tmp_path):
+    path = tmp_path / "video.mp4"
+    path.write_bytes(bytes(range(256)) * 1000 + b"tail")  # 256004 bytes
+    return path
+
+
+async def test_download_retries_5xx_then_succeeds(file_host, session, tmp_path):
+    file_host.fail["/files/image.png"] = [503, 502]
+    path = await download_input(session, InputFile(file_host.url("/files/image.png")), str(tmp_path), "in.png",
+                                max_bytes=10**7, attempts=3, backoff_s=0.01)
+    assert path.read_bytes() == file_host.files["image.png"]
+    assert file_host.requests.count(("GET", "/files/image.png")) == 3
+
+
+async def test_download_does_not_retry_4xx_and_hides_the_signature(file_host, session, tmp_path, capsys):
+    with pytest.raises(WorkerError) as info:
+        await download_input(session, InputFile(file_host.url("/files/missing.png")), str(tmp_path), "x",
+                             max_bytes=10**7, attempts=3, backoff_s=0.01)
+    assert info.value.code == "input_download_failed" and "404" in info.value.message
+    assert file_host.requests.count(("GET", "/files/missing.png")) == 1
+    assert "supersecret" not in info.value.message and "supersecret" not in capsys.readouterr().out
+
+
+async def test_download_gives_up_after_attempts(file_host, session, tmp_path, capsys):
+    file_host.fail["/files/image.png"] = [500, 500, 500]
+    with pytest.raises(WorkerError) as info:
+        await download_input(session, InputFile(file_host.url("/files/image.png")), str(tmp_path), "x",
+                             max_bytes=10**7, attempts=3, backoff_s=0.01)
+    assert info.value.code == "input_download_failed"
+    assert SIGNATURE not in capsys.readouterr().out + info.value.message
+
+
+async def test_download_size_cap(file_host, session, tmp_path):
+    with pytest.raises(WorkerError, match="larger than 100 bytes"):
+        await download_input(session, InputFile(file_host.url("/files/image.png")), str(tmp_path), "x",
+                             max_bytes=100, attempts=1)
+
+
+async def test_single_put_retries_503_with_exact_length_and_headers(file_host, session, video):
+    file_host.fail["/put/out.mp4"] = [503]
+    target = OutputTarget(put=PutTarget(file_host.url("/put/out.mp4"), {"content-type": "video/mp4",
+                                                                          "x-amz-meta-job": "j1"}))
+    result = await upload_output(session, video, target, attempts=3, backoff_s=0.01)
+    data = video.read_bytes()
+    stored = file_host.puts["out.mp4"]
+    assert stored["body"] == data
+    assert stored["headers"]["Content-Length"] == str(len(data))
+    assert "Transfer-Encoding" not in stored["headers"]  # signed PUTs reject chunked bodies
+    assert stored["headers"]["Content-Type"] == "video/mp4" and stored["headers"]["x-amz-meta-job"] == "j1"
+    assert (result.size, result.sha256, result.parts) == (len(data), hashlib.sha256(data).hexdigest(), None)
+
+
+async def test_put_4xx_fails_without_retry(file_host, session, video):
+    file_host.fail["/put/out.mp4"] = [403]
+    target = OutputTarget(put=PutTarget(file_host.url("/put/out.mp4")))
+    with pytest.raises(WorkerError) as info:
+        await upload_output(session, video, target, attempts=3, backoff_s=0.01)
+    assert info.value.code == "output_upload_failed" and "403" in info.value.message
+    assert file_host.requests.count(("PUT", "/put/out.mp4")) == 1
+
+
+def multipart(host, count: int, part_size: int) -> MultipartTarget:
+    return MultipartTarget(part_size, tuple(PartTarget(n, host.url(f"/put/part{n}")) for n in range(1, count + 1)))
+
+
+async def test_multipart_uploads_parts_in_order_with_etags_and_one_retry(file_host, session, video):
+    file_host.fail["/put/part2"] = [500]
+    target = OutputTarget(put=PutTarget(file_host.url("/put/out.mp4")), multipart=multipart(file_host, 5, 100_000))
+    seen = []
+    result = await upload_output(session, video, target, attempts=3, backoff_s=0.01,
+                                 progress=lambda done, total: seen.append(done))
+    data = video.read_bytes()
+    bodies = [file_host.puts[f"part{n}"]["body"] for n in (1, 2, 3)]
+    assert [len(b) for b in bodies] == [100_000, 100_000, 56_004] and b"".join(bodies) == data
+    assert "part4" not in file_host.puts and "out.mp4" not in file_host.puts  # too big for put; unused parts
+    assert [p["part_number"] for p in result.parts] == [1, 2, 3]
+    assert result.parts[1]["etag"] == f'"{hashlib.md5(bodies[1]).hexdigest()}"'
+    assert result.sha256 == hashlib.sha256(data).hexdigest()  # the retried part is hashed once
+    assert seen[-1] == len(data)
+
+
+async def test_put_is_used_when_the_video_fits_one_part(file_host, session, video):
+    target = OutputTarget(put=PutTarget(file_host.url("/put/out.mp4")), multipart=multipart(file_host, 2, 10**6))
+    result = await upload_output(session, video, target, attempts=1)
+    assert result.parts is None and "out.mp4" in file_host.puts
+
+
+async def test_too_few_parts_is_output_too_large(file_host, session, video):
+    target = OutputTarget(multipart=multipart(file_host, 2, 100_000))
+    with pytest.raises(WorkerError) as info:
+        await upload_output(session, video, target, attempts=1)
+    assert info.value.code == "output_too_large"
+    assert file_host.puts == {}
