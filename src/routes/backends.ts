@@ -1,3 +1,189 @@
+import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "../app";
+import { requireAdmin } from "../auth/middleware";
+import { PutBackendBodySchema, requiredSecrets, secretFields, splitConfig } from "../backends/config";
+import { buildBackend, parseModels } from "../backends/registry";
+import { BACKEND_KINDS, type HealthReport } from "../backends/types";
+import {
+	type BackendRow,
+	deleteBackend,
+	getBackend,
+	listBackends,
+	setBackendHealth,
+	upsertBackend,
+} from "../db/backends";
+import { ApiError, notFound, problemResponses } from "../errors";
+import { nowIso } from "../lib/ids";
+import { openJson, sealJson } from "../lib/secret-box";
 
-export const backendsRoutes = newRouter();
+const HealthSchema = z.object({
+	reachable: z.boolean(),
+	latency_ms: z.number(),
+	details: z.record(z.string(), z.unknown()),
+	checked_at: z.string().optional(),
+});
+
+export const BackendSchema = z
+	.object({
+		name: z.string(),
+		kind: z.enum(BACKEND_KINDS),
+		enabled: z.boolean(),
+		priority: z.number().int(),
+		models: z.array(z.string()),
+		max_concurrency: z.number().int(),
+		price_per_second_usd: z.number(),
+		config: z.record(z.string(), z.unknown()).openapi({
+			description: "Non-secret settings; each secret field shows only as `<field>_set: true|false`.",
+		}),
+		last_health: HealthSchema.nullable(),
+		created_at: z.string(),
+		updated_at: z.string(),
+	})
+	.openapi("Backend");
+
+const NameParamSchema = z.object({
+	name: z
+		.string()
+		.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "letters, digits, '_', '.', '-'; at most 64")
+		.openapi({ param: { name: "name", in: "path" }, example: "local-pod" }),
+});
+
+/** The public view of a backend: secrets never leave, only whether each is set. */
+async function toBackend(env: Env, row: BackendRow): Promise<z.infer<typeof BackendSchema>> {
+	const config = JSON.parse(row.config) as Record<string, unknown>;
+	const secrets = await openJson(env.BACKEND_SECRETS_KEY, row.secrets);
+	for (const field of secretFields(row.kind)) config[`${field}_set`] = typeof secrets[field] === "string";
+	return {
+		name: row.name,
+		kind: row.kind,
+		enabled: row.enabled === 1,
+		priority: row.priority,
+		models: parseModels(row),
+		max_concurrency: row.max_concurrency,
+		price_per_second_usd: row.price_per_second_usd,
+		config,
+		last_health: row.last_health ? (JSON.parse(row.last_health) as z.infer<typeof HealthSchema>) : null,
+		created_at: row.created_at,
+		updated_at: row.updated_at,
+	};
+}
+
+const security = [{ adminToken: [] }];
+const backendJson = { "application/json": { schema: BackendSchema } };
+
+const listRoute = createRoute({
+	method: "get",
+	path: "/v1/admin/backends",
+	tags: ["Admin"],
+	summary: "List GPU backends (secrets never shown)",
+	security,
+	middleware: [requireAdmin] as const,
+	responses: {
+		200: {
+			description: "Backends",
+			content: { "application/json": { schema: z.object({ data: z.array(BackendSchema) }).openapi("BackendList") } },
+		},
+		...problemResponses(401, 403),
+	},
+});
+
+const putRoute = createRoute({
+	method: "put",
+	path: "/v1/admin/backends/{name}",
+	tags: ["Admin"],
+	summary: "Create or replace a GPU backend",
+	description: "Secret fields (`token`, `api_key`) are write-only: a string sets, `null` clears, absent keeps.",
+	security,
+	middleware: [requireAdmin] as const,
+	request: {
+		params: NameParamSchema,
+		body: { required: true, content: { "application/json": { schema: PutBackendBodySchema } } },
+	},
+	responses: { 200: { description: "The backend", content: backendJson }, ...problemResponses(400, 401, 403) },
+});
+
+const deleteRoute = createRoute({
+	method: "delete",
+	path: "/v1/admin/backends/{name}",
+	tags: ["Admin"],
+	summary: "Delete a GPU backend",
+	security,
+	middleware: [requireAdmin] as const,
+	request: { params: NameParamSchema },
+	responses: { 204: { description: "Deleted" }, ...problemResponses(401, 403, 404) },
+});
+
+const testRoute = createRoute({
+	method: "post",
+	path: "/v1/admin/backends/{name}/test",
+	tags: ["Admin"],
+	summary: "Check that a backend is reachable (calls its health endpoint)",
+	security,
+	middleware: [requireAdmin] as const,
+	request: { params: NameParamSchema },
+	responses: {
+		200: {
+			description: "The health check",
+			content: { "application/json": { schema: HealthSchema.openapi("BackendTest") } },
+		},
+		...problemResponses(401, 403, 404),
+	},
+});
+
+export const backendsRoutes = newRouter()
+	.openapi(listRoute, async (c) => {
+		const rows = await listBackends(c.env.DB);
+		return c.json({ data: await Promise.all(rows.map((r) => toBackend(c.env, r))) }, 200);
+	})
+	.openapi(putRoute, async (c) => {
+		const { name } = c.req.valid("param");
+		const body = c.req.valid("json");
+		const existing = await getBackend(c.env.DB, name);
+		const { plain, set, clear } = splitConfig(body.kind, body.config);
+		// Secrets are write-only, so a client cannot echo them back: absent ones keep the stored value (same kind).
+		const kept =
+			existing && existing.kind === body.kind ? await openJson(c.env.BACKEND_SECRETS_KEY, existing.secrets) : {};
+		const secrets: Record<string, string> = { ...kept, ...set };
+		for (const field of clear) delete secrets[field];
+		const missing = requiredSecrets(body.kind).filter((f) => !secrets[f]);
+		if (missing.length > 0) {
+			throw new ApiError("invalid_request", `A ${body.kind} backend needs ${missing.join(", ")}.`, {
+				errors: missing.map((f) => ({ path: `json.config.${f}`, message: "required" })),
+			});
+		}
+		const row = await upsertBackend(
+			c.env.DB,
+			{
+				name,
+				kind: body.kind,
+				enabled: (body.enabled ?? true) ? 1 : 0,
+				priority: body.priority ?? 0,
+				models: JSON.stringify(body.models ?? []),
+				max_concurrency: body.max_concurrency ?? 1,
+				price_per_second_usd: body.price_per_second_usd ?? 0,
+				config: JSON.stringify(plain),
+				secrets: Object.keys(secrets).length > 0 ? await sealJson(c.env.BACKEND_SECRETS_KEY, secrets) : null,
+			},
+			nowIso(),
+		);
+		if (!row) throw new ApiError("internal", "The backend was not stored.");
+		c.var.log.info("backend_saved", { backend: name, kind: body.kind });
+		return c.json(await toBackend(c.env, row), 200);
+	})
+	.openapi(deleteRoute, async (c) => {
+		const { name } = c.req.valid("param");
+		if (!(await deleteBackend(c.env.DB, name))) throw notFound("Backend");
+		return c.body(null, 204);
+	})
+	.openapi(testRoute, async (c) => {
+		const { name } = c.req.valid("param");
+		const row = await getBackend(c.env.DB, name);
+		if (!row) throw notFound("Backend");
+		const built = await buildBackend(c.env, row);
+		const report: HealthReport = built.ok
+			? await built.backend.health()
+			: { reachable: false, latency_ms: 0, details: { error: `Backend kind "${row.kind}" is not supported yet.` } };
+		const health = { ...report, checked_at: nowIso() };
+		await setBackendHealth(c.env.DB, name, JSON.stringify(health));
+		return c.json(health, 200);
+	});

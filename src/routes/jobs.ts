@@ -1,3 +1,226 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { newRouter } from "../app";
+import { requireKey } from "../auth/middleware";
+import { beginIdempotent, finishIdempotent, releaseIdempotent } from "../db/idempotency";
+import { getJobAccount, type JobCursor, listJobs } from "../db/jobs";
+import type { AppEnv } from "../env";
+import { ApiError, notFound, problemResponses } from "../errors";
+import {
+	CreateJobBodySchema,
+	JobIdParamSchema,
+	JobListSchema,
+	JobSchema,
+	ListJobsQuerySchema,
+	toJobView,
+} from "../jobs/api-schema";
+import { canonicalJson } from "../jobs/canonical-json";
+import { createJob } from "../jobs/create";
+import { type JobRecord, snapshotOf } from "../jobs/record";
+import { base64url, sha256Hex } from "../lib/ids";
+import { objectKeys } from "../storage";
+import { serveObject } from "../storage/serve-object";
 
-export const jobsRoutes = newRouter();
+const JOB_ID = /^job_[a-z0-9]{1,64}$/;
+const security = [{ apiKey: [] }];
+const json = (schema: typeof JobSchema) => ({ "application/json": { schema } });
+
+const createJobRoute = createRoute({
+	method: "post",
+	path: "/v1/jobs",
+	tags: ["Jobs"],
+	summary: "Start a video job",
+	description:
+		"With `Idempotency-Key` (≤ 255 characters, kept 24 h): the same key and body return the same job (200); " +
+		"another body gets 422 `idempotency_mismatch`; a retry while the first request runs gets 409.",
+	security,
+	middleware: [requireKey("jobs:write")] as const,
+	request: {
+		headers: z.object({ "idempotency-key": z.string().optional() }),
+		body: { required: true, content: { "application/json": { schema: CreateJobBodySchema } } },
+	},
+	responses: {
+		200: { description: "The job this Idempotency-Key already created", content: json(JobSchema) },
+		202: { description: "Accepted", content: json(JobSchema) },
+		...problemResponses(400, 401, 403, 409, 422, 503),
+	},
+});
+
+const getJobRoute = createRoute({
+	method: "get",
+	path: "/v1/jobs/{id}",
+	tags: ["Jobs"],
+	summary: "Get a job",
+	security,
+	middleware: [requireKey("jobs:read")] as const,
+	request: { params: JobIdParamSchema },
+	responses: { 200: { description: "The job", content: json(JobSchema) }, ...problemResponses(401, 403, 404) },
+});
+
+const listJobsRoute = createRoute({
+	method: "get",
+	path: "/v1/jobs",
+	tags: ["Jobs"],
+	summary: "List jobs, newest first",
+	security,
+	middleware: [requireKey("jobs:read")] as const,
+	request: { query: ListJobsQuerySchema },
+	responses: {
+		200: { description: "A page of jobs", content: { "application/json": { schema: JobListSchema } } },
+		...problemResponses(400, 401, 403),
+	},
+});
+
+const cancelJobRoute = createRoute({
+	method: "post",
+	path: "/v1/jobs/{id}/cancel",
+	tags: ["Jobs"],
+	summary: "Cancel a job",
+	security,
+	middleware: [requireKey("jobs:write")] as const,
+	request: { params: JobIdParamSchema },
+	responses: {
+		200: { description: "The canceled job", content: json(JobSchema) },
+		...problemResponses(401, 403, 404, 409),
+	},
+});
+
+const videoRoute = createRoute({
+	method: "get",
+	path: "/v1/jobs/{id}/video",
+	tags: ["Jobs"],
+	summary: "Download the video (Range, ETag)",
+	security,
+	middleware: [requireKey("jobs:read")] as const,
+	request: { params: JobIdParamSchema },
+	responses: {
+		200: { description: "The video", content: { "video/mp4": { schema: z.string().openapi({ format: "binary" }) } } },
+		206: { description: "Part of the video" },
+		304: { description: "Not modified" },
+		...problemResponses(401, 403, 404, 409, 416),
+	},
+});
+
+/** The Idempotency-Key header, as a bare token or an RFC 8941 sf-string (`"…"`). */
+function parseIdempotencyKey(raw: string | undefined): string | undefined {
+	if (raw === undefined) return undefined;
+	const key = /^".*"$/.test(raw) ? raw.slice(1, -1) : raw;
+	if (key.length === 0 || key.length > 255) {
+		throw new ApiError("invalid_request", "Idempotency-Key must be 1 to 255 characters.", {
+			errors: [{ path: "header.idempotency-key", message: "1 to 255 characters" }],
+		});
+	}
+	return key;
+}
+
+/** Loads a job of the caller's account; another account's job reads as missing. */
+async function loadOwnJob(c: Context<AppEnv>, id: string): Promise<JobRecord> {
+	if (!JOB_ID.test(id)) throw notFound("Job");
+	// The index answers "whose is it" without waking (or creating) a Durable Object for a foreign or bogus id.
+	if ((await getJobAccount(c.env.DB, id)) !== c.var.caller.accountId) throw notFound("Job");
+	const job = await c.env.JOBS.getByName(id).get();
+	if (!job || job.spec.account_id !== c.var.caller.accountId) throw notFound("Job");
+	return job;
+}
+
+function encodeCursor(cursor: JobCursor): string {
+	return base64url(new TextEncoder().encode(JSON.stringify([cursor.created_at, cursor.id])));
+}
+
+function decodeCursor(raw: string): JobCursor {
+	try {
+		const b64 = raw.replaceAll("-", "+").replaceAll("_", "/");
+		const parsed: unknown = JSON.parse(atob(b64));
+		if (Array.isArray(parsed) && typeof parsed[0] === "string" && typeof parsed[1] === "string") {
+			return { created_at: parsed[0], id: parsed[1] };
+		}
+	} catch {
+		// Falls through to the problem below.
+	}
+	throw new ApiError("invalid_request", "The cursor is not valid: pass `next_cursor` from a previous page.", {
+		errors: [{ path: "query.cursor", message: "invalid cursor" }],
+	});
+}
+
+const originOf = (c: Context<AppEnv>) => new URL(c.req.url).origin;
+
+export const jobsRoutes = newRouter()
+	.openapi(createJobRoute, async (c) => {
+		const body = c.req.valid("json");
+		const accountId = c.var.caller.accountId;
+		const key = parseIdempotencyKey(c.req.header("idempotency-key"));
+		if (key !== undefined) {
+			const hash = await sha256Hex(canonicalJson(body));
+			const claim = await beginIdempotent(c.env.DB, accountId, key, hash, new Date());
+			switch (claim.state) {
+				case "replay": {
+					const job = await c.env.JOBS.getByName(claim.jobId).get();
+					if (!job) throw notFound("Job");
+					return c.json(toJobView(snapshotOf(job), originOf(c)), 200);
+				}
+				case "mismatch":
+					throw new ApiError("idempotency_mismatch", "This Idempotency-Key was used with another request body.");
+				case "in_flight":
+					throw new ApiError("idempotency_in_flight", "A request with this Idempotency-Key is still in progress.", {
+						headers: { "retry-after": "1" },
+					});
+				case "new":
+					break;
+			}
+		}
+		let job: JobRecord;
+		try {
+			job = await createJob(c.env, accountId, body, originOf(c));
+		} catch (err) {
+			if (key !== undefined) await releaseIdempotent(c.env.DB, accountId, key);
+			throw err;
+		}
+		if (key !== undefined) await finishIdempotent(c.env.DB, accountId, key, job.spec.id);
+		c.var.log.info("job_created", { job_id: job.spec.id, model: job.spec.model, backend: job.spec.backend.name });
+		return c.json(toJobView(snapshotOf(job), originOf(c)), 202, { location: `/v1/jobs/${job.spec.id}` });
+	})
+	.openapi(listJobsRoute, async (c) => {
+		const query = c.req.valid("query");
+		const page = await listJobs(c.env.DB, c.var.caller.accountId, {
+			status: query.status,
+			limit: query.limit,
+			after: query.cursor ? decodeCursor(query.cursor) : undefined,
+		});
+		const origin = originOf(c);
+		return c.json(
+			{ data: page.jobs.map((j) => toJobView(j, origin)), next_cursor: page.next ? encodeCursor(page.next) : null },
+			200,
+		);
+	})
+	.openapi(getJobRoute, async (c) => {
+		const job = await loadOwnJob(c, c.req.valid("param").id);
+		return c.json(toJobView(snapshotOf(job), originOf(c)), 200);
+	})
+	.openapi(cancelJobRoute, async (c) => {
+		const job = await loadOwnJob(c, c.req.valid("param").id);
+		const result = await c.env.JOBS.getByName(job.spec.id).cancel();
+		if (!result.ok) {
+			switch (result.reason) {
+				case "not_found":
+					throw notFound("Job");
+				case "terminal":
+					throw new ApiError("conflict", `The job is already ${result.status}; it cannot be canceled.`);
+				case "not_submitted":
+					// Cancel is accepted in every non-terminal state; this refusal belongs to other events.
+					throw new ApiError("conflict", "The job cannot be canceled now.");
+			}
+		}
+		return c.json(toJobView(snapshotOf(result.job), originOf(c)), 200);
+	})
+	.openapi(videoRoute, async (c) => {
+		const job = await loadOwnJob(c, c.req.valid("param").id);
+		if (job.status !== "succeeded") {
+			throw new ApiError("not_ready", `The job is ${job.status}; the video exists once it has succeeded.`);
+		}
+		const res = await serveObject(c.env.BUCKET, objectKeys.videoKey(job.spec.account_id, job.spec.id), c.req.raw, {
+			contentType: "video/mp4",
+			filename: `${job.spec.id}.mp4`,
+		});
+		if (!res) throw notFound("Video");
+		return res;
+	});

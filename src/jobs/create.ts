@@ -1,0 +1,96 @@
+import { type PickResult, pickBackend } from "../backends/registry";
+import { getReadyUpload, getUpload } from "../db/uploads";
+import { ApiError } from "../errors";
+import { newId, nowIso } from "../lib/ids";
+import type { CreateJobBody } from "./api-schema";
+import { envInt } from "./input";
+import type { JobRecord, JobSpec, UploadRef } from "./record";
+
+export const DEFAULT_JOB_DEADLINE_S = 3600;
+
+/** Resolves `input.image` / `input.audio` to a READY upload of this account of the right media type. */
+async function resolveUpload(
+	db: D1Database,
+	accountId: string,
+	ref: string,
+	field: "image" | "audio",
+): Promise<UploadRef> {
+	const path = `json.input.${field}`;
+	if (ref.startsWith("https://")) {
+		throw new ApiError(
+			"invalid_request",
+			"URL inputs are not supported yet: upload the file and pass its `upl_…` id.",
+			{
+				errors: [{ path, message: "URL inputs are not supported yet" }],
+			},
+		);
+	}
+	const upload = await getReadyUpload(db, accountId, ref);
+	if (!upload) {
+		// Tell "not yet complete" apart from "no such upload" (another account's reads as missing).
+		const pending = await getUpload(db, accountId, ref);
+		if (pending) {
+			throw new ApiError("conflict", `Upload ${ref} is ${pending.status}, not ready: complete it first.`, {
+				errors: [{ path, message: `upload is ${pending.status}` }],
+			});
+		}
+		throw new ApiError("invalid_request", `Upload ${ref} was not found.`, {
+			errors: [{ path, message: "upload not found" }],
+		});
+	}
+	if (!upload.content_type.startsWith(`${field}/`)) {
+		throw new ApiError("invalid_request", `Upload ${ref} is ${upload.content_type}; input.${field} needs ${field}/*.`, {
+			errors: [{ path, message: `must be an ${field} upload` }],
+		});
+	}
+	return { upload_id: upload.id, object_key: upload.object_key, content_type: upload.content_type };
+}
+
+/** Turns a routing refusal into the problem the client sees: a switch with no default, so new reasons must be handled. */
+function pickProblem(pick: Exclude<PickResult, { ok: true }>, model: string): ApiError {
+	switch (pick.reason) {
+		case "not_found":
+			return new ApiError("invalid_request", `Backend "${pick.name}" does not exist.`, {
+				errors: [{ path: "json.backend", message: "unknown backend" }],
+			});
+		case "disabled":
+			return new ApiError("conflict", `Backend "${pick.name}" is disabled.`);
+		case "model_unsupported":
+			return new ApiError("conflict", `Backend "${pick.name}" does not serve model ${model}.`);
+		case "kind_unsupported":
+			return new ApiError("conflict", `Backend "${pick.name}": its kind is not supported for jobs yet.`);
+		case "none_available":
+			return new ApiError("backend_unavailable", `No enabled backend serves model ${model}.`);
+	}
+}
+
+/**
+ * Validates the job's inputs and backend, then creates its Durable Object (which indexes it in D1 and arms the
+ * first alarm). Throws `ApiError` for anything the client must fix.
+ */
+export async function createJob(
+	env: Env,
+	accountId: string,
+	body: CreateJobBody,
+	requestOrigin: string,
+): Promise<JobRecord> {
+	const image = await resolveUpload(env.DB, accountId, body.input.image, "image");
+	const audio = body.input.audio ? await resolveUpload(env.DB, accountId, body.input.audio, "audio") : undefined;
+	const pick = await pickBackend(env.DB, body.model, body.backend);
+	if (!pick.ok) throw pickProblem(pick, body.model);
+	const { image: _i, audio: _a, ...params } = body.input;
+	const id = newId("job");
+	const spec: JobSpec = {
+		id,
+		account_id: accountId,
+		model: body.model,
+		created_at: nowIso(),
+		origin: env.PUBLIC_URL ? env.PUBLIC_URL.replace(/\/+$/, "") : requestOrigin,
+		inputs: audio ? { image, audio } : { image },
+		params,
+		webhook: body.webhook ?? null,
+		backend: { name: pick.row.name, kind: pick.row.kind, price_per_second_usd: pick.row.price_per_second_usd },
+		deadline_s: envInt(env.JOB_DEADLINE_S, DEFAULT_JOB_DEADLINE_S),
+	};
+	return env.JOBS.getByName(id).create(spec);
+}

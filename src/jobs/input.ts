@@ -1,0 +1,77 @@
+import type { GpuJobInput, Model } from "../backends/types";
+import { objectKeys, signerFor } from "../storage";
+import type { JobParams, JobSpec } from "./record";
+
+/** Default largest video a worker may PUT, when `MAX_VIDEO_BYTES` is not configured. */
+export const DEFAULT_MAX_VIDEO_BYTES = 2 * 1024 * 1024 * 1024;
+export const DEFAULT_URL_TTL_S = 7200;
+
+/** A positive number from an environment setting (a string var), falling back when absent or malformed. */
+export function envInt(raw: string | undefined, fallback: number): number {
+	const n = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : Number.NaN;
+	return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+interface ModelDefaults {
+	width: number;
+	height: number;
+	fps: number;
+}
+
+/** Per-model defaults: the CPU preview renders small and smooth; Wan 2.2 is trained at 16 fps. */
+export function modelDefaults(model: Model): ModelDefaults {
+	switch (model) {
+		case "preview":
+			return { width: 640, height: 360, fps: 24 };
+		case "wan2.2-i2v":
+		case "wan2.2-s2v":
+			return { width: 640, height: 640, fps: 16 };
+	}
+}
+
+/** The `params` of the GPU job from the request's params and the model's defaults. */
+export function buildParams(model: Model, params: JobParams, hasAudio: boolean): Record<string, string | number> {
+	const d = modelDefaults(model);
+	const out: Record<string, string | number> = { width: d.width, height: d.height, fps: params.fps ?? d.fps };
+	if (params.resolution) {
+		const [w, h] = params.resolution.split("x").map(Number);
+		if (w && h) {
+			out.width = w;
+			out.height = h;
+		}
+	}
+	// With audio and no duration, the worker takes the audio's length (protocol: duration rules).
+	if (params.duration_s !== undefined) out.duration_s = params.duration_s;
+	else if (!hasAudio) out.duration_s = 5;
+	if (params.prompt !== undefined) out.prompt = params.prompt;
+	if (params.negative_prompt !== undefined) out.negative_prompt = params.negative_prompt;
+	if (params.seed !== undefined) out.seed = params.seed;
+	if (params.steps !== undefined) out.steps = params.steps;
+	return out;
+}
+
+/**
+ * The GPU job input per docs/gpu-job-protocol.md, with fresh signed URLs: a GET per input upload and a PUT for the
+ * output video. Built at each submission, so a resubmitted job never carries expired URLs.
+ */
+export async function buildJobInput(env: Env, spec: JobSpec): Promise<GpuJobInput> {
+	const signer = signerFor(env, spec.origin);
+	const expiresInS = envInt(env.BACKEND_URL_TTL_S, DEFAULT_URL_TTL_S);
+	const image = await signer.signGet(spec.inputs.image.object_key, { expiresInS });
+	const audio = spec.inputs.audio ? await signer.signGet(spec.inputs.audio.object_key, { expiresInS }) : null;
+	const put = await signer.signPut(objectKeys.videoKey(spec.account_id, spec.id), {
+		contentType: "video/mp4",
+		maxSize: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
+		expiresInS,
+	});
+	const inputs: GpuJobInput["inputs"] = {
+		image: { url: image.url, content_type: spec.inputs.image.content_type },
+	};
+	if (audio && spec.inputs.audio) inputs.audio = { url: audio.url, content_type: spec.inputs.audio.content_type };
+	return {
+		model: spec.model,
+		inputs,
+		params: buildParams(spec.model, spec.params, Boolean(spec.inputs.audio)),
+		output: { content_type: "video/mp4", put: { url: put.url, headers: put.headers } },
+	};
+}

@@ -1,0 +1,83 @@
+import type { BackendKind, Model } from "../backends/types";
+import type { JobState } from "./state";
+
+/** An upload a job reads, resolved at creation (the upload was READY and of the right type then). */
+export interface UploadRef {
+	upload_id: string;
+	object_key: string;
+	content_type: string;
+}
+
+/** What the client asked for, validated. */
+export interface JobParams {
+	prompt?: string;
+	negative_prompt?: string;
+	resolution?: string;
+	duration_s?: number;
+	fps?: number;
+	seed?: number;
+	steps?: number;
+}
+
+/** Everything fixed when the job is created. */
+export interface JobSpec {
+	id: string;
+	account_id: string;
+	model: Model;
+	created_at: string;
+	/** Origin for the signed URLs the GPU worker uses: PUBLIC_URL, else the creating request's origin. */
+	origin: string;
+	inputs: { image: UploadRef; audio?: UploadRef };
+	params: JobParams;
+	webhook: { url: string; events?: string[] } | null;
+	backend: { name: string; kind: BackendKind; price_per_second_usd: number };
+	/** Seconds from creation after which the job fails with `timeout`. */
+	deadline_s: number;
+}
+
+/** The public fields of a job (what the API renders, plus links added per request). */
+export interface JobSnapshot {
+	id: string;
+	account_id: string;
+	status: JobState["status"];
+	model: string;
+	created_at: string;
+	started_at: string | null;
+	completed_at: string | null;
+	progress: JobState["progress"];
+	backend: { name: string; kind: string };
+	attempts: number;
+	error: JobState["error"];
+	output: JobState["output"];
+	cost: JobState["cost"];
+	updated_at: string;
+}
+
+/** The full record the JobDO keeps. */
+export interface JobRecord extends JobState {
+	spec: JobSpec;
+	updated_at: string;
+	/** Epoch ms of the next alarm; null once terminal. */
+	next_at: number | null;
+	/** Consecutive transient failures, for the retry backoff. */
+	transient_failures: number;
+}
+
+export function snapshotOf(record: JobRecord): JobSnapshot {
+	return {
+		id: record.spec.id,
+		account_id: record.spec.account_id,
+		status: record.status,
+		model: record.spec.model,
+		created_at: record.spec.created_at,
+		started_at: record.started_at,
+		completed_at: record.completed_at,
+		progress: record.progress,
+		backend: { name: record.spec.backend.name, kind: record.spec.backend.kind },
+		attempts: record.attempts,
+		error: record.error,
+		output: record.output,
+		cost: record.cost,
+		updated_at: record.updated_at,
+	};
+}

@@ -1,0 +1,145 @@
+/**
+ * The job state machine as pure functions. Statuses: queued → running → succeeded | failed | canceled; terminal
+ * statuses never change. `transition` returns the next state or a tagged refusal; the JobDO persists the result.
+ */
+
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "canceled"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled"];
+
+export function isTerminal(status: JobStatus): boolean {
+	return TERMINAL_STATUSES.includes(status);
+}
+
+export interface JobError {
+	code: string;
+	message: string;
+}
+
+export interface JobProgress {
+	percent: number;
+	stage?: string;
+	message?: string;
+}
+
+export interface VideoOutput {
+	content_type: string;
+	size: number;
+	sha256?: string;
+	duration_s?: number;
+	width?: number;
+	height?: number;
+	fps?: number;
+}
+
+export interface JobCost {
+	gpu_seconds: number;
+	usd: number;
+}
+
+/** The part of a job the state machine owns. */
+export interface JobState {
+	status: JobStatus;
+	/** Submissions to a backend so far (a lost job's resubmission counts). */
+	attempts: number;
+	/** The backend's id for the current submission; null before submit and after a loss. */
+	remote_id: string | null;
+	started_at: string | null;
+	completed_at: string | null;
+	progress: JobProgress;
+	error: JobError | null;
+	output: { video: VideoOutput } | null;
+	cost: JobCost | null;
+}
+
+export type JobEvent =
+	| { type: "submitted"; remoteId: string }
+	| { type: "started"; at: string }
+	| { type: "progress"; at: string; progress: JobProgress }
+	| { type: "lost" }
+	| { type: "succeeded"; at: string; output: { video: VideoOutput }; cost: JobCost | null }
+	| { type: "failed"; at: string; error: JobError; cost?: JobCost | null }
+	| { type: "canceled"; at: string };
+
+export type TransitionRefusal =
+	| { ok: false; reason: "terminal"; status: JobStatus }
+	| { ok: false; reason: "not_submitted"; status: JobStatus };
+
+export type TransitionResult = { ok: true; state: JobState } | TransitionRefusal;
+
+export function initialState(): JobState {
+	return {
+		status: "queued",
+		attempts: 0,
+		remote_id: null,
+		started_at: null,
+		completed_at: null,
+		progress: { percent: 0 },
+		error: null,
+		output: null,
+		cost: null,
+	};
+}
+
+function clampPercent(p: number): number {
+	return Number.isFinite(p) ? Math.min(100, Math.max(0, Math.round(p))) : 0;
+}
+
+/** Applies `event` to `state`. Pure: the same inputs always give the same output. */
+export function transition(state: JobState, event: JobEvent): TransitionResult {
+	if (isTerminal(state.status)) return { ok: false, reason: "terminal", status: state.status };
+	switch (event.type) {
+		case "submitted":
+			return { ok: true, state: { ...state, remote_id: event.remoteId, attempts: state.attempts + 1 } };
+		case "started":
+			if (!state.remote_id) return { ok: false, reason: "not_submitted", status: state.status };
+			return {
+				ok: true,
+				state: { ...state, status: "running", started_at: state.started_at ?? event.at },
+			};
+		case "progress": {
+			if (!state.remote_id) return { ok: false, reason: "not_submitted", status: state.status };
+			// Progress never goes backwards within a run, except after a resubmission restarts the work.
+			const percent = clampPercent(event.progress.percent);
+			return {
+				ok: true,
+				state: {
+					...state,
+					status: "running",
+					started_at: state.started_at ?? event.at,
+					progress: { ...event.progress, percent },
+				},
+			};
+		}
+		case "lost":
+			// The backend forgot the job: it goes back to the queue for a resubmission (counted on submit).
+			return { ok: true, state: { ...state, status: "queued", remote_id: null, progress: { percent: 0 } } };
+		case "succeeded":
+			return {
+				ok: true,
+				state: {
+					...state,
+					status: "succeeded",
+					started_at: state.started_at ?? event.at,
+					completed_at: event.at,
+					progress: { percent: 100, stage: "done" },
+					output: event.output,
+					cost: event.cost,
+					error: null,
+				},
+			};
+		case "failed":
+			return {
+				ok: true,
+				state: {
+					...state,
+					status: "failed",
+					completed_at: event.at,
+					error: event.error,
+					cost: event.cost ?? state.cost,
+				},
+			};
+		case "canceled":
+			return { ok: true, state: { ...state, status: "canceled", completed_at: event.at } };
+	}
+}

@@ -1,0 +1,376 @@
+/**
+ * TEST DOUBLE: an emulator of the GPU worker in pod mode (docs/gpu-job-protocol.md), run in Node by the
+ * vitest global setup. It speaks `/run`, `/status/{id}`, `/cancel/{id}`, `/health` with bearer auth, and moves
+ * each job one step per `/status` call (so tests that step the JobDO's alarm see a deterministic sequence):
+ *
+ *   status #1 → IN_QUEUE; #2 → IN_PROGRESS {stage: downloading}; once the transfers are done → IN_PROGRESS
+ *   {stage: sampling, percent: 60}; next → COMPLETED with the size and sha256 of the bytes it "rendered".
+ *
+ * Transfers. A real worker GETs its inputs from the signed URLs and PUTs the video to the signed output URL.
+ * In the workerd tests those URLs point at `PUBLIC_URL` (http://reelgate.test), which only exists inside the
+ * test's `exports.default.fetch`; Node cannot reach it. So by default (`transfers: "relay"`) the emulator hands
+ * the transfers to the test: `GET /_control/jobs/{id}` shows the input (with the signed URLs) and whether the
+ * job awaits its transfers, `GET /_control/jobs/{id}/video` gives the bytes to upload, and the test performs the
+ * GETs and the PUT through the Worker, then reports the HTTP statuses with `POST /_control/jobs/{id}/relayed`
+ * `{ downloads: { image: {status}, audio?: {status} }, upload: {status} }`. The bytes and the size/sha256 the
+ * emulator reports are its own, so the Worker's verification is tested honestly. With `transfers: "direct"`
+ * (a reachable Worker, e.g. `wrangler dev`) the emulator performs the same requests itself.
+ *
+ * Faults are per job, from directives in `input.params.prompt` (tokens `#emu:NAME[=VALUE][*COUNT]`). COUNT
+ * (default 1) is how many calls the fault hits, counted per prompt text across submissions, so a resubmitted
+ * job with the same prompt is not hit again once spent. Give each test a unique prompt.
+ *   #emu:run=503*2      /run answers 503 (also 500, or 429; add `#emu:retry-after=N` for its Retry-After)
+ *   #emu:run=timeout    /run never answers (the caller's timeout fires)
+ *   #emu:status=502     /status answers 502 (also 500, 429 with retry-after, or `timeout`)
+ *   #emu:vanish         /status answers 404 and the job is forgotten (a lost job)
+ *   #emu:fail=CODE      the job goes FAILED with `{code: CODE, message}` instead of starting
+ *   #emu:badsha         the job COMPLETES reporting a wrong sha256
+ *   #emu:run=400        /run answers 400 (a permanent refusal)
+ */
+
+type Json = Record<string, unknown>;
+
+/** The slice of Node's `http` module used here (the project has no @types/node; tsc checks with workers types). */
+interface NodeRequest {
+	method?: string;
+	url?: string;
+	headers: Record<string, string | string[] | undefined>;
+	on(event: "data", cb: (chunk: Uint8Array) => void): void;
+	on(event: "end" | "close", cb: () => void): void;
+}
+interface NodeResponse {
+	writeHead(status: number, headers?: Record<string, string>): void;
+	end(body?: string | Uint8Array): void;
+}
+interface NodeServer {
+	listen(port: number, host: string, cb: () => void): void;
+	address(): { port: number } | string | null;
+	close(cb: () => void): void;
+	closeAllConnections(): void;
+}
+interface NodeHttp {
+	createServer(handler: (req: NodeRequest, res: NodeResponse) => void): NodeServer;
+}
+
+export interface PodEmulatorOptions {
+	token?: string;
+	transfers?: "relay" | "direct";
+	/** Port to listen on; 0 (default) picks a free one. */
+	port?: number;
+}
+
+export interface PodEmulator {
+	url: string;
+	token: string;
+	close(): Promise<void>;
+}
+
+type EmuStatus = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED" | "FAILED" | "CANCELLED";
+
+interface EmuJob {
+	id: string;
+	input: Json;
+	prompt: string;
+	status: EmuStatus;
+	stage: "queued" | "downloading" | "sampling" | "done";
+	statusCalls: number;
+	transfers: "pending" | "ok" | { code: string; message: string };
+	video: Uint8Array;
+	error?: { code: string; message: string };
+}
+
+interface Directive {
+	name: string;
+	value?: string;
+	count: number;
+}
+
+const DIRECTIVE = /#emu:([a-z-]+)(?:=([A-Za-z0-9_.:-]+))?(?:\*(\d+))?/g;
+
+function parseDirectives(prompt: string): Directive[] {
+	return [...prompt.matchAll(DIRECTIVE)].map((m) => ({
+		name: m[1] ?? "",
+		value: m[2],
+		count: m[3] ? Number(m[3]) : 1,
+	}));
+}
+
+function hex(bytes: ArrayBuffer): string {
+	return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A small deterministic "MP4": an `ftyp` box and an `mdat` box of patterned bytes seeded by the job id. */
+export function fakeVideo(seed: string): Uint8Array {
+	const size = 2048 + (seed.length % 7) * 64;
+	const out = new Uint8Array(size);
+	const head = [0, 0, 0, 24, ..."ftypisom".split("").map((c) => c.charCodeAt(0)), 0, 0, 2, 0];
+	head.push(..."isommp41".split("").map((c) => c.charCodeAt(0)));
+	out.set(head, 0);
+	const mdat = size - 24;
+	out.set([(mdat >>> 24) & 255, (mdat >>> 16) & 255, (mdat >>> 8) & 255, mdat & 255], 24);
+	out.set(
+		[..."mdat"].map((c) => c.charCodeAt(0)),
+		28,
+	);
+	let x = 0;
+	for (const c of seed) x = (x * 31 + c.charCodeAt(0)) >>> 0;
+	for (let i = 32; i < size; i++) {
+		x = (x * 1103515245 + 12345) >>> 0;
+		out[i] = x >>> 24;
+	}
+	return out;
+}
+
+export async function startPodEmulator(options: PodEmulatorOptions = {}): Promise<PodEmulator> {
+	const token = options.token ?? "emulator-token";
+	const transfers = options.transfers ?? "relay";
+	const jobs = new Map<string, EmuJob>();
+	const spent = new Map<string, number>();
+	const stats = { completed: 0, failed: 0, retried: 0 };
+	let seq = 0;
+
+	/** Takes one use of a fault for this prompt; returns the directive while it has uses left. */
+	function fault(prompt: string, name: string): Directive | undefined {
+		const d = parseDirectives(prompt).find((x) => x.name === name);
+		if (!d) return undefined;
+		const key = `${prompt}\u0000${name}`;
+		const used = spent.get(key) ?? 0;
+		if (used >= d.count) return undefined;
+		spent.set(key, used + 1);
+		return d;
+	}
+	const option = (prompt: string, name: string) => parseDirectives(prompt).find((x) => x.name === name)?.value;
+
+	const send = (res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+		res.writeHead(status, { "content-type": "application/json", ...headers });
+		res.end(JSON.stringify(body));
+	};
+
+	/** Answers a `=CODE` fault: an HTTP error, or `timeout` (no answer at all). True when handled. */
+	function injectHttpFault(res: NodeResponse, d: Directive | undefined, prompt: string): boolean {
+		if (!d) return false;
+		if (d.value === "timeout") return true;
+		const status = Number(d.value ?? 503);
+		const retryAfter = option(prompt, "retry-after");
+		send(res, status, { error: `injected ${status}` }, retryAfter ? { "retry-after": retryAfter } : {});
+		return true;
+	}
+
+	async function sha256(bytes: Uint8Array): Promise<string> {
+		return hex(await crypto.subtle.digest("SHA-256", bytes));
+	}
+
+	/** Direct mode: what a real worker does with the signed URLs. */
+	async function transferDirectly(job: EmuJob): Promise<void> {
+		const inputs = (job.input.inputs ?? {}) as Record<string, { url: string } | undefined>;
+		for (const [name, ref] of Object.entries(inputs)) {
+			const res = await fetch(ref?.url ?? "").catch(() => null);
+			await res?.arrayBuffer();
+			if (!res?.ok) {
+				job.transfers = { code: "input_download_failed", message: `GET ${name}: ${res?.status ?? "unreachable"}` };
+				return;
+			}
+		}
+		const put = ((job.input.output ?? {}) as Json).put as { url: string; headers: Record<string, string> };
+		const res = await fetch(put.url, { method: "PUT", headers: put.headers, body: job.video }).catch(() => null);
+		await res?.arrayBuffer();
+		job.transfers = res?.ok ? "ok" : { code: "output_upload_failed", message: `PUT: ${res?.status ?? "unreachable"}` };
+	}
+
+	/** One `/status` call: answer with the current state, then move the job one step on. */
+	async function statusOf(job: EmuJob): Promise<Json> {
+		job.statusCalls += 1;
+		if (job.status === "IN_QUEUE" && job.statusCalls >= 2) {
+			const failCode = option(job.prompt, "fail");
+			if (failCode) {
+				job.status = "FAILED";
+				job.error = { code: failCode, message: `Injected failure: ${failCode}.` };
+				stats.failed += 1;
+			} else {
+				job.status = "IN_PROGRESS";
+				job.stage = "downloading";
+				if (transfers === "direct") await transferDirectly(job);
+			}
+		} else if (job.status === "IN_PROGRESS" && job.stage === "downloading" && job.transfers !== "pending") {
+			if (job.transfers === "ok") job.stage = "sampling";
+			else {
+				job.status = "FAILED";
+				job.error = job.transfers;
+				stats.failed += 1;
+			}
+		} else if (job.status === "IN_PROGRESS" && job.stage === "sampling") {
+			job.status = "COMPLETED";
+			job.stage = "done";
+			stats.completed += 1;
+		}
+		const base = { id: job.id, status: job.status, delayTime: 120 };
+		switch (job.status) {
+			case "IN_QUEUE":
+			case "CANCELLED":
+				return base;
+			case "IN_PROGRESS":
+				return {
+					...base,
+					output: {
+						progress:
+							job.stage === "downloading"
+								? { stage: "downloading", percent: 5, message: "fetching inputs" }
+								: { stage: "sampling", percent: 60, message: "step 3/4" },
+					},
+				};
+			case "FAILED":
+				return { ...base, executionTime: 800, error: job.error };
+			case "COMPLETED": {
+				const params = (job.input.params ?? {}) as Json;
+				const real = await sha256(job.video);
+				return {
+					...base,
+					executionTime: 5400,
+					output: {
+						video: {
+							content_type: "video/mp4",
+							size: job.video.byteLength,
+							sha256: parseDirectives(job.prompt).some((d) => d.name === "badsha") ? "0".repeat(64) : real,
+							duration_s: Number(params.duration_s ?? 5),
+							width: Number(params.width ?? 640),
+							height: Number(params.height ?? 640),
+							fps: Number(params.fps ?? 16),
+						},
+					},
+				};
+			}
+		}
+	}
+
+	async function readBody(req: NodeRequest): Promise<Uint8Array> {
+		const chunks: Uint8Array[] = [];
+		await new Promise<void>((resolve) => {
+			req.on("data", (c) => chunks.push(c));
+			req.on("end", () => resolve());
+		});
+		const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+		let at = 0;
+		for (const c of chunks) {
+			out.set(c, at);
+			at += c.byteLength;
+		}
+		return out;
+	}
+
+	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
+		const url = new URL(req.url ?? "/", "http://emulator");
+		const path = url.pathname;
+		const body = await readBody(req);
+		if (req.headers.authorization !== `Bearer ${token}`) return send(res, 401, { error: "unauthorized" });
+		const json = (): Json => {
+			try {
+				return JSON.parse(new TextDecoder().decode(body)) as Json;
+			} catch {
+				return {};
+			}
+		};
+		const statusMatch = /^\/status\/([^/]+)$/.exec(path);
+		const cancelMatch = /^\/cancel\/([^/]+)$/.exec(path);
+		const controlMatch = /^\/_control\/jobs\/([^/]+)(\/video|\/relayed)?$/.exec(path);
+
+		if (req.method === "POST" && path === "/run") {
+			const input = (json().input ?? {}) as Json;
+			const prompt = String(((input.params ?? {}) as Json).prompt ?? "");
+			if (injectHttpFault(res, fault(prompt, "run"), prompt)) return;
+			if (typeof input.model !== "string") return send(res, 400, { error: "input.model is required" });
+			seq += 1;
+			const id = `emu-${seq}-${Math.random().toString(36).slice(2, 8)}`;
+			jobs.set(id, {
+				id,
+				input,
+				prompt,
+				status: "IN_QUEUE",
+				stage: "queued",
+				statusCalls: 0,
+				transfers: "pending",
+				video: fakeVideo(id),
+			});
+			return send(res, 200, { id, status: "IN_QUEUE" });
+		}
+		if (req.method === "GET" && statusMatch) {
+			const job = jobs.get(decodeURIComponent(statusMatch[1] ?? ""));
+			if (!job) return send(res, 404, { error: "job not found" });
+			if (injectHttpFault(res, fault(job.prompt, "status"), job.prompt)) return;
+			if (fault(job.prompt, "vanish")) {
+				jobs.delete(job.id);
+				return send(res, 404, { error: "job not found" });
+			}
+			return send(res, 200, await statusOf(job));
+		}
+		if (req.method === "POST" && cancelMatch) {
+			const job = jobs.get(decodeURIComponent(cancelMatch[1] ?? ""));
+			if (!job) return send(res, 404, { error: "job not found" });
+			if (job.status === "IN_QUEUE" || job.status === "IN_PROGRESS") job.status = "CANCELLED";
+			return send(res, 200, { id: job.id, status: "CANCELLED" });
+		}
+		if (req.method === "GET" && path === "/health") {
+			const active = [...jobs.values()];
+			return send(res, 200, {
+				jobs: {
+					...stats,
+					inProgress: active.filter((j) => j.status === "IN_PROGRESS").length,
+					inQueue: active.filter((j) => j.status === "IN_QUEUE").length,
+				},
+				workers: { idle: 1, running: 0 },
+			});
+		}
+		// The control API (test-only): see the file comment.
+		if (controlMatch) {
+			const job = jobs.get(decodeURIComponent(controlMatch[1] ?? ""));
+			const sub = controlMatch[2];
+			if (!job) return send(res, 404, { error: "job not found" });
+			if (req.method === "GET" && !sub) {
+				return send(res, 200, {
+					id: job.id,
+					status: job.status,
+					stage: job.stage,
+					input: job.input,
+					awaiting_transfers: job.status === "IN_PROGRESS" && job.transfers === "pending",
+				});
+			}
+			if (req.method === "GET" && sub === "/video") {
+				res.writeHead(200, { "content-type": "video/mp4" });
+				return res.end(job.video);
+			}
+			if (req.method === "POST" && sub === "/relayed") {
+				const report = json() as {
+					downloads?: Record<string, { status: number }>;
+					upload?: { status: number };
+				};
+				const badGet = Object.entries(report.downloads ?? {}).find(([, r]) => r.status !== 200);
+				if (badGet) job.transfers = { code: "input_download_failed", message: `GET ${badGet[0]}: ${badGet[1].status}` };
+				else if (!report.upload || report.upload.status < 200 || report.upload.status > 299) {
+					job.transfers = { code: "output_upload_failed", message: `PUT: ${report.upload?.status ?? "none"}` };
+				} else job.transfers = "ok";
+				return send(res, 200, { ok: true });
+			}
+		}
+		return send(res, 404, { error: "not found" });
+	}
+
+	// A computed specifier keeps tsc (workers types, no @types/node) from resolving the module; vitest runs this
+	// file in Node, where it exists.
+	const httpModule = "node:http";
+	const http = (await import(httpModule)) as NodeHttp;
+	const server = http.createServer((req, res) => {
+		handle(req, res).catch((err: unknown) => send(res, 500, { error: String(err) }));
+	});
+	await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+	const address = server.address();
+	const port = typeof address === "object" && address ? address.port : 0;
+	return {
+		url: `http://127.0.0.1:${port}`,
+		token,
+		close: () =>
+			new Promise<void>((resolve) => {
+				// Requests held open by `timeout` faults would keep the server alive.
+				server.closeAllConnections();
+				server.close(() => resolve());
+			}),
+	};
+}

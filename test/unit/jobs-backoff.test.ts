@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import {
+	deadlineAt,
+	nextAlarmAt,
+	POLL_MAX_MS,
+	POLL_MIN_MS,
+	parseRetryAfter,
+	pollDelayMs,
+	RETRY_MAX_MS,
+	retryDelayMs,
+} from "../../src/jobs/backoff";
+
+describe("poll delay", () => {
+	it.each([
+		[0, POLL_MIN_MS],
+		[5_000, POLL_MIN_MS],
+		[60_000, 6_000],
+		[200_000, 20_000],
+		[3_600_000, POLL_MAX_MS],
+		[-5, POLL_MIN_MS],
+	])("at age %i ms is %i ms", (age, delay) => {
+		expect(pollDelayMs(age)).toBe(delay);
+	});
+
+	it("never shrinks as the job ages", () => {
+		let last = 0;
+		for (let age = 0; age < 600_000; age += 7_000) {
+			const d = pollDelayMs(age);
+			expect(d).toBeGreaterThanOrEqual(last);
+			last = d;
+		}
+	});
+});
+
+describe("retry delay (full jitter)", () => {
+	it("spans [floor, base·2^(n-1)] by the random draw", () => {
+		expect(retryDelayMs(1, undefined, () => 0)).toBe(100);
+		expect(retryDelayMs(1, undefined, () => 1)).toBe(1_000);
+		expect(retryDelayMs(3, undefined, () => 1)).toBe(4_000);
+		expect(retryDelayMs(3, undefined, () => 0.5)).toBe(2_000);
+	});
+
+	it("is capped", () => {
+		expect(retryDelayMs(40, undefined, () => 1)).toBe(RETRY_MAX_MS);
+	});
+
+	it("takes Retry-After as a floor", () => {
+		expect(retryDelayMs(1, 30_000, () => 1)).toBe(30_000);
+		expect(retryDelayMs(8, 10, () => 1)).toBe(60_000);
+	});
+});
+
+describe("Retry-After", () => {
+	const now = Date.parse("2026-01-01T00:00:00Z");
+	it.each([
+		["7", 7_000],
+		[" 0 ", 0],
+		["Thu, 01 Jan 2026 00:00:30 GMT", 30_000],
+		["Wed, 31 Dec 2025 00:00:00 GMT", 0],
+		["soon", undefined],
+		[null, undefined],
+	])("%s → %s", (value, ms) => {
+		expect(parseRetryAfter(value, now)).toBe(ms);
+	});
+});
+
+describe("deadline", () => {
+	it("is creation plus JOB_DEADLINE_S, and caps the next alarm", () => {
+		const deadline = deadlineAt(1_000, 60);
+		expect(deadline).toBe(61_000);
+		expect(nextAlarmAt(10_000, 5_000, deadline)).toBe(15_000);
+		expect(nextAlarmAt(59_000, 30_000, deadline)).toBe(61_000);
+	});
+});

@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { initialState, isTerminal, type JobEvent, type JobState, transition } from "../../src/jobs/state";
+
+const at = "2026-01-01T00:00:00.000Z";
+const video = { video: { content_type: "video/mp4", size: 10, sha256: "ab" } };
+
+function apply(state: JobState, ...events: JobEvent[]): JobState {
+	let s = state;
+	for (const e of events) {
+		const r = transition(s, e);
+		if (!r.ok) throw new Error(`refused ${e.type}: ${r.reason}`);
+		s = r.state;
+	}
+	return s;
+}
+
+describe("job state machine", () => {
+	it("walks queued → running → succeeded, counting the submission and stamping times", () => {
+		const s = apply(
+			initialState(),
+			{ type: "submitted", remoteId: "r1" },
+			{ type: "progress", at, progress: { percent: 42.4, stage: "sampling" } },
+			{ type: "succeeded", at: "2026-01-01T00:01:00.000Z", output: video, cost: { gpu_seconds: 5, usd: 0.01 } },
+		);
+		expect(s).toMatchObject({
+			status: "succeeded",
+			attempts: 1,
+			started_at: at,
+			completed_at: "2026-01-01T00:01:00.000Z",
+			progress: { percent: 100 },
+			output: video,
+			cost: { gpu_seconds: 5, usd: 0.01 },
+		});
+	});
+
+	it("clamps progress into 0–100", () => {
+		const s = apply(
+			initialState(),
+			{ type: "submitted", remoteId: "r" },
+			{
+				type: "progress",
+				at,
+				progress: { percent: 250 },
+			},
+		);
+		expect(s.progress.percent).toBe(100);
+	});
+
+	it("a lost job goes back to queued without its remote id; the resubmission counts", () => {
+		const s = apply(
+			initialState(),
+			{ type: "submitted", remoteId: "r1" },
+			{ type: "started", at },
+			{ type: "lost" },
+			{ type: "submitted", remoteId: "r2" },
+		);
+		expect(s).toMatchObject({ status: "queued", remote_id: "r2", attempts: 2 });
+	});
+
+	it("refuses progress before a submission", () => {
+		expect(transition(initialState(), { type: "started", at })).toEqual({
+			ok: false,
+			reason: "not_submitted",
+			status: "queued",
+		});
+	});
+
+	const terminal: [string, JobEvent][] = [
+		["succeeded", { type: "succeeded", at, output: video, cost: null }],
+		["failed", { type: "failed", at, error: { code: "x", message: "y" } }],
+		["canceled", { type: "canceled", at }],
+	];
+	const later: JobEvent[] = [
+		{ type: "submitted", remoteId: "r9" },
+		{ type: "started", at },
+		{ type: "progress", at, progress: { percent: 1 } },
+		{ type: "lost" },
+		{ type: "succeeded", at, output: video, cost: null },
+		{ type: "failed", at, error: { code: "x", message: "y" } },
+		{ type: "canceled", at },
+	];
+	describe.each(terminal)("once %s", (status, event) => {
+		const s = apply(initialState(), { type: "submitted", remoteId: "r" }, event);
+		it("is terminal", () => expect(isTerminal(s.status)).toBe(true));
+		it.each(later.map((e) => [e.type, e] as const))("refuses %s", (_t, e) => {
+			expect(transition(s, e)).toEqual({ ok: false, reason: "terminal", status });
+		});
+	});
+
+	it("cancels from queued and from running", () => {
+		expect(apply(initialState(), { type: "canceled", at }).status).toBe("canceled");
+		const running = apply(initialState(), { type: "submitted", remoteId: "r" }, { type: "started", at });
+		expect(apply(running, { type: "canceled", at })).toMatchObject({ status: "canceled", completed_at: at });
+	});
+
+	it("keeps a failure's cost when given", () => {
+		const s = apply(initialState(), {
+			type: "failed",
+			at,
+			error: { code: "inference_failed", message: "boom" },
+			cost: { gpu_seconds: 1, usd: 0 },
+		});
+		expect(s).toMatchObject({ status: "failed", error: { code: "inference_failed" }, cost: { gpu_seconds: 1 } });
+	});
+});
