@@ -22,7 +22,8 @@ interface ModelDefaults {
 export function modelDefaults(model: Model): ModelDefaults {
 	switch (model) {
 		case "preview":
-			return { width: 640, height: 360, fps: 24 };
+			// 16:9 in multiples of 16, which every model's encoder path accepts.
+			return { width: 512, height: 288, fps: 24 };
 		case "wan2.2-i2v":
 		case "wan2.2-s2v":
 			return { width: 640, height: 640, fps: 16 };

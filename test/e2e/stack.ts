@@ -1,0 +1,133 @@
+// Starts the real local stack (scripts/start.mjs) on free ports with its own wrangler state, and stops it.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { readDevVars } from "../../scripts/lib/dev-vars.mjs";
+import { DEV_VARS, nodeBinary, ROOT, toolEnv } from "../../scripts/lib/paths.mjs";
+import { freePort, portInUse } from "../../scripts/lib/wait.mjs";
+
+export interface Stack {
+	url: string;
+	podUrl: string;
+	ports: number[];
+	adminToken: string;
+	output: () => string;
+	/** SIGTERM to start.mjs, as Ctrl-C would; resolves with its exit code. */
+	stop: () => Promise<number | null>;
+	/** Processes of this stack still alive (found by a marker in their environment). */
+	survivors: () => number[];
+	/** Last resort: SIGKILL whatever is left. */
+	kill: () => void;
+	cleanup: () => void;
+}
+
+/** Pids of processes whose environment carries `marker`. Linux only (/proc). */
+function pidsWithMarker(marker: string): number[] {
+	const pids: number[] = [];
+	let entries: string[] = [];
+	try {
+		entries = readdirSync("/proc");
+	} catch {
+		return pids;
+	}
+	for (const e of entries) {
+		if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+		try {
+			if (readFileSync(`/proc/${e}/environ`, "latin1").includes(marker)) pids.push(Number(e));
+		} catch {
+			// Gone, or not ours to read.
+		}
+	}
+	return pids;
+}
+
+export async function startStack({ timeoutMs = 400_000 } = {}): Promise<Stack> {
+	const [port, podPort, inspectorPort] = [await freePort(), await freePort(), await freePort()];
+	const persistTo = mkdtempSync(path.join(tmpdir(), "reelgate-e2e-"));
+	const marker = `REELGATE_E2E_RUN=${randomUUID()}`;
+	const [mk, mv] = marker.split("=") as [string, string];
+	let out = "";
+	const child: ChildProcess = spawn(
+		nodeBinary(),
+		[
+			path.join(ROOT, "scripts", "start.mjs"),
+			"--port",
+			String(port),
+			"--pod-port",
+			String(podPort),
+			"--inspector-port",
+			String(inspectorPort),
+			"--persist-to",
+			persistTo,
+			"--timeout",
+			"300",
+		],
+		// Not detached: a Ctrl-C on the test run reaches start.mjs too, which then stops its own children.
+		{ cwd: ROOT, env: toolEnv({ [mk]: mv, NO_COLOR: "1" }), stdio: ["ignore", "pipe", "pipe"] },
+	);
+	const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+	const ready = new Promise<void>((resolve, reject) => {
+		const timer = setTimeout(
+			() => reject(new Error(`the stack was not ready within ${timeoutMs / 1000} s`)),
+			timeoutMs,
+		);
+		for (const s of [child.stdout, child.stderr]) {
+			if (!s) continue;
+			createInterface({ input: s }).on("line", (line) => {
+				out += `${line}\n`;
+				if (process.env.REELGATE_E2E_VERBOSE) console.log(line);
+				if (line.includes("Reelgate is ready.")) {
+					clearTimeout(timer);
+					resolve();
+				}
+			});
+		}
+		void exited.then((code) => {
+			clearTimeout(timer);
+			reject(new Error(`scripts/start.mjs exited (${code}) before it was ready:\n${out.slice(-4000)}`));
+		});
+	});
+
+	const kill = () => {
+		for (const pid of pidsWithMarker(marker)) {
+			try {
+				process.kill(pid, "SIGKILL");
+			} catch {}
+		}
+	};
+	// If the test process goes away without afterAll (a crash, a forced exit), take the stack with it.
+	process.once("exit", kill);
+	const stack: Stack = {
+		url: `http://127.0.0.1:${port}`,
+		podUrl: `http://127.0.0.1:${podPort}`,
+		ports: [port, podPort],
+		adminToken: "",
+		output: () => out,
+		stop: async () => {
+			if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+			return exited;
+		},
+		survivors: () => pidsWithMarker(marker),
+		kill,
+		cleanup: () => {
+			kill();
+			rmSync(persistTo, { recursive: true, force: true });
+		},
+	};
+	try {
+		await ready;
+	} catch (err) {
+		stack.cleanup();
+		throw err;
+	}
+	stack.adminToken = readDevVars(DEV_VARS).ADMIN_TOKEN ?? "";
+	return stack;
+}
+
+export async function portsFree(ports: number[]): Promise<boolean> {
+	for (const p of ports) if (await portInUse(p)) return false;
+	return true;
+}
