@@ -16,6 +16,8 @@ export default defineConfig(async () => {
 						SIGNING_SECRET: "test-signing-secret-0123456789abcdef",
 						BACKEND_SECRETS_KEY: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 						PUBLIC_URL: "http://reelgate.test",
+						// Webhook tests post to a receiver on 127.0.0.1 (test/emulators/webhook-receiver).
+						ALLOW_LOOPBACK_WEBHOOKS: "true",
 					},
 				},
 			}),

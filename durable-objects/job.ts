@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
-import { loadBackend } from "../src/backends/registry";
+import { jobContext, loadBackend } from "../src/backends/registry";
+import { admitJob, failoverTarget, mayFailover, movedSpec, releaseSlot, reportOutcome } from "../src/backends/routing";
 import type { BackendFailure, GpuBackend, PollStatus } from "../src/backends/types";
+import type { BackendRow } from "../src/db/backends";
 import { upsertJobIndex } from "../src/db/jobs";
 import { deadlineAt, MAX_ATTEMPTS, nextAlarmAt, pollDelayMs, retryDelayMs } from "../src/jobs/backoff";
 import { buildJobInput } from "../src/jobs/input";
@@ -18,7 +20,9 @@ import {
 import { JobStore, type StoredJob } from "../src/jobs/store";
 import { verifyVideo } from "../src/jobs/verify";
 import { createLogger, type Logger } from "../src/lib/logger";
+import { type JobTimings, recordJobMetrics } from "../src/ops/metrics";
 import { objectKeys } from "../src/storage";
+import { JobNotifier } from "./job-notifier";
 
 /** The platform's alarm retry count from which the DO re-arms by itself instead of throwing again. */
 const LAST_PLATFORM_RETRY = 5;
@@ -33,13 +37,16 @@ export type CancelResult = { ok: true; job: JobRecord } | { ok: false; reason: "
  */
 export class JobDO extends DurableObject<Env> {
 	readonly #store: JobStore;
+	/** Events (SSE) and webhooks of the job's changes; the store calls it at each save point. */
+	readonly #notifier: JobNotifier;
 	#log: Logger;
 	/** Alarm steps run one at a time: a manual run (tests) and a timer-fired one must not interleave. */
 	#chain: Promise<void> = Promise.resolve();
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
-		this.#store = new JobStore(ctx.storage.sql);
+		this.#notifier = new JobNotifier(ctx.storage.sql);
+		this.#store = new JobStore(ctx.storage.sql, this.#notifier);
 		this.#log = createLogger({ component: "job_do" });
 	}
 
@@ -77,9 +84,39 @@ export class JobDO extends DurableObject<Env> {
 		return job;
 	}
 
+	/**
+	 * The job's event stream (SSE bytes, see durable-objects/job-events.ts): the current state, or with
+	 * `lastEventId` the stored events after it, then live `status` and `progress` events until a terminal status.
+	 * Null when the job does not exist, or when a resume of a finished job has nothing left to send.
+	 */
+	async events(lastEventId: number | null): Promise<ReadableStream<Uint8Array> | null> {
+		const job = this.#store.load();
+		if (!job) return null;
+		return this.#notifier.subscribe(job, lastEventId);
+	}
+
+	/** Test and debugging aid: how many event streams are open. */
+	async listeners(): Promise<number> {
+		return this.#notifier.listeners();
+	}
+
 	/** Test and debugging aid: the stored change history. */
 	async history(): Promise<{ at: string; status: string; event: string; detail: string | null }[]> {
 		return this.#store.history();
+	}
+
+	/**
+	 * Runs the next step now instead of when due: a backend says the job changed (a RunPod webhook), or its
+	 * BackendDO granted it a slot. Only a hint: the step confirms with the backend (`/status`, admission), so a
+	 * repeated call costs one step at most.
+	 */
+	async poke(): Promise<boolean> {
+		const job = this.#store.load();
+		if (!job || isTerminal(job.status)) return false;
+		// Through the save point, so `next_at` says the step is due now (an alarm that finds it in the future may
+		// only send webhook deliveries); "polled" keeps the history free of pokes.
+		await this.#schedule(job, 0, "polled");
+		return true;
 	}
 
 	/**
@@ -93,14 +130,16 @@ export class JobDO extends DurableObject<Env> {
 		if (!applied.ok) return applied;
 		this.#store.save(applied.job, "canceled");
 		await this.ctx.storage.deleteAlarm();
+		await this.#armDeliveries();
 		await this.#syncIndexOrRetryLater(applied.job);
+		recordJobMetrics(this.env, snapshotOf(applied.job));
 		if (job.remote_id) await this.#cancelRemote(job, job.remote_id);
 		return { ok: true, job: applied.job };
 	}
 
 	/** Runs one step of the job loop; see the class comment. */
 	override async alarm(info?: AlarmInvocationInfo): Promise<void> {
-		const step = this.#chain.then(() => this.#step());
+		const step = this.#chain.then(() => this.#tick());
 		// The chain continues after a failed step; the failure itself still reaches the platform (retry).
 		this.#chain = step.catch(() => undefined);
 		try {
@@ -119,6 +158,36 @@ export class JobDO extends DurableObject<Env> {
 		}
 	}
 
+	/**
+	 * One alarm: due webhook deliveries go out first, then the job step, then the alarm is moved earlier if a
+	 * delivery is due before the job's next step. An alarm that fired only for deliveries (the job's own step is
+	 * not due yet) skips the step, so a webhook retry never makes the job poll its backend early.
+	 */
+	async #tick(): Promise<void> {
+		const started = Date.now();
+		const before = this.#store.load();
+		const deliveriesWereDue = before ? await this.#notifier.sendDue(this.env, before, this.#log) : false;
+		// Reload: the sends took time, and a cancel may have landed meanwhile.
+		const job = this.#store.load();
+		const stepDue =
+			!job || isTerminal(job.status) || job.next_at === null || job.next_at <= Date.now() || !job.index_synced;
+		if (deliveriesWereDue && !stepDue && job?.next_at) await this.ctx.storage.setAlarm(job.next_at);
+		else await this.#step();
+		await this.#armDeliveries(started);
+	}
+
+	/**
+	 * Arms the alarm for the next pending webhook attempt when that comes before the alarm already set (or none).
+	 * Inside an alarm, `since` is when it began: an alarm time before it is the one now firing, not a future one.
+	 */
+	async #armDeliveries(since?: number): Promise<void> {
+		const due = this.#notifier.nextDeliveryAt();
+		if (due === null) return;
+		const current = await this.ctx.storage.getAlarm();
+		const stale = current !== null && since !== undefined && current < since;
+		if (current === null || stale || due < current) await this.ctx.storage.setAlarm(due);
+	}
+
 	async #step(): Promise<void> {
 		const job = this.#store.load();
 		if (!job) return;
@@ -134,7 +203,7 @@ export class JobDO extends DurableObject<Env> {
 			if (job.remote_id) await this.#cancelRemote(job, job.remote_id);
 			return;
 		}
-		const loaded = await loadBackend(this.env, job.spec.backend.name);
+		const loaded = await loadBackend(this.env, job.spec.backend.name, jobContext(job.spec));
 		if (!loaded) {
 			await this.#fail(job, {
 				code: "backend_unavailable",
@@ -150,12 +219,25 @@ export class JobDO extends DurableObject<Env> {
 			return;
 		}
 		if (job.remote_id) await this.#poll(loaded.build.backend, job.remote_id);
-		else await this.#submit(job, loaded.build.backend);
+		else await this.#submit(job, loaded.build.backend, loaded.row);
 	}
 
-	async #submit(job: StoredJob, backend: GpuBackend): Promise<void> {
+	async #submit(job: StoredJob, backend: GpuBackend, row: BackendRow): Promise<void> {
+		// Admission (src/backends/routing.ts): a slot on the backend, unless its circuit is open.
+		const admission = await admitJob(this.env, job.spec, row);
+		if (!admission.ok) {
+			if (admission.reason === "circuit_open" && !job.spec.backend.pinned) {
+				const target = await failoverTarget(this.env, job.spec);
+				if (target) return this.#moveTo(target, admission.detail);
+			}
+			// Reload: a cancel may have landed while admission was asked.
+			const current = this.#store.load();
+			if (!current || isTerminal(current.status)) return;
+			return this.#schedule(current, admission.delayMs, "waiting", admission.detail);
+		}
 		const input = await buildJobInput(this.env, job.spec);
 		const result = await backend.submit(input);
+		await reportOutcome(this.env, row.name, result);
 		// Reload: a cancel may have landed while the request was out.
 		const fresh = this.#store.load();
 		if (!fresh || isTerminal(fresh.status)) {
@@ -166,6 +248,12 @@ export class JobDO extends DurableObject<Env> {
 		const applied = this.#apply(fresh, { type: "submitted", remoteId: result.remoteId });
 		if (!applied.ok) return;
 		applied.job.transient_failures = 0;
+		const price = result.pricePerSecondUsd;
+		if (price !== undefined && price !== applied.job.spec.backend.price_per_second_usd) {
+			// The machine's own price (a rented vast.ai instance) is what this job's GPU time costs.
+			applied.job.spec = { ...applied.job.spec, backend: { ...applied.job.spec.backend, price_per_second_usd: price } };
+			this.#store.updateSpec(applied.job.spec);
+		}
 		await this.#schedule(applied.job, this.#pollDelay(applied.job), "submitted");
 	}
 
@@ -236,11 +324,20 @@ export class JobDO extends DurableObject<Env> {
 		const at = new Date().toISOString();
 		const output = { video: { ...reported, content_type: "video/mp4", sha256: verified.sha256 } };
 		const applied = this.#apply(fresh, { type: "succeeded", at, output, cost });
-		if (applied.ok) await this.#finish(applied.job, "succeeded");
+		if (applied.ok) await this.#finish(applied.job, "succeeded", undefined, { delayMs: result.delayMs });
 	}
 
 	/** Transient failures are retried with jittered backoff (honouring Retry-After); permanent ones fail the job. */
 	async #onFailure(job: StoredJob, failure: BackendFailure): Promise<void> {
+		// Failover: a job the backend refused before it ever ran moves to the next eligible backend.
+		if (mayFailover(job.spec, job.remote_id, failure, job.transient_failures + 1)) {
+			const target = await failoverTarget(this.env, job.spec);
+			if (target) return this.#moveTo(target, failure.message);
+			// Reload: a cancel may have landed while the router was asked.
+			const current = this.#store.load();
+			if (!current || isTerminal(current.status)) return;
+			job = current;
+		}
 		if (failure.kind === "permanent") {
 			return this.#fail(job, { code: "backend_error", message: failure.message });
 		}
@@ -250,18 +347,37 @@ export class JobDO extends DurableObject<Env> {
 		await this.#schedule(job, delay, "retry", failure.message);
 	}
 
+	/**
+	 * Routes the job (reloaded: a cancel or a submission may have landed meanwhile) to another backend if it still
+	 * has not run: new spec, slot given back, submitted at once.
+	 */
+	async #moveTo(target: BackendRow, reason: string): Promise<void> {
+		const job = this.#store.load();
+		if (!job || isTerminal(job.status) || job.remote_id !== null) return;
+		const from = job.spec.backend.name;
+		const spec = movedSpec(job.spec, target);
+		this.#store.updateSpec(spec);
+		this.#log.warn("job_failover", { from, to: target.name, reason });
+		// Saved (synchronously, inside #schedule) before any await, so nothing can land in between.
+		await this.#schedule({ ...job, spec, transient_failures: 0 }, 0, "failover", `${from} → ${target.name}: ${reason}`);
+		await releaseSlot(this.env, from, job.spec.id);
+	}
+
 	async #fail(job: StoredJob, error: JobError, cost?: JobCost | null): Promise<void> {
 		const applied = this.#apply(job, { type: "failed", at: new Date().toISOString(), error, cost });
 		if (applied.ok) await this.#finish(applied.job, "failed", `${error.code}: ${error.message}`);
 	}
 
 	/** Saves a terminal job, drops the alarm and mirrors the index (a D1 failure throws: the alarm retries). */
-	async #finish(job: StoredJob, event: string, detail?: string): Promise<void> {
+	async #finish(job: StoredJob, event: string, detail?: string, timings: JobTimings = {}): Promise<void> {
 		job.next_at = null;
 		this.#store.save(job, event, detail);
 		await this.ctx.storage.deleteAlarm();
+		// Webhooks of the job (its terminal event above all) may still be pending: keep the alarm for them.
+		await this.#armDeliveries();
 		await this.#syncIndex(job);
 		this.#log.info("job_finished", { status: job.status, error_code: job.error?.code, attempts: job.attempts });
+		recordJobMetrics(this.env, snapshotOf(job), { ...timings, outputBytes: job.output?.video.size });
 	}
 
 	/** Saves the job with its next alarm (capped at the deadline), arms it, then mirrors the index. */
@@ -311,7 +427,7 @@ export class JobDO extends DurableObject<Env> {
 	/** Best effort: the job is already decided here; a remote run left behind only costs GPU time. */
 	async #cancelRemote(job: StoredJob, remoteId: string): Promise<void> {
 		try {
-			const loaded = await loadBackend(this.env, job.spec.backend.name);
+			const loaded = await loadBackend(this.env, job.spec.backend.name, jobContext(job.spec));
 			if (!loaded?.build.ok) return;
 			const result = await loaded.build.backend.cancel(remoteId);
 			if (!result.ok) this.#log.warn("remote_cancel_failed", { message: result.message });

@@ -71,7 +71,9 @@ export async function ensurePythonEnv({ log = (msg) => console.error(msg) } = {}
 		if (!existsSync(python)) {
 			const found = findPython();
 			if (!found.exe) {
-				throw new Error(`python3 ≥ 3.11 with venv is required (${found.reason}). Install: apt-get install python3 python3-venv`);
+				throw new Error(
+					`python3 ≥ 3.11 with venv is required (${found.reason}). Install: apt-get install python3 python3-venv`,
+				);
 			}
 			log(`[python-env] creating ${path.relative(ROOT, VENV_DIR)} with ${found.exe} (${found.version})`);
 			await run(found.exe, ["-m", "venv", VENV_DIR]);

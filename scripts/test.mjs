@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// `npm test`: the workerd suite (vitest), the GPU worker's pytest suite, then the end-to-end suite against the
-// real local stack; one closing line `N passed, N failed[, N skipped]` summed over all of them.
+// `npm test`: the workerd suite (vitest), the SDK's Node suite, the operations suite (deploy scripts against
+// RunPod/Cloudflare API emulators, costs), the R2 presigner against a real S3 server (test/s3, versitygw),
+// the pytest suites, then the end-to-end and browser
+// (demo page in Chromium, CLI) suites against the real local stack; one closing line
+// `N passed, N failed[, N skipped]` summed over all of them.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,13 +12,13 @@ import { parseArgs } from "node:util";
 import { nodeBinary, ROOT, requireInstalled, toolEnv, vitestArgv } from "./lib/paths.mjs";
 import { preflight } from "./lib/preflight.mjs";
 
-const SUITES = ["worker", "python", "e2e"];
+const SUITES = ["worker", "sdk", "ops", "s3", "python", "e2e", "browser"];
 
 const { values: opts } = parseArgs({
 	options: { only: { type: "string", multiple: true }, help: { type: "boolean", short: "h", default: false } },
 });
 if (opts.help) {
-	console.log("Usage: npm test [-- --only worker|python|e2e]  (repeat --only or separate with commas)");
+	console.log(`Usage: npm test [-- --only ${SUITES.join("|")}]  (repeat --only or separate with commas)`);
 	process.exit(0);
 }
 const only = (opts.only ?? [])
@@ -182,7 +185,7 @@ async function main() {
 		try {
 			if (suite === "worker") await vitestSuite("worker", [], env);
 			else if (suite === "python") await pythonSuite(env);
-			else await vitestSuite("e2e", ["--config", "test/e2e/vitest.config.ts"], env);
+			else await vitestSuite(suite, ["--config", `test/${suite}/vitest.config.ts`], env);
 		} catch (err) {
 			crashed(suite, `the runner failed: ${err.message}`);
 		}

@@ -1,13 +1,20 @@
 import { installBaseMiddleware, installFallbacks, newRouter } from "./app";
 import { backendsRoutes } from "./routes/backends";
 import { docsRoutes } from "./routes/docs";
+import { internalRoutes } from "./routes/internal";
+import { jobEventsRoutes } from "./routes/job-events";
 import { jobsRoutes } from "./routes/jobs";
 import { keysRoutes } from "./routes/keys";
 import { serviceRoutes } from "./routes/service";
+import { shareRoutes } from "./routes/share";
+import { statsRoutes } from "./routes/stats";
 import { storageRoutes } from "./routes/storage";
 import { uploadsRoutes } from "./routes/uploads";
+import { usageRoutes } from "./routes/usage";
+import { webhooksRoutes } from "./routes/webhooks";
 import { runScheduled } from "./scheduled";
 
+export { BackendDO } from "../durable-objects/backend";
 export { JobDO } from "../durable-objects/job";
 
 export const app = newRouter();
@@ -19,6 +26,12 @@ app.route("/", backendsRoutes);
 app.route("/", uploadsRoutes);
 app.route("/", storageRoutes);
 app.route("/", jobsRoutes);
+app.route("/", jobEventsRoutes);
+app.route("/", shareRoutes);
+app.route("/", webhooksRoutes);
+app.route("/", usageRoutes);
+app.route("/", statsRoutes);
+app.route("/", internalRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
 	type: "http",

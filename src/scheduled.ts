@@ -1,8 +1,12 @@
 import { expirePendingUploads } from "./db/uploads";
+import { createLogger } from "./lib/logger";
+import { runKeepWarm } from "./ops/keep-warm";
 
 /** Periodic housekeeping (cron): expired uploads and idempotency records. */
 export async function runScheduled(env: Env, scheduledTime: number): Promise<void> {
 	const now = new Date(scheduledTime).toISOString();
 	await env.DB.prepare("DELETE FROM idempotency_keys WHERE expires_at < ?").bind(now).run();
 	await expirePendingUploads(env, now);
+	// Keep-warm pings (off unless KEEP_WARM_BACKENDS is set); its failures are logged, never thrown.
+	await runKeepWarm(env, scheduledTime, createLogger({ component: "keep_warm" }));
 }

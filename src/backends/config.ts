@@ -13,18 +13,49 @@ export const PodConfigSchema = z
 	})
 	.strict();
 
-export const ComfyuiConfigSchema = z.object({ url: HttpUrl, token: Secret }).strict();
+export const ComfyuiConfigSchema = z
+	.object({
+		url: HttpUrl,
+		token: Secret.openapi({ description: "Sent as `Authorization: Bearer` (vast.ai: the WEB_PASSWORD)." }),
+		timeout_ms: z.number().int().min(100).max(120_000).optional().openapi({ description: "Per-call timeout." }),
+	})
+	.strict();
 
 export const RunpodConfigSchema = z
 	.object({
 		endpoint_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
 		api_key: Secret,
-		base_url: HttpUrl.optional(),
+		base_url: HttpUrl.optional().openapi({ description: "Default https://api.runpod.ai/v2." }),
+		timeout_ms: z.number().int().min(100).max(120_000).optional().openapi({ description: "Per-call timeout." }),
+		execution_timeout_s: z.number().int().min(5).max(604_800).optional().openapi({
+			description: "RunPod `policy.executionTimeout` for each job (default 1800 s).",
+		}),
+		ttl_s: z.number().int().min(10).max(604_800).optional().openapi({
+			description: "RunPod `policy.ttl`: the job's whole life at RunPod (default 7200 s).",
+		}),
+		webhook: z.boolean().optional().openapi({
+			description: "Ask RunPod to call back on completion (default true); polling remains the fallback.",
+		}),
 	})
 	.strict();
 
-// vast.ai settings are still being designed (another issue); accept extra fields and store them.
-export const VastaiConfigSchema = z.looseObject({ api_key: Secret });
+/** vast.ai: the instance the backend rents (gpu-protocols.md §5); unknown extra fields are kept as they are. */
+export const VastaiConfigSchema = z.looseObject({
+	api_key: Secret,
+	base_url: HttpUrl.optional().openapi({ description: "Default https://console.vast.ai." }),
+	min_gpu_ram_gb: z.number().min(8).max(1024).optional().openapi({ description: "Default 24." }),
+	max_dph_usd: z.number().min(0).max(100).optional().openapi({ description: "Price cap per hour (default 0.6)." }),
+	min_reliability: z.number().min(0).max(1).optional().openapi({ description: "Default 0.98." }),
+	gpu_names: z.array(z.string().min(1).max(64)).max(16).optional(),
+	image: z.string().min(1).max(256).optional().openapi({ description: "Default vastai/comfyui." }),
+	template_hash_id: z.string().min(1).max(128).optional(),
+	disk_gb: z.number().int().min(10).max(2048).optional(),
+	onstart: z.string().max(4096).optional().openapi({ description: "Default: fetch the served models." }),
+	idle_destroy_s: z.number().int().min(1).max(86_400).optional().openapi({
+		description: "Destroy the instance after this long without a job (default 600).",
+	}),
+	boot_timeout_s: z.number().int().min(60).max(7200).optional().openapi({ description: "Default 1200." }),
+});
 
 const common = {
 	enabled: z.boolean().optional(),
@@ -32,7 +63,9 @@ const common = {
 	models: z.array(z.string().min(1).max(64)).max(32).optional().openapi({
 		description: "Models this backend serves; empty or absent: every model.",
 	}),
-	max_concurrency: z.number().int().min(1).max(1000).optional(),
+	max_concurrency: z.number().int().min(1).max(1000).optional().openapi({
+		description: "Jobs sent to this backend at once (default 10); the rest wait in a queue fair across accounts.",
+	}),
 	price_per_second_usd: z.number().min(0).max(100).optional(),
 };
 

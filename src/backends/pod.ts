@@ -13,7 +13,7 @@ export const DEFAULT_POD_TIMEOUT_MS = 15_000;
 
 type Json = Record<string, unknown>;
 
-function isObject(v: unknown): v is Json {
+export function isObject(v: unknown): v is Json {
 	return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
@@ -21,17 +21,19 @@ const num = (v: unknown): number | undefined => (typeof v === "number" && Number
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
 /** Maps an HTTP status to a failure: 429 and 5xx are worth retrying, other 4xx mean the request is wrong. */
-function httpFailure(res: Response, what: string): BackendFailure {
+export function httpFailure(res: Response, what: string): BackendFailure {
 	const transient = res.status === 429 || res.status === 408 || res.status >= 500;
 	return {
 		ok: false,
 		kind: transient ? "transient" : "permanent",
 		retryAfterMs: parseRetryAfter(res.headers.get("retry-after")),
 		message: `${what}: the backend answered HTTP ${res.status}.`,
+		refused: true,
 	};
 }
 
-function networkFailure(err: unknown, what: string): BackendFailure {
+/** A fetch that threw (timeout, refused connection): always worth retrying. */
+export function networkFailure(err: unknown, what: string): BackendFailure {
 	const name = err instanceof Error ? err.name : "";
 	const reason = name === "TimeoutError" || name === "AbortError" ? "timed out" : "could not be reached";
 	return { ok: false, kind: "transient", message: `${what}: the backend ${reason}.` };
@@ -43,7 +45,7 @@ function parseProgress(output: unknown): JobProgress | undefined {
 	return { percent: num(p.percent) ?? 0, stage: str(p.stage), message: str(p.message) };
 }
 
-function parseVideo(output: unknown): VideoOutput | undefined {
+export function parseVideo(output: unknown): VideoOutput | undefined {
 	if (!isObject(output) || !isObject(output.video)) return undefined;
 	const v = output.video;
 	const size = num(v.size);

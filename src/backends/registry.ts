@@ -1,10 +1,30 @@
-import { type BackendRow, getBackend, listEnabledBackends } from "../db/backends";
+import { type BackendRow, getBackend } from "../db/backends";
+import { DEFAULT_MAX_VIDEO_BYTES, envInt } from "../jobs/input";
+import type { JobSpec } from "../jobs/record";
 import { openJson } from "../lib/secret-box";
+import { objectKeys } from "../storage";
+import { ComfyuiBackend, type ComfyuiJobContext } from "./comfyui";
 import { PodBackend } from "./pod";
+import { RunpodBackend } from "./runpod";
 import type { BackendKind, GpuBackend } from "./types";
+import { VastaiBackend } from "./vastai";
+import { runpodWebhookUrl } from "./webhook-token";
+import { templateFor } from "./workflows";
 
 /** Kinds with a working job path today; the others are stored and listed, and refused for jobs. */
-export const SUPPORTED_KINDS: readonly BackendKind[] = ["pod"];
+export const SUPPORTED_KINDS: readonly BackendKind[] = ["pod", "runpod", "comfyui", "vastai"];
+
+/** The job an adapter is built for (absent for admin calls such as `test`). */
+export interface JobContext {
+	id: string;
+	account_id: string;
+	/** Origin the backend uses to reach the Worker (webhooks, signed URLs). */
+	origin: string;
+	/** The job's inputs in R2 (the `comfyui` kind uploads them itself). */
+	inputs: JobSpec["inputs"];
+}
+
+const optNum = (v: unknown): number | undefined => (typeof v === "number" ? v : undefined);
 
 export function isSupportedKind(kind: BackendKind): boolean {
 	return SUPPORTED_KINDS.includes(kind);
@@ -19,8 +39,12 @@ export function parseModels(row: BackendRow): string[] {
 	}
 }
 
-/** An empty model list means the backend serves every model. */
+/**
+ * An empty model list means the backend serves every model its kind can run: ComfyUI-based kinds only run models
+ * with a workflow template (not the CPU `preview`).
+ */
 export function servesModel(row: BackendRow, model: string): boolean {
+	if ((row.kind === "comfyui" || row.kind === "vastai") && !templateFor(model)) return false;
 	const models = parseModels(row);
 	return models.length === 0 || models.includes(model);
 }
@@ -29,8 +53,20 @@ export type BuildResult =
 	| { ok: true; backend: GpuBackend }
 	| { ok: false; reason: "kind_unsupported"; kind: BackendKind };
 
-/** Builds the adapter for a stored backend, decrypting its secrets. */
-export async function buildBackend(env: Env, row: BackendRow): Promise<BuildResult> {
+/** What the ComfyUI-based kinds need of a job: its inputs in R2 and where the video goes. */
+function comfyContext(env: Env, job?: JobContext): ComfyuiJobContext | undefined {
+	if (!job) return undefined;
+	return {
+		bucket: env.BUCKET,
+		jobId: job.id,
+		inputs: job.inputs,
+		videoKey: objectKeys.videoKey(job.account_id, job.id),
+		maxVideoBytes: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
+	};
+}
+
+/** Builds the adapter for a stored backend, decrypting its secrets; `job` ties it to one job (webhook, output). */
+export async function buildBackend(env: Env, row: BackendRow, job?: JobContext): Promise<BuildResult> {
 	const config = JSON.parse(row.config) as Record<string, unknown>;
 	const secrets = await openJson(env.BACKEND_SECRETS_KEY, row.secrets);
 	switch (row.kind) {
@@ -44,38 +80,53 @@ export async function buildBackend(env: Env, row: BackendRow): Promise<BuildResu
 				}),
 			};
 		case "runpod":
+			return {
+				ok: true,
+				backend: new RunpodBackend(
+					{
+						endpoint_id: String(config.endpoint_id),
+						api_key: secrets.api_key ?? "",
+						base_url: typeof config.base_url === "string" ? config.base_url : undefined,
+						timeout_ms: optNum(config.timeout_ms),
+						execution_timeout_s: optNum(config.execution_timeout_s),
+						ttl_s: optNum(config.ttl_s),
+					},
+					job
+						? {
+								webhookUrl:
+									config.webhook === false ? undefined : await runpodWebhookUrl(env.SIGNING_SECRET, job.origin, job.id),
+								bucket: env.BUCKET,
+								videoKey: objectKeys.videoKey(job.account_id, job.id),
+								maxVideoBytes: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
+							}
+						: {},
+				),
+			};
 		case "comfyui":
+			return {
+				ok: true,
+				backend: new ComfyuiBackend(
+					{ url: String(config.url), token: secrets.token, timeout_ms: optNum(config.timeout_ms) },
+					comfyContext(env, job),
+				),
+			};
 		case "vastai":
-			return { ok: false, reason: "kind_unsupported", kind: row.kind };
+			return { ok: true, backend: new VastaiBackend(env, row.name, comfyContext(env, job)) };
 	}
 }
 
 /** Loads a backend by name and builds its adapter; null when it no longer exists. */
-export async function loadBackend(env: Env, name: string): Promise<{ row: BackendRow; build: BuildResult } | null> {
+export async function loadBackend(
+	env: Env,
+	name: string,
+	job?: JobContext,
+): Promise<{ row: BackendRow; build: BuildResult } | null> {
 	const row = await getBackend(env.DB, name);
 	if (!row) return null;
-	return { row, build: await buildBackend(env, row) };
+	return { row, build: await buildBackend(env, row, job) };
 }
 
-export type PickResult =
-	| { ok: true; row: BackendRow }
-	| { ok: false; reason: "not_found" | "disabled" | "model_unsupported" | "kind_unsupported"; name: string }
-	| { ok: false; reason: "none_available" };
-
-/**
- * Picks the backend for a job: the named one when given (it must exist, be enabled, serve the model and be of a
- * supported kind), else the highest-priority enabled backend of a supported kind that serves the model.
- */
-export async function pickBackend(db: D1Database, model: string, name?: string): Promise<PickResult> {
-	if (name !== undefined) {
-		const row = await getBackend(db, name);
-		if (!row) return { ok: false, reason: "not_found", name };
-		if (!row.enabled) return { ok: false, reason: "disabled", name };
-		if (!servesModel(row, model)) return { ok: false, reason: "model_unsupported", name };
-		if (!isSupportedKind(row.kind)) return { ok: false, reason: "kind_unsupported", name };
-		return { ok: true, row };
-	}
-	const rows = await listEnabledBackends(db);
-	const row = rows.find((r) => servesModel(r, model) && isSupportedKind(r.kind));
-	return row ? { ok: true, row } : { ok: false, reason: "none_available" };
+/** The adapter context of a job, from its spec. */
+export function jobContext(spec: JobSpec): JobContext {
+	return { id: spec.id, account_id: spec.account_id, origin: spec.origin, inputs: spec.inputs };
 }

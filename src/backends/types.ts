@@ -16,6 +16,12 @@ export interface BackendFailure {
 	retryAfterMs?: number;
 	/** Safe to show on the job: never a URL with a signature or a token. */
 	message: string;
+	/** The backend answered with an error, so it certainly did not take the job (a timeout leaves that open). */
+	refused?: boolean;
+	/** Not a failure of the backend: it is preparing (a vast.ai instance booting); the breaker ignores it. */
+	pending?: boolean;
+	/** The backend itself is unusable (key refused, endpoint unknown): it fails every job, not just this one. */
+	misconfigured?: boolean;
 }
 
 export type BackendResult<T> = ({ ok: true } & T) | BackendFailure;
@@ -59,7 +65,8 @@ export interface HealthReport {
 /** One GPU backend. Implementations never throw for remote failures: they return a `BackendFailure`. */
 export interface GpuBackend {
 	readonly kind: BackendKind;
-	submit(input: GpuJobInput): Promise<BackendResult<{ remoteId: string }>>;
+	/** `pricePerSecondUsd`: the price of the machine the job landed on, when the backend knows it (vast.ai). */
+	submit(input: GpuJobInput): Promise<BackendResult<{ remoteId: string; pricePerSecondUsd?: number }>>;
 	poll(remoteId: string): Promise<BackendResult<PollStatus>>;
 	cancel(remoteId: string): Promise<BackendResult<Record<never, never>>>;
 	health(): Promise<HealthReport>;

@@ -17,6 +17,14 @@ export interface UploadRow {
 	created_at: string;
 	expires_at: string;
 	completed_at: string | null;
+	/** The R2 multipart upload id (migration 0004); null for a single PUT. */
+	multipart_upload_id?: string | null;
+	/** The size of every part but the last; null for a single PUT. */
+	part_size?: number | null;
+	/** Where a URL input was fetched from. */
+	source_url?: string | null;
+	/** JSON `{ width?, height?, duration_s? }` measured at verification. */
+	media?: string | null;
 }
 
 /** A verified upload, as the jobs engine needs it. */
@@ -41,12 +49,14 @@ export async function insertUpload(
 	row: Pick<
 		UploadRow,
 		"id" | "account_id" | "filename" | "content_type" | "size" | "sha256" | "object_key" | "created_at" | "expires_at"
-	>,
+	> &
+		Partial<Pick<UploadRow, "multipart_upload_id" | "part_size" | "source_url">>,
 ): Promise<void> {
 	await run(
 		db,
-		`INSERT INTO uploads (id, account_id, filename, content_type, size, sha256, status, object_key, created_at, expires_at)
-		 VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+		`INSERT INTO uploads (id, account_id, filename, content_type, size, sha256, status, object_key, created_at, expires_at,
+		   multipart_upload_id, part_size, source_url)
+		 VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
 		row.id,
 		row.account_id,
 		row.filename,
@@ -56,6 +66,9 @@ export async function insertUpload(
 		row.object_key,
 		row.created_at,
 		row.expires_at,
+		row.multipart_upload_id ?? null,
+		row.part_size ?? null,
+		row.source_url ?? null,
 	);
 }
 
@@ -84,13 +97,20 @@ export function getReadyUpload(db: D1Database, accountId: string, uploadId: stri
 	);
 }
 
-/** pending → ready. False when another request settled the upload first. */
-export async function markUploadReady(db: D1Database, id: string, etag: string, now: string): Promise<boolean> {
+/** pending → ready, with what verification measured. False when another request settled the upload first. */
+export async function markUploadReady(
+	db: D1Database,
+	id: string,
+	etag: string,
+	now: string,
+	media: Record<string, number> = {},
+): Promise<boolean> {
 	const result = await run(
 		db,
-		"UPDATE uploads SET status = 'ready', etag = ?, completed_at = ?, error = NULL WHERE id = ? AND status = 'pending'",
+		"UPDATE uploads SET status = 'ready', etag = ?, completed_at = ?, media = ?, error = NULL WHERE id = ? AND status = 'pending'",
 		etag,
 		now,
+		JSON.stringify(media),
 		id,
 	);
 	return result.meta.changes > 0;
@@ -112,6 +132,66 @@ export async function markUploadFailed(
 	);
 }
 
+/**
+ * The newest ready upload of `accountId` with this sha256 and type, for dedup: the same bytes are not
+ * transferred twice.
+ */
+export function findReadyBySha256(
+	db: D1Database,
+	accountId: string,
+	sha256: string,
+	contentType: string,
+): Promise<UploadRow | null> {
+	return first<UploadRow>(
+		db,
+		`SELECT * FROM uploads WHERE account_id = ? AND sha256 = ? AND content_type = ? AND status = 'ready'
+		 ORDER BY created_at DESC LIMIT 1`,
+		accountId,
+		sha256,
+		contentType,
+	);
+}
+
+/** A part stored through a Worker-signed part URL. */
+export interface PartRow {
+	part_number: number;
+	etag: string;
+	size: number;
+}
+
+/** Records (or replaces, on a retried part) a stored part of a multipart upload. */
+export async function recordPart(db: D1Database, uploadId: string, part: PartRow, now: string): Promise<void> {
+	await run(
+		db,
+		`INSERT INTO upload_parts (upload_id, part_number, etag, size, created_at) VALUES (?, ?, ?, ?, ?)
+		 ON CONFLICT (upload_id, part_number) DO UPDATE SET etag = excluded.etag, size = excluded.size, created_at = excluded.created_at`,
+		uploadId,
+		part.part_number,
+		part.etag,
+		part.size,
+		now,
+	);
+}
+
+/** The parts recorded for an upload, by number. */
+export function recordedParts(db: D1Database, uploadId: string): Promise<PartRow[]> {
+	return all<PartRow>(
+		db,
+		"SELECT part_number, etag, size FROM upload_parts WHERE upload_id = ? ORDER BY part_number",
+		uploadId,
+	);
+}
+
+/** Drops the part records of a settled upload (the parts themselves are assembled or aborted by then). */
+export async function forgetParts(db: D1Database, uploadId: string): Promise<void> {
+	await run(db, "DELETE FROM upload_parts WHERE upload_id = ?", uploadId);
+}
+
+/** The pending upload stored at `objectKey`, for the storage route's part PUTs. */
+export function pendingUploadByKey(db: D1Database, objectKey: string): Promise<UploadRow | null> {
+	return first<UploadRow>(db, "SELECT * FROM uploads WHERE object_key = ? AND status = 'pending'", objectKey);
+}
+
 const EXPIRE_BATCH = 500;
 
 /**
@@ -123,9 +203,9 @@ export async function expirePendingUploads(env: Env, nowIso: string): Promise<nu
 	const cutoff = new Date(Date.parse(nowIso) - COMPLETE_GRACE_MS).toISOString();
 	let total = 0;
 	for (;;) {
-		const rows = await all<{ id: string; object_key: string }>(
+		const rows = await all<{ id: string; object_key: string; multipart_upload_id: string | null }>(
 			env.DB,
-			"SELECT id, object_key FROM uploads WHERE status = 'pending' AND expires_at < ? LIMIT ?",
+			"SELECT id, object_key, multipart_upload_id FROM uploads WHERE status = 'pending' AND expires_at < ? LIMIT ?",
 			cutoff,
 			EXPIRE_BATCH,
 		);
@@ -137,7 +217,21 @@ export async function expirePendingUploads(env: Env, nowIso: string): Promise<nu
 			),
 		);
 		await env.BUCKET.delete(rows.map((r) => r.object_key));
+		// Abandoned multipart uploads hold their parts' storage until aborted (R2 would only do it after 7 days).
+		for (const r of rows) {
+			if (r.multipart_upload_id) await abortQuietly(env.BUCKET, r.object_key, r.multipart_upload_id);
+		}
+		await env.DB.batch(rows.map((r) => env.DB.prepare("DELETE FROM upload_parts WHERE upload_id = ?").bind(r.id)));
 		total += rows.length;
 		if (rows.length < EXPIRE_BATCH) return total;
+	}
+}
+
+/** Aborts a multipart upload; one that is already completed, aborted or unknown is not an error here. */
+export async function abortQuietly(bucket: R2Bucket, key: string, uploadId: string): Promise<void> {
+	try {
+		await bucket.resumeMultipartUpload(key, uploadId).abort();
+	} catch {
+		// Already gone: nothing to free.
 	}
 }

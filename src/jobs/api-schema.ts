@@ -47,7 +47,8 @@ export const CreateJobBodySchema = z
 			.strict(),
 		webhook: z
 			.object({
-				url: z.url({ protocol: /^https$/ }).max(2048),
+				// https only; http to loopback only with ALLOW_LOOPBACK_WEBHOOKS (checked in createJob, it needs env).
+				url: z.url({ protocol: /^https?$/ }).max(2048),
 				events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).optional(),
 			})
 			.strict()
@@ -99,6 +100,30 @@ export const JobSchema = z
 			})
 			.optional(),
 		cost: z.object({ gpu_seconds: z.number(), usd: z.number() }).optional(),
+		webhook: z
+			.object({
+				url: z.string(),
+				events: z.array(z.string()),
+				deliveries: z
+					.array(
+						z.object({
+							id: z.string().openapi({ description: "The `webhook-id` header: the same on every retry." }),
+							type: z.string().openapi({ example: "job.succeeded" }),
+							attempts: z.number().int(),
+							status: z.enum(["pending", "delivered", "failed", "disabled"]),
+							last_status_code: z.number().int().optional(),
+							last_error: z.string().optional(),
+							next_attempt_at: z.string().optional(),
+						}),
+					)
+					.optional()
+					.openapi({ description: "The newest deliveries; absent inside event and webhook payloads." }),
+			})
+			.optional(),
+		share_url: z
+			.string()
+			.optional()
+			.openapi({ description: "A signed link that plays the video without an API key (succeeded jobs; 24 h)." }),
 		links: z.object({ self: z.string(), events: z.string(), video: z.string() }),
 	})
 	.openapi("Job");
@@ -140,5 +165,6 @@ export function toJobView(job: JobSnapshot, origin: string): JobView {
 	if (job.error) view.error = job.error;
 	if (job.output) view.output = { video: { url: links.video, ...job.output.video } };
 	if (job.cost) view.cost = job.cost;
+	if (job.webhook) view.webhook = job.webhook;
 	return view;
 }

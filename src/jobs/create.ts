@@ -1,7 +1,8 @@
-import { type PickResult, pickBackend } from "../backends/registry";
+import { type PickResult, pickBackend } from "../backends/routing";
 import { getReadyUpload, getUpload } from "../db/uploads";
 import { ApiError } from "../errors";
 import { newId, nowIso } from "../lib/ids";
+import { checkWebhookUrl, loopbackAllowed, refusalMessage } from "../webhooks/url";
 import type { CreateJobBody } from "./api-schema";
 import { envInt } from "./input";
 import type { JobRecord, JobSpec, UploadRef } from "./record";
@@ -74,9 +75,16 @@ export async function createJob(
 	body: CreateJobBody,
 	requestOrigin: string,
 ): Promise<JobRecord> {
+	if (body.webhook) {
+		const checked = checkWebhookUrl(body.webhook.url, loopbackAllowed(env));
+		if (!checked.ok) {
+			const detail = refusalMessage(checked.reason);
+			throw new ApiError("invalid_request", detail, { errors: [{ path: "json.webhook.url", message: detail }] });
+		}
+	}
 	const image = await resolveUpload(env.DB, accountId, body.input.image, "image");
 	const audio = body.input.audio ? await resolveUpload(env.DB, accountId, body.input.audio, "audio") : undefined;
-	const pick = await pickBackend(env.DB, body.model, body.backend);
+	const pick = await pickBackend(env, body.model, body.backend);
 	if (!pick.ok) throw pickProblem(pick, body.model);
 	const { image: _i, audio: _a, ...params } = body.input;
 	const id = newId("job");
@@ -89,7 +97,12 @@ export async function createJob(
 		inputs: audio ? { image, audio } : { image },
 		params,
 		webhook: body.webhook ?? null,
-		backend: { name: pick.row.name, kind: pick.row.kind, price_per_second_usd: pick.row.price_per_second_usd },
+		backend: {
+			name: pick.row.name,
+			kind: pick.row.kind,
+			price_per_second_usd: pick.row.price_per_second_usd,
+			pinned: body.backend !== undefined,
+		},
 		deadline_s: envInt(env.JOB_DEADLINE_S, DEFAULT_JOB_DEADLINE_S),
 	};
 	return env.JOBS.getByName(id).create(spec);

@@ -30,9 +30,33 @@ export interface JobSpec {
 	inputs: { image: UploadRef; audio?: UploadRef };
 	params: JobParams;
 	webhook: { url: string; events?: string[] } | null;
-	backend: { name: string; kind: BackendKind; price_per_second_usd: number };
+	/** The backend it runs on; `pinned`: the client named it, so the job never fails over elsewhere. */
+	backend: { name: string; kind: BackendKind; price_per_second_usd: number; pinned?: boolean };
+	/** Backends the job left after they failed it (failover), in order. */
+	tried_backends?: string[];
 	/** Seconds from creation after which the job fails with `timeout`. */
 	deadline_s: number;
+}
+
+/** Webhook events a job gets when it names none (the contract's default). */
+export const DEFAULT_WEBHOOK_EVENTS = ["succeeded", "failed", "canceled"] as const;
+
+/** One webhook message of a job, as the job JSON shows it (never the secret or the signature). */
+export interface WebhookDeliveryView {
+	id: string;
+	type: string;
+	attempts: number;
+	status: "pending" | "delivered" | "failed" | "disabled";
+	last_status_code?: number;
+	last_error?: string;
+	next_attempt_at?: string;
+}
+
+/** The job's webhook endpoint and its deliveries (`deliveries` is absent inside event payloads). */
+export interface JobWebhookView {
+	url: string;
+	events: string[];
+	deliveries?: WebhookDeliveryView[];
 }
 
 /** The public fields of a job (what the API renders, plus links added per request). */
@@ -51,6 +75,7 @@ export interface JobSnapshot {
 	output: JobState["output"];
 	cost: JobState["cost"];
 	updated_at: string;
+	webhook?: JobWebhookView;
 }
 
 /** The full record the JobDO keeps. */
@@ -61,6 +86,8 @@ export interface JobRecord extends JobState {
 	next_at: number | null;
 	/** Consecutive transient failures, for the retry backoff. */
 	transient_failures: number;
+	/** The webhook deliveries, attached when the store loads a job that has a webhook. */
+	deliveries?: WebhookDeliveryView[];
 }
 
 export function snapshotOf(record: JobRecord): JobSnapshot {
@@ -79,5 +106,14 @@ export function snapshotOf(record: JobRecord): JobSnapshot {
 		output: record.output,
 		cost: record.cost,
 		updated_at: record.updated_at,
+		...webhookOf(record),
 	};
+}
+
+function webhookOf(record: JobRecord): { webhook?: JobWebhookView } {
+	const hook = record.spec.webhook;
+	if (!hook) return {};
+	const webhook: JobWebhookView = { url: hook.url, events: [...(hook.events ?? DEFAULT_WEBHOOK_EVENTS)] };
+	if (record.deliveries) webhook.deliveries = record.deliveries;
+	return { webhook };
 }

@@ -99,8 +99,9 @@ export function transition(state: JobState, event: JobEvent): TransitionResult {
 			};
 		case "progress": {
 			if (!state.remote_id) return { ok: false, reason: "not_submitted", status: state.status };
-			// Progress never goes backwards within a run, except after a resubmission restarts the work.
-			const percent = clampPercent(event.progress.percent);
+			// Progress never goes backwards within a run; a resubmission (`lost`) resets it to 0 first, so a new run
+			// starts over. A backend that reports a lower percent (a new stage counting from 0) keeps the higher one.
+			const percent = Math.max(clampPercent(event.progress.percent), state.progress.percent);
 			return {
 				ok: true,
 				state: {

@@ -1,4 +1,6 @@
-import type { JobRecord, JobSpec } from "./record";
+import { EVENT_LOG_DDL } from "../../durable-objects/job-events";
+import { OUTBOX_DDL } from "../../durable-objects/job-webhooks";
+import type { JobRecord, JobSpec, WebhookDeliveryView } from "./record";
 import { JOB_STATUSES, type JobState } from "./state";
 
 /**
@@ -9,8 +11,10 @@ import { JOB_STATUSES, type JobState } from "./state";
  *   instant the job times out, so a restarted object resumes exactly. `index_synced` is 0 until the D1 index has
  *   seen the latest write.
  * - `history`: one row per saved change (status and event name), oldest first, for audit and the events stream.
+ * - (v2) `events`: the SSE event log (durable-objects/job-events.ts); `webhook_deliveries`: the webhook outbox
+ *   (durable-objects/job-webhooks.ts). `meta` also holds the outbox's `webhook_disabled` and throttle keys.
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const STATUS_LIST = JOB_STATUSES.map((s) => `'${s}'`).join(", ");
 
@@ -42,6 +46,7 @@ const MIGRATIONS: Record<number, string[]> = {
 			detail TEXT
 		)`,
 	],
+	2: [...EVENT_LOG_DDL, ...OUTBOX_DDL],
 };
 
 interface JobRow extends Record<string, SqlStorageValue> {
@@ -71,11 +76,23 @@ export interface StoredJob extends JobRecord {
 	index_synced: boolean;
 }
 
+/**
+ * What the store tells its owner about writes (the JobDO's notifier): called inside `insert` and `save`, so the
+ * events and webhook rows a change causes are written in the same storage transaction as the change.
+ */
+export interface JobStoreHooks {
+	saved(prev: StoredJob | null, next: StoredJob): void;
+	/** The webhook deliveries to attach to a loaded job that has a webhook. */
+	deliveries(): WebhookDeliveryView[];
+}
+
 export class JobStore {
 	readonly #sql: SqlStorage;
+	readonly #hooks?: JobStoreHooks;
 
-	constructor(sql: SqlStorage) {
+	constructor(sql: SqlStorage, hooks?: JobStoreHooks) {
 		this.#sql = sql;
+		this.#hooks = hooks;
 		this.#ensureSchema();
 	}
 
@@ -102,8 +119,9 @@ export class JobStore {
 	load(): StoredJob | null {
 		const row = this.#exec<JobRow>("SELECT * FROM job LIMIT 1")[0];
 		if (!row) return null;
+		const spec = JSON.parse(row.spec) as JobSpec;
 		return {
-			spec: JSON.parse(row.spec) as JobSpec,
+			spec,
 			status: row.status,
 			attempts: row.attempts,
 			remote_id: row.remote_id,
@@ -118,6 +136,7 @@ export class JobStore {
 			deadline_at: row.deadline_at,
 			index_synced: row.index_synced === 1,
 			updated_at: row.updated_at,
+			...(this.#hooks && spec.webhook ? { deliveries: this.#hooks.deliveries() } : {}),
 		};
 	}
 
@@ -134,6 +153,7 @@ export class JobStore {
 			job.updated_at,
 		);
 		this.#history(job, "created");
+		this.#hooks?.saved(null, job);
 	}
 
 	/**
@@ -141,6 +161,7 @@ export class JobStore {
 	 * but the next alarm); marks the index stale.
 	 */
 	save(job: StoredJob, event: string, detail?: string): void {
+		const prev = this.#hooks ? this.load() : null;
 		this.#exec(
 			`UPDATE job SET status = ?, attempts = ?, remote_id = ?, started_at = ?, completed_at = ?, progress = ?,
 			   error = ?, output = ?, cost = ?, transient_failures = ?, next_at = ?, index_synced = 0, updated_at = ?`,
@@ -149,6 +170,12 @@ export class JobStore {
 			job.updated_at,
 		);
 		if (event !== "polled") this.#history(job, event, detail);
+		this.#hooks?.saved(prev, job);
+	}
+
+	/** Replaces the spec: only routing changes it after creation (failover to another backend). */
+	updateSpec(spec: JobSpec): void {
+		this.#exec("UPDATE job SET spec = ?", JSON.stringify(spec));
 	}
 
 	markIndexSynced(updatedAt: string): void {

@@ -16,6 +16,12 @@ import { ApiError, notFound, problemResponses } from "../errors";
 import { nowIso } from "../lib/ids";
 import { openJson, sealJson } from "../lib/secret-box";
 
+/**
+ * Jobs admitted at once when the backend does not say: RunPod endpoints and pods queue jobs themselves, so this
+ * bounds what is outstanding there rather than matching a GPU count; set `max_concurrency` to enforce a real limit.
+ */
+export const DEFAULT_MAX_CONCURRENCY = 10;
+
 const HealthSchema = z.object({
 	reachable: z.boolean(),
 	latency_ms: z.number(),
@@ -36,6 +42,14 @@ export const BackendSchema = z
 			description: "Non-secret settings; each secret field shows only as `<field>_set: true|false`.",
 		}),
 		last_health: HealthSchema.nullable(),
+		routing: z
+			.object({
+				in_flight: z.number().int(),
+				waiting: z.number().int(),
+				circuit: z.enum(["closed", "open", "half_open"]),
+			})
+			.nullable()
+			.openapi({ description: "Jobs holding a slot, jobs queued for one, and the circuit breaker's state." }),
 		created_at: z.string(),
 		updated_at: z.string(),
 	})
@@ -47,6 +61,19 @@ const NameParamSchema = z.object({
 		.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "letters, digits, '_', '.', '-'; at most 64")
 		.openapi({ param: { name: "name", in: "path" }, example: "local-pod" }),
 });
+
+/** The backend's live load and breaker (its BackendDO); null when that cannot be read right now. */
+async function routingOf(
+	env: Env,
+	name: string,
+): Promise<{ in_flight: number; waiting: number; circuit: "closed" | "open" | "half_open" } | null> {
+	try {
+		const s = await env.BACKENDS.getByName(name).snapshot();
+		return { in_flight: s.in_flight, waiting: s.waiting, circuit: s.breaker.state };
+	} catch {
+		return null;
+	}
+}
 
 /** The public view of a backend: secrets never leave, only whether each is set. */
 async function toBackend(env: Env, row: BackendRow): Promise<z.infer<typeof BackendSchema>> {
@@ -63,6 +90,7 @@ async function toBackend(env: Env, row: BackendRow): Promise<z.infer<typeof Back
 		price_per_second_usd: row.price_per_second_usd,
 		config,
 		last_health: row.last_health ? (JSON.parse(row.last_health) as z.infer<typeof HealthSchema>) : null,
+		routing: await routingOf(env, row.name),
 		created_at: row.created_at,
 		updated_at: row.updated_at,
 	};
@@ -159,7 +187,7 @@ export const backendsRoutes = newRouter()
 				enabled: (body.enabled ?? true) ? 1 : 0,
 				priority: body.priority ?? 0,
 				models: JSON.stringify(body.models ?? []),
-				max_concurrency: body.max_concurrency ?? 1,
+				max_concurrency: body.max_concurrency ?? DEFAULT_MAX_CONCURRENCY,
 				price_per_second_usd: body.price_per_second_usd ?? 0,
 				config: JSON.stringify(plain),
 				secrets: Object.keys(secrets).length > 0 ? await sealJson(c.env.BACKEND_SECRETS_KEY, secrets) : null,
@@ -172,6 +200,13 @@ export const backendsRoutes = newRouter()
 	})
 	.openapi(deleteRoute, async (c) => {
 		const { name } = c.req.valid("param");
+		const existing = await getBackend(c.env.DB, name);
+		if (!existing) throw notFound("Backend");
+		// A vastai backend rents instances: destroy them before its API key goes, or they would bill on.
+		if (existing.kind === "vastai") {
+			const destroyed = await c.env.BACKENDS.getByName(name).vastShutdown(name);
+			c.var.log.info("backend_instances_destroyed", { backend: name, count: destroyed.length });
+		}
 		if (!(await deleteBackend(c.env.DB, name))) throw notFound("Backend");
 		return c.body(null, 204);
 	})

@@ -18,6 +18,7 @@ import { canonicalJson } from "../jobs/canonical-json";
 import { createJob } from "../jobs/create";
 import { type JobRecord, snapshotOf } from "../jobs/record";
 import { base64url, sha256Hex } from "../lib/ids";
+import { withShareUrls } from "../share/render";
 import { objectKeys } from "../storage";
 import { serveObject } from "../storage/serve-object";
 
@@ -114,7 +115,7 @@ function parseIdempotencyKey(raw: string | undefined): string | undefined {
 }
 
 /** Loads a job of the caller's account; another account's job reads as missing. */
-async function loadOwnJob(c: Context<AppEnv>, id: string): Promise<JobRecord> {
+export async function loadOwnJob(c: Context<AppEnv>, id: string): Promise<JobRecord> {
 	if (!JOB_ID.test(id)) throw notFound("Job");
 	// The index answers "whose is it" without waking (or creating) a Durable Object for a foreign or bogus id.
 	if ((await getJobAccount(c.env.DB, id)) !== c.var.caller.accountId) throw notFound("Job");
@@ -187,14 +188,15 @@ export const jobsRoutes = newRouter()
 			after: query.cursor ? decodeCursor(query.cursor) : undefined,
 		});
 		const origin = originOf(c);
-		return c.json(
-			{ data: page.jobs.map((j) => toJobView(j, origin)), next_cursor: page.next ? encodeCursor(page.next) : null },
-			200,
-		);
+		const views = page.jobs.map((j) => toJobView(j, origin));
+		const data = await withShareUrls(c.env, c.var.caller.accountId, views, origin);
+		return c.json({ data, next_cursor: page.next ? encodeCursor(page.next) : null }, 200);
 	})
 	.openapi(getJobRoute, async (c) => {
 		const job = await loadOwnJob(c, c.req.valid("param").id);
-		return c.json(toJobView(snapshotOf(job), originOf(c)), 200);
+		const view = toJobView(snapshotOf(job), originOf(c));
+		const [withShare] = await withShareUrls(c.env, job.spec.account_id, [view], originOf(c));
+		return c.json(withShare ?? view, 200);
 	})
 	.openapi(cancelJobRoute, async (c) => {
 		const job = await loadOwnJob(c, c.req.valid("param").id);

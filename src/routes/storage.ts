@@ -1,10 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { newRouter } from "../app";
-import { uploadStatusByKey } from "../db/uploads";
+import { pendingUploadByKey, recordPart, uploadStatusByKey } from "../db/uploads";
 import type { AppEnv } from "../env";
 import { ApiError, problemResponses } from "../errors";
+import { nowIso } from "../lib/ids";
 import { UPLOADS_PREFIX, workerSignerFor } from "../storage";
+import { uploadPartStream } from "../storage/multipart";
 import { putStream } from "../storage/put-stream";
 import { serveObject } from "../storage/serve-object";
 import { decodeKeyPath, STORAGE_PATH, type StorageGrant } from "../storage/worker-signer";
@@ -23,6 +25,8 @@ const SignedQuerySchema = z.object({
 	ct: z.string().optional().openapi({ description: "PUT: the Content-Type the body must carry." }),
 	size: z.string().optional().openapi({ description: "PUT: the exact byte count." }),
 	max: z.string().optional().openapi({ description: "PUT: the largest byte count." }),
+	part: z.string().optional().openapi({ description: "PUT of a multipart part: the part number." }),
+	upload_id: z.string().optional().openapi({ description: "PUT of a multipart part: the multipart upload id." }),
 	sig: z.string().openapi({ description: "HMAC-SHA256 over the fields above." }),
 });
 const KeyParamSchema = z.object({
@@ -113,6 +117,8 @@ async function handlePut(c: Context<AppEnv>): Promise<Response> {
 	if (grant.max !== undefined && length > grant.max) {
 		throw new ApiError("payload_too_large", `The URL accepts at most ${grant.max} bytes.`);
 	}
+	if (grant.part !== undefined && grant.uploadId !== undefined)
+		return putPart(c, grant, grant.part, grant.uploadId, length);
 	const contentType = c.req.header("content-type") ?? "";
 	if (grant.ct !== undefined && essence(contentType) !== essence(grant.ct)) {
 		throw new ApiError("unsupported_media_type", `The URL is for Content-Type ${grant.ct}; send it as signed.`);
@@ -131,6 +137,35 @@ async function handlePut(c: Context<AppEnv>): Promise<Response> {
 	if (!stored.ok) throw new ApiError("invalid_request", "The body's length did not match Content-Length.");
 	const { object } = stored;
 	return c.json({ key: object.key, size: object.size, etag: object.etag }, 200, { etag: object.httpEtag });
+}
+
+/**
+ * Stores one part of a multipart upload through the R2 binding (the Worker-signed twin of a presigned S3
+ * `UploadPart`), answering its `ETag` like S3 does. An upload's parts are recorded in D1 so `GET` can say
+ * which are stored and `complete` can assemble them.
+ */
+async function putPart(
+	c: Context<AppEnv>,
+	grant: StorageGrant,
+	part: number,
+	uploadId: string,
+	length: number,
+): Promise<Response> {
+	const isUpload = grant.key.startsWith(UPLOADS_PREFIX);
+	const row = isUpload ? await pendingUploadByKey(c.env.DB, grant.key) : null;
+	if (isUpload && (!row || row.multipart_upload_id !== uploadId)) {
+		throw new ApiError("conflict", "The upload is no longer pending: its parts can no longer be replaced.");
+	}
+	let stored: Awaited<ReturnType<typeof uploadPartStream>>;
+	try {
+		stored = await uploadPartStream(c.env.BUCKET, grant.key, uploadId, part, c.req.raw.body, length);
+	} catch (err) {
+		// The binding refuses parts of a completed or aborted multipart upload.
+		throw new ApiError("conflict", "The multipart upload is no longer open.", { cause: err });
+	}
+	if (!stored.ok) throw new ApiError("invalid_request", "The body's length did not match Content-Length.");
+	if (row) await recordPart(c.env.DB, row.id, { part_number: part, etag: stored.etag, size: length }, nowIso());
+	return c.json({ part_number: part, etag: stored.etag, size: length }, 200, { etag: `"${stored.etag}"` });
 }
 
 async function handleGet(c: Context<AppEnv>): Promise<Response> {

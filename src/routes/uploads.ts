@@ -1,12 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "../app";
 import { requireKey } from "../auth/middleware";
-import { getUpload, insertUpload, markUploadFailed, markUploadReady, type UploadRow } from "../db/uploads";
+import { findReadyBySha256, getUpload, insertUpload, type UploadRow } from "../db/uploads";
 import { ApiError, notFound, problemResponses } from "../errors";
 import { newId, nowIso } from "../lib/ids";
-import { objectKeys, signerFor } from "../storage";
+import { objectKeys, signerFor, type UrlSigner } from "../storage";
+import { maxBytesFor, mediaLimits } from "../storage/limits";
+import { missingParts, partCount, partLength, planPartSize } from "../storage/multipart";
+import { failUpload, settleUpload, storedParts } from "../storage/settle";
 import { AUDIO_TYPES, IMAGE_TYPES, mediaKind, normalizeMediaType } from "../storage/sniff";
-import { verifyUploadObject } from "../storage/verify-upload";
 
 const security = [{ apiKey: [] }];
 
@@ -26,10 +28,39 @@ export const CreateUploadBodySchema = z
 			.string()
 			.regex(/^[0-9a-fA-F]{64}$/, "64 hex digits")
 			.optional()
-			.openapi({ description: "Hex SHA-256 of the bytes; checked at `complete`." }),
+			.openapi({
+				description:
+					"Hex SHA-256 of the bytes; checked at `complete`. When this account already has a ready upload with the same SHA-256 and type, that upload is returned (200, `deduplicated: true`) and nothing needs to be sent.",
+			}),
 	})
 	.strict()
 	.openapi("CreateUploadRequest");
+
+const PartStatusSchema = z.object({ part_number: z.number().int(), size: z.number().int() });
+
+const PartTargetSchema = z
+	.object({
+		part_number: z.number().int(),
+		size: z.number().int().openapi({ description: "Exact byte count of this part." }),
+		method: z.literal("PUT"),
+		url: z.string().url(),
+		headers: z.record(z.string(), z.string()),
+	})
+	.openapi("UploadPartTarget");
+
+const MultipartStatusSchema = z
+	.object({
+		upload_id: z.string(),
+		part_size: z.number().int().openapi({ description: "Every part but the last has exactly this size." }),
+		part_count: z.number().int(),
+		parts_stored: z.array(PartStatusSchema),
+		parts_missing: z.array(z.number().int()),
+		parts: z.array(PartTargetSchema).openapi({
+			description:
+				"URLs for the missing parts (all of them at create): PUT bytes [(n-1)·part_size, n·part_size) to part n's URL, in any order or in parallel, then `complete`.",
+		}),
+	})
+	.openapi("UploadMultipart");
 
 export const UploadSchema = z
 	.object({
@@ -43,19 +74,33 @@ export const UploadSchema = z
 		expires_at: z.string().datetime().openapi({ description: "When the upload URL stops working." }),
 		completed_at: z.string().datetime().optional(),
 		error: z.object({ code: z.string(), message: z.string() }).optional(),
+		width: z.number().int().optional().openapi({ description: "Images: measured at `complete`." }),
+		height: z.number().int().optional(),
+		duration_s: z.number().optional().openapi({ description: "Audio: measured at `complete` when the headers say." }),
+		source_url: z.string().optional().openapi({ description: "URL inputs: where the bytes were fetched from." }),
+		deduplicated: z.boolean().optional().openapi({ description: "True when create returned an existing upload." }),
+		multipart: MultipartStatusSchema.optional().openapi({
+			description: "A pending multipart upload: which parts are stored and URLs for the rest, so a client resumes.",
+		}),
 	})
 	.openapi("Upload");
 
 const SignedRequestSchema = z
 	.object({
 		method: z.literal("PUT"),
-		url: z.string().url(),
+		url: z
+			.string()
+			.url()
+			.optional()
+			.openapi({ description: "Single PUT: send all bytes here. Absent for multipart: use `multipart.parts`." }),
 		headers: z.record(z.string(), z.string()),
 		expires_at: z.string().datetime(),
 	})
 	.openapi("UploadTarget");
 
-export const CreatedUploadSchema = UploadSchema.extend({ upload: SignedRequestSchema }).openapi("CreatedUpload");
+export const CreatedUploadSchema = UploadSchema.extend({ upload: SignedRequestSchema.optional() }).openapi(
+	"CreatedUpload",
+);
 
 const IdParamSchema = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) });
 
@@ -72,7 +117,19 @@ function parseError(stored: string): { code: string; message: string } {
 	return { code: "unprocessable", message: stored };
 }
 
-function toUpload(row: UploadRow): z.infer<typeof UploadSchema> {
+function parseMedia(stored: string | null | undefined): { width?: number; height?: number; duration_s?: number } {
+	if (!stored) return {};
+	try {
+		const m = JSON.parse(stored) as Record<string, unknown>;
+		const pick = (k: string) => (typeof m[k] === "number" ? { [k]: m[k] as number } : {});
+		return { ...pick("width"), ...pick("height"), ...pick("duration_s") };
+	} catch {
+		return {};
+	}
+}
+
+/** The public shape of an upload row. */
+export function toUpload(row: UploadRow): z.infer<typeof UploadSchema> {
 	return {
 		id: row.id,
 		status: row.status,
@@ -84,6 +141,8 @@ function toUpload(row: UploadRow): z.infer<typeof UploadSchema> {
 		expires_at: row.expires_at,
 		...(row.completed_at ? { completed_at: row.completed_at } : {}),
 		...(row.error ? { error: parseError(row.error) } : {}),
+		...parseMedia(row.media),
+		...(row.source_url ? { source_url: row.source_url } : {}),
 	};
 }
 
@@ -91,11 +150,17 @@ const createUploadRoute = createRoute({
 	method: "post",
 	path: "/v1/uploads",
 	tags: ["Uploads"],
-	summary: "Start an upload: get a URL to PUT the bytes to",
+	summary: "Start an upload: get a URL (or part URLs) to PUT the bytes to",
+	description:
+		"Small files get one PUT URL; above the multipart threshold, `upload.multipart` lists one URL per part. URLs are R2 presigned S3 URLs when R2 S3 credentials are configured, else Worker-signed; clients use both the same way.",
 	security,
 	middleware: [requireKey("jobs:write")] as const,
 	request: { body: { required: true, content: { "application/json": { schema: CreateUploadBodySchema } } } },
 	responses: {
+		200: {
+			description: "Deduplicated: an existing ready upload",
+			content: { "application/json": { schema: CreatedUploadSchema } },
+		},
 		201: { description: "Created", content: { "application/json": { schema: CreatedUploadSchema } } },
 		...problemResponses(400, 401, 403, 413, 415),
 	},
@@ -105,8 +170,9 @@ const completeUploadRoute = createRoute({
 	method: "post",
 	path: "/v1/uploads/{id}/complete",
 	tags: ["Uploads"],
-	summary: "Verify the stored bytes (size, type, sha256) and mark the upload ready",
-	description: "Idempotent. 409 `not_ready` while no bytes are stored; 422 when they fail a check (they are deleted).",
+	summary: "Assemble (multipart) and verify the stored bytes, and mark the upload ready",
+	description:
+		"Idempotent. 409 `not_ready` while bytes or parts are missing (the problem lists them); 422 when they fail a check (size, type, sha256, image dimensions, audio duration): they are deleted.",
 	security,
 	middleware: [requireKey("jobs:write")] as const,
 	request: { params: IdParamSchema },
@@ -116,11 +182,26 @@ const completeUploadRoute = createRoute({
 	},
 });
 
+const abortUploadRoute = createRoute({
+	method: "post",
+	path: "/v1/uploads/{id}/abort",
+	tags: ["Uploads"],
+	summary: "Abandon a pending upload: its stored bytes and parts are freed",
+	description: "Idempotent; the upload becomes `failed` with error code `aborted`. A ready upload: 409.",
+	security,
+	middleware: [requireKey("jobs:write")] as const,
+	request: { params: IdParamSchema },
+	responses: {
+		200: { description: "Aborted", content: { "application/json": { schema: UploadSchema } } },
+		...problemResponses(401, 403, 404, 409),
+	},
+});
+
 const getUploadRoute = createRoute({
 	method: "get",
 	path: "/v1/uploads/{id}",
 	tags: ["Uploads"],
-	summary: "Get an upload",
+	summary: "Get an upload (a pending multipart upload lists its stored and missing parts)",
 	security,
 	middleware: [requireKey("jobs:read")] as const,
 	request: { params: IdParamSchema },
@@ -130,44 +211,27 @@ const getUploadRoute = createRoute({
 	},
 });
 
-/** The configured limit for a type's kind. */
-function maxBytes(env: Env, kind: "image" | "audio"): number {
-	return Number(kind === "image" ? env.MAX_IMAGE_BYTES : env.MAX_AUDIO_BYTES);
+/** The part URLs of a multipart upload, each for its exact byte count. */
+async function partTargets(
+	signer: UrlSigner,
+	row: Pick<UploadRow, "object_key" | "size">,
+	uploadId: string,
+	partSize: number,
+	numbers: number[],
+	expiresInS: number,
+): Promise<z.infer<typeof PartTargetSchema>[]> {
+	return Promise.all(
+		numbers.map(async (n) => {
+			const size = partLength(row.size, partSize, n);
+			const signed = await signer.signPart(row.object_key, uploadId, n, { size, expiresInS });
+			return { part_number: n, size, method: "PUT" as const, url: signed.url, headers: signed.headers };
+		}),
+	);
 }
 
-/** Verifies the stored bytes of a pending upload and settles it: ready, or failed with its bytes deleted. */
-async function completeUpload(env: Env, row: UploadRow): Promise<UploadRow> {
-	const verdict = await verifyUploadObject(env.BUCKET, {
-		key: row.object_key,
-		size: row.size,
-		contentType: row.content_type,
-		sha256: row.sha256,
-	});
-	if (verdict.ok) {
-		await markUploadReady(env.DB, row.id, verdict.etag, nowIso());
-		// Re-read: a concurrent `complete` may have settled it first; either way the row is the truth.
-		return (await getUpload(env.DB, row.account_id, row.id)) ?? row;
-	}
-	let message: string;
-	switch (verdict.reason) {
-		case "missing":
-			throw new ApiError("not_ready", "No bytes uploaded yet: PUT them to the upload URL, then complete.");
-		case "changed":
-			throw new ApiError("conflict", "The bytes changed while they were being verified; retry.");
-		case "size":
-			message = `The stored object has ${verdict.actual} bytes; the upload declared ${row.size}.`;
-			break;
-		case "type":
-			message = `The bytes are not ${row.content_type}${verdict.sniffed ? ` (they look like ${verdict.sniffed})` : ""}.`;
-			break;
-		case "sha256":
-			message = `The bytes' SHA-256 is ${verdict.actual}; the upload declared ${row.sha256}.`;
-			break;
-	}
-	// Bytes that failed verification are never kept: nothing downstream may read them.
-	await env.BUCKET.delete(row.object_key);
-	await markUploadFailed(env.DB, row.id, { code: "unprocessable", message }, nowIso());
-	throw new ApiError("unprocessable", message);
+/** Throws the problem for a refused settlement. */
+function refuse(result: { code: "not_ready" | "conflict" | "unprocessable"; message: string }): never {
+	throw new ApiError(result.code, result.message);
 }
 
 export const uploadsRoutes = newRouter()
@@ -181,34 +245,68 @@ export const uploadsRoutes = newRouter()
 			);
 		}
 		const kind = mediaKind(type);
-		const limit = maxBytes(c.env, kind);
+		const limit = maxBytesFor(mediaLimits(c.env as unknown as Record<string, unknown>), kind);
 		if (body.size > limit) throw new ApiError("payload_too_large", `An ${kind} upload may be at most ${limit} bytes.`);
-
 		const accountId = c.var.caller.accountId;
+		const sha256 = body.sha256?.toLowerCase() ?? null;
+
+		// Dedup: the same account sending the same bytes again gets the stored upload, no second transfer.
+		if (sha256) {
+			const existing = await findReadyBySha256(c.env.DB, accountId, sha256, type);
+			if (existing && existing.size === body.size) return c.json({ ...toUpload(existing), deduplicated: true }, 200);
+		}
+
 		const id = newId("upl");
 		const key = objectKeys.uploadKey(accountId, id);
-		const upload = await signerFor(c.env, new URL(c.req.url).origin).signPut(key, {
-			contentType: type,
-			size: body.size,
-			expiresInS: Number(c.env.UPLOAD_URL_TTL_S) || 3600,
-		});
+		const signer = signerFor(c.env, new URL(c.req.url).origin);
+		const expiresInS = Number(c.env.UPLOAD_URL_TTL_S) || 3600;
+		const threshold = Number(c.env.MULTIPART_THRESHOLD_BYTES) || 64 * 1024 * 1024;
 		const row: UploadRow = {
 			id,
 			account_id: accountId,
 			filename: body.filename,
 			content_type: type,
 			size: body.size,
-			sha256: body.sha256?.toLowerCase() ?? null,
+			sha256,
 			status: "pending",
 			object_key: key,
 			error: null,
 			etag: null,
 			created_at: nowIso(),
-			expires_at: upload.expires_at,
+			expires_at: new Date(Math.floor(Date.now() / 1000) * 1000 + expiresInS * 1000).toISOString(),
 			completed_at: null,
 		};
+
+		if (body.size <= threshold) {
+			const upload = await signer.signPut(key, { contentType: type, size: body.size, expiresInS });
+			row.expires_at = upload.expires_at;
+			await insertUpload(c.env.DB, row);
+			return c.json({ ...toUpload(row), upload: { ...upload, method: "PUT" as const } }, 201);
+		}
+
+		// Multipart through the binding in both flavours: R2 accepts S3 part PUTs into an upload it created.
+		const partSize = planPartSize(body.size, Number(c.env.MULTIPART_PART_BYTES) || 16 * 1024 * 1024);
+		const multipart = await c.env.BUCKET.createMultipartUpload(key, { httpMetadata: { contentType: type } });
+		row.multipart_upload_id = multipart.uploadId;
+		row.part_size = partSize;
 		await insertUpload(c.env.DB, row);
-		return c.json({ ...toUpload(row), upload: { ...upload, method: "PUT" as const } }, 201);
+		const numbers = Array.from({ length: partCount(body.size, partSize) }, (_, i) => i + 1);
+		const parts = await partTargets(signer, row, multipart.uploadId, partSize, numbers, expiresInS);
+		return c.json(
+			{
+				...toUpload(row),
+				multipart: {
+					upload_id: multipart.uploadId,
+					part_size: partSize,
+					part_count: numbers.length,
+					parts_stored: [],
+					parts_missing: numbers,
+					parts,
+				},
+				upload: { method: "PUT" as const, headers: {}, expires_at: row.expires_at },
+			},
+			201,
+		);
 	})
 	.openapi(completeUploadRoute, async (c) => {
 		const row = await getUpload(c.env.DB, c.var.caller.accountId, c.req.valid("param").id);
@@ -223,12 +321,43 @@ export const uploadsRoutes = newRouter()
 			}
 			case "expired":
 				throw new ApiError("conflict", "The upload expired before it was completed: start a new one.");
-			case "pending":
-				return c.json(toUpload(await completeUpload(c.env, row)), 200);
+			case "pending": {
+				const result = await settleUpload(c.env, row);
+				if (!result.ok) refuse(result);
+				return c.json(toUpload(result.row), 200);
+			}
 		}
+	})
+	.openapi(abortUploadRoute, async (c) => {
+		const accountId = c.var.caller.accountId;
+		const row = await getUpload(c.env.DB, accountId, c.req.valid("param").id);
+		if (!row) throw notFound("Upload");
+		if (row.status === "ready") throw new ApiError("conflict", "The upload is ready; it can no longer be aborted.");
+		if (row.status === "pending") await failUpload(c.env, row, "aborted", "The upload was aborted by the client.");
+		return c.json(toUpload((await getUpload(c.env.DB, accountId, row.id)) ?? row), 200);
 	})
 	.openapi(getUploadRoute, async (c) => {
 		const row = await getUpload(c.env.DB, c.var.caller.accountId, c.req.valid("param").id);
 		if (!row) throw notFound("Upload");
-		return c.json(toUpload(row), 200);
+		if (row.status !== "pending" || !row.multipart_upload_id || !row.part_size) return c.json(toUpload(row), 200);
+		const stored = await storedParts(c.env, row);
+		const missing = missingParts(row.size, row.part_size, stored);
+		// Fresh URLs for the missing parts, valid no longer than the upload itself.
+		const left = Math.floor((Date.parse(row.expires_at) - Date.now()) / 1000);
+		const signer = signerFor(c.env, new URL(c.req.url).origin);
+		const parts = left > 0 ? await partTargets(signer, row, row.multipart_upload_id, row.part_size, missing, left) : [];
+		return c.json(
+			{
+				...toUpload(row),
+				multipart: {
+					upload_id: row.multipart_upload_id,
+					part_size: row.part_size,
+					part_count: partCount(row.size, row.part_size),
+					parts_stored: stored.map((p) => ({ part_number: p.partNumber, size: p.size })),
+					parts_missing: missing,
+					parts,
+				},
+			},
+			200,
+		);
 	});

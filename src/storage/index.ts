@@ -1,18 +1,25 @@
+import { R2PresignedUrlSigner, s3ConfigFrom } from "./r2-signer";
 import type { UrlSigner } from "./signer";
 import { WorkerUrlSigner } from "./worker-signer";
 
-export type { SignedRequest, SignPutOptions, UrlSigner } from "./signer";
+export type { SignedRequest, SignerKind, SignPartOptions, SignPutOptions, UrlSigner } from "./signer";
 
 /**
- * The signer for this deployment. Today always the Worker-signed flavour, whose URLs land on this Worker's
- * `/v1/storage/*` route. The seam for R2's S3-presigned flavour: when R2 S3 credentials are configured,
- * return an `R2PresignedUrlSigner` here instead (then the route's upload guard and PUT checks must be
- * re-done at `complete`, which already verifies size, type and sha256).
+ * The signer for this deployment: R2's S3-presigned flavour when the R2 S3 credentials are configured
+ * (`R2_ACCOUNT_ID`, `R2_ACCESS_KEY_ID`, `R2_SECRET_ACCESS_KEY`, `R2_BUCKET`), so bytes go straight to R2;
+ * otherwise the Worker-signed flavour, whose URLs land on this Worker's `/v1/storage/*` route. Clients use
+ * both the same way; `complete` verifies size, type, sha256 and media bounds for both.
  *
  * `origin` is the request's own origin; `PUBLIC_URL` wins when set, so GPU backends get a reachable host.
  */
 export function signerFor(env: Env, origin: string): UrlSigner {
-	return workerSignerFor(env, origin);
+	return r2SignerFor(env) ?? workerSignerFor(env, origin);
+}
+
+/** The R2 presigner when R2 S3 credentials are configured, else null. */
+export function r2SignerFor(env: Env): R2PresignedUrlSigner | null {
+	const config = s3ConfigFrom(env as unknown as Record<string, unknown>);
+	return config ? new R2PresignedUrlSigner(config) : null;
 }
 
 /** The Worker-signed signer (also the verifier the storage route needs). */

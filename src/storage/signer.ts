@@ -19,9 +19,27 @@ export interface SignPutOptions {
 	expiresInS: number;
 }
 
+export interface SignPartOptions {
+	/** Exact byte count of the part (uploads, where every part's size is known). */
+	size?: number;
+	/** Largest byte count of the part (GPU outputs, whose last part's size is not known in advance). */
+	maxSize?: number;
+	expiresInS: number;
+}
+
+/** Which flavour signed a URL: `worker` (this Worker's `/v1/storage/*`) or `r2` (R2's S3 endpoint). */
+export type SignerKind = "worker" | "r2";
+
 export interface UrlSigner {
+	readonly kind: SignerKind;
 	/** A URL that stores the PUT body at `key`. */
 	signPut(key: string, options: SignPutOptions): Promise<SignedRequest>;
+	/**
+	 * A URL that stores part `partNumber` of the multipart upload `uploadId` at `key`. The response carries
+	 * the part's `ETag`. `size` is the exact byte count the part must have (enforced by the Worker-signed
+	 * flavour; R2 checks equal part sizes at completion, and `complete` re-checks them).
+	 */
+	signPart(key: string, uploadId: string, partNumber: number, options: SignPartOptions): Promise<SignedRequest>;
 	/** A URL that reads `key` (Range supported). */
 	signGet(key: string, options: { expiresInS: number }): Promise<SignedRequest>;
 }

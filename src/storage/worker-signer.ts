@@ -1,5 +1,5 @@
 import { hmacSign, hmacVerify } from "../lib/crypto";
-import type { SignedRequest, SignPutOptions, UrlSigner } from "./signer";
+import type { SignedRequest, SignPartOptions, SignPutOptions, UrlSigner } from "./signer";
 
 /** The path prefix of the Worker's own signed storage route (`src/routes/storage.ts`). */
 export const STORAGE_PATH = "/v1/storage/";
@@ -16,6 +16,9 @@ export interface StorageGrant {
 	size?: number;
 	/** Largest byte count the PUT may carry. */
 	max?: number;
+	/** A multipart part: its number and the R2 multipart upload id it belongs to. */
+	part?: number;
+	uploadId?: string;
 }
 
 /** Why a signed URL was refused; the route turns each into a problem. */
@@ -26,6 +29,8 @@ export type GrantFailure = "malformed" | "bad_signature" | "expired";
  * characters in the key and `ct`, so no value can smuggle a line break and shift one field into another.
  */
 function canonical(grant: StorageGrant): string {
+	// Part fields are appended only when present, so URLs signed before parts existed stay valid.
+	const part = grant.part === undefined ? [] : [String(grant.part), grant.uploadId ?? ""];
 	return [
 		grant.method,
 		grant.key,
@@ -33,6 +38,7 @@ function canonical(grant: StorageGrant): string {
 		grant.ct ?? "",
 		grant.size === undefined ? "" : String(grant.size),
 		grant.max === undefined ? "" : String(grant.max),
+		...part,
 	].join("\n");
 }
 
@@ -64,6 +70,7 @@ function intParam(value: string | null): number | undefined | null {
  * PUT constraints. The signature is the only credential, so the URL must be treated as a secret.
  */
 export class WorkerUrlSigner implements UrlSigner {
+	readonly kind = "worker" as const;
 	readonly #secret: string;
 	readonly #origin: string;
 	readonly #now: () => number;
@@ -89,6 +96,25 @@ export class WorkerUrlSigner implements UrlSigner {
 			method: "PUT",
 			url: await this.#url(grant),
 			headers: { "content-type": options.contentType },
+			expires_at: new Date(grant.expires * 1000).toISOString(),
+		};
+	}
+
+	/** A URL that stores exactly `size` (or at most `maxSize`) bytes as part `partNumber` of the R2 multipart upload `uploadId`. */
+	async signPart(key: string, uploadId: string, partNumber: number, options: SignPartOptions): Promise<SignedRequest> {
+		const grant: StorageGrant = {
+			method: "PUT",
+			key,
+			expires: this.#expiry(options.expiresInS),
+			size: options.size,
+			max: options.size === undefined ? options.maxSize : undefined,
+			part: partNumber,
+			uploadId,
+		};
+		return {
+			method: "PUT",
+			url: await this.#url(grant),
+			headers: {},
 			expires_at: new Date(grant.expires * 1000).toISOString(),
 		};
 	}
@@ -121,10 +147,14 @@ export class WorkerUrlSigner implements UrlSigner {
 			return { ok: false, reason: "malformed" };
 		}
 		const ct = query.get("ct") ?? undefined;
+		const part = intParam(query.get("part"));
+		const uploadId = query.get("upload_id") ?? undefined;
+		if (part === null || (part === undefined) !== (uploadId === undefined)) return { ok: false, reason: "malformed" };
+		if (uploadId !== undefined && hasControlChars(uploadId)) return { ok: false, reason: "malformed" };
 		if (size === null || max === null || hasControlChars(key) || (ct !== undefined && hasControlChars(ct))) {
 			return { ok: false, reason: "malformed" };
 		}
-		const grant: StorageGrant = { method, key, expires, ct, size, max };
+		const grant: StorageGrant = { method, key, expires, ct, size, max, part, uploadId };
 		if (!(await hmacVerify(this.#secret, canonical(grant), sig))) return { ok: false, reason: "bad_signature" };
 		if (expires * 1000 <= this.#now()) return { ok: false, reason: "expired" };
 		return { ok: true, grant };
@@ -139,6 +169,8 @@ export class WorkerUrlSigner implements UrlSigner {
 		if (grant.ct !== undefined) query.set("ct", grant.ct);
 		if (grant.size !== undefined) query.set("size", String(grant.size));
 		if (grant.max !== undefined) query.set("max", String(grant.max));
+		if (grant.part !== undefined) query.set("part", String(grant.part));
+		if (grant.uploadId !== undefined) query.set("upload_id", grant.uploadId);
 		query.set("sig", await hmacSign(this.#secret, canonical(grant)));
 		return `${this.#origin}${STORAGE_PATH}${encodeKeyPath(grant.key)}?${query}`;
 	}

@@ -58,7 +58,7 @@ describe("pod /status parsing", () => {
 
 describe("job params", () => {
 	it("defaults per model", () => {
-		expect(buildParams("preview", {}, false)).toEqual({ width: 640, height: 360, fps: 24, duration_s: 5 });
+		expect(buildParams("preview", {}, false)).toEqual({ width: 512, height: 288, fps: 24, duration_s: 5 });
 		expect(buildParams("wan2.2-i2v", {}, false)).toEqual({ width: 640, height: 640, fps: 16, duration_s: 5 });
 	});
 

@@ -1,0 +1,287 @@
+import { DurableObject } from "cloudflare:workers";
+import { admit, type Breaker, closedBreaker, record } from "../src/backends/breaker";
+import {
+	type Ensure,
+	ensureInstance,
+	loadVastSettings,
+	reconcileFleet,
+	type VastState,
+} from "../src/backends/vastai-fleet";
+import { isTerminal } from "../src/jobs/state";
+import { createLogger } from "../src/lib/logger";
+
+/** While jobs wait, the object re-checks its slot holders this often (a finished job frees its slot by then). */
+export const RECONCILE_MS = 2_000;
+/** A vastai backend's lifecycle step (idle destroy, orphans) runs this often while it has an instance. */
+export const VAST_TICK_MS = 60_000;
+export const VAST_ORPHAN_TICK_MS = 10 * 60_000;
+/** At most this many holders are checked per pass, so a large backend is swept over a few passes. */
+const CHECK_BATCH = 25;
+
+/**
+ * The fair order of the queue: the account holding the fewest slots first, then the one served longest ago (round
+ * robin between accounts that hold none), then the oldest request.
+ */
+const FAIR_ORDER = `ORDER BY (SELECT COUNT(*) FROM slot s WHERE s.account_id = w.account_id),
+	COALESCE((SELECT v.at FROM served v WHERE v.account_id = w.account_id), 0), w.seq`;
+
+export type AcquireResult =
+	| { granted: true; probe: boolean }
+	| { granted: false; reason: "full"; position: number }
+	| { granted: false; reason: "circuit_open"; retry_at: number };
+
+export interface AcquireRequest {
+	jobId: string;
+	accountId: string;
+	/** This backend's name: a holder whose job now names another backend has moved away. */
+	backend: string;
+	maxConcurrency: number;
+}
+
+/** What the router needs to know of a backend right now. */
+export interface BackendSnapshot {
+	in_flight: number;
+	waiting: number;
+	breaker: Breaker;
+}
+
+/**
+ * One GPU backend's admission and health (one object per backend name). Jobs hold a slot from their submission
+ * until they end or move elsewhere; at most `max_concurrency` hold one. The others wait in a queue that is fair
+ * across accounts: a freed slot goes to the waiting account holding the fewest slots, oldest request first, so one
+ * account's burst cannot starve another (ties go to the account served longest ago). The circuit breaker (src/backends/breaker.ts) refuses jobs while the
+ * backend keeps failing. Slots are not released by the jobs themselves: the object asks each holder's JobDO whether
+ * it still runs here, which also recovers slots of jobs that ended in any way.
+ */
+export class BackendDO extends DurableObject<Env> {
+	readonly #sql: SqlStorage;
+	readonly #log = createLogger({ component: "backend_do" });
+
+	constructor(ctx: DurableObjectState, env: Env) {
+		super(ctx, env);
+		this.#sql = ctx.storage.sql;
+		this.#sql.exec(`CREATE TABLE IF NOT EXISTS slot (job_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, at INTEGER NOT NULL);
+			CREATE TABLE IF NOT EXISTS waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT UNIQUE NOT NULL,
+			  account_id TEXT NOT NULL, at INTEGER NOT NULL);
+			CREATE TABLE IF NOT EXISTS served (account_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+			CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);`);
+	}
+
+	/**
+	 * Asks for a slot for `jobId` (idempotent: a holder is granted again). Refused while the breaker is open
+	 * (`retry_at`), or queued when all `maxConcurrency` slots are held (`position` in the fair order, 1-based).
+	 */
+	async acquire(req: AcquireRequest): Promise<AcquireResult> {
+		const { jobId, accountId, maxConcurrency } = req;
+		if (this.#meta("name") !== req.backend) this.#setMeta("name", req.backend);
+		if (this.#meta("max") !== String(maxConcurrency)) this.#setMeta("max", String(maxConcurrency));
+		const now = Date.now();
+		// The breaker applies to holders too: a job retrying its submission must not hammer a failing backend.
+		const decision = admit(this.#breaker(), now);
+		if (!decision.allow) return { granted: false, reason: "circuit_open", retry_at: decision.retryAtMs };
+		if (this.#holds(jobId)) {
+			if (decision.probe) this.#saveBreaker(decision.breaker);
+			return { granted: true, probe: decision.probe };
+		}
+		this.#sql.exec("INSERT OR IGNORE INTO waiting (job_id, account_id, at) VALUES (?, ?, ?)", jobId, accountId, now);
+		if (this.#count("slot") >= maxConcurrency) await this.#reconcile(now);
+		this.#grant(maxConcurrency, now, jobId);
+		if (this.#holds(jobId)) {
+			if (decision.probe) this.#saveBreaker(decision.breaker);
+			return { granted: true, probe: decision.probe };
+		}
+		await this.#armReconcile();
+		return { granted: false, reason: "full", position: this.#position(jobId) };
+	}
+
+	/** Gives up `jobId`'s slot or place in the queue (it moved to another backend, or ended). */
+	async release(jobId: string): Promise<void> {
+		this.#sql.exec("DELETE FROM slot WHERE job_id = ?", jobId);
+		this.#sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
+		const max = Number(this.#meta("max") ?? 0);
+		if (max > 0) this.#grant(max, Date.now());
+	}
+
+	/** Records the outcome of a call to the backend for the circuit breaker. */
+	async report(ok: boolean): Promise<Breaker> {
+		const before = this.#breaker();
+		const after = record(before, ok, Date.now());
+		if (after.state !== before.state) this.#log.warn("breaker_changed", { from: before.state, to: after.state });
+		this.#saveBreaker(after);
+		return after;
+	}
+
+	/** Load and health, for routing and the admin API. */
+	async snapshot(): Promise<BackendSnapshot> {
+		return { in_flight: this.#count("slot"), waiting: this.#count("waiting"), breaker: this.#breaker() };
+	}
+
+	/**
+	 * `vastai` backends: one step towards a ready instance (src/backends/vastai-fleet.ts). Jobs call it before each
+	 * submission; it never waits for the boot, the job retries.
+	 */
+	async vastEnsure(backend: string): Promise<Ensure> {
+		if (this.#meta("name") !== backend) this.#setMeta("name", backend);
+		const settings = await loadVastSettings(this.env, backend);
+		if (!settings) return { ready: false, state: null, message: `Backend ${backend} is not a vastai backend.` };
+		const result = await ensureInstance(settings, backend, this.#vast(), Date.now());
+		this.#saveVast(result.state);
+		await this.#arm();
+		return result;
+	}
+
+	/** The current instance (null: none); `touch` marks it used now, which defers the idle destroy. */
+	async vastInstance(touch = false): Promise<VastState | null> {
+		const state = this.#vast();
+		if (state && touch) this.#saveVast({ ...state, last_used_at: Date.now() });
+		return state;
+	}
+
+	/**
+	 * While jobs wait: free the slots of jobs that ended or moved and hand them on. For a vastai backend: destroy
+	 * the instance once idle, and any orphan instance. Then come back while there is work left.
+	 */
+	override async alarm(): Promise<void> {
+		const now = Date.now();
+		await this.#reconcile(now);
+		const max = Number(this.#meta("max") ?? 0);
+		if (max > 0) this.#grant(max, now);
+		const name = this.#meta("name");
+		if (name && this.#meta("vast") !== undefined) {
+			const settings = await loadVastSettings(this.env, name);
+			// Gone or no longer vastai: nothing to reconcile with (deleting the backend destroyed its instances).
+			if (!settings) this.#sql.exec("DELETE FROM meta WHERE k = 'vast'");
+			if (settings) {
+				const busy = this.#count("slot") > 0 || this.#count("waiting") > 0;
+				const { state, destroyed } = await reconcileFleet(settings, name, this.#vast(), busy, now);
+				if (destroyed.length > 0) this.#log.info("vast_destroyed", { backend: name, instances: destroyed });
+				this.#saveVast(state);
+			}
+		}
+		await this.#arm();
+	}
+
+	/**
+	 * Destroys the backend's instance and every orphan labelled for it, now (the backend is being deleted or
+	 * disabled). Returns the instances destroyed.
+	 */
+	async vastShutdown(backend: string): Promise<number[]> {
+		const settings = await loadVastSettings(this.env, backend);
+		if (!settings) return [];
+		const { state, destroyed } = await reconcileFleet(
+			{ ...settings, idleDestroyS: 0 },
+			backend,
+			this.#vast(),
+			false,
+			Date.now() + 1,
+		);
+		this.#saveVast(state);
+		if (destroyed.length > 0) this.#log.info("vast_destroyed", { backend, instances: destroyed });
+		return destroyed;
+	}
+
+	/** Re-arms the alarm while jobs wait (soon) or a vastai instance may be billing (each tick). */
+	async #arm(): Promise<void> {
+		const now = Date.now();
+		const due: number[] = [];
+		if (this.#count("waiting") > 0) due.push(now + RECONCILE_MS);
+		// A vastai backend that ever had an instance keeps reconciling (orphans), slowly once it has none.
+		if (this.#vast()) due.push(now + VAST_TICK_MS);
+		else if (this.#meta("vast") !== undefined) due.push(now + VAST_ORPHAN_TICK_MS);
+		if (due.length === 0) return;
+		const current = await this.ctx.storage.getAlarm();
+		const at = Math.min(...due);
+		if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+	}
+
+	async #armReconcile(): Promise<void> {
+		await this.#arm();
+	}
+
+	#vast(): VastState | null {
+		const raw = this.#meta("vast");
+		return raw ? (JSON.parse(raw) as VastState | null) : null;
+	}
+
+	/** Stored even when null, so the alarm keeps reconciling orphans of a backend that once had an instance. */
+	#saveVast(state: VastState | null): void {
+		this.#setMeta("vast", JSON.stringify(state));
+	}
+
+	/** Drops holders whose job is gone, terminal, or now routed to another backend. */
+	async #reconcile(now: number): Promise<void> {
+		const holders = this.#sql
+			.exec<{ job_id: string }>("SELECT job_id FROM slot WHERE at <= ? ORDER BY at LIMIT ?", now, CHECK_BATCH)
+			.toArray();
+		const name = this.#meta("name");
+		await Promise.all(
+			holders.map(async ({ job_id }) => {
+				try {
+					const job = await this.env.JOBS.getByName(job_id).get();
+					const moved = name !== undefined && job !== null && job.spec.backend.name !== name;
+					if (!job || isTerminal(job.status) || moved) this.#sql.exec("DELETE FROM slot WHERE job_id = ?", job_id);
+				} catch (err) {
+					// Unknown: keep the slot; the next pass asks again.
+					this.#log.warn("holder_check_failed", { error: err instanceof Error ? err.message : String(err) });
+				}
+			}),
+		);
+	}
+
+	/** Fills free slots in fair order; wakes each granted job other than `caller` (which learns it from the answer). */
+	#grant(max: number, now: number, caller?: string): void {
+		while (this.#count("slot") < max) {
+			const next = this.#sql
+				.exec<{ job_id: string; account_id: string }>(
+					`SELECT w.job_id, w.account_id FROM waiting w ${FAIR_ORDER} LIMIT 1`,
+				)
+				.toArray()[0];
+			if (!next) return;
+			this.#sql.exec("DELETE FROM waiting WHERE job_id = ?", next.job_id);
+			this.#sql.exec(
+				"INSERT OR REPLACE INTO slot (job_id, account_id, at) VALUES (?, ?, ?)",
+				next.job_id,
+				next.account_id,
+				now,
+			);
+			this.#sql.exec("INSERT OR REPLACE INTO served (account_id, at) VALUES (?, ?)", next.account_id, now);
+			if (next.job_id !== caller) {
+				this.ctx.waitUntil(
+					this.env.JOBS.getByName(next.job_id)
+						.poke()
+						.catch(() => false),
+				);
+			}
+		}
+	}
+
+	#position(jobId: string): number {
+		const order = this.#sql.exec<{ job_id: string }>(`SELECT w.job_id FROM waiting w ${FAIR_ORDER}`).toArray();
+		return order.findIndex((r) => r.job_id === jobId) + 1;
+	}
+
+	#holds(jobId: string): boolean {
+		return this.#sql.exec("SELECT 1 FROM slot WHERE job_id = ?", jobId).toArray().length > 0;
+	}
+
+	#count(table: "slot" | "waiting"): number {
+		return this.#sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
+	}
+
+	#breaker(): Breaker {
+		const raw = this.#meta("breaker");
+		return raw ? (JSON.parse(raw) as Breaker) : closedBreaker();
+	}
+
+	#saveBreaker(b: Breaker): void {
+		this.#setMeta("breaker", JSON.stringify(b));
+	}
+
+	#meta(k: string): string | undefined {
+		return this.#sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = ?", k).toArray()[0]?.v;
+	}
+
+	#setMeta(k: string, v: string): void {
+		this.#sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, v);
+	}
+}

@@ -1,0 +1,114 @@
+import { toJobView } from "../src/jobs/api-schema";
+import { DEFAULT_WEBHOOK_EVENTS, type JobRecord, snapshotOf, type WebhookDeliveryView } from "../src/jobs/record";
+import { isTerminal, type JobStatus } from "../src/jobs/state";
+import type { JobStoreHooks, StoredJob } from "../src/jobs/store";
+import type { Logger } from "../src/lib/logger";
+import { EventHub, JobEventLog, type JobEventType, type StoredEvent } from "./job-events";
+import { sendDueDeliveries, WebhookOutbox } from "./job-webhooks";
+
+/** At most one `job.progress` webhook per this interval; status events are never throttled. */
+export const PROGRESS_WEBHOOK_INTERVAL_MS = 2_000;
+
+/** Statuses that have a webhook event type (`queued` is only the start, or a resubmission after a loss). */
+const WEBHOOK_STATUSES: readonly JobStatus[] = ["running", "succeeded", "failed", "canceled"];
+
+/**
+ * Turns saved job changes into events: the SSE log and hub (job-events.ts) and the webhook outbox
+ * (job-webhooks.ts). The JobStore calls `saved` inside each save, so the change, its event and its outbox row are
+ * written together.
+ */
+export class JobNotifier implements JobStoreHooks {
+	readonly #log: JobEventLog;
+	readonly #hub = new EventHub();
+	readonly #outbox: WebhookOutbox;
+
+	constructor(sql: SqlStorage) {
+		this.#log = new JobEventLog(sql);
+		this.#outbox = new WebhookOutbox(sql);
+	}
+
+	/** Store hook: after every save (and the insert), with the previous state (null on insert). */
+	saved(prev: StoredJob | null, next: StoredJob): void {
+		const type: JobEventType | null =
+			prev === null || prev.status !== next.status
+				? "status"
+				: JSON.stringify(prev.progress) !== JSON.stringify(next.progress)
+					? "progress"
+					: null;
+		if (type === null) return;
+		const view = eventView(next);
+		const event = this.#log.append(type, next.updated_at, JSON.stringify(view));
+		this.#hub.publish(event, type === "status" && isTerminal(next.status));
+		this.#enqueueWebhook(next, type, view);
+	}
+
+	/** Store hook: the deliveries shown on the job JSON. */
+	deliveries(): WebhookDeliveryView[] {
+		return this.#outbox.list();
+	}
+
+	/**
+	 * An SSE stream for `job`: the current state (or, with `lastEventId`, the stored events after it), then live
+	 * events until a terminal status. Null when a resume of a finished job has nothing left to send: the route
+	 * answers 204, which tells an EventSource to stop reconnecting.
+	 */
+	subscribe(job: JobRecord, lastEventId: number | null): ReadableStream<Uint8Array> | null {
+		const terminal = isTerminal(job.status);
+		let initial: StoredEvent[];
+		const latest = this.#log.latestSeq();
+		const current = (): StoredEvent => ({ seq: latest, type: "status", data: JSON.stringify(eventView(job)) });
+		if (lastEventId === null || lastEventId > latest) initial = [current()];
+		else {
+			const replay = this.#log.after(lastEventId);
+			// Pruned past the client's position: the current state stands in for what it missed.
+			initial = replay.complete ? replay.events : [current()];
+		}
+		if (terminal && initial.length === 0) return null;
+		return this.#hub.subscribe(initial, terminal);
+	}
+
+	/** Open SSE listeners (tests, debugging). */
+	listeners(): number {
+		return this.#hub.size;
+	}
+
+	/** Sends the due webhook deliveries; true when any were due. Never throws. */
+	async sendDue(env: Env, job: JobRecord, log: Logger): Promise<boolean> {
+		try {
+			return await sendDueDeliveries(this.#outbox, env, job.spec, log);
+		} catch (err) {
+			log.error("webhook_send_failed", { error: err instanceof Error ? err.message : String(err) });
+			return false;
+		}
+	}
+
+	/** The earliest pending webhook attempt (epoch ms), or null. */
+	nextDeliveryAt(): number | null {
+		return this.#outbox.nextDueAt();
+	}
+
+	#enqueueWebhook(job: StoredJob, type: JobEventType, view: unknown): void {
+		const webhook = job.spec.webhook;
+		if (!webhook || this.#outbox.disabled()) return;
+		const wanted: readonly string[] = webhook.events ?? DEFAULT_WEBHOOK_EVENTS;
+		let name: string;
+		if (type === "status") {
+			if (!WEBHOOK_STATUSES.includes(job.status)) return;
+			name = job.status;
+		} else name = "progress";
+		if (!wanted.includes(name)) return;
+		const now = Date.now();
+		if (name === "progress" && now - this.#outbox.lastProgressAt() < PROGRESS_WEBHOOK_INTERVAL_MS) return;
+		const eventType = `job.${name}`;
+		const body = JSON.stringify({ type: eventType, timestamp: new Date(now).toISOString(), data: view });
+		this.#outbox.enqueue(eventType, body, now);
+	}
+}
+
+/**
+ * The job JSON carried by events and webhooks. The delivery list is left out: it changes with every attempt, and
+ * a payload describing its own delivery would differ between retries of one message.
+ */
+function eventView(job: JobRecord) {
+	return toJobView(snapshotOf({ ...job, deliveries: undefined }), job.spec.origin);
+}

@@ -1,0 +1,317 @@
+// The Reelgate API client: uploads, jobs, live job updates and video downloads over `fetch`, so it runs in
+// Node ≥ 22, browsers and Workers alike.
+import { ReelgateError } from "./errors.ts";
+import { DEFAULT_RETRY, fetchWithRetries, type RetryOptions, sleep } from "./retry.ts";
+import { readSse, SseParser } from "./sse.ts";
+import {
+	type CreatedUpload,
+	type CreateJobBody,
+	type Job,
+	type JobEvent,
+	type JobList,
+	type JobStatus,
+	type MultipartPart,
+	TERMINAL_STATUSES,
+	type Upload,
+} from "./types.ts";
+import { countingBody, sha256Hex, sizeOf, slice, toBytesOrBlob, type UploadData } from "./upload-body.ts";
+
+export interface ReelgateOptions {
+	/** The API origin, e.g. `http://127.0.0.1:8787`. */
+	baseUrl: string;
+	apiKey: string;
+	/** A fetch to use instead of the global one (tests, proxies, instrumentation). */
+	fetch?: typeof fetch;
+	retry?: Partial<RetryOptions>;
+}
+
+export interface UploadFileOptions {
+	filename: string;
+	contentType: string;
+	/** Hex SHA-256 of the bytes; computed when omitted, so the server can verify what it stored. */
+	sha256?: string;
+	/** Bytes sent so far, and the total. */
+	onProgress?: (sent: number, total: number) => void;
+	signal?: AbortSignal;
+}
+
+export interface WaitForJobOptions {
+	onEvent?: (event: JobEvent) => void;
+	signal?: AbortSignal;
+	/** Give up (rejecting with a TimeoutError) after this long. */
+	timeoutMs?: number;
+	/** How often to poll when the event stream is unavailable. Default 1500 ms. */
+	pollIntervalMs?: number;
+}
+
+export interface ListJobsOptions {
+	status?: JobStatus;
+	limit?: number;
+	cursor?: string;
+}
+
+/** A byte range of the video: `{ start, end? }` (inclusive, as in HTTP) or a raw `Range` header value. */
+export type VideoRange = { start: number; end?: number } | string;
+
+interface RequestOptions {
+	body?: unknown;
+	headers?: Record<string, string>;
+	signal?: AbortSignal;
+}
+
+const isTerminal = (status: JobStatus) => TERMINAL_STATUSES.includes(status);
+
+/** How many times a broken event stream is resumed (with Last-Event-ID) before falling back to polling. */
+const STREAM_RESUMES = 3;
+
+export class Reelgate {
+	readonly baseUrl: string;
+	#apiKey: string;
+	#fetch: typeof fetch;
+	#retry: RetryOptions;
+
+	constructor(options: ReelgateOptions) {
+		this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+		this.#apiKey = options.apiKey;
+		// Bound: a detached global fetch throws "Illegal invocation" in browsers and Workers.
+		this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+		this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+	}
+
+	/**
+	 * Uploads a file and returns it `ready`: creates the upload, PUTs the bytes (part by part when the server
+	 * answers with a multipart target), then completes it so the server verifies size, type and SHA-256. Bytes
+	 * this account already stored (same SHA-256) are not sent again: the server answers with that upload.
+	 */
+	async uploadFile(data: UploadData, options: UploadFileOptions): Promise<Upload> {
+		const bytes = await toBytesOrBlob(data);
+		const total = sizeOf(bytes);
+		const created = await this.#json<CreatedUpload>("POST", "/v1/uploads", {
+			body: {
+				filename: options.filename,
+				content_type: options.contentType,
+				size: total,
+				sha256: options.sha256 ?? (await sha256Hex(bytes)),
+			},
+			signal: options.signal,
+		});
+		const report = (sent: number) => options.onProgress?.(sent, total);
+		if (created.status === "ready") {
+			report(total);
+			return created;
+		}
+		report(0);
+		if (created.multipart?.parts.length) {
+			await this.#putParts(bytes, created.multipart.part_size, created.multipart.parts, report, options.signal);
+		} else {
+			const target = created.upload;
+			// The schema's inferred type leaves `url` optional (absent for multipart); a single PUT always has it.
+			if (!target?.url) throw new Error("The upload response carries neither an upload URL nor parts.");
+			await this.#put(target.url, target.headers, bytes, report, options.signal);
+		}
+		// The server tracks the stored parts itself: `complete` takes no body.
+		return this.#json<Upload>("POST", `/v1/uploads/${created.id}/complete`, { signal: options.signal });
+	}
+
+	/** Starts a job. An idempotency key is always sent (a random one by default), so retries never duplicate it. */
+	createJob(body: CreateJobBody, options: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<Job> {
+		return this.#json<Job>("POST", "/v1/jobs", {
+			body,
+			headers: { "idempotency-key": options.idempotencyKey ?? crypto.randomUUID() },
+			signal: options.signal,
+		});
+	}
+
+	getJob(id: string, options: { signal?: AbortSignal } = {}): Promise<Job> {
+		return this.#json<Job>("GET", `/v1/jobs/${encodeURIComponent(id)}`, options);
+	}
+
+	listJobs(options: ListJobsOptions & { signal?: AbortSignal } = {}): Promise<JobList> {
+		const query = new URLSearchParams();
+		if (options.status) query.set("status", options.status);
+		if (options.limit !== undefined) query.set("limit", String(options.limit));
+		if (options.cursor) query.set("cursor", options.cursor);
+		const qs = query.size ? `?${query}` : "";
+		return this.#json<JobList>("GET", `/v1/jobs${qs}`, { signal: options.signal });
+	}
+
+	cancelJob(id: string, options: { signal?: AbortSignal } = {}): Promise<Job> {
+		return this.#json<Job>("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`, options);
+	}
+
+	/**
+	 * Resolves with the job once it is terminal (succeeded, failed or canceled: check `status`). Follows the
+	 * event stream, resuming it with `Last-Event-ID` when it breaks; polls instead when the server has no
+	 * stream (404/405) or it keeps breaking.
+	 */
+	async waitForJob(id: string, options: WaitForJobOptions = {}): Promise<Job> {
+		const signals = [options.signal, options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined];
+		const signal = AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined));
+		const emit = options.onEvent ?? (() => {});
+		const parser = new SseParser();
+		for (let resumes = 0; resumes <= STREAM_RESUMES; resumes++) {
+			const outcome = await this.#followStream(id, parser, emit, signal);
+			if (outcome.kind === "done") return outcome.job;
+			if (outcome.kind === "unsupported") break;
+			signal.throwIfAborted();
+			// The stream ended early: the job may have finished meanwhile, in which case there is nothing to resume.
+			const job = await this.getJob(id, { signal });
+			if (isTerminal(job.status)) return job;
+			await sleep(parser.retryMs ?? 1000, signal);
+		}
+		return this.#poll(id, emit, signal, options.pollIntervalMs ?? 1500);
+	}
+
+	/** The finished video's bytes, streamed. With `range`, part of it (206). */
+	async downloadVideo(
+		id: string,
+		options: { range?: VideoRange; signal?: AbortSignal } = {},
+	): Promise<ReadableStream<Uint8Array>> {
+		const headers: Record<string, string> = {};
+		if (options.range !== undefined) {
+			headers.range =
+				typeof options.range === "string" ? options.range : `bytes=${options.range.start}-${options.range.end ?? ""}`;
+		}
+		const res = await this.#send("GET", `/v1/jobs/${encodeURIComponent(id)}/video`, {
+			headers,
+			signal: options.signal,
+		});
+		if (!res.ok) throw await ReelgateError.fromResponse(res);
+		if (!res.body) throw new Error("The video response has no body.");
+		return res.body;
+	}
+
+	async #followStream(
+		id: string,
+		parser: SseParser,
+		emit: (e: JobEvent) => void,
+		signal: AbortSignal,
+	): Promise<{ kind: "done"; job: Job } | { kind: "unsupported" } | { kind: "broken" }> {
+		const headers: Record<string, string> = { accept: "text/event-stream" };
+		if (parser.lastEventId) headers["last-event-id"] = parser.lastEventId;
+		let res: Response;
+		try {
+			res = await this.#fetch(this.#url(`/v1/jobs/${encodeURIComponent(id)}/events`), {
+				headers: { ...this.#auth(), ...headers },
+				signal,
+			});
+		} catch (err) {
+			if (signal.aborted) throw err;
+			return { kind: "broken" };
+		}
+		if (res.status === 404 || res.status === 405) {
+			// 404 is also "no such job": polling then reports that as a ReelgateError.
+			await res.body?.cancel();
+			return { kind: "unsupported" };
+		}
+		if (!res.ok) {
+			if (res.status >= 500 || res.status === 429) return { kind: "broken" };
+			throw await ReelgateError.fromResponse(res);
+		}
+		if (!res.body || !(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+			await res.body?.cancel();
+			return { kind: "unsupported" };
+		}
+		try {
+			for await (const message of readSse(res.body, parser)) {
+				const job = JSON.parse(message.data) as Job;
+				emit({ type: message.event, job, id: message.id || undefined, source: "stream" });
+				if (isTerminal(job.status)) return { kind: "done", job };
+			}
+		} catch (err) {
+			if (signal.aborted) throw err;
+		}
+		return { kind: "broken" };
+	}
+
+	async #poll(id: string, emit: (e: JobEvent) => void, signal: AbortSignal, intervalMs: number): Promise<Job> {
+		let last: Job | undefined;
+		for (;;) {
+			const job = await this.getJob(id, { signal });
+			if (!last || last.status !== job.status) emit({ type: "status", job, source: "poll" });
+			else if (JSON.stringify(last.progress) !== JSON.stringify(job.progress))
+				emit({ type: "progress", job, source: "poll" });
+			if (isTerminal(job.status)) return job;
+			last = job;
+			await sleep(intervalMs, signal);
+		}
+	}
+
+	async #put(
+		url: string,
+		headers: Record<string, string>,
+		data: Uint8Array | Blob,
+		onSent: (bytes: number) => void,
+		signal?: AbortSignal,
+	): Promise<Response> {
+		// The body is rebuilt per attempt: a stream consumed by a failed attempt cannot be sent again.
+		const res = await fetchWithRetries(
+			() => {
+				const { body, init } = countingBody(data, onSent);
+				return this.#fetch(url, {
+					...init,
+					method: "PUT",
+					headers: { "content-length": String(sizeOf(data)), ...headers },
+					body,
+					signal,
+				});
+			},
+			this.#retry,
+			signal,
+		);
+		if (!res.ok) throw await ReelgateError.fromResponse(res);
+		onSent(sizeOf(data));
+		return res;
+	}
+
+	/** PUTs each listed part (all of them at create; the missing ones when resuming), in order. */
+	async #putParts(
+		data: Uint8Array | Blob,
+		partSize: number,
+		parts: MultipartPart[],
+		report: (sent: number) => void,
+		signal?: AbortSignal,
+	): Promise<void> {
+		let done = 0;
+		for (const part of parts) {
+			const start = (part.part_number - 1) * partSize;
+			const before = done;
+			await this.#put(
+				part.url,
+				part.headers,
+				slice(data, start, start + part.size),
+				(sent) => report(before + sent),
+				signal,
+			);
+			done += part.size;
+		}
+	}
+
+	async #json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+		const res = await this.#send(method, path, options);
+		if (!res.ok) throw await ReelgateError.fromResponse(res);
+		return (await res.json()) as T;
+	}
+
+	#send(method: string, path: string, options: RequestOptions): Promise<Response> {
+		const headers: Record<string, string> = { ...this.#auth(), accept: "application/json", ...options.headers };
+		let body: string | undefined;
+		if (options.body !== undefined) {
+			headers["content-type"] = "application/json";
+			body = JSON.stringify(options.body);
+		}
+		return fetchWithRetries(
+			() => this.#fetch(this.#url(path), { method, headers, body, signal: options.signal }),
+			this.#retry,
+			options.signal,
+		);
+	}
+
+	#url(path: string): string {
+		return `${this.baseUrl}${path}`;
+	}
+
+	#auth(): Record<string, string> {
+		return { authorization: `Bearer ${this.#apiKey}` };
+	}
+}

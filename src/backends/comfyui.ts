@@ -1,0 +1,324 @@
+import type { JobSpec } from "../jobs/record";
+import { httpFailure, isObject, networkFailure } from "./pod";
+import { streamToR2 } from "./stream-to-r2";
+import type { BackendResult, GpuBackend, GpuJobInput, HealthReport, PollStatus } from "./types";
+import { buildWorkflow, TemplateError, templateFor, templateParams } from "./workflows";
+
+export const DEFAULT_COMFYUI_TIMEOUT_MS = 15_000;
+/** Downloading the finished video may take a while; it has its own, longer limit. */
+const VIEW_TIMEOUT_MS = 10 * 60_000;
+/** One client id for all our prompts: we follow by `/history`, not by websocket. */
+const CLIENT_ID = "reelgate";
+
+export interface ComfyuiConfig {
+	url: string;
+	token?: string;
+	timeout_ms?: number;
+}
+
+/** What the adapter needs of its job: the inputs in R2 and where the output goes. */
+export interface ComfyuiJobContext {
+	bucket: R2Bucket;
+	jobId: string;
+	inputs: JobSpec["inputs"];
+	videoKey: string;
+	maxVideoBytes: number;
+}
+
+type Json = Record<string, unknown>;
+
+/** The first video file in a history entry's outputs (`SaveVideo`: images + animated; VHS: gifs; newer: videos). */
+export function findVideo(outputs: unknown): { filename: string; subfolder: string; type: string } | undefined {
+	if (!isObject(outputs)) return undefined;
+	for (const node of Object.values(outputs)) {
+		if (!isObject(node)) continue;
+		for (const key of ["videos", "gifs", "images"]) {
+			const files = node[key];
+			if (!Array.isArray(files)) continue;
+			for (const f of files) {
+				if (!isObject(f) || typeof f.filename !== "string" || f.type === "temp") continue;
+				if (/\.(mp4|webm|mkv|mov)$/i.test(f.filename)) {
+					return { filename: f.filename, subfolder: String(f.subfolder ?? ""), type: String(f.type ?? "output") };
+				}
+			}
+		}
+	}
+	return undefined;
+}
+
+/** The `execution_error` of a failed history entry, as a job error (the traceback stays out). */
+function historyError(status: Json): { code: string; message: string } {
+	const messages = Array.isArray(status.messages) ? status.messages : [];
+	for (const m of messages) {
+		if (Array.isArray(m) && m[0] === "execution_error" && isObject(m[1])) {
+			const e = m[1];
+			const where = typeof e.node_type === "string" ? ` in ${e.node_type}` : "";
+			return { code: "inference_failed", message: `${String(e.exception_message ?? "error")}${where}`.slice(0, 500) };
+		}
+		if (Array.isArray(m) && m[0] === "execution_interrupted") {
+			return { code: "canceled_by_backend", message: "ComfyUI interrupted the prompt." };
+		}
+	}
+	return { code: "inference_failed", message: "ComfyUI reported an error." };
+}
+
+/** Milliseconds between execution_start and execution_success/error in the history messages, when present. */
+function executionMs(status: Json): number | undefined {
+	const messages = Array.isArray(status.messages) ? status.messages : [];
+	let start: number | undefined;
+	let end: number | undefined;
+	for (const m of messages) {
+		if (!Array.isArray(m) || !isObject(m[1]) || typeof m[1].timestamp !== "number") continue;
+		if (m[0] === "execution_start") start = m[1].timestamp;
+		if (m[0] === "execution_success" || m[0] === "execution_error") end = m[1].timestamp;
+	}
+	return start !== undefined && end !== undefined && end >= start ? end - start : undefined;
+}
+
+/** A 400 from `/prompt`: ComfyUI's validation error, summarised (node errors name the node and the input). */
+function promptRefusal(body: unknown): string {
+	if (!isObject(body)) return "ComfyUI refused the workflow.";
+	const error = isObject(body.error) ? body.error : {};
+	const parts = [String(error.message ?? "ComfyUI refused the workflow")];
+	if (isObject(body.node_errors)) {
+		for (const [id, ne] of Object.entries(body.node_errors).slice(0, 3)) {
+			const first = isObject(ne) && Array.isArray(ne.errors) && isObject(ne.errors[0]) ? ne.errors[0] : {};
+			const cls = isObject(ne) ? String(ne.class_type ?? "") : "";
+			parts.push(`node ${id} ${cls}: ${String(first.details ?? first.message ?? "invalid")}`);
+		}
+	}
+	return parts.join("; ").slice(0, 500);
+}
+
+/**
+ * The `comfyui` kind: a bare ComfyUI server (a vast.ai ComfyUI template behind its tunnel, a pod). The Worker does
+ * what the GPU worker would: uploads the inputs from R2, queues the model's workflow (gpu-worker/workflows, the
+ * same templates) with the parameters injected, follows it through `/history` (and `/queue` while it is empty),
+ * and streams the finished video from `/view` into R2. Cancel interrupts the prompt and removes it from the queue.
+ */
+export class ComfyuiBackend implements GpuBackend {
+	readonly kind = "comfyui" as const;
+	readonly #base: string;
+	readonly #token?: string;
+	readonly #timeoutMs: number;
+	readonly #job?: ComfyuiJobContext;
+
+	constructor(config: ComfyuiConfig, job?: ComfyuiJobContext) {
+		this.#base = config.url.replace(/\/+$/, "");
+		this.#token = config.token;
+		this.#timeoutMs = config.timeout_ms ?? DEFAULT_COMFYUI_TIMEOUT_MS;
+		this.#job = job;
+	}
+
+	#fetch(path: string, init: RequestInit = {}, timeoutMs = this.#timeoutMs): Promise<Response> {
+		const headers = new Headers(init.headers);
+		if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
+		return fetch(`${this.#base}${path}`, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) });
+	}
+
+	#postJson(path: string, body: unknown): Promise<Response> {
+		return this.#fetch(path, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify(body),
+		});
+	}
+
+	async #json(res: Response): Promise<unknown> {
+		try {
+			return await res.json();
+		} catch {
+			return undefined;
+		}
+	}
+
+	/** `POST /upload/image` (any file type) of an input read from R2; returns the name ComfyUI stored. */
+	async #upload(objectKey: string, contentType: string, name: string): Promise<BackendResult<{ name: string }>> {
+		const object = await this.#job?.bucket.get(objectKey);
+		if (!object) return { ok: false, kind: "permanent", message: "Submit: an input file is missing from storage." };
+		const form = new FormData();
+		form.set("image", new File([await object.arrayBuffer()], name, { type: contentType }));
+		form.set("overwrite", "true");
+		const res = await this.#fetch("/upload/image", { method: "POST", body: form });
+		if (!res.ok) {
+			await res.body?.cancel();
+			return httpFailure(res, "Upload");
+		}
+		const body = await this.#json(res);
+		const stored = isObject(body) && typeof body.name === "string" ? body.name : name;
+		const sub = isObject(body) && typeof body.subfolder === "string" && body.subfolder ? `${body.subfolder}/` : "";
+		return { ok: true, name: `${sub}${stored}` };
+	}
+
+	/** Uploads the inputs and queues the workflow under a prompt id of our choosing (which `poll` follows). */
+	async submit(input: GpuJobInput): Promise<BackendResult<{ remoteId: string }>> {
+		const job = this.#job;
+		const template = templateFor(input.model);
+		if (!job || !template) {
+			return { ok: false, kind: "permanent", refused: true, message: `ComfyUI has no workflow for ${input.model}.` };
+		}
+		try {
+			const ext = (ct: string) => (ct.split("/")[1] ?? "bin").replace("mpeg", "mp3").replace("x-wav", "wav");
+			const image = await this.#upload(
+				job.inputs.image.object_key,
+				job.inputs.image.content_type,
+				`${job.jobId}-image.${ext(job.inputs.image.content_type)}`,
+			);
+			if (!image.ok) return image;
+			let audio: string | undefined;
+			if (job.inputs.audio) {
+				const up = await this.#upload(
+					job.inputs.audio.object_key,
+					job.inputs.audio.content_type,
+					`${job.jobId}-audio.${ext(job.inputs.audio.content_type)}`,
+				);
+				if (!up.ok) return up;
+				audio = up.name;
+			}
+			const params = templateParams(template, input.params, { image: image.name, audio }, `video/${job.jobId}`);
+			const promptId = crypto.randomUUID();
+			const res = await this.#postJson("/prompt", {
+				prompt: buildWorkflow(template, params),
+				client_id: CLIENT_ID,
+				prompt_id: promptId,
+			});
+			if (res.status === 400) {
+				return {
+					ok: false,
+					kind: "permanent",
+					refused: true,
+					message: `Submit: ${promptRefusal(await this.#json(res))}`,
+				};
+			}
+			if (!res.ok) {
+				await res.body?.cancel();
+				return httpFailure(res, "Submit");
+			}
+			const body = await this.#json(res);
+			const id = isObject(body) && typeof body.prompt_id === "string" ? body.prompt_id : promptId;
+			return { ok: true, remoteId: id };
+		} catch (err) {
+			if (err instanceof TemplateError) return { ok: false, kind: "permanent", refused: true, message: err.message };
+			return networkFailure(err, "Submit");
+		}
+	}
+
+	/** `/history/{id}` when done; while it is `{}`, `/queue` tells queued from running (neither: lost). */
+	async poll(remoteId: string): Promise<BackendResult<PollStatus>> {
+		try {
+			const res = await this.#fetch(`/history/${encodeURIComponent(remoteId)}`);
+			if (!res.ok) {
+				await res.body?.cancel();
+				return httpFailure(res, "Status");
+			}
+			const history = await this.#json(res);
+			const entry = isObject(history) ? history[remoteId] : undefined;
+			if (isObject(entry)) return this.#finished(remoteId, entry);
+			const q = await this.#fetch("/queue");
+			if (!q.ok) {
+				await q.body?.cancel();
+				return httpFailure(q, "Queue");
+			}
+			const queue = await this.#json(q);
+			const has = (key: string) =>
+				isObject(queue) && Array.isArray(queue[key]) && queue[key].some((e) => Array.isArray(e) && e[1] === remoteId);
+			if (has("queue_running")) return { ok: true, state: "running" };
+			if (has("queue_pending")) return { ok: true, state: "queued" };
+			// Not queued, not in the history: ComfyUI restarted or evicted it. Check the history once more (a race
+			// with the prompt finishing between the two calls).
+			const again = await this.#fetch(`/history/${encodeURIComponent(remoteId)}`);
+			const later = again.ok ? await this.#json(again) : undefined;
+			const entry2 = isObject(later) ? later[remoteId] : undefined;
+			return isObject(entry2) ? this.#finished(remoteId, entry2) : { ok: true, state: "lost" };
+		} catch (err) {
+			return networkFailure(err, "Status");
+		}
+	}
+
+	async #finished(remoteId: string, entry: Json): Promise<BackendResult<PollStatus>> {
+		const status = isObject(entry.status) ? entry.status : {};
+		const ms = executionMs(status);
+		if (status.status_str !== "success")
+			return { ok: true, state: "failed", error: historyError(status), executionMs: ms };
+		const file = findVideo(entry.outputs);
+		if (!file || !this.#job) {
+			return {
+				ok: true,
+				state: "failed",
+				error: { code: "output_missing", message: "ComfyUI finished without a video output." },
+				executionMs: ms,
+			};
+		}
+		const query = new URLSearchParams({ filename: file.filename, subfolder: file.subfolder, type: file.type });
+		const view = await this.#fetch(`/view?${query}`, {}, VIEW_TIMEOUT_MS);
+		if (!view.ok || !view.body) {
+			await view.body?.cancel();
+			return httpFailure(view, "Output");
+		}
+		const length = Number(view.headers.get("content-length") ?? Number.NaN);
+		const stored = await streamToR2(
+			this.#job.bucket,
+			this.#job.videoKey,
+			view.body,
+			Number.isFinite(length) ? length : null,
+			this.#job.maxVideoBytes,
+		);
+		if (!stored.ok) return { ok: true, state: "failed", error: { code: "output_invalid", message: stored.message } };
+		// Tidy up: the prompt's history entry is no longer needed (best effort).
+		await this.#postJson("/history", { delete: [remoteId] })
+			.then((r) => r.body?.cancel())
+			.catch(() => undefined);
+		return {
+			ok: true,
+			state: "completed",
+			output: { content_type: "video/mp4", size: stored.size, sha256: stored.sha256 },
+			executionMs: ms,
+		};
+	}
+
+	/** Removes the prompt from the queue and interrupts it if it is running. */
+	async cancel(remoteId: string): Promise<BackendResult<Record<never, never>>> {
+		try {
+			const del = await this.#postJson("/queue", { delete: [remoteId] });
+			await del.body?.cancel();
+			const res = await this.#postJson("/interrupt", { prompt_id: remoteId });
+			await res.body?.cancel();
+			return res.ok ? { ok: true } : httpFailure(res, "Cancel");
+		} catch (err) {
+			return networkFailure(err, "Cancel");
+		}
+	}
+
+	/** `/system_stats` (GPU, VRAM, version) and the queue depth from `GET /prompt`. */
+	async health(): Promise<HealthReport> {
+		const started = Date.now();
+		try {
+			const res = await this.#fetch("/system_stats");
+			const latency_ms = Date.now() - started;
+			if (!res.ok) {
+				await res.body?.cancel();
+				return { reachable: false, latency_ms, details: { status: res.status } };
+			}
+			const stats = await this.#json(res);
+			const q = await this.#fetch("/prompt");
+			const queue = q.ok ? await this.#json(q) : undefined;
+			const system = isObject(stats) && isObject(stats.system) ? stats.system : {};
+			const devices = isObject(stats) && Array.isArray(stats.devices) ? stats.devices.filter(isObject) : [];
+			return {
+				reachable: true,
+				latency_ms,
+				details: {
+					comfyui_version: system.comfyui_version,
+					gpus: devices.map((d) => ({ name: d.name, vram_total: d.vram_total, vram_free: d.vram_free })),
+					queue_depth: isObject(queue) && isObject(queue.exec_info) ? (queue.exec_info.queue_remaining ?? null) : null,
+				},
+			};
+		} catch (err) {
+			return {
+				reachable: false,
+				latency_ms: Date.now() - started,
+				details: { error: networkFailure(err, "Health").message },
+			};
+		}
+	}
+}

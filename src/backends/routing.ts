@@ -1,0 +1,178 @@
+/**
+ * Routing across GPU backends: which backend a job goes to (at creation and on failover), and whether it may be
+ * sent now (the backend's BackendDO: slots, fair queue, circuit breaker). The JobDO calls these around `submit`.
+ */
+import type { AcquireResult, BackendSnapshot } from "../../durable-objects/backend";
+import { type BackendRow, getBackend, listEnabledBackends } from "../db/backends";
+import type { JobSpec } from "../jobs/record";
+import { createLogger } from "../lib/logger";
+import { COOLDOWN_MS } from "./breaker";
+import { isSupportedKind, servesModel } from "./registry";
+import type { BackendFailure, BackendResult } from "./types";
+
+/** A job waiting for a slot re-asks this often at the latest (the BackendDO wakes it as soon as one frees). */
+export const ADMISSION_RECHECK_MS = 10_000;
+/** Consecutive refused submissions after which a not-yet-running job moves to the next backend. */
+export const FAILOVER_AFTER_REFUSALS = 2;
+
+const log = createLogger({ component: "routing" });
+
+function stubOf(env: Env, name: string) {
+	return env.BACKENDS.getByName(name);
+}
+
+async function snapshotOf(env: Env, name: string): Promise<BackendSnapshot | null> {
+	try {
+		return await stubOf(env, name).snapshot();
+	} catch (err) {
+		log.warn("backend_snapshot_failed", { backend: name, error: err instanceof Error ? err.message : String(err) });
+		return null;
+	}
+}
+
+/** Whether the breaker lets a job through now (an open breaker past its cooldown admits a probe). */
+function healthy(s: BackendSnapshot | null, now: number): boolean {
+	if (s?.breaker.state !== "open") return true;
+	return now >= (s.breaker.opened_at ?? 0) + COOLDOWN_MS;
+}
+
+function canStartNow(row: BackendRow, s: BackendSnapshot | null): boolean {
+	return !s || (s.waiting === 0 && s.in_flight < row.max_concurrency);
+}
+
+/**
+ * Enabled backends of a supported kind that serve `model`, best first: healthy before open-circuit ones, then by
+ * priority (the operator's preference), then those able to start the job now, then the cheapest, then the least
+ * loaded. `exclude` drops backends a job already tried.
+ */
+export async function rankBackends(env: Env, model: string, exclude: readonly string[] = []): Promise<BackendRow[]> {
+	const rows = (await listEnabledBackends(env.DB)).filter(
+		(r) => servesModel(r, model) && isSupportedKind(r.kind) && !exclude.includes(r.name),
+	);
+	const snaps = await Promise.all(rows.map((r) => snapshotOf(env, r.name)));
+	const now = Date.now();
+	const scored = rows.map((row, i) => {
+		const s = snaps[i] ?? null;
+		const load = s ? (s.in_flight + s.waiting) / Math.max(1, row.max_concurrency) : 0;
+		return { row, healthy: healthy(s, now), start: canStartNow(row, s), load };
+	});
+	scored.sort(
+		(a, b) =>
+			Number(b.healthy) - Number(a.healthy) ||
+			b.row.priority - a.row.priority ||
+			Number(b.start) - Number(a.start) ||
+			a.row.price_per_second_usd - b.row.price_per_second_usd ||
+			a.load - b.load ||
+			a.row.name.localeCompare(b.row.name),
+	);
+	return scored.map((s) => s.row);
+}
+
+export type Admission = { ok: true } | { ok: false; reason: "full" | "circuit_open"; delayMs: number; detail: string };
+
+/** Asks the job's backend for a slot; a BackendDO failure lets the job through (admission must not wedge jobs). */
+export async function admitJob(env: Env, spec: JobSpec, row: BackendRow): Promise<Admission> {
+	let result: AcquireResult;
+	try {
+		result = await stubOf(env, row.name).acquire({
+			jobId: spec.id,
+			accountId: spec.account_id,
+			backend: row.name,
+			maxConcurrency: row.max_concurrency,
+		});
+	} catch (err) {
+		log.warn("admission_failed", { backend: row.name, error: err instanceof Error ? err.message : String(err) });
+		return { ok: true };
+	}
+	if (result.granted) return { ok: true };
+	if (result.reason === "full") {
+		return {
+			ok: false,
+			reason: "full",
+			delayMs: ADMISSION_RECHECK_MS,
+			detail: `waiting for a slot on ${row.name} (position ${result.position})`,
+		};
+	}
+	return {
+		ok: false,
+		reason: "circuit_open",
+		delayMs: Math.max(1000, result.retry_at - Date.now()),
+		detail: `${row.name} is failing (circuit open)`,
+	};
+}
+
+/** Feeds a submission's outcome to the backend's circuit breaker (best effort). */
+export async function reportOutcome(env: Env, name: string, result: BackendResult<unknown>): Promise<void> {
+	// A permanent refusal of one job's input says nothing of the backend's health; errors, timeouts and a refused
+	// key or unknown endpoint do.
+	if (!result.ok && result.pending) return;
+	const failed = !result.ok && (result.kind === "transient" || result.misconfigured === true);
+	try {
+		await stubOf(env, name).report(!failed);
+	} catch (err) {
+		log.warn("breaker_report_failed", { backend: name, error: err instanceof Error ? err.message : String(err) });
+	}
+}
+
+/** Gives up the job's slot or queue place on `name` (it moved away). */
+export async function releaseSlot(env: Env, name: string, jobId: string): Promise<void> {
+	try {
+		await stubOf(env, name).release(jobId);
+	} catch (err) {
+		log.warn("release_failed", { backend: name, error: err instanceof Error ? err.message : String(err) });
+	}
+}
+
+/**
+ * Whether a failed submission may move the job to another backend. Only when the job never ran and the backend
+ * certainly did not take it (it answered with an error: `refused`), so a job can never run, let alone succeed,
+ * twice; a timeout is ambiguous (the run may exist) and is retried on the same backend. A job that named its
+ * backend stays there.
+ */
+export function mayFailover(
+	spec: JobSpec,
+	remoteId: string | null,
+	failure: BackendFailure,
+	refusals: number,
+): boolean {
+	if (remoteId !== null || spec.backend.pinned || failure.refused !== true) return false;
+	return failure.kind === "permanent" || refusals >= FAILOVER_AFTER_REFUSALS;
+}
+
+/** The next backend for a job leaving its current one, or null when every eligible one was tried. */
+export async function failoverTarget(env: Env, spec: JobSpec): Promise<BackendRow | null> {
+	const tried = [...(spec.tried_backends ?? []), spec.backend.name];
+	const ranked = await rankBackends(env, spec.model, tried);
+	return ranked[0] ?? null;
+}
+
+/** The job's spec routed to `row`, remembering the backend it leaves. */
+export function movedSpec(spec: JobSpec, row: BackendRow): JobSpec {
+	return {
+		...spec,
+		backend: { ...spec.backend, name: row.name, kind: row.kind, price_per_second_usd: row.price_per_second_usd },
+		tried_backends: [...(spec.tried_backends ?? []), spec.backend.name],
+	};
+}
+
+export type PickResult =
+	| { ok: true; row: BackendRow }
+	| { ok: false; reason: "not_found" | "disabled" | "model_unsupported" | "kind_unsupported"; name: string }
+	| { ok: false; reason: "none_available" };
+
+/**
+ * Picks the backend for a new job: the named one when given (it must exist, be enabled, serve the model and be of
+ * a supported kind), else the best-ranked eligible one (`rankBackends`).
+ */
+export async function pickBackend(env: Env, model: string, name?: string): Promise<PickResult> {
+	if (name !== undefined) {
+		const row = await getBackend(env.DB, name);
+		if (!row) return { ok: false, reason: "not_found", name };
+		if (!row.enabled) return { ok: false, reason: "disabled", name };
+		if (!servesModel(row, model)) return { ok: false, reason: "model_unsupported", name };
+		if (!isSupportedKind(row.kind)) return { ok: false, reason: "kind_unsupported", name };
+		return { ok: true, row };
+	}
+	const row = (await rankBackends(env, model))[0];
+	return row ? { ok: true, row } : { ok: false, reason: "none_available" };
+}

@@ -1,0 +1,53 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { newRouter } from "../app";
+import { requireKey } from "../auth/middleware";
+import { notFound, problemResponses } from "../errors";
+import { JobIdParamSchema } from "../jobs/api-schema";
+import { loadOwnJob } from "./jobs";
+
+const eventsRoute = createRoute({
+	method: "get",
+	path: "/v1/jobs/{id}/events",
+	tags: ["Jobs"],
+	summary: "Follow a job (Server-Sent Events)",
+	description:
+		"`event: status` at once with the job as `data`, then `progress` and `status` events as they happen, each with " +
+		"an `id:`; comments every 15 s keep the connection open; the stream ends after a terminal status. Reconnect " +
+		"with `Last-Event-ID` to get only the events after it (204 when a finished job has nothing left to send).",
+	security: [{ apiKey: [] }],
+	middleware: [requireKey("jobs:read")] as const,
+	request: {
+		params: JobIdParamSchema,
+		headers: z.object({ "last-event-id": z.string().optional() }),
+	},
+	responses: {
+		200: { description: "The event stream", content: { "text/event-stream": { schema: z.string() } } },
+		204: { description: "Resumed after the job's last event: nothing more will come" },
+		...problemResponses(401, 403, 404),
+	},
+});
+
+/** `Last-Event-ID` as our sequence number; anything else (absent, garbage) means "from the current state". */
+function parseLastEventId(raw: string | undefined): number | null {
+	if (raw === undefined || !/^\d{1,15}$/.test(raw.trim())) return null;
+	return Number(raw.trim());
+}
+
+export const jobEventsRoutes = newRouter().openapi(eventsRoute, async (c) => {
+	const job = await loadOwnJob(c, c.req.valid("param").id);
+	// The job's Durable Object serves every listener from one in-memory hub: the stream comes back over RPC.
+	const stream = await c.env.JOBS.getByName(job.spec.id).events(parseLastEventId(c.req.header("last-event-id")));
+	if (stream === null) {
+		// A resume of a finished job with nothing after Last-Event-ID (or the job vanished: 404).
+		if (!(await c.env.JOBS.getByName(job.spec.id).get())) throw notFound("Job");
+		return c.body(null, 204);
+	}
+	return new Response(stream, {
+		status: 200,
+		headers: {
+			"content-type": "text/event-stream",
+			"cache-control": "no-store",
+			"x-accel-buffering": "no",
+		},
+	});
+});

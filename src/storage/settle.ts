@@ -1,0 +1,114 @@
+import {
+	abortQuietly,
+	forgetParts,
+	getUpload,
+	markUploadFailed,
+	markUploadReady,
+	recordedParts,
+	type UploadRow,
+} from "../db/uploads";
+import { nowIso } from "../lib/ids";
+import { r2SignerFor } from "./index";
+import { mediaLimits } from "./limits";
+import { checkParts, completeParts, type StoredPart } from "./multipart";
+import { verdictMessage, verifyUploadObject } from "./verify-upload";
+
+/** How settling a pending upload ended; the route (or a URL input) turns a refusal into a problem. */
+export type SettleResult =
+	| { ok: true; row: UploadRow }
+	/** Nothing (or not every part) is stored yet: the client may still send it. */
+	| { ok: false; code: "not_ready"; message: string; missing?: number[] }
+	/** A transient race: retry. */
+	| { ok: false; code: "conflict"; message: string }
+	/** The bytes failed a check: they are deleted and the upload is `failed`. */
+	| { ok: false; code: "unprocessable"; message: string };
+
+/**
+ * The stored parts of a multipart upload: those recorded by the Worker-signed part route and, when R2 S3
+ * credentials are configured, those R2 lists (parts PUT to presigned URLs never pass through the Worker).
+ */
+export async function storedParts(env: Env, row: UploadRow): Promise<StoredPart[]> {
+	const byNumber = new Map<number, StoredPart>();
+	for (const p of await recordedParts(env.DB, row.id)) {
+		byNumber.set(p.part_number, { partNumber: p.part_number, etag: p.etag, size: p.size });
+	}
+	const r2 = r2SignerFor(env);
+	if (r2 && row.multipart_upload_id) {
+		for (const p of await r2.listParts(row.object_key, row.multipart_upload_id)) byNumber.set(p.partNumber, p);
+	}
+	return [...byNumber.values()].sort((a, b) => a.partNumber - b.partNumber);
+}
+
+/** Marks the upload failed and removes everything it stored: bytes that failed a check are never kept. */
+export async function failUpload(env: Env, row: UploadRow, code: string, message: string): Promise<void> {
+	await env.BUCKET.delete(row.object_key);
+	if (row.multipart_upload_id) await abortQuietly(env.BUCKET, row.object_key, row.multipart_upload_id);
+	await markUploadFailed(env.DB, row.id, { code, message }, nowIso());
+	if (row.multipart_upload_id) await forgetParts(env.DB, row.id);
+}
+
+/**
+ * Settles a pending upload: assembles a multipart upload's parts (after checking every part is there with
+ * the planned size), then verifies the object (size, magic bytes, media bounds, sha256) and marks it ready,
+ * or deletes it and marks it failed.
+ */
+export async function settleUpload(env: Env, row: UploadRow): Promise<SettleResult> {
+	if (row.multipart_upload_id && row.part_size) {
+		const assembled = await assemble(env, row, row.multipart_upload_id, row.part_size);
+		if (assembled) return assembled;
+	}
+	const limits = mediaLimits(env as unknown as Record<string, unknown>);
+	const expect = { key: row.object_key, size: row.size, contentType: row.content_type, sha256: row.sha256 };
+	const verdict = await verifyUploadObject(env.BUCKET, expect, limits);
+	if (verdict.ok) {
+		await markUploadReady(env.DB, row.id, verdict.etag, nowIso(), { ...verdict.media });
+		if (row.multipart_upload_id) await forgetParts(env.DB, row.id);
+		// Re-read: a concurrent `complete` may have settled it first; either way the row is the truth.
+		return { ok: true, row: (await getUpload(env.DB, row.account_id, row.id)) ?? row };
+	}
+	if (verdict.reason === "missing") {
+		return {
+			ok: false,
+			code: "not_ready",
+			message: "No bytes uploaded yet: PUT them to the upload URL, then complete.",
+		};
+	}
+	if (verdict.reason === "changed") return { ok: false, code: "conflict", message: verdictMessage(verdict, expect) };
+	const message = verdictMessage(verdict, expect, limits);
+	await failUpload(env, row, "unprocessable", message);
+	return { ok: false, code: "unprocessable", message };
+}
+
+/** Completes the multipart upload; null when the object is now assembled (or already was). */
+async function assemble(env: Env, row: UploadRow, uploadId: string, partSize: number): Promise<SettleResult | null> {
+	// A concurrent `complete` may have assembled it already: then the parts are gone and the object is there.
+	if (await env.BUCKET.head(row.object_key)) return null;
+	const parts = await storedParts(env, row);
+	const problem = checkParts(row.size, partSize, parts);
+	if (problem?.reason === "missing") {
+		const shown = problem.parts.slice(0, 20).join(", ") + (problem.parts.length > 20 ? ", …" : "");
+		return {
+			ok: false,
+			code: "not_ready",
+			message: `${problem.parts.length} part(s) are not stored yet (${shown}): PUT them, then complete.`,
+			missing: problem.parts,
+		};
+	}
+	if (problem) {
+		const message =
+			problem.reason === "extra"
+				? `Part ${problem.part} is beyond the declared size.`
+				: `Part ${problem.part} has ${problem.actual} bytes; it must have ${problem.expected}.`;
+		await failUpload(env, row, "unprocessable", message);
+		return { ok: false, code: "unprocessable", message };
+	}
+	try {
+		await completeParts(env.BUCKET, row.object_key, uploadId, parts);
+	} catch (err) {
+		if (await env.BUCKET.head(row.object_key)) return null;
+		const message = `The parts could not be assembled: ${err instanceof Error ? err.message : String(err)}`;
+		await failUpload(env, row, "unprocessable", message);
+		return { ok: false, code: "unprocessable", message };
+	}
+	return null;
+}

@@ -1,0 +1,31 @@
+// Starts the real local stack once for the browser and CLI tests (the e2e suite's helper) and creates an API key.
+import type { TestProject } from "vitest/node";
+import { type Stack, startStack } from "../e2e/stack";
+
+declare module "vitest" {
+	export interface ProvidedContext {
+		reelgate: { url: string; apiKey: string; adminToken: string };
+	}
+}
+
+export default async function setup(project: TestProject) {
+	const stack: Stack = await startStack();
+	try {
+		const res = await fetch(`${stack.url}/v1/admin/keys`, {
+			method: "POST",
+			headers: { authorization: `Bearer ${stack.adminToken}`, "content-type": "application/json" },
+			body: JSON.stringify({ name: "browser-tests" }),
+		});
+		if (res.status !== 201) throw new Error(`creating an API key: ${res.status} ${await res.text()}`);
+		const { key } = (await res.json()) as { key: string };
+		project.provide("reelgate", { url: stack.url, apiKey: key, adminToken: stack.adminToken });
+	} catch (err) {
+		await stack.stop();
+		stack.cleanup();
+		throw err;
+	}
+	return async () => {
+		await stack.stop();
+		stack.cleanup();
+	};
+}

@@ -1,0 +1,256 @@
+/**
+ * TEST DOUBLE: an emulator of vast.ai's REST API (gpu-protocols.md §5), run in Node by the vitest global setup.
+ * Bearer auth (401 otherwise). Routes: `POST /api/v0/bundles/` (offers filtered by the `gte`/`lte`/`eq`/`in`
+ * operators on gpu_ram, reliability, dph_total, num_gpus, verified, rentable, gpu_name), `PUT /api/v0/asks/{offer}/`
+ * → {success, new_contract}, `GET /api/v0/instances/{id}/` → {instances: {…} | null}, `GET /api/v1/instances/` →
+ * {instances, next_token}, `DELETE /api/v0/instances/{id}/`.
+ *
+ * An instance boots over `show` calls: actual_status null → loading → running, with `ports["8188/tcp"]` mapped to
+ * the ComfyUI emulator (whose Bearer token list gets the instance's env WEB_PASSWORD, as the template's Caddy does).
+ * An `onstart` containing `#die` makes it `exited` instead. Control (no auth): `GET /_control/instances` (all, with the
+ * create bodies, destroyed ones included), `POST /_control/instances` {label} adds an instance as if created
+ * elsewhere (an orphan), `GET /_control/searches` (the search bodies received).
+ */
+
+type Json = Record<string, unknown>;
+
+interface NodeRequest {
+	method?: string;
+	url?: string;
+	headers: Record<string, string | string[] | undefined>;
+	on(event: "data", cb: (chunk: Uint8Array) => void): void;
+	on(event: "end" | "close", cb: () => void): void;
+}
+interface NodeResponse {
+	writeHead(status: number, headers?: Record<string, string>): void;
+	end(body?: string): void;
+}
+interface NodeServer {
+	listen(port: number, host: string, cb: () => void): void;
+	address(): { port: number } | string | null;
+	close(cb: () => void): void;
+	closeAllConnections(): void;
+}
+
+export interface VastEmulator {
+	url: string;
+	apiKey: string;
+	close(): Promise<void>;
+}
+
+const OFFERS = [
+	{
+		id: 9001,
+		gpu_name: "RTX 4090",
+		num_gpus: 1,
+		gpu_ram: 24564,
+		reliability: 0.995,
+		dph_total: 0.42,
+		verified: true,
+		rentable: true,
+	},
+	{
+		id: 9002,
+		gpu_name: "RTX 3090",
+		num_gpus: 1,
+		gpu_ram: 24576,
+		reliability: 0.991,
+		dph_total: 0.21,
+		verified: true,
+		rentable: true,
+	},
+	{
+		id: 9003,
+		gpu_name: "RTX 3080",
+		num_gpus: 1,
+		gpu_ram: 10240,
+		reliability: 0.999,
+		dph_total: 0.09,
+		verified: true,
+		rentable: true,
+	},
+	{
+		id: 9004,
+		gpu_name: "A100 PCIE",
+		num_gpus: 1,
+		gpu_ram: 40960,
+		reliability: 0.97,
+		dph_total: 0.8,
+		verified: true,
+		rentable: true,
+	},
+];
+
+function matches(offer: Json, filter: Json): boolean {
+	for (const [field, cond] of Object.entries(filter)) {
+		if (typeof cond !== "object" || cond === null || !(field in offer)) continue;
+		const v = offer[field] as number | string | boolean;
+		for (const [op, arg] of Object.entries(cond as Json)) {
+			const ok =
+				op === "eq"
+					? v === arg
+					: op === "neq"
+						? v !== arg
+						: op === "gte"
+							? (v as number) >= (arg as number)
+							: op === "lte"
+								? (v as number) <= (arg as number)
+								: op === "gt"
+									? (v as number) > (arg as number)
+									: op === "lt"
+										? (v as number) < (arg as number)
+										: op === "in"
+											? (arg as unknown[]).includes(v)
+											: op === "notin"
+												? !(arg as unknown[]).includes(v)
+												: true;
+			if (!ok) return false;
+		}
+	}
+	return true;
+}
+
+interface Instance {
+	id: number;
+	label: string;
+	offer: Json;
+	body: Json;
+	shows: number;
+	destroyed: boolean;
+}
+
+export async function startVastEmulator(options: {
+	apiKey?: string;
+	comfyPort: number;
+	addComfyToken: (token: string) => void;
+}): Promise<VastEmulator> {
+	const apiKey = options.apiKey ?? "vast-emulator-key";
+	const instances = new Map<number, Instance>();
+	const searches: Json[] = [];
+	let nextId = 5000;
+
+	const send = (res: NodeResponse, status: number, body: unknown) => {
+		res.writeHead(status, { "content-type": "application/json" });
+		res.end(JSON.stringify(body));
+	};
+
+	function view(inst: Instance): Json {
+		const dies = String(inst.body.onstart ?? "").includes("#die");
+		const status = dies && inst.shows >= 2 ? "exited" : inst.shows < 1 ? null : inst.shows < 2 ? "loading" : "running";
+		const base: Json = {
+			id: inst.id,
+			label: inst.label,
+			actual_status: status,
+			intended_status: "running",
+			cur_state: status === "running" ? "running" : "stopped",
+			gpu_name: inst.offer.gpu_name,
+			dph_total: inst.offer.dph_total,
+			public_ipaddr: "127.0.0.1",
+			template_hash_id: inst.body.template_hash_id ?? null,
+		};
+		if (status === "running") {
+			base.ports = { "8188/tcp": [{ HostIp: "0.0.0.0", HostPort: String(options.comfyPort) }] };
+		}
+		return base;
+	}
+
+	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
+		const url = new URL(req.url ?? "/", "http://emulator");
+		const path = url.pathname;
+		const chunks: Uint8Array[] = [];
+		await new Promise<void>((r) => {
+			req.on("data", (c) => chunks.push(c));
+			req.on("end", () => r());
+		});
+		const text = chunks.map((c) => new TextDecoder().decode(c)).join("");
+		const json = (): Json => {
+			try {
+				return JSON.parse(text) as Json;
+			} catch {
+				return {};
+			}
+		};
+		if (path === "/_control/searches") return send(res, 200, searches);
+		if (path === "/_control/instances" && req.method === "GET") {
+			return send(
+				res,
+				200,
+				[...instances.values()].map((i) => ({ ...view(i), destroyed: i.destroyed, body: i.body })),
+			);
+		}
+		if (path === "/_control/instances" && req.method === "POST") {
+			const id = nextId++;
+			instances.set(id, {
+				id,
+				label: String(json().label ?? ""),
+				offer: OFFERS[0] ?? {},
+				body: {},
+				shows: 2,
+				destroyed: false,
+			});
+			return send(res, 200, { id });
+		}
+		if (req.headers.authorization !== `Bearer ${apiKey}`) return send(res, 401, { success: false, error: "auth" });
+
+		if (req.method === "POST" && path === "/api/v0/bundles/") {
+			const filter = json();
+			searches.push(filter);
+			const limit = typeof filter.limit === "number" ? filter.limit : 64;
+			return send(res, 200, { offers: OFFERS.filter((o) => matches(o, filter)).slice(0, limit) });
+		}
+		const ask = /^\/api\/v0\/asks\/(\d+)\/$/.exec(path);
+		if (req.method === "PUT" && ask) {
+			const offer = OFFERS.find((o) => o.id === Number(ask[1]));
+			if (!offer) return send(res, 404, { success: false, error: "no_such_ask" });
+			const body = json();
+			const id = nextId++;
+			instances.set(id, { id, label: String(body.label ?? ""), offer, body, shows: 0, destroyed: false });
+			const env = (body.env ?? {}) as Json;
+			if (typeof env.WEB_PASSWORD === "string") options.addComfyToken(env.WEB_PASSWORD);
+			return send(res, 200, { success: true, new_contract: id });
+		}
+		const one = /^\/api\/v0\/instances\/(\d+)\/$/.exec(path);
+		if (one) {
+			const inst = instances.get(Number(one[1]));
+			if (req.method === "DELETE") {
+				if (!inst || inst.destroyed) return send(res, 404, { success: false, error: "no_such_instance" });
+				inst.destroyed = true;
+				return send(res, 200, { success: true });
+			}
+			if (!inst || inst.destroyed) return send(res, 200, { instances: null });
+			inst.shows += 1;
+			return send(res, 200, { instances: view(inst) });
+		}
+		if (req.method === "GET" && path === "/api/v1/instances/") {
+			const live = [...instances.values()].filter((i) => !i.destroyed).map(view);
+			return send(res, 200, {
+				success: true,
+				instances_found: live.length,
+				total_instances: live.length,
+				next_token: null,
+				instances: live,
+			});
+		}
+		return send(res, 404, { success: false, error: "not found" });
+	}
+
+	const httpModule = "node:http";
+	const http = (await import(httpModule)) as {
+		createServer(h: (req: NodeRequest, res: NodeResponse) => void): NodeServer;
+	};
+	const server = http.createServer((req, res) => {
+		handle(req, res).catch((err: unknown) => send(res, 500, { error: String(err) }));
+	});
+	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+	const address = server.address();
+	const port = typeof address === "object" && address ? address.port : 0;
+	return {
+		url: `http://127.0.0.1:${port}`,
+		apiKey,
+		close: () =>
+			new Promise<void>((resolve) => {
+				server.closeAllConnections();
+				server.close(() => resolve());
+			}),
+	};
+}

@@ -1,0 +1,134 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import { ADMIN, call, newAccount, PNG, prompt, stepUntil, upload } from "../emulators/pod/harness";
+
+let auth: Record<string, string>;
+let image: string;
+
+const vast = () => inject("vastEmulator");
+
+interface EmuInstance {
+	id: number;
+	label: string;
+	actual_status: string | null;
+	destroyed: boolean;
+	body: { label?: string; onstart?: string; env?: Record<string, string>; image?: string };
+}
+
+async function instances(): Promise<EmuInstance[]> {
+	return (await (await fetch(`${vast().url}/_control/instances`)).json()) as EmuInstance[];
+}
+
+async function putVast(name: string, config: Record<string, unknown> = {}): Promise<void> {
+	const res = await call(`/v1/admin/backends/${name}`, {
+		method: "PUT",
+		headers: ADMIN,
+		body: JSON.stringify({
+			kind: "vastai",
+			models: ["wan2.2-i2v"],
+			config: {
+				api_key: vast().apiKey,
+				base_url: vast().url,
+				max_dph_usd: 0.5,
+				min_reliability: 0.99,
+				idle_destroy_s: 1,
+				...config,
+			},
+		}),
+	});
+	expect(res.status).toBe(200);
+}
+
+async function startJob(backend: string): Promise<string> {
+	const res = await call("/v1/jobs", {
+		method: "POST",
+		headers: auth,
+		body: JSON.stringify({ model: "wan2.2-i2v", backend, input: { image, prompt: prompt(), duration_s: 1 } }),
+	});
+	expect(res.status).toBe(202);
+	return ((await res.json()) as { id: string }).id;
+}
+
+beforeAll(async () => {
+	auth = await newAccount("vast");
+	image = await upload(auth, PNG, "image/png", "fox.png");
+});
+
+describe("vastai backend", () => {
+	it("rents a fitting offer, waits for ComfyUI, runs the job there, and destroys the idle instance", async () => {
+		await putVast("vast-1");
+		const id = await startJob("vast-1");
+		const job = await stepUntil(id, (j) => j.status === "succeeded" || j.status === "failed", 20);
+		expect(job.status).toBe("succeeded");
+		expect(job.remote_id).toMatch(/^\d+\/[0-9a-f-]{36}$/);
+		// Cost from the rented offer's hourly price (the RTX 3090 at $0.21/h) × the execution time (4.2 s).
+		expect(job.spec.backend.price_per_second_usd).toBeCloseTo(0.21 / 3600, 12);
+		expect(job.cost).toEqual({ gpu_seconds: 4.2, usd: Math.round(4.2 * (0.21 / 3600) * 1e6) / 1e6 });
+		// The booting instance was not held against the backend's health.
+		expect((await env.BACKENDS.getByName("vast-1").snapshot()).breaker.state).toBe("closed");
+		const searches = (await (await fetch(`${vast().url}/_control/searches`)).json()) as Record<string, unknown>[];
+		expect(searches.at(-1)).toMatchObject({
+			gpu_ram: { gte: 24000 },
+			dph_total: { lte: 0.5 },
+			reliability: { gte: 0.99 },
+		});
+		const ours = (await instances()).filter((i) => i.label === "reelgate:vast-1");
+		expect(ours).toHaveLength(1);
+		const inst = ours[0] as EmuInstance;
+		expect(inst.body.env?.WEB_PASSWORD).toMatch(/^[A-Za-z0-9_-]{32}$/);
+		expect(inst.body.onstart).toContain("download_models.sh");
+		expect(inst.body.onstart).toContain("wan2.2-i2v");
+		expect(inst.destroyed).toBe(false);
+		// Idle past idle_destroy_s: the backend's alarm destroys it.
+		await new Promise((r) => setTimeout(r, 1100));
+		expect(await runDurableObjectAlarm(env.BACKENDS.getByName("vast-1"))).toBe(true);
+		expect((await instances()).find((i) => i.id === inst.id)?.destroyed).toBe(true);
+		expect(await env.BACKENDS.getByName("vast-1").vastInstance()).toBeNull();
+	});
+
+	it("reconciliation destroys orphans labelled for the backend and leaves other instances alone", async () => {
+		await putVast("vast-2", { idle_destroy_s: 3600 });
+		const id = await startJob("vast-2");
+		await stepUntil(id, (j) => j.status === "succeeded", 20);
+		const own = (await instances()).find((i) => i.label === "reelgate:vast-2" && !i.destroyed);
+		const orphan = (await (
+			await fetch(`${vast().url}/_control/instances`, {
+				method: "POST",
+				body: JSON.stringify({ label: "reelgate:vast-2" }),
+			})
+		).json()) as { id: number };
+		const foreign = (await (
+			await fetch(`${vast().url}/_control/instances`, { method: "POST", body: JSON.stringify({ label: "my-own-box" }) })
+		).json()) as { id: number };
+		await runDurableObjectAlarm(env.BACKENDS.getByName("vast-2"));
+		const after = await instances();
+		expect(after.find((i) => i.id === orphan.id)?.destroyed).toBe(true);
+		expect(after.find((i) => i.id === foreign.id)?.destroyed).toBe(false);
+		expect(after.find((i) => i.id === own?.id)?.destroyed).toBe(false);
+		// Deleting the backend destroys its instance: nothing is left billing.
+		expect((await call("/v1/admin/backends/vast-2", { method: "DELETE", headers: ADMIN })).status).toBe(204);
+		expect((await instances()).find((i) => i.id === own?.id)?.destroyed).toBe(true);
+	});
+
+	it("an instance that exits while booting is destroyed and another is rented", async () => {
+		await putVast("vast-3", { onstart: "echo #die" });
+		const id = await startJob("vast-3");
+		for (let i = 0; i < 8; i++) await runDurableObjectAlarm(env.BACKENDS.getByName("vast-3")).catch(() => false);
+		await stepUntil(id, () => false, 8).catch(() => undefined);
+		const ours = (await instances()).filter((i) => i.label === "reelgate:vast-3");
+		expect(ours.length).toBeGreaterThanOrEqual(2);
+		expect(ours.filter((i) => !i.destroyed).length).toBeLessThanOrEqual(1);
+		expect((await call(`/v1/jobs/${id}/cancel`, { method: "POST", headers: auth })).status).toBe(200);
+	});
+
+	it("test reports the offers that fit and the instance", async () => {
+		await putVast("vast-4");
+		const res = await call("/v1/admin/backends/vast-4/test", { method: "POST", headers: ADMIN });
+		const health = (await res.json()) as { reachable: boolean; details: Record<string, unknown> };
+		expect(health).toMatchObject({
+			reachable: true,
+			details: { offers_available: 2, cheapest_dph: 0.21, instance: null },
+		});
+	});
+});

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { costs, workloadOf } from "../../scripts/costs.mjs";
+import { breakEvenUtilization, compareCosts, gpusNeeded, percentile } from "../../src/ops/cost-model.ts";
+import { collector, startAdminRecorder } from "./helpers.mjs";
+
+// A day in which 100 jobs of 6 minutes each ran: 36,000 GPU-seconds.
+const DAY = 86_400;
+const usage = {
+	from: "2026-11-01T00:00:00.000Z",
+	to: "2026-11-02T00:00:00.000Z",
+	window_seconds: DAY,
+	totals: { jobs: 100, succeeded: 98, failed: 2, canceled: 0, gpu_seconds: 36_000, cost_usd: 27.36 },
+	by_model: [],
+	by_backend: [
+		{
+			backend_name: "rp",
+			backend_kind: "runpod",
+			jobs: 100,
+			succeeded: 98,
+			failed: 2,
+			canceled: 0,
+			gpu_seconds: 36_000,
+			cost_usd: 27.36,
+		},
+	],
+};
+const prices = { serverless_per_second_usd: 0.0005, pod_per_hour_usd: 1.2, vastai_per_hour_usd: 0.9 };
+
+describe("the cost model", () => {
+	it("prices the workload on each kind and finds the break-even by hand", () => {
+		const r = compareCosts(workloadOf(usage), prices);
+		// Serverless: 36,000 s × $0.0005 = $18. Pod: 24 h × $1.20 = $28.80. vast.ai: 24 h × $0.90 = $21.60.
+		expect(r.estimates).toEqual([
+			{ kind: "serverless", cost_usd: 18, gpus: 0 },
+			{ kind: "pod", cost_usd: 28.8, gpus: 1 },
+			{ kind: "vastai", cost_usd: 21.6, gpus: 1 },
+		]);
+		// Break-even: $1.20/h ÷ ($0.0005/s × 3600 s/h) = 1.2 / 1.8 = 2/3 of every hour busy.
+		expect(r.break_even.pod_utilization).toBeCloseTo(2 / 3, 6);
+		// …which is 57,600 GPU-seconds in a day, i.e. 160 jobs of 360 s.
+		expect(r.break_even.pod_gpu_seconds).toBeCloseTo(57_600, 3);
+		expect(r.break_even.pod_jobs).toBeCloseTo(160, 2);
+		// vast.ai: 0.9 / 1.8 = 0.5 → 43,200 s → 120 jobs.
+		expect(r.break_even.vastai_utilization).toBe(0.5);
+		expect(r.break_even.vastai_jobs).toBe(120);
+		expect(r.utilization).toBeCloseTo(36_000 / DAY, 6);
+		expect(r.cheapest).toBe("serverless");
+	});
+
+	it("an hourly GPU wins above the break-even, and a busy workload needs more GPUs", () => {
+		const busy = { window_seconds: DAY, jobs: 200, gpu_seconds: 72_000, recorded_cost_usd: 0 };
+		const r = compareCosts(busy, prices);
+		expect(r.estimates[0].cost_usd).toBe(36); // 72,000 × 0.0005
+		expect(r.cheapest).toBe("vastai");
+		expect(gpusNeeded({ ...busy, gpu_seconds: 2.5 * DAY })).toBe(3);
+		expect(breakEvenUtilization(0, 1)).toBe(Number.POSITIVE_INFINITY);
+	});
+
+	it("percentiles by nearest rank", () => {
+		expect(percentile([], 50)).toBeNull();
+		expect(percentile([5, 1, 3, 2, 4], 50)).toBe(3);
+		expect(
+			percentile(
+				Array.from({ length: 100 }, (_, i) => i + 1),
+				95,
+			),
+		).toBe(95);
+	});
+});
+
+describe("npm run costs", () => {
+	let admin;
+	beforeAll(async () => {
+		admin = await startAdminRecorder({ usage });
+	});
+	afterAll(async () => admin.close());
+
+	it("reads the usage from the admin API and prints the comparison", async () => {
+		const out = collector();
+		const r = await costs(
+			[
+				"--from",
+				usage.from,
+				"--to",
+				usage.to,
+				"--serverless-per-s",
+				"0.0005",
+				"--pod-per-h",
+				"1.2",
+				"--vast-per-h",
+				"0.9",
+			],
+			{
+				env: { REELGATE_URL: admin.url, ADMIN_TOKEN: admin.token },
+				log: out.log,
+			},
+		);
+		expect(admin.calls[0].path).toBe("/v1/admin/usage");
+		expect(admin.calls[0].query).toBe(`?from=${encodeURIComponent(usage.from)}&to=${encodeURIComponent(usage.to)}`);
+		expect(r.break_even.pod_utilization).toBeCloseTo(2 / 3, 6);
+		expect(out.text()).toMatch(/serverless\s+\$18\.00/);
+		expect(out.text()).toMatch(/pod pays off above 66\.7% busy \(57600 GPU-seconds/);
+		expect(out.text()).not.toContain(admin.token);
+	});
+
+	it("refuses bad input clearly", async () => {
+		await expect(costs([], { env: {}, log: () => {} })).rejects.toThrow(/Set REELGATE_URL and ADMIN_TOKEN/);
+		await expect(costs(["--pod-per-h=-1"], { env: {}, log: () => {} })).rejects.toThrow(/--pod-per-h must be a number/);
+		expect(() => workloadOf({})).toThrow(/Not a usage report/);
+	});
+});
