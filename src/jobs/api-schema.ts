@@ -11,7 +11,8 @@ const InputRefSchema = z
 	.string()
 	.min(1)
 	.max(2048)
-	.refine((s) => UPLOAD_ID.test(s) || s.startsWith("https://"), "an upload id (`upl_…`) or an https URL")
+	// http:// passes the schema so the URL guard can explain its refusal (it allows http only to loopback in dev).
+	.refine((s) => UPLOAD_ID.test(s) || /^https?:\/\//i.test(s), "an upload id (`upl_…`) or an https URL")
 	.openapi({ example: "upl_3j9x0c2v5b8n1m4k7l0p2q5r8s" });
 
 const ResolutionSchema = z

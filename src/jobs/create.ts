@@ -2,6 +2,7 @@ import { type PickResult, pickBackend } from "../backends/routing";
 import { getReadyUpload, getUpload } from "../db/uploads";
 import { ApiError } from "../errors";
 import { newId, nowIso } from "../lib/ids";
+import { ingestUrlInput } from "../storage/url-input";
 import { checkWebhookUrl, loopbackAllowed, refusalMessage } from "../webhooks/url";
 import type { CreateJobBody } from "./api-schema";
 import { envInt } from "./input";
@@ -9,23 +10,21 @@ import type { JobRecord, JobSpec, UploadRef } from "./record";
 
 export const DEFAULT_JOB_DEADLINE_S = 3600;
 
-/** Resolves `input.image` / `input.audio` to a READY upload of this account of the right media type. */
-async function resolveUpload(
-	db: D1Database,
-	accountId: string,
-	ref: string,
-	field: "image" | "audio",
-): Promise<UploadRef> {
+/**
+ * Resolves `input.image` / `input.audio` to a READY upload of this account of the right media type. A URL is
+ * fetched into R2 first (SSRF-guarded, size-capped, content-checked) and becomes an upload of its own.
+ */
+async function resolveUpload(env: Env, accountId: string, ref: string, field: "image" | "audio"): Promise<UploadRef> {
 	const path = `json.input.${field}`;
-	if (ref.startsWith("https://")) {
-		throw new ApiError(
-			"invalid_request",
-			"URL inputs are not supported yet: upload the file and pass its `upl_…` id.",
-			{
-				errors: [{ path, message: "URL inputs are not supported yet" }],
-			},
-		);
+	if (/^https?:\/\//i.test(ref)) {
+		const ingested = await ingestUrlInput(env, accountId, ref, field);
+		if (!ingested.ok) {
+			throw new ApiError(ingested.code, ingested.message, { errors: [{ path, message: ingested.reason }] });
+		}
+		const { upload } = ingested;
+		return { upload_id: upload.id, object_key: upload.object_key, content_type: upload.content_type };
 	}
+	const db = env.DB;
 	const upload = await getReadyUpload(db, accountId, ref);
 	if (!upload) {
 		// Tell "not yet complete" apart from "no such upload" (another account's reads as missing).
@@ -82,8 +81,8 @@ export async function createJob(
 			throw new ApiError("invalid_request", detail, { errors: [{ path: "json.webhook.url", message: detail }] });
 		}
 	}
-	const image = await resolveUpload(env.DB, accountId, body.input.image, "image");
-	const audio = body.input.audio ? await resolveUpload(env.DB, accountId, body.input.audio, "audio") : undefined;
+	const image = await resolveUpload(env, accountId, body.input.image, "image");
+	const audio = body.input.audio ? await resolveUpload(env, accountId, body.input.audio, "audio") : undefined;
 	const pick = await pickBackend(env, body.model, body.backend);
 	if (!pick.ok) throw pickProblem(pick, body.model);
 	const { image: _i, audio: _a, ...params } = body.input;

@@ -88,12 +88,6 @@ describe("POST /v1/jobs validation", () => {
 			400,
 			"invalid_request",
 		],
-		[
-			"an https URL input (not yet)",
-			() => ({ model: "preview", input: { image: "https://x.test/a.png" } }),
-			400,
-			"invalid_request",
-		],
 		["an audio upload as image", () => ({ model: "preview", input: { image: audio } }), 400, "invalid_request"],
 		[
 			"an image upload as audio",
@@ -105,6 +99,18 @@ describe("POST /v1/jobs validation", () => {
 	])("answers %s with a problem", async (_name, body, status, code) => {
 		const p = await problem(await post(body()));
 		expect([p.status, p.code]).toEqual([status, code]);
+	});
+
+	it.each([
+		["the metadata address", "https://169.254.169.254/latest/meta-data/"],
+		["loopback over http", "http://127.0.0.1:8787/a.png"],
+		["localhost", "https://localhost/a.png"],
+		["a private address", "https://10.1.2.3/a.png"],
+		["an octal loopback", "https://0177.0.0.1/a.png"],
+	])("refuses a URL input to %s before fetching anything", async (_name, url) => {
+		const p = await problem(await post({ model: "preview", input: { image: url } }));
+		expect([p.status, p.code]).toEqual([400, "invalid_request"]);
+		expect(p.errors).toEqual([{ path: "json.input.image", message: "forbidden_url" }]);
 	});
 
 	it("answers a pending upload with 409", async () => {
