@@ -22,6 +22,7 @@ import { verifyVideo } from "../src/jobs/verify";
 import { createLogger, type Logger } from "../src/lib/logger";
 import { type JobTimings, recordJobMetrics } from "../src/ops/metrics";
 import { objectKeys } from "../src/storage";
+import { abortOutputMultipart, completeOutputMultipart } from "../src/storage/output";
 import { JobNotifier } from "./job-notifier";
 
 /** The platform's alarm retry count from which the DO re-arms by itself instead of throwing again. */
@@ -133,6 +134,7 @@ export class JobDO extends DurableObject<Env> {
 		await this.#armDeliveries();
 		await this.#syncIndexOrRetryLater(applied.job);
 		recordJobMetrics(this.env, snapshotOf(applied.job));
+		await this.#abortOutputUpload();
 		if (job.remote_id) await this.#cancelRemote(job, job.remote_id);
 		return { ok: true, job: applied.job };
 	}
@@ -235,13 +237,18 @@ export class JobDO extends DurableObject<Env> {
 			if (!current || isTerminal(current.status)) return;
 			return this.#schedule(current, admission.delayMs, "waiting", admission.detail);
 		}
-		const input = await buildJobInput(this.env, job.spec);
+		// A resubmission or failover signs a new output target: the previous multipart upload is aborted, not
+		// reused (why: see buildJobInput).
+		await this.#abortOutputUpload();
+		const { input, multipart_upload_id } = await buildJobInput(this.env, job.spec);
+		this.#store.setOutputUpload(multipart_upload_id);
 		const result = await backend.submit(input);
 		await reportOutcome(this.env, row.name, result);
 		// Reload: a cancel may have landed while the request was out.
 		const fresh = this.#store.load();
 		if (!fresh || isTerminal(fresh.status)) {
 			if (result.ok && fresh) await this.#cancelRemote(fresh, result.remoteId);
+			if (fresh) await this.#abortOutputUpload();
 			return;
 		}
 		if (!result.ok) return this.#onFailure(fresh, result);
@@ -307,15 +314,22 @@ export class JobDO extends DurableObject<Env> {
 		if (applied.ok) await this.#schedule(applied.job, 0, "lost");
 	}
 
-	/** Verifies the stored video against what the worker reported before declaring success. */
+	/**
+	 * Verifies the stored video against what the worker reported before declaring success. A worker that wrote
+	 * through the part URLs reports `parts`: the multipart upload is completed with them first. One that used
+	 * the single PUT leaves the upload unused: `#finish` aborts it.
+	 */
 	async #complete(job: StoredJob, result: PollStatus): Promise<void> {
-		const reported = result.output as VideoOutput;
+		const { parts, ...reported } = (result.output ?? {}) as VideoOutput;
 		const cost = this.#cost(job, result.executionMs);
-		const verified = await verifyVideo(
-			this.env.BUCKET,
-			objectKeys.videoKey(job.spec.account_id, job.spec.id),
-			reported,
-		);
+		const key = objectKeys.videoKey(job.spec.account_id, job.spec.id);
+		const refused = parts ? await this.#completeOutputParts(key, parts) : null;
+		if (refused) {
+			const current = this.#store.load();
+			if (!current || isTerminal(current.status)) return;
+			return this.#fail(current, { code: "output_verification_failed", message: refused }, cost);
+		}
+		const verified = await verifyVideo(this.env.BUCKET, key, reported);
 		const fresh = this.#store.load();
 		if (!fresh || isTerminal(fresh.status)) return;
 		if (!verified.ok) {
@@ -372,6 +386,8 @@ export class JobDO extends DurableObject<Env> {
 	async #finish(job: StoredJob, event: string, detail?: string, timings: JobTimings = {}): Promise<void> {
 		job.next_at = null;
 		this.#store.save(job, event, detail);
+		// Before the index sync (which may throw and leave a terminal job the alarm no longer steps).
+		await this.#abortOutputUpload();
 		await this.ctx.storage.deleteAlarm();
 		// Webhooks of the job (its terminal event above all) may still be pending: keep the alarm for them.
 		await this.#armDeliveries();
@@ -422,6 +438,30 @@ export class JobDO extends DurableObject<Env> {
 			this.#log.error("index_sync_failed", { error: err instanceof Error ? err.message : String(err) });
 			await this.ctx.storage.setAlarm(Date.now() + 1000);
 		}
+	}
+
+	/**
+	 * Completes the output multipart upload with the worker's reported parts; the refusal's message, or null.
+	 * With none open (never opened, or completed by a step that stopped before saving), verification decides.
+	 */
+	async #completeOutputParts(key: string, parts: { part_number: number; etag: string }[]): Promise<string | null> {
+		const uploadId = this.#store.load()?.output_upload_id;
+		if (!uploadId) return null;
+		const done = await completeOutputMultipart(this.env, key, uploadId, parts);
+		if (!done.ok)
+			return `The video parts the backend reported could not be assembled (${done.reason}): ${done.message}`;
+		this.#store.setOutputUpload(null);
+		return null;
+	}
+
+	/** Best effort: aborts the job's open output multipart upload (the worker used `put`, failed, or is replaced). */
+	async #abortOutputUpload(): Promise<void> {
+		const job = this.#store.load();
+		const uploadId = job?.output_upload_id;
+		if (!job || !uploadId) return;
+		// Forgotten first (synchronously), so a concurrent caller does not abort it twice.
+		this.#store.setOutputUpload(null);
+		await abortOutputMultipart(this.env, objectKeys.videoKey(job.spec.account_id, job.spec.id), uploadId);
 	}
 
 	/** Best effort: the job is already decided here; a remote run left behind only costs GPU time. */

@@ -58,7 +58,13 @@ export function parseVideo(output: unknown): VideoOutput | undefined {
 		width: num(v.width),
 		height: num(v.height),
 		fps: num(v.fps),
+		...(Array.isArray(v.parts) ? { parts: v.parts.filter(isObject).map(parsePart) } : {}),
 	};
+}
+
+/** One `{ part_number, etag }` of a multipart-written video; a malformed one reads as part 0 (a gap). */
+function parsePart(p: Json): { part_number: number; etag: string } {
+	return { part_number: num(p.part_number) ?? 0, etag: str(p.etag) ?? "" };
 }
 
 /** RunPod sends a string (sometimes JSON-encoded), the pod server `{code, message}`. */

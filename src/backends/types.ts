@@ -37,6 +37,11 @@ export interface GpuJobInput {
 	output: {
 		content_type: "video/mp4";
 		put: { url: string; headers: Record<string, string> };
+		/** Part URLs for a video larger than one part (src/storage/output.ts). */
+		multipart?: {
+			part_size: number;
+			parts: { part_number: number; url: string; headers: Record<string, string> }[];
+		};
 	};
 	health_check?: false;
 }

@@ -1,5 +1,6 @@
 import type { GpuJobInput, Model } from "../backends/types";
 import { objectKeys, signerFor } from "../storage";
+import { signOutputTarget } from "../storage/output";
 import type { JobParams, JobSpec } from "./record";
 
 /** Default largest video a worker may PUT, when `MAX_VIDEO_BYTES` is not configured. */
@@ -52,27 +53,41 @@ export function buildParams(model: Model, params: JobParams, hasAudio: boolean):
 }
 
 /**
- * The GPU job input per docs/gpu-job-protocol.md, with fresh signed URLs: a GET per input upload and a PUT for the
- * output video. Built at each submission, so a resubmitted job never carries expired URLs.
+ * The GPU job input per docs/gpu-job-protocol.md, with fresh signed URLs: a GET per input upload and the output
+ * target (src/storage/output.ts): a PUT, plus part URLs of a new R2 multipart upload when `MAX_VIDEO_BYTES`
+ * exceeds one part (64 MiB). Built at each submission, so a resubmitted job never carries expired URLs.
+ *
+ * Each call opens a new multipart upload: the caller stores `multipart_upload_id` on the job (to complete it
+ * with the worker's parts, or abort it) and aborts the previous one before a resubmission or failover. Aborting
+ * rather than reusing it: a worker of the earlier attempt may still be running (a lost job, a failover after a
+ * timeout) and could overwrite parts the new attempt reports, making the completion fail; after the abort, its
+ * part PUTs are refused. The part URLs would have to be signed afresh anyway.
  */
-export async function buildJobInput(env: Env, spec: JobSpec): Promise<GpuJobInput> {
+export async function buildJobInput(
+	env: Env,
+	spec: JobSpec,
+): Promise<{ input: GpuJobInput; multipart_upload_id: string | null }> {
 	const signer = signerFor(env, spec.origin);
 	const expiresInS = envInt(env.BACKEND_URL_TTL_S, DEFAULT_URL_TTL_S);
 	const image = await signer.signGet(spec.inputs.image.object_key, { expiresInS });
 	const audio = spec.inputs.audio ? await signer.signGet(spec.inputs.audio.object_key, { expiresInS }) : null;
-	const put = await signer.signPut(objectKeys.videoKey(spec.account_id, spec.id), {
-		contentType: "video/mp4",
-		maxSize: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
-		expiresInS,
-	});
+	const { output, multipart_upload_id } = await signOutputTarget(
+		env,
+		spec.origin,
+		objectKeys.videoKey(spec.account_id, spec.id),
+		{ maxSize: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES), expiresInS, contentType: "video/mp4" },
+	);
 	const inputs: GpuJobInput["inputs"] = {
 		image: { url: image.url, content_type: spec.inputs.image.content_type },
 	};
 	if (audio && spec.inputs.audio) inputs.audio = { url: audio.url, content_type: spec.inputs.audio.content_type };
 	return {
-		model: spec.model,
-		inputs,
-		params: buildParams(spec.model, spec.params, Boolean(spec.inputs.audio)),
-		output: { content_type: "video/mp4", put: { url: put.url, headers: put.headers } },
+		input: {
+			model: spec.model,
+			inputs,
+			params: buildParams(spec.model, spec.params, Boolean(spec.inputs.audio)),
+			output: { content_type: "video/mp4", ...output },
+		},
+		multipart_upload_id,
 	};
 }

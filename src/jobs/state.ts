@@ -30,6 +30,8 @@ export interface VideoOutput {
 	width?: number;
 	height?: number;
 	fps?: number;
+	/** In a worker's report only (never stored on the job): the parts it wrote through the multipart URLs. */
+	parts?: { part_number: number; etag: string }[];
 }
 
 export interface JobCost {

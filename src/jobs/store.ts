@@ -13,8 +13,11 @@ import { JOB_STATUSES, type JobState } from "./state";
  * - `history`: one row per saved change (status and event name), oldest first, for audit and the events stream.
  * - (v2) `events`: the SSE event log (durable-objects/job-events.ts); `webhook_deliveries`: the webhook outbox
  *   (durable-objects/job-webhooks.ts). `meta` also holds the outbox's `webhook_disabled` and throttle keys.
+ * - (v3) `job.output_upload_id`: the R2 multipart upload the GPU worker may write the video through (signed
+ *   with the job input, src/jobs/input.ts); null when none is open. Set apart from `save`: only the submit
+ *   path opens one, and completion or abort clears it.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const STATUS_LIST = JOB_STATUSES.map((s) => `'${s}'`).join(", ");
 
@@ -47,6 +50,7 @@ const MIGRATIONS: Record<number, string[]> = {
 		)`,
 	],
 	2: [...EVENT_LOG_DDL, ...OUTBOX_DDL],
+	3: ["ALTER TABLE job ADD COLUMN output_upload_id TEXT"],
 };
 
 interface JobRow extends Record<string, SqlStorageValue> {
@@ -66,6 +70,7 @@ interface JobRow extends Record<string, SqlStorageValue> {
 	deadline_at: number;
 	index_synced: number;
 	updated_at: string;
+	output_upload_id: string | null;
 }
 
 const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
@@ -74,6 +79,8 @@ const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse
 export interface StoredJob extends JobRecord {
 	deadline_at: number;
 	index_synced: boolean;
+	/** The open output multipart upload (v3), written only by `setOutputUpload`; absent reads as none. */
+	output_upload_id?: string | null;
 }
 
 /**
@@ -136,6 +143,7 @@ export class JobStore {
 			deadline_at: row.deadline_at,
 			index_synced: row.index_synced === 1,
 			updated_at: row.updated_at,
+			output_upload_id: row.output_upload_id ?? null,
 			...(this.#hooks && spec.webhook ? { deliveries: this.#hooks.deliveries() } : {}),
 		};
 	}
@@ -176,6 +184,11 @@ export class JobStore {
 	/** Replaces the spec: only routing changes it after creation (failover to another backend). */
 	updateSpec(spec: JobSpec): void {
 		this.#exec("UPDATE job SET spec = ?", JSON.stringify(spec));
+	}
+
+	/** Records (or, with null, forgets) the job's open output multipart upload. */
+	setOutputUpload(uploadId: string | null): void {
+		this.#exec("UPDATE job SET output_upload_id = ?", uploadId);
 	}
 
 	markIndexSynced(updatedAt: string): void {

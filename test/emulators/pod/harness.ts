@@ -110,14 +110,21 @@ export async function stepUntil(jobId: string, done: (job: JobRecord) => boolean
 
 /**
  * Performs the transfers the emulator hands over (server.ts, relay mode): GETs the signed input URLs and PUTs the
- * emulator's video bytes to the signed output URL, all through the Worker, and reports the statuses back.
+ * emulator's video bytes to the signed output URL (or, per its `upload_plan`, to the multipart part URLs), all
+ * through the Worker, and reports the statuses (and the parts' etags) back. `upload` is the worst PUT status.
  */
 export async function relayTransfers(remoteId: string): Promise<{ downloads: Record<string, number>; upload: number }> {
 	const info = (await (await emulator(`/_control/jobs/${remoteId}`)).json()) as {
 		awaiting_transfers: boolean;
+		upload_plan:
+			| { kind: "put" }
+			| { kind: "parts"; parts: { part_number: number; offset: number; length: number; skip: boolean }[] };
 		input: {
 			inputs: Record<string, { url: string }>;
-			output: { put: { url: string; headers: Record<string, string> } };
+			output: {
+				put: { url: string; headers: Record<string, string> };
+				multipart?: { parts: { part_number: number; url: string; headers: Record<string, string> }[] };
+			};
 		};
 	};
 	if (!info.awaiting_transfers) throw new Error(`emulator job ${remoteId} is not awaiting transfers`);
@@ -128,19 +135,36 @@ export async function relayTransfers(remoteId: string): Promise<{ downloads: Rec
 		downloads[name] = { status: res.status };
 	}
 	const video = new Uint8Array(await (await emulator(`/_control/jobs/${remoteId}/video`)).arrayBuffer());
-	const put = await call(info.input.output.put.url, {
-		method: "PUT",
-		headers: info.input.output.put.headers,
-		body: video,
-	});
-	await put.arrayBuffer();
+	let status = 0;
+	const parts: { part_number: number; etag: string }[] = [];
+	if (info.upload_plan.kind === "parts") {
+		for (const p of info.upload_plan.parts.filter((x) => !x.skip)) {
+			const target = info.input.output.multipart?.parts.find((x) => x.part_number === p.part_number);
+			if (!target) throw new Error(`the job input has no URL for part ${p.part_number}`);
+			const body = video.slice(p.offset, p.offset + p.length);
+			const headers = new Headers(target.headers);
+			headers.set("content-length", String(body.byteLength));
+			const res = await call(target.url, { method: "PUT", headers, body });
+			await res.arrayBuffer();
+			status = Math.max(status, res.status);
+			parts.push({ part_number: p.part_number, etag: res.headers.get("etag") ?? "" });
+		}
+	} else {
+		const put = await call(info.input.output.put.url, {
+			method: "PUT",
+			headers: info.input.output.put.headers,
+			body: video,
+		});
+		await put.arrayBuffer();
+		status = put.status;
+	}
 	await emulator(`/_control/jobs/${remoteId}/relayed`, {
 		method: "POST",
-		body: JSON.stringify({ downloads, upload: { status: put.status } }),
+		body: JSON.stringify({ downloads, upload: { status, parts } }),
 	});
 	return {
 		downloads: Object.fromEntries(Object.entries(downloads).map(([k, v]) => [k, v.status])),
-		upload: put.status,
+		upload: status,
 	};
 }
 

@@ -26,6 +26,13 @@
  *   #emu:fail=CODE      the job goes FAILED with `{code: CODE, message}` instead of starting
  *   #emu:badsha         the job COMPLETES reporting a wrong sha256
  *   #emu:run=400        /run answers 400 (a permanent refusal)
+ *   #emu:multipart=N    the video is N bytes + 1 MiB, written through `output.multipart`'s part URLs in parts of
+ *                       N bytes, and reported with `parts`. TEST-ONLY deviation: a real worker splits at
+ *                       `part_size` (64 MiB); a smaller split keeps test videos small and is still accepted (each
+ *                       part URL caps at `part_size`; R2 wants non-trailing parts equal and >= 5 MiB: N >= 5242880)
+ *   #emu:lostpart=K     with multipart: part K is never uploaded, yet reported (with a made-up etag)
+ * The control API's `upload_plan` says what to upload: `{kind: "put"}` or `{kind: "parts", parts: [{part_number,
+ * offset, length, skip}]}`; `/relayed` then takes `upload: {status, parts: [{part_number, etag}]}`.
  */
 
 type Json = Record<string, unknown>;
@@ -76,8 +83,14 @@ interface EmuJob {
 	statusCalls: number;
 	transfers: "pending" | "ok" | { code: string; message: string };
 	video: Uint8Array;
+	/** The parts written through the multipart URLs (reported in `output.video.parts`). */
+	parts?: { part_number: number; etag: string }[];
 	error?: { code: string; message: string };
 }
+
+type UploadPlan =
+	| { kind: "put" }
+	| { kind: "parts"; parts: { part_number: number; offset: number; length: number; skip: boolean }[] };
 
 interface Directive {
 	name: string;
@@ -100,8 +113,7 @@ function hex(bytes: ArrayBuffer): string {
 }
 
 /** A small deterministic "MP4": an `ftyp` box and an `mdat` box of patterned bytes seeded by the job id. */
-export function fakeVideo(seed: string): Uint8Array {
-	const size = 2048 + (seed.length % 7) * 64;
+export function fakeVideo(seed: string, size = 2048 + (seed.length % 7) * 64): Uint8Array {
 	const out = new Uint8Array(size);
 	const head = [0, 0, 0, 24, ..."ftypisom".split("").map((c) => c.charCodeAt(0)), 0, 0, 2, 0];
 	head.push(..."isommp41".split("").map((c) => c.charCodeAt(0)));
@@ -160,6 +172,27 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 		return hex(await crypto.subtle.digest("SHA-256", bytes));
 	}
 
+	/** How the job's video is written: one PUT, or (`#emu:multipart=N`) parts of N bytes. */
+	function uploadPlan(job: EmuJob): UploadPlan {
+		const partSize = Number(option(job.prompt, "multipart") ?? 0);
+		if (!partSize) return { kind: "put" };
+		const lost = Number(option(job.prompt, "lostpart") ?? 0);
+		const parts = [];
+		for (let offset = 0, n = 1; offset < job.video.byteLength; offset += partSize, n++) {
+			const length = Math.min(partSize, job.video.byteLength - offset);
+			parts.push({ part_number: n, offset, length, skip: n === lost });
+		}
+		return { kind: "parts", parts };
+	}
+
+	/** The reported parts: the uploaded ones, plus a made-up etag for each skipped (`lostpart`) one. */
+	function reportedParts(job: EmuJob, uploaded: { part_number: number; etag: string }[]) {
+		const plan = uploadPlan(job);
+		if (plan.kind === "put") return undefined;
+		const skipped = plan.parts.filter((p) => p.skip).map((p) => ({ part_number: p.part_number, etag: '"0badc0de"' }));
+		return [...uploaded, ...skipped].sort((a, b) => a.part_number - b.part_number);
+	}
+
 	/** Direct mode: what a real worker does with the signed URLs. */
 	async function transferDirectly(job: EmuJob): Promise<void> {
 		const inputs = (job.input.inputs ?? {}) as Record<string, { url: string } | undefined>;
@@ -171,7 +204,27 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 				return;
 			}
 		}
-		const put = ((job.input.output ?? {}) as Json).put as { url: string; headers: Record<string, string> };
+		const output = (job.input.output ?? {}) as Json;
+		const plan = uploadPlan(job);
+		if (plan.kind === "parts") {
+			const urls = ((output.multipart ?? {}) as { parts?: { url: string; headers: Record<string, string> }[] }).parts;
+			const uploaded = [];
+			for (const p of plan.parts.filter((x) => !x.skip)) {
+				const url = urls?.[p.part_number - 1];
+				const body = job.video.slice(p.offset, p.offset + p.length);
+				const res = url ? await fetch(url.url, { method: "PUT", headers: url.headers, body }).catch(() => null) : null;
+				await res?.arrayBuffer();
+				if (!res?.ok) {
+					job.transfers = { code: "output_upload_failed", message: `PUT part ${p.part_number}: ${res?.status}` };
+					return;
+				}
+				uploaded.push({ part_number: p.part_number, etag: res.headers.get("etag") ?? "" });
+			}
+			job.parts = reportedParts(job, uploaded);
+			job.transfers = "ok";
+			return;
+		}
+		const put = output.put as { url: string; headers: Record<string, string> };
 		const res = await fetch(put.url, { method: "PUT", headers: put.headers, body: job.video }).catch(() => null);
 		await res?.arrayBuffer();
 		job.transfers = res?.ok ? "ok" : { code: "output_upload_failed", message: `PUT: ${res?.status ?? "unreachable"}` };
@@ -235,6 +288,7 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 							width: Number(params.width ?? 640),
 							height: Number(params.height ?? 640),
 							fps: Number(params.fps ?? 16),
+							...(job.parts ? { parts: job.parts } : {}),
 						},
 					},
 				};
@@ -288,7 +342,9 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 				stage: "queued",
 				statusCalls: 0,
 				transfers: "pending",
-				video: fakeVideo(id),
+				video: option(prompt, "multipart")
+					? fakeVideo(id, Number(option(prompt, "multipart")) + 1024 * 1024)
+					: fakeVideo(id),
 			});
 			return send(res, 200, { id, status: "IN_QUEUE" });
 		}
@@ -331,6 +387,7 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 					stage: job.stage,
 					input: job.input,
 					awaiting_transfers: job.status === "IN_PROGRESS" && job.transfers === "pending",
+					upload_plan: uploadPlan(job),
 				});
 			}
 			if (req.method === "GET" && sub === "/video") {
@@ -340,13 +397,16 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 			if (req.method === "POST" && sub === "/relayed") {
 				const report = json() as {
 					downloads?: Record<string, { status: number }>;
-					upload?: { status: number };
+					upload?: { status: number; parts?: { part_number: number; etag: string }[] };
 				};
 				const badGet = Object.entries(report.downloads ?? {}).find(([, r]) => r.status !== 200);
 				if (badGet) job.transfers = { code: "input_download_failed", message: `GET ${badGet[0]}: ${badGet[1].status}` };
 				else if (!report.upload || report.upload.status < 200 || report.upload.status > 299) {
 					job.transfers = { code: "output_upload_failed", message: `PUT: ${report.upload?.status ?? "none"}` };
-				} else job.transfers = "ok";
+				} else {
+					job.transfers = "ok";
+					job.parts = reportedParts(job, report.upload.parts ?? []);
+				}
 				return send(res, 200, { ok: true });
 			}
 		}
