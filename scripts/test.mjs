@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: the workerd suite (vitest), the SDK's Node suite, the operations suite (deploy scripts against
+// `npm test`: the type check and Biome, the workerd suite (vitest), the SDK's Node suite, the operations suite (deploy scripts against
 // RunPod/Cloudflare API emulators, costs), the R2 presigner against a real S3 server (test/s3, versitygw),
 // the pytest suites, then the end-to-end and browser
 // (demo page in Chromium, CLI) suites against the real local stack; one closing line
@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { nodeBinary, ROOT, requireInstalled, toolEnv, vitestArgv } from "./lib/paths.mjs";
 import { preflight } from "./lib/preflight.mjs";
 
-const SUITES = ["worker", "sdk", "ops", "s3", "python", "e2e", "browser"];
+const SUITES = ["static", "worker", "sdk", "ops", "s3", "python", "e2e", "browser"];
 
 const { values: opts } = parseArgs({
 	options: { only: { type: "string", multiple: true }, help: { type: "boolean", short: "h", default: false } },
@@ -160,6 +160,26 @@ async function pythonSuite(env) {
 	record("python", counts);
 }
 
+/** The type check and the linter/formatter, each counted as one check. */
+async function staticSuite(env) {
+	const bin = (name) => path.join(ROOT, "node_modules", ".bin", name);
+	const checks = [
+		["typecheck", bin("tsc"), ["--noEmit"]],
+		["lint", bin("biome"), ["check", "."]],
+	];
+	const counts = { passed: 0, failed: 0, skipped: 0 };
+	const failedNames = [];
+	for (const [name, cmd, args] of checks) {
+		const { code } = await run(cmd, args, env);
+		if (code === 0) counts.passed++;
+		else {
+			counts.failed++;
+			failedNames.push(name);
+		}
+	}
+	record("static", counts, failedNames.length ? `failed: ${failedNames.join(", ")} (see above)` : undefined);
+}
+
 async function main() {
 	const pre = preflight();
 	const env = toolEnv(pre.env);
@@ -183,7 +203,8 @@ async function main() {
 			continue;
 		}
 		try {
-			if (suite === "worker") await vitestSuite("worker", [], env);
+			if (suite === "static") await staticSuite(env);
+			else if (suite === "worker") await vitestSuite("worker", [], env);
 			else if (suite === "python") await pythonSuite(env);
 			else await vitestSuite(suite, ["--config", `test/${suite}/vitest.config.ts`], env);
 		} catch (err) {
