@@ -13,6 +13,17 @@ const scripts = readdirSync(path.join(root, "bench"))
 	.filter((f) => f.endsWith(".mjs") && f !== "run.mjs" && f.includes(filter))
 	.sort();
 
+/** Drops the runtime's own warnings (e.g. wrangler's offline `Request.cf` notice) and adds a heading if missing. */
+function tidy(script, stdout) {
+	const noise = /^(\[wrangler:|Error: getaddrinfo|\s+at )/;
+	const text = stdout
+		.split("\n")
+		.filter((line) => !noise.test(line))
+		.join("\n")
+		.trim();
+	return text.startsWith("## ") ? text : `## ${script.replace(/\.mjs$/, "")}\n\n${text}`;
+}
+
 const sections = [];
 let failed = 0;
 for (const script of scripts) {
@@ -30,7 +41,7 @@ for (const script of scripts) {
 		continue;
 	}
 	sections.push(
-		`${run.stdout.trim()}\n\nCommand: \`${command}\` (or \`npm run bench -- ${script.replace(/\.mjs$/, "")}\`).\n`,
+		`${tidy(script, run.stdout)}\n\nCommand: \`${command}\` (or \`npm run bench -- ${script.replace(/\.mjs$/, "")}\`).\n`,
 	);
 }
 

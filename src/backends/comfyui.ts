@@ -1,4 +1,5 @@
 import type { JobSpec } from "../jobs/record";
+import { readJson } from "./http";
 import { httpFailure, isObject, networkFailure } from "./pod";
 import { streamToR2 } from "./stream-to-r2";
 import type { BackendResult, GpuBackend, GpuJobInput, HealthReport, PollStatus } from "./types";
@@ -124,14 +125,6 @@ export class ComfyuiBackend implements GpuBackend {
 		});
 	}
 
-	async #json(res: Response): Promise<unknown> {
-		try {
-			return await res.json();
-		} catch {
-			return undefined;
-		}
-	}
-
 	/** `POST /upload/image` (any file type) of an input read from R2; returns the name ComfyUI stored. */
 	async #upload(objectKey: string, contentType: string, name: string): Promise<BackendResult<{ name: string }>> {
 		const object = await this.#job?.bucket.get(objectKey);
@@ -144,7 +137,7 @@ export class ComfyuiBackend implements GpuBackend {
 			await res.body?.cancel();
 			return httpFailure(res, "Upload");
 		}
-		const body = await this.#json(res);
+		const body = await readJson(res);
 		const stored = isObject(body) && typeof body.name === "string" ? body.name : name;
 		const sub = isObject(body) && typeof body.subfolder === "string" && body.subfolder ? `${body.subfolder}/` : "";
 		return { ok: true, name: `${sub}${stored}` };
@@ -187,14 +180,14 @@ export class ComfyuiBackend implements GpuBackend {
 					ok: false,
 					kind: "permanent",
 					refused: true,
-					message: `Submit: ${promptRefusal(await this.#json(res))}`,
+					message: `Submit: ${promptRefusal(await readJson(res))}`,
 				};
 			}
 			if (!res.ok) {
 				await res.body?.cancel();
 				return httpFailure(res, "Submit");
 			}
-			const body = await this.#json(res);
+			const body = await readJson(res);
 			const id = isObject(body) && typeof body.prompt_id === "string" ? body.prompt_id : promptId;
 			return { ok: true, remoteId: id };
 		} catch (err) {
@@ -211,7 +204,7 @@ export class ComfyuiBackend implements GpuBackend {
 				await res.body?.cancel();
 				return httpFailure(res, "Status");
 			}
-			const history = await this.#json(res);
+			const history = await readJson(res);
 			const entry = isObject(history) ? history[remoteId] : undefined;
 			if (isObject(entry)) return this.#finished(remoteId, entry);
 			const q = await this.#fetch("/queue");
@@ -219,7 +212,7 @@ export class ComfyuiBackend implements GpuBackend {
 				await q.body?.cancel();
 				return httpFailure(q, "Queue");
 			}
-			const queue = await this.#json(q);
+			const queue = await readJson(q);
 			const has = (key: string) =>
 				isObject(queue) && Array.isArray(queue[key]) && queue[key].some((e) => Array.isArray(e) && e[1] === remoteId);
 			if (has("queue_running")) return { ok: true, state: "running" };
@@ -227,7 +220,7 @@ export class ComfyuiBackend implements GpuBackend {
 			// Not queued, not in the history: ComfyUI restarted or evicted it. Check the history once more (a race
 			// with the prompt finishing between the two calls).
 			const again = await this.#fetch(`/history/${encodeURIComponent(remoteId)}`);
-			const later = again.ok ? await this.#json(again) : undefined;
+			const later = again.ok ? await readJson(again) : undefined;
 			const entry2 = isObject(later) ? later[remoteId] : undefined;
 			return isObject(entry2) ? this.#finished(remoteId, entry2) : { ok: true, state: "lost" };
 		} catch (err) {
@@ -299,9 +292,9 @@ export class ComfyuiBackend implements GpuBackend {
 				await res.body?.cancel();
 				return { reachable: false, latency_ms, details: { status: res.status } };
 			}
-			const stats = await this.#json(res);
+			const stats = await readJson(res);
 			const q = await this.#fetch("/prompt");
-			const queue = q.ok ? await this.#json(q) : undefined;
+			const queue = q.ok ? await readJson(q) : undefined;
 			const system = isObject(stats) && isObject(stats.system) ? stats.system : {};
 			const devices = isObject(stats) && Array.isArray(stats.devices) ? stats.devices.filter(isObject) : [];
 			return {

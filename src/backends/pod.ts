@@ -1,5 +1,6 @@
 import { parseRetryAfter } from "../jobs/backoff";
 import type { JobProgress, VideoOutput } from "../jobs/state";
+import { backendRequest, readJson } from "./http";
 import type { BackendFailure, BackendResult, GpuBackend, GpuJobInput, HealthReport, PollStatus } from "./types";
 
 export interface PodConfig {
@@ -141,24 +142,8 @@ export class PodBackend implements GpuBackend {
 		this.#timeoutMs = config.timeout_ms ?? DEFAULT_POD_TIMEOUT_MS;
 	}
 
-	async #call(method: "GET" | "POST", path: string, body?: unknown): Promise<Response> {
-		const headers: Record<string, string> = { accept: "application/json" };
-		if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-		if (body !== undefined) headers["content-type"] = "application/json";
-		return fetch(`${this.#base}${path}`, {
-			method,
-			headers,
-			body: body === undefined ? undefined : JSON.stringify(body),
-			signal: AbortSignal.timeout(this.#timeoutMs),
-		});
-	}
-
-	async #json(res: Response): Promise<unknown> {
-		try {
-			return await res.json();
-		} catch {
-			return undefined;
-		}
+	#call(method: "GET" | "POST", path: string, body?: unknown): Promise<Response> {
+		return backendRequest(`${this.#base}${path}`, { method, bearer: this.#token, body, timeoutMs: this.#timeoutMs });
 	}
 
 	/** `POST /run`: queues the job; the id it answers is what `poll` and `cancel` take. */
@@ -173,7 +158,7 @@ export class PodBackend implements GpuBackend {
 			await res.body?.cancel();
 			return httpFailure(res, "Submit");
 		}
-		const body = await this.#json(res);
+		const body = await readJson(res);
 		const id = isObject(body) ? str(body.id) : undefined;
 		// No id means we cannot follow the job; retrying may create a duplicate, but a job nobody follows is worse.
 		if (!id) return { ok: false, kind: "transient", message: "Submit: the backend answered without a job id." };
@@ -196,7 +181,7 @@ export class PodBackend implements GpuBackend {
 			await res.body?.cancel();
 			return httpFailure(res, "Status");
 		}
-		return parseStatus(await this.#json(res));
+		return parseStatus(await readJson(res));
 	}
 
 	/** `POST /cancel/{id}`. A job the backend no longer knows counts as canceled. */
@@ -217,7 +202,7 @@ export class PodBackend implements GpuBackend {
 		const started = Date.now();
 		try {
 			const res = await this.#call("GET", "/health");
-			const body = await this.#json(res);
+			const body = await readJson(res);
 			const latency_ms = Date.now() - started;
 			if (!res.ok) return { reachable: false, latency_ms, details: { status: res.status } };
 			return { reachable: true, latency_ms, details: isObject(body) ? body : {} };

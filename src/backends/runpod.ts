@@ -1,4 +1,5 @@
 import type { VideoOutput } from "../jobs/state";
+import { backendRequest, readJson } from "./http";
 import { storeInlineVideo } from "./inline-video";
 import { httpFailure, isObject, networkFailure, parseRemoteError, parseStatus } from "./pod";
 import type { BackendFailure, BackendResult, GpuBackend, GpuJobInput, HealthReport, PollStatus } from "./types";
@@ -99,22 +100,7 @@ export class RunpodBackend implements GpuBackend {
 	}
 
 	#call(method: "GET" | "POST", path: string, body?: unknown): Promise<Response> {
-		const headers: Record<string, string> = { accept: "application/json", authorization: `Bearer ${this.#key}` };
-		if (body !== undefined) headers["content-type"] = "application/json";
-		return fetch(`${this.#base}${path}`, {
-			method,
-			headers,
-			body: body === undefined ? undefined : JSON.stringify(body),
-			signal: AbortSignal.timeout(this.#timeoutMs),
-		});
-	}
-
-	async #json(res: Response): Promise<unknown> {
-		try {
-			return await res.json();
-		} catch {
-			return undefined;
-		}
+		return backendRequest(`${this.#base}${path}`, { method, bearer: this.#key, body, timeoutMs: this.#timeoutMs });
 	}
 
 	/** `POST /run` with the job input, the webhook and the policy (execution timeout, ttl). */
@@ -131,7 +117,7 @@ export class RunpodBackend implements GpuBackend {
 			await res.body?.cancel();
 			return runpodHttpFailure(res, "Submit");
 		}
-		const json = await this.#json(res);
+		const json = await readJson(res);
 		const id = isObject(json) && typeof json.id === "string" ? json.id : undefined;
 		if (!id) return { ok: false, kind: "transient", message: "Submit: RunPod answered without a job id." };
 		return { ok: true, remoteId: id };
@@ -153,7 +139,7 @@ export class RunpodBackend implements GpuBackend {
 			await res.body?.cancel();
 			return runpodHttpFailure(res, "Status");
 		}
-		return this.interpret(await this.#json(res));
+		return this.interpret(await readJson(res));
 	}
 
 	/** Reads a RunPod job object: our worker's `output.video`, or an older handler's inline `output.video_base64`. */
@@ -212,7 +198,7 @@ export class RunpodBackend implements GpuBackend {
 		const started = Date.now();
 		try {
 			const res = await this.#call("GET", "/health");
-			const body = await this.#json(res);
+			const body = await readJson(res);
 			const latency_ms = Date.now() - started;
 			if (!res.ok) {
 				const failure = runpodHttpFailure(res, "Health");
