@@ -17,28 +17,8 @@
  * `slow=N` (N more steps pending), `vanish` (forgotten, as after a restart), `chunked` (`/view` without a
  * content-length), `noutput` (success without a video).
  */
+import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 import { fakeVideo } from "../pod/server";
-
-type Json = Record<string, unknown>;
-
-interface NodeRequest {
-	method?: string;
-	url?: string;
-	headers: Record<string, string | string[] | undefined>;
-	on(event: "data", cb: (chunk: Uint8Array) => void): void;
-	on(event: "end" | "close", cb: () => void): void;
-}
-interface NodeResponse {
-	writeHead(status: number, headers?: Record<string, string>): void;
-	write(chunk: Uint8Array): void;
-	end(body?: string | Uint8Array): void;
-}
-interface NodeServer {
-	listen(port: number, host: string, cb: () => void): void;
-	address(): { port: number } | string | null;
-	close(cb: () => void): void;
-	closeAllConnections(): void;
-}
 
 export interface ComfyEmulator {
 	url: string;
@@ -91,10 +71,7 @@ export async function startComfyEmulator(options: { token?: string } = {}): Prom
 	let number = 0;
 	const calls: Record<string, number> = {};
 
-	const send = (res: NodeResponse, status: number, body: unknown) => {
-		res.writeHead(status, { "content-type": "application/json" });
-		res.end(JSON.stringify(body));
-	};
+	const send = sendJson;
 	const fileKey = (type: string, subfolder: string, name: string) => `${type}/${subfolder}/${name}`;
 
 	function advance(p: Prompt): void {
@@ -193,21 +170,6 @@ export async function startComfyEmulator(options: { token?: string } = {}): Prom
 			},
 			node_errors: nodeErrors,
 		};
-	}
-
-	async function readBody(req: NodeRequest): Promise<Uint8Array> {
-		const chunks: Uint8Array[] = [];
-		await new Promise<void>((resolve) => {
-			req.on("data", (c) => chunks.push(c));
-			req.on("end", () => resolve());
-		});
-		const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-		let at = 0;
-		for (const c of chunks) {
-			out.set(c, at);
-			at += c.byteLength;
-		}
-		return out;
 	}
 
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
@@ -339,24 +301,12 @@ export async function startComfyEmulator(options: { token?: string } = {}): Prom
 		return send(res, 404, { error: "not found" });
 	}
 
-	const httpModule = "node:http";
-	const http = (await import(httpModule)) as {
-		createServer(h: (req: NodeRequest, res: NodeResponse) => void): NodeServer;
-	};
-	const server = http.createServer((req, res) => {
-		handle(req, res).catch((err: unknown) => send(res, 500, { error: String(err) }));
-	});
-	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-	const address = server.address();
-	const port = typeof address === "object" && address ? address.port : 0;
+	const server = await serveOnLoopback(handle);
+	const port = server.port;
 	return {
 		url: `http://127.0.0.1:${port}`,
 		token,
 		addToken: (t) => tokens.add(t),
-		close: () =>
-			new Promise<void>((resolve) => {
-				server.closeAllConnections();
-				server.close(() => resolve());
-			}),
+		close: () => server.close(),
 	};
 }

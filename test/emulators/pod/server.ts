@@ -34,30 +34,7 @@
  * The control API's `upload_plan` says what to upload: `{kind: "put"}` or `{kind: "parts", parts: [{part_number,
  * offset, length, skip}]}`; `/relayed` then takes `upload: {status, parts: [{part_number, etag}]}`.
  */
-
-type Json = Record<string, unknown>;
-
-/** The slice of Node's `http` module used here (the project has no @types/node; tsc checks with workers types). */
-interface NodeRequest {
-	method?: string;
-	url?: string;
-	headers: Record<string, string | string[] | undefined>;
-	on(event: "data", cb: (chunk: Uint8Array) => void): void;
-	on(event: "end" | "close", cb: () => void): void;
-}
-interface NodeResponse {
-	writeHead(status: number, headers?: Record<string, string>): void;
-	end(body?: string | Uint8Array): void;
-}
-interface NodeServer {
-	listen(port: number, host: string, cb: () => void): void;
-	address(): { port: number } | string | null;
-	close(cb: () => void): void;
-	closeAllConnections(): void;
-}
-interface NodeHttp {
-	createServer(handler: (req: NodeRequest, res: NodeResponse) => void): NodeServer;
-}
+import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 
 export interface PodEmulatorOptions {
 	token?: string;
@@ -153,10 +130,7 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 	}
 	const option = (prompt: string, name: string) => parseDirectives(prompt).find((x) => x.name === name)?.value;
 
-	const send = (res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-		res.writeHead(status, { "content-type": "application/json", ...headers });
-		res.end(JSON.stringify(body));
-	};
+	const send = sendJson;
 
 	/** Answers a `=CODE` fault: an HTTP error, or `timeout` (no answer at all). True when handled. */
 	function injectHttpFault(res: NodeResponse, d: Directive | undefined, prompt: string): boolean {
@@ -296,21 +270,6 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 		}
 	}
 
-	async function readBody(req: NodeRequest): Promise<Uint8Array> {
-		const chunks: Uint8Array[] = [];
-		await new Promise<void>((resolve) => {
-			req.on("data", (c) => chunks.push(c));
-			req.on("end", () => resolve());
-		});
-		const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-		let at = 0;
-		for (const c of chunks) {
-			out.set(c, at);
-			at += c.byteLength;
-		}
-		return out;
-	}
-
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
 		const url = new URL(req.url ?? "/", "http://emulator");
 		const path = url.pathname;
@@ -413,24 +372,11 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 		return send(res, 404, { error: "not found" });
 	}
 
-	// A computed specifier keeps tsc (workers types, no @types/node) from resolving the module; vitest runs this
-	// file in Node, where it exists.
-	const httpModule = "node:http";
-	const http = (await import(httpModule)) as NodeHttp;
-	const server = http.createServer((req, res) => {
-		handle(req, res).catch((err: unknown) => send(res, 500, { error: String(err) }));
-	});
-	await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
-	const address = server.address();
-	const port = typeof address === "object" && address ? address.port : 0;
+	const server = await serveOnLoopback(handle, options.port ?? 0);
+	const port = server.port;
 	return {
 		url: `http://127.0.0.1:${port}`,
 		token,
-		close: () =>
-			new Promise<void>((resolve) => {
-				// Requests held open by `timeout` faults would keep the server alive.
-				server.closeAllConnections();
-				server.close(() => resolve());
-			}),
+		close: () => server.close(),
 	};
 }

@@ -30,27 +30,8 @@
  * account) whose every `/run` answers STATUS when given (a failing backend, for routing tests);
  * `GET` on it shows `{run, runs}` (how many `/run` calls it got).
  */
+import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 import { fakeVideo } from "../pod/server";
-
-type Json = Record<string, unknown>;
-
-interface NodeRequest {
-	method?: string;
-	url?: string;
-	headers: Record<string, string | string[] | undefined>;
-	on(event: "data", cb: (chunk: Uint8Array) => void): void;
-	on(event: "end" | "close", cb: () => void): void;
-}
-interface NodeResponse {
-	writeHead(status: number, headers?: Record<string, string>): void;
-	end(body?: string | Uint8Array): void;
-}
-interface NodeServer {
-	listen(port: number, host: string, cb: () => void): void;
-	address(): { port: number } | string | null;
-	close(cb: () => void): void;
-	closeAllConnections(): void;
-}
 
 export interface RunpodEmulator {
 	/** The `base_url` to configure (`…/v2`). */
@@ -113,10 +94,7 @@ export async function startRunpodEmulator(
 	}
 	const option = (prompt: string, name: string) => directives(prompt).find((x) => x.name === name);
 
-	const send = (res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-		res.writeHead(status, { "content-type": "application/json", ...headers });
-		res.end(JSON.stringify(body));
-	};
+	const send = sendJson;
 	function httpFault(res: NodeResponse, d: { value?: string } | undefined, prompt: string): boolean {
 		if (!d) return false;
 		if (d.value === "timeout") return true;
@@ -219,24 +197,9 @@ export async function startRunpodEmulator(
 		}
 	}
 
-	async function readBody(req: NodeRequest): Promise<string> {
-		const chunks: Uint8Array[] = [];
-		await new Promise<void>((resolve) => {
-			req.on("data", (c) => chunks.push(c));
-			req.on("end", () => resolve());
-		});
-		const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-		let at = 0;
-		for (const c of chunks) {
-			out.set(c, at);
-			at += c.byteLength;
-		}
-		return new TextDecoder().decode(out);
-	}
-
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
 		const path = new URL(req.url ?? "/", "http://emulator").pathname;
-		const text = await readBody(req);
+		const text = new TextDecoder().decode(await readBody(req));
 		const json = (): Json => {
 			try {
 				return JSON.parse(text) as Json;
@@ -358,24 +321,12 @@ export async function startRunpodEmulator(
 		return send(res, 404, { error: "not found" });
 	}
 
-	const httpModule = "node:http";
-	const http = (await import(httpModule)) as {
-		createServer(h: (req: NodeRequest, res: NodeResponse) => void): NodeServer;
-	};
-	const server = http.createServer((req, res) => {
-		handle(req, res).catch((err: unknown) => send(res, 500, { error: String(err) }));
-	});
-	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-	const address = server.address();
-	const port = typeof address === "object" && address ? address.port : 0;
+	const server = await serveOnLoopback(handle);
+	const port = server.port;
 	return {
 		url: `http://127.0.0.1:${port}/v2`,
 		apiKey,
 		endpointId,
-		close: () =>
-			new Promise<void>((resolve) => {
-				server.closeAllConnections();
-				server.close(() => resolve());
-			}),
+		close: () => server.close(),
 	};
 }

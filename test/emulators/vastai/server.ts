@@ -11,26 +11,7 @@
  * create bodies, destroyed ones included), `POST /_control/instances` {label} adds an instance as if created
  * elsewhere (an orphan), `GET /_control/searches` (the search bodies received).
  */
-
-type Json = Record<string, unknown>;
-
-interface NodeRequest {
-	method?: string;
-	url?: string;
-	headers: Record<string, string | string[] | undefined>;
-	on(event: "data", cb: (chunk: Uint8Array) => void): void;
-	on(event: "end" | "close", cb: () => void): void;
-}
-interface NodeResponse {
-	writeHead(status: number, headers?: Record<string, string>): void;
-	end(body?: string): void;
-}
-interface NodeServer {
-	listen(port: number, host: string, cb: () => void): void;
-	address(): { port: number } | string | null;
-	close(cb: () => void): void;
-	closeAllConnections(): void;
-}
+import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 
 export interface VastEmulator {
 	url: string;
@@ -129,10 +110,7 @@ export async function startVastEmulator(options: {
 	const searches: Json[] = [];
 	let nextId = 5000;
 
-	const send = (res: NodeResponse, status: number, body: unknown) => {
-		res.writeHead(status, { "content-type": "application/json" });
-		res.end(JSON.stringify(body));
-	};
+	const send = sendJson;
 
 	function view(inst: Instance): Json {
 		const dies = String(inst.body.onstart ?? "").includes("#die");
@@ -157,12 +135,7 @@ export async function startVastEmulator(options: {
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
 		const url = new URL(req.url ?? "/", "http://emulator");
 		const path = url.pathname;
-		const chunks: Uint8Array[] = [];
-		await new Promise<void>((r) => {
-			req.on("data", (c) => chunks.push(c));
-			req.on("end", () => r());
-		});
-		const text = chunks.map((c) => new TextDecoder().decode(c)).join("");
+		const text = new TextDecoder().decode(await readBody(req));
 		const json = (): Json => {
 			try {
 				return JSON.parse(text) as Json;
@@ -234,23 +207,11 @@ export async function startVastEmulator(options: {
 		return send(res, 404, { success: false, error: "not found" });
 	}
 
-	const httpModule = "node:http";
-	const http = (await import(httpModule)) as {
-		createServer(h: (req: NodeRequest, res: NodeResponse) => void): NodeServer;
-	};
-	const server = http.createServer((req, res) => {
-		handle(req, res).catch((err: unknown) => send(res, 500, { error: String(err) }));
-	});
-	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-	const address = server.address();
-	const port = typeof address === "object" && address ? address.port : 0;
+	const server = await serveOnLoopback(handle);
+	const port = server.port;
 	return {
 		url: `http://127.0.0.1:${port}`,
 		apiKey,
-		close: () =>
-			new Promise<void>((resolve) => {
-				server.closeAllConnections();
-				server.close(() => resolve());
-			}),
+		close: () => server.close(),
 	};
 }

@@ -6,24 +6,7 @@
  *   POST /_control/script?path=/hooks/x  `{ "responses": [{ "status": 500 }, { "status": 429, "retry_after": "7" }] }`
  *   GET  /_control/received?path=/hooks/x → `{ "requests": [{ "headers": {…}, "body": "…", "at": epoch ms }] }`
  */
-
-interface NodeRequest {
-	method?: string;
-	url?: string;
-	headers: Record<string, string | string[] | undefined>;
-	on(event: "data", cb: (chunk: Uint8Array) => void): void;
-	on(event: "end", cb: () => void): void;
-}
-interface NodeResponse {
-	writeHead(status: number, headers?: Record<string, string>): void;
-	end(body?: string): void;
-}
-interface NodeServer {
-	listen(port: number, host: string, cb: () => void): void;
-	address(): { port: number } | string | null;
-	close(cb: () => void): void;
-	closeAllConnections(): void;
-}
+import { type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 
 export interface ScriptedResponse {
 	status: number;
@@ -45,29 +28,11 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
 	const scripts = new Map<string, ScriptedResponse[]>();
 	const received = new Map<string, ReceivedWebhook[]>();
 
-	const readBody = (req: NodeRequest) =>
-		new Promise<string>((resolve) => {
-			const chunks: Uint8Array[] = [];
-			req.on("data", (c) => chunks.push(c));
-			req.on("end", () => {
-				const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-				let at = 0;
-				for (const c of chunks) {
-					all.set(c, at);
-					at += c.byteLength;
-				}
-				resolve(new TextDecoder().decode(all));
-			});
-		});
-
-	const json = (res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-		res.writeHead(status, { "content-type": "application/json", ...headers });
-		res.end(JSON.stringify(body));
-	};
+	const json = sendJson;
 
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
 		const url = new URL(req.url ?? "/", "http://receiver");
-		const body = await readBody(req);
+		const body = new TextDecoder().decode(await readBody(req));
 		const target = url.searchParams.get("path") ?? "";
 		if (req.method === "POST" && url.pathname === "/_control/script") {
 			const parsed = JSON.parse(body || "{}") as { responses?: ScriptedResponse[] };
@@ -94,23 +59,10 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
 		return json(res, 404, { error: "not found" });
 	}
 
-	// A computed specifier keeps tsc (workers types, no @types/node) from resolving the module (see the pod emulator).
-	const httpModule = "node:http";
-	const http = (await import(httpModule)) as {
-		createServer(h: (req: NodeRequest, res: NodeResponse) => void): NodeServer;
-	};
-	const server = http.createServer((req, res) => {
-		handle(req, res).catch((err: unknown) => json(res, 500, { error: String(err) }));
-	});
-	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-	const address = server.address();
-	const port = typeof address === "object" && address ? address.port : 0;
+	const server = await serveOnLoopback(handle);
+	const port = server.port;
 	return {
 		url: `http://127.0.0.1:${port}`,
-		close: () =>
-			new Promise<void>((resolve) => {
-				server.closeAllConnections();
-				server.close(() => resolve());
-			}),
+		close: () => server.close(),
 	};
 }
