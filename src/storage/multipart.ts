@@ -1,3 +1,5 @@
+import { streamExactLength } from "./put-stream";
+
 /**
  * Multipart planning and assembly, shared by uploads and GPU outputs. R2's rules (api-anchors §3): parts of
  * 5 MiB to 5 GiB, at most 10,000, every part but the last the same size and the last no larger. One fixed
@@ -96,21 +98,8 @@ export async function uploadPartStream(
 	length: number,
 ): Promise<{ ok: true; etag: string } | { ok: false; reason: "length_mismatch" }> {
 	if (!body || length === 0) return { ok: false, reason: "length_mismatch" };
-	let seen = 0;
-	const counter = new TransformStream<Uint8Array, Uint8Array>({
-		transform(chunk, controller) {
-			seen += chunk.byteLength;
-			controller.enqueue(chunk);
-		},
-	});
-	const fixed = new FixedLengthStream(length);
-	const reading = body.pipeTo(counter.writable);
-	const writing = counter.readable.pipeTo(fixed.writable);
-	const uploading = bucket.resumeMultipartUpload(key, uploadId).uploadPart(n, fixed.readable);
-	const [read, write, up] = await Promise.allSettled([reading, writing, uploading]);
-	if (read.status === "rejected" || write.status === "rejected" || seen !== length) {
-		return { ok: false, reason: "length_mismatch" };
-	}
-	if (up.status === "rejected") throw up.reason;
-	return { ok: true, etag: up.value.etag };
+	const sent = await streamExactLength(body, length, (readable) =>
+		bucket.resumeMultipartUpload(key, uploadId).uploadPart(n, readable),
+	);
+	return sent.ok ? { ok: true, etag: sent.value.etag } : sent;
 }

@@ -20,8 +20,24 @@ export async function putStream(
 		if (!object) throw new Error("R2 put returned no object");
 		return { ok: true, object };
 	}
+	const sent = await streamExactLength(body, length, (readable) => bucket.put(key, readable, options));
+	if (!sent.ok) return sent;
+	if (!sent.value) throw new Error("R2 put returned no object");
+	return { ok: true, object: sent.value };
+}
+
+/**
+ * Pipes `body` into `sink` through a `FixedLengthStream(length)` (R2 needs the length up front) and tells a body of
+ * the wrong length apart from a failing sink: the first is the client's fault (`length_mismatch`), the second is
+ * thrown as ours. R2 writes are atomic, so after a mismatch nothing was stored.
+ */
+export async function streamExactLength<T>(
+	body: ReadableStream<Uint8Array>,
+	length: number,
+	sink: (readable: ReadableStream<Uint8Array>) => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; reason: PutStreamFailure }> {
 	// Count what the client actually sent: when the length is wrong, workerd reports it as a failure of the
-	// put (a TypeError from FixedLengthStream), which must not be mistaken for R2 failing.
+	// sink (a TypeError from FixedLengthStream), which must not be mistaken for R2 failing.
 	let seen = 0;
 	const counter = new TransformStream<Uint8Array, Uint8Array>({
 		transform(chunk, controller) {
@@ -33,17 +49,12 @@ export async function putStream(
 	// Two explicit pipes rather than pipeThrough, so both failures are awaited here and none goes unhandled.
 	const reading = body.pipeTo(counter.writable);
 	const writing = counter.readable.pipeTo(fixed.writable);
-	const putting = bucket.put(key, fixed.readable, options);
-	const [read, write, put] = await Promise.allSettled([reading, writing, putting]);
-	// The body's fault (short, long, or the client went away): R2's put is atomic, so nothing was stored and
-	// an older object at the key, if any, is untouched.
+	const [read, write, sunk] = await Promise.allSettled([reading, writing, sink(fixed.readable)]);
 	if (read.status === "rejected" || write.status === "rejected" || seen !== length) {
 		return { ok: false, reason: "length_mismatch" };
 	}
-	// A failing R2 is ours to report (a 500), not the client's.
-	if (put.status === "rejected") throw put.reason;
-	if (!put.value) throw new Error("R2 put returned no object");
-	return { ok: true, object: put.value };
+	if (sunk.status === "rejected") throw sunk.reason;
+	return { ok: true, value: sunk.value };
 }
 
 /** Whether a stream ends without a byte; stops at the first byte, so a lying client cannot make us buffer. */
