@@ -1,4 +1,6 @@
 import type { Logger } from "./lib/logger";
+import type { EffectiveLimits } from "./limits/config";
+import type { RateLimitDecision } from "./limits/rate-limit";
 
 /** Who is calling: set by the API-key middleware. */
 export interface Caller {
@@ -17,5 +19,9 @@ export type AppEnv = {
 		requestId: string;
 		log: Logger;
 		caller: Caller;
+		/** The caller's account limits (set with `caller`). */
+		limits: EffectiveLimits;
+		/** This request's charge to the key's rate-limit buckets; null when the limiter could not be reached. */
+		rateLimit: RateLimitDecision | null;
 	};
 };

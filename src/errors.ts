@@ -14,6 +14,7 @@ export const ErrorCodeSchema = z.enum([
 	"range_not_satisfiable",
 	"unprocessable",
 	"rate_limited",
+	"spend_cap_reached",
 	"idempotency_mismatch",
 	"idempotency_in_flight",
 	"backend_unavailable",
@@ -48,12 +49,16 @@ export class ApiError extends Error {
 }
 
 /** HTTP status per code: an exhaustive switch, so a new code fails to compile until mapped. */
-export function statusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 416 | 422 | 429 | 500 | 503 {
+export function statusOf(
+	code: ErrorCode,
+): 400 | 401 | 402 | 403 | 404 | 405 | 409 | 413 | 415 | 416 | 422 | 429 | 500 | 503 {
 	switch (code) {
 		case "invalid_request":
 			return 400;
 		case "unauthorized":
 			return 401;
+		case "spend_cap_reached":
+			return 402;
 		case "forbidden":
 			return 403;
 		case "not_found":
@@ -95,6 +100,7 @@ const TITLES: Record<ErrorCode, string> = {
 	range_not_satisfiable: "Range not satisfiable",
 	unprocessable: "Unprocessable content",
 	rate_limited: "Too many requests",
+	spend_cap_reached: "Monthly spend cap reached",
 	idempotency_mismatch: "Idempotency key reused with another request",
 	idempotency_in_flight: "Idempotency key in use",
 	backend_unavailable: "Backend unavailable",

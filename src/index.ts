@@ -1,4 +1,7 @@
 import { installBaseMiddleware, installFallbacks, newRouter } from "./app";
+import { documentRateLimits } from "./limits/headers";
+import { declareCommonProblems } from "./openapi/common-problems";
+import { accountsRoutes } from "./routes/accounts";
 import { backendsRoutes } from "./routes/backends";
 import { docsRoutes } from "./routes/docs";
 import { internalRoutes } from "./routes/internal";
@@ -16,6 +19,7 @@ import { runScheduled } from "./scheduled";
 
 export { BackendDO } from "../durable-objects/backend";
 export { JobDO } from "../durable-objects/job";
+export { RateLimiterDO } from "../durable-objects/rate-limiter";
 
 export const app = newRouter();
 installBaseMiddleware(app);
@@ -30,6 +34,7 @@ app.route("/", jobEventsRoutes);
 app.route("/", shareRoutes);
 app.route("/", webhooksRoutes);
 app.route("/", usageRoutes);
+app.route("/", accountsRoutes);
 app.route("/", statsRoutes);
 app.route("/", internalRoutes);
 
@@ -43,6 +48,8 @@ app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
 	scheme: "bearer",
 	description: "The ADMIN_TOKEN Worker secret.",
 });
+documentRateLimits(app.openAPIRegistry);
+declareCommonProblems(app.openAPIRegistry);
 app.doc31("/openapi.json", {
 	openapi: "3.1.0",
 	info: {

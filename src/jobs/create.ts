@@ -64,6 +64,14 @@ function pickProblem(pick: Exclude<PickResult, { ok: true }>, model: string): Ap
 	}
 }
 
+/** The job's id and creation time, chosen before anything else (the concurrency reservation writes them first). */
+export interface JobIdentity {
+	id: string;
+	created_at: string;
+}
+
+export const newJobIdentity = (): JobIdentity => ({ id: newId("job"), created_at: nowIso() });
+
 /**
  * Validates the job's inputs and backend, then creates its Durable Object (which indexes it in D1 and arms the
  * first alarm). Throws `ApiError` for anything the client must fix.
@@ -73,6 +81,7 @@ export async function createJob(
 	accountId: string,
 	body: CreateJobBody,
 	requestOrigin: string,
+	identity: JobIdentity = newJobIdentity(),
 ): Promise<JobRecord> {
 	if (body.webhook) {
 		const checked = checkWebhookUrl(body.webhook.url, loopbackAllowed(env));
@@ -86,12 +95,12 @@ export async function createJob(
 	const pick = await pickBackend(env, body.model, body.backend);
 	if (!pick.ok) throw pickProblem(pick, body.model);
 	const { image: _i, audio: _a, ...params } = body.input;
-	const id = newId("job");
+	const { id } = identity;
 	const spec: JobSpec = {
 		id,
 		account_id: accountId,
 		model: body.model,
-		created_at: nowIso(),
+		created_at: identity.created_at,
 		origin: env.PUBLIC_URL ? env.PUBLIC_URL.replace(/\/+$/, "") : requestOrigin,
 		inputs: audio ? { image, audio } : { image },
 		params,

@@ -15,9 +15,12 @@ import {
 	toJobView,
 } from "../jobs/api-schema";
 import { canonicalJson } from "../jobs/canonical-json";
-import { createJob } from "../jobs/create";
+import { createJob, newJobIdentity } from "../jobs/create";
 import { type JobRecord, snapshotOf } from "../jobs/record";
+import { resumeAbandonedCreate } from "../jobs/resume-create";
 import { base64url, sha256Hex } from "../lib/ids";
+import { rateLimitedResponse } from "../limits/headers";
+import { checkSpendCap, reserveSlot } from "../limits/job-admission";
 import { withShareUrls } from "../share/render";
 import { objectKeys } from "../storage";
 import { serveObject } from "../storage/serve-object";
@@ -33,9 +36,12 @@ const createJobRoute = createRoute({
 	summary: "Start a video job",
 	description:
 		"With `Idempotency-Key` (≤ 255 characters, kept 24 h): the same key and body return the same job (200); " +
-		"another body gets 422 `idempotency_mismatch`; a retry while the first request runs gets 409.",
+		"another body gets 422 `idempotency_mismatch`; a retry while the first request runs gets 409. " +
+		"Charged to the key's `requests` and `jobs` rate limits. A new job is refused with 429 while the account " +
+		"has its maximum of jobs queued or running, and with 402 `spend_cap_reached` once its recorded cost this " +
+		"UTC month has reached its monthly cap (`GET /v1/limits`).",
 	security,
-	middleware: [requireKey("jobs:write")] as const,
+	middleware: [requireKey("jobs:write", { buckets: ["requests", "jobs"] })] as const,
 	request: {
 		headers: z.object({ "idempotency-key": z.string().optional() }),
 		body: { required: true, content: { "application/json": { schema: CreateJobBodySchema } } },
@@ -43,7 +49,8 @@ const createJobRoute = createRoute({
 	responses: {
 		200: { description: "The job this Idempotency-Key already created", content: json(JobSchema) },
 		202: { description: "Accepted", content: json(JobSchema) },
-		...problemResponses(400, 401, 403, 409, 422, 503),
+		...problemResponses(400, 401, 402, 403, 409, 422, 503),
+		...rateLimitedResponse,
 	},
 });
 
@@ -150,9 +157,11 @@ export const jobsRoutes = newRouter()
 		const body = c.req.valid("json");
 		const accountId = c.var.caller.accountId;
 		const key = parseIdempotencyKey(c.req.header("idempotency-key"));
+		// Chosen first: the idempotency claim records the id, so a retry can finish a creation that died midway.
+		let identity = newJobIdentity();
 		if (key !== undefined) {
 			const hash = await sha256Hex(canonicalJson(body));
-			const claim = await beginIdempotent(c.env.DB, accountId, key, hash, new Date());
+			const claim = await beginIdempotent(c.env.DB, accountId, key, hash, new Date(), identity.id);
 			switch (claim.state) {
 				case "replay": {
 					const job = await c.env.JOBS.getByName(claim.jobId).get();
@@ -165,14 +174,27 @@ export const jobsRoutes = newRouter()
 					throw new ApiError("idempotency_in_flight", "A request with this Idempotency-Key is still in progress.", {
 						headers: { "retry-after": "1" },
 					});
+				case "resume": {
+					const job = await resumeAbandonedCreate(c.env, accountId, key, claim.jobId);
+					if (job) return c.json(toJobView(snapshotOf(job), originOf(c)), 200);
+					identity = { ...identity, id: claim.jobId };
+					break;
+				}
 				case "new":
 					break;
 			}
 		}
+		// Replays returned above: only a new job meets the spend cap and takes a concurrent-job slot.
+		let slot: { release: () => Promise<void> } | undefined;
 		let job: JobRecord;
 		try {
-			job = await createJob(c.env, accountId, body, originOf(c));
+			await checkSpendCap(c.env.DB, accountId, c.var.limits, new Date());
+			const reservation = { id: identity.id, accountId, model: body.model, createdAt: identity.created_at };
+			slot = await reserveSlot(c.env.DB, reservation, c.var.limits, Date.now());
+			job = await createJob(c.env, accountId, body, originOf(c), identity);
 		} catch (err) {
+			// A reservation left behind stops counting on its own after a minute (src/db/job-slots.ts).
+			await slot?.release().catch((e: unknown) => c.var.log.error("slot_release_failed", { error: String(e) }));
 			if (key !== undefined) await releaseIdempotent(c.env.DB, accountId, key);
 			throw err;
 		}
