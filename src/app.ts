@@ -5,6 +5,7 @@ import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env";
 import { ApiError, type ErrorCode, type FieldError, problemResponse } from "./errors";
 import { newId } from "./lib/ids";
+import { limitJsonBodies } from "./lib/json-body-limit";
 import { createLogger } from "./lib/logger";
 
 /** Turns zod issues into the problem's `errors` list. */
@@ -73,7 +74,17 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
 	return problemResponse("internal", "An internal error occurred.", { requestId, instance });
 }
 
-/** Request id, JSON access log, security headers, CORS: installed once, before every route. */
+/**
+ * Nothing the Worker serves may be framed. JSON (answers and problems) loads nothing, so it gets `default-src
+ * 'none'` too; pages (`/docs`, with its inline script) and media opened in a tab (a share link's video) would be
+ * broken by that, so they only forbid framing.
+ */
+function cspFor(res: Response): string {
+	const json = /[/+]json\b/.test(res.headers.get("content-type") ?? "");
+	return json ? "default-src 'none'; frame-ancestors 'none'" : "frame-ancestors 'none'";
+}
+
+/** Request id, JSON access log, security headers, CORS, the JSON body limit: installed once, before every route. */
 export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 	app.use("*", async (c, next) => {
 		const incoming = c.req.header("x-request-id");
@@ -86,6 +97,9 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 		c.res.headers.set("x-request-id", requestId);
 		c.res.headers.set("x-content-type-options", "nosniff");
 		c.res.headers.set("referrer-policy", "no-referrer");
+		c.res.headers.set("strict-transport-security", "max-age=31536000; includeSubDomains");
+		c.res.headers.set("x-frame-options", "DENY");
+		if (!c.res.headers.has("content-security-policy")) c.res.headers.set("content-security-policy", cspFor(c.res));
 		if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
 		// The path only: query strings can carry signatures.
 		log.info("request", {
@@ -117,11 +131,13 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 			c.res.headers.set("access-control-allow-origin", allow);
 			c.res.headers.set(
 				"access-control-expose-headers",
-				"x-request-id, etag, content-length, content-range, accept-ranges, retry-after, location",
+				"x-request-id, etag, content-length, content-range, accept-ranges, retry-after, location, ratelimit, ratelimit-policy",
 			);
-			c.res.headers.append("vary", "origin");
 		}
+		// The answer depends on Origin whether or not this one is allowed: caches must key on it.
+		c.res.headers.append("vary", "origin");
 	});
+	app.use("*", limitJsonBodies);
 }
 
 /** 404 for unknown paths, 405 (with `Allow`) for known paths with another method. */

@@ -61,7 +61,7 @@ export function preflight() {
 	if (!python.exe) {
 		problems.push({
 			tool: "python3",
-			suites: ["python", "e2e", "browser"],
+			suites: ["python", "e2e", "browser", "fuzz"],
 			message: `python3 ≥ 3.11 with venv is missing (${python.reason}). Install it: apt-get install python3 python3-venv`,
 		});
 	}

@@ -1,9 +1,24 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { JOB_EVENT_TYPES } from "../../durable-objects/job-events";
 import { newRouter } from "../app";
 import { requireKey } from "../auth/middleware";
 import { notFound, problemResponses } from "../errors";
 import { JobIdParamSchema } from "../jobs/api-schema";
 import { loadOwnJob } from "./jobs";
+
+/**
+ * One Server-Sent Event of the stream. Open API 3.1 has the `schema` of `text/event-stream` describe each event
+ * (as its `id`, `event` and `data` fields), not the stream's text.
+ */
+const JobEventSchema = z
+	.object({
+		id: z.string().regex(/^\d+$/).openapi({ description: "The job's event sequence number, for `Last-Event-ID`." }),
+		event: z.enum(JOB_EVENT_TYPES as [string, ...string[]]),
+		data: z
+			.string()
+			.openapi({ description: "The job, as the JSON of `GET /v1/jobs/{id}`.", example: '{"id":"job_…"}' }),
+	})
+	.openapi("JobEvent");
 
 const eventsRoute = createRoute({
 	method: "get",
@@ -21,7 +36,7 @@ const eventsRoute = createRoute({
 		headers: z.object({ "last-event-id": z.string().optional() }),
 	},
 	responses: {
-		200: { description: "The event stream", content: { "text/event-stream": { schema: z.string() } } },
+		200: { description: "The event stream", content: { "text/event-stream": { schema: JobEventSchema } } },
 		204: { description: "Resumed after the job's last event: nothing more will come" },
 		...problemResponses(401, 403, 404),
 	},

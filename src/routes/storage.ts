@@ -7,6 +7,7 @@ import { ApiError, problemResponses } from "../errors";
 import { nowIso } from "../lib/ids";
 import { UPLOADS_PREFIX, workerSignerFor } from "../storage";
 import { uploadPartStream } from "../storage/multipart";
+import { outputWritable } from "../storage/output-guard";
 import { putStream } from "../storage/put-stream";
 import { serveObject } from "../storage/serve-object";
 import { decodeKeyPath, STORAGE_PATH, type StorageGrant } from "../storage/worker-signer";
@@ -116,6 +117,9 @@ async function handlePut(c: Context<AppEnv>): Promise<Response> {
 	}
 	if (grant.max !== undefined && length > grant.max) {
 		throw new ApiError("payload_too_large", `The URL accepts at most ${grant.max} bytes.`);
+	}
+	if (!(await outputWritable(c.env, grant.key))) {
+		throw new ApiError("conflict", "The job is finished: its video can no longer be replaced.");
 	}
 	if (grant.part !== undefined && grant.uploadId !== undefined)
 		return putPart(c, grant, grant.part, grant.uploadId, length);

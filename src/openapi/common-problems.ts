@@ -1,0 +1,31 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { problemResponses } from "../errors";
+
+type Registry = OpenAPIHono["openAPIRegistry"];
+type RouteConfig = Parameters<Registry["registerPath"]>[0];
+
+/**
+ * The problems the app's shared machinery can answer on a route, whatever its handler does: 400 from the
+ * validation hook when the route validates any part of the request; 413 from the JSON body limit and 415 from the
+ * body validator's content-type check when it takes a body; 401 and 403 from the auth middleware when it is
+ * secured. Declared here once so no route's OpenAPI entry can miss them.
+ */
+export function commonProblemStatuses(route: RouteConfig): number[] {
+	const request = route.request;
+	const statuses: number[] = [];
+	if (request && (request.params || request.query || request.headers || request.cookies || request.body)) {
+		statuses.push(400);
+	}
+	if (request?.body) statuses.push(413, 415);
+	if (route.security?.some((requirement) => Object.keys(requirement).length > 0)) statuses.push(401, 403);
+	return statuses;
+}
+
+/** Adds the common problem responses to every route registered so far, keeping any the route declares itself. */
+export function declareCommonProblems(registry: Registry): void {
+	for (const def of registry.definitions) {
+		if (def.type !== "route") continue;
+		const missing = commonProblemStatuses(def.route).filter((status) => !(String(status) in def.route.responses));
+		if (missing.length > 0) def.route.responses = { ...def.route.responses, ...problemResponses(...missing) };
+	}
+}
