@@ -28,6 +28,8 @@ import { JobNotifier } from "./job-notifier";
 /** The platform's alarm retry count from which the DO re-arms by itself instead of throwing again. */
 const LAST_PLATFORM_RETRY = 5;
 const FALLBACK_RETRY_MS = 60_000;
+/** Worker error codes of a run that failed moving its bytes, not computing them: worth a resubmission. */
+const TRANSFER_FAILURES = ["input_download_failed", "output_upload_failed"];
 
 export type CancelResult = { ok: true; job: JobRecord } | { ok: false; reason: "not_found" } | TransitionRefusal;
 
@@ -289,12 +291,13 @@ export class JobDO extends DurableObject<Env> {
 			}
 			case "completed":
 				return this.#complete(fresh, result);
-			case "failed":
-				return this.#fail(
-					fresh,
-					result.error ?? { code: "inference_failed", message: "The GPU job failed." },
-					this.#cost(fresh, result.executionMs),
-				);
+			case "failed": {
+				const error = result.error ?? { code: "inference_failed", message: "The GPU job failed." };
+				if (TRANSFER_FAILURES.includes(error.code) && fresh.attempts < MAX_ATTEMPTS) {
+					return this.#retryTransfer(fresh, error);
+				}
+				return this.#fail(fresh, error, this.#cost(fresh, result.executionMs));
+			}
 			case "canceled":
 				return this.#fail(fresh, { code: "canceled_by_backend", message: "The backend canceled the job." });
 			case "lost":
@@ -312,6 +315,18 @@ export class JobDO extends DurableObject<Env> {
 		}
 		const applied = this.#apply(job, { type: "lost" });
 		if (applied.ok) await this.#schedule(applied.job, 0, "lost");
+	}
+
+	/**
+	 * The worker ran but could not move the bytes (its signed GETs or PUT failed: the Worker's storage routes were
+	 * down, restarting, or the URLs expired). Nothing is wrong with the job itself: it is submitted again, with
+	 * fresh URLs, after a backoff, while under the attempt limit.
+	 */
+	async #retryTransfer(job: StoredJob, error: JobError): Promise<void> {
+		const applied = this.#apply(job, { type: "lost" });
+		if (!applied.ok) return;
+		const delay = retryDelayMs(job.attempts);
+		await this.#schedule(applied.job, delay, "transfer_failed", `${error.code}: ${error.message}`);
 	}
 
 	/**

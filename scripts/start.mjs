@@ -21,6 +21,7 @@ Options:
   --no-gpu-worker      Start only the Worker
   --persist-to DIR     Directory for wrangler's local state (default .wrangler/state)
   --inspector-port N   Port for the Worker's devtools inspector (default: wrangler's choice)
+  --var NAME:VALUE     Override a [vars] setting of wrangler.toml (repeatable), e.g. ALLOW_LOOPBACK_WEBHOOKS:true
   --timeout S          Seconds to wait for both services to be healthy (default 180)
   -h, --help           This text
 
@@ -34,6 +35,7 @@ const { values: opts } = parseArgs({
 		"no-gpu-worker": { type: "boolean", default: false },
 		"persist-to": { type: "string" },
 		"inspector-port": { type: "string" },
+		var: { type: "string", multiple: true, default: [] },
 		timeout: { type: "string" },
 		help: { type: "boolean", short: "h", default: false },
 	},
@@ -168,6 +170,7 @@ async function main() {
 		String(port),
 		"--var",
 		`PUBLIC_URL:${workerUrl}`,
+		...opts.var.flatMap((v) => ["--var", v]),
 		"--show-interactive-dev-session=false",
 		...persistArgs,
 		...inspector,

@@ -2,7 +2,8 @@
 // `npm test`: the type check and Biome, the workerd suite (vitest), the SDK's Node suite, the operations suite (deploy scripts against
 // RunPod/Cloudflare API emulators, costs), the R2 presigner against a real S3 server (test/s3, versitygw),
 // the pytest suites, then the end-to-end and browser
-// (demo page in Chromium, CLI) suites against the real local stack; one closing line
+// (demo page in Chromium, CLI) suites against the real local stack, the schema fuzz run (test/fuzz) and the
+// chaos run (test/chaos); one closing line
 // `N passed, N failed[, N skipped]` summed over all of them.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,7 +13,7 @@ import { parseArgs } from "node:util";
 import { nodeBinary, ROOT, requireInstalled, toolEnv, vitestArgv } from "./lib/paths.mjs";
 import { preflight } from "./lib/preflight.mjs";
 
-const SUITES = ["static", "worker", "sdk", "ops", "s3", "python", "e2e", "browser"];
+const SUITES = ["static", "worker", "sdk", "ops", "s3", "python", "e2e", "browser", "fuzz", "chaos"];
 
 const { values: opts } = parseArgs({
 	options: { only: { type: "string", multiple: true }, help: { type: "boolean", short: "h", default: false } },

@@ -44,9 +44,30 @@ function pidsWithMarker(marker: string): number[] {
 	return pids;
 }
 
-export async function startStack({ timeoutMs = 400_000 } = {}): Promise<Stack> {
-	const [port, podPort, inspectorPort] = [await freePort(), await freePort(), await freePort()];
-	const persistTo = mkdtempSync(path.join(tmpdir(), "reelgate-e2e-"));
+export interface StackOptions {
+	timeoutMs?: number;
+	/** The Worker's port; default a free one. A restart passes the previous stack's port. */
+	port?: number;
+	/**
+	 * Where wrangler keeps D1, R2 and Durable Object state. Given: kept by `cleanup` (the caller owns it), so a
+	 * restarted stack finds the same state. Default: a temporary directory that `cleanup` removes.
+	 */
+	persistTo?: string;
+	/** Start the Python GPU worker in pod mode (default true); false for tests that bring their own backends. */
+	gpuWorker?: boolean;
+	/** Extra `wrangler dev --var NAME:VALUE` settings, e.g. `{ ALLOW_LOOPBACK_WEBHOOKS: "true" }`. */
+	vars?: Record<string, string>;
+}
+
+export async function startStack({
+	timeoutMs = 400_000,
+	port: fixedPort,
+	persistTo: fixedPersistTo,
+	gpuWorker = true,
+	vars = {},
+}: StackOptions = {}): Promise<Stack> {
+	const [port, podPort, inspectorPort] = [fixedPort ?? (await freePort()), await freePort(), await freePort()];
+	const persistTo = fixedPersistTo ?? mkdtempSync(path.join(tmpdir(), "reelgate-e2e-"));
 	const marker = `REELGATE_E2E_RUN=${randomUUID()}`;
 	const [mk, mv] = marker.split("=") as [string, string];
 	let out = "";
@@ -64,6 +85,8 @@ export async function startStack({ timeoutMs = 400_000 } = {}): Promise<Stack> {
 			persistTo,
 			"--timeout",
 			"300",
+			...(gpuWorker ? [] : ["--no-gpu-worker"]),
+			...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
 		],
 		// Not detached: a Ctrl-C on the test run reaches start.mjs too, which then stops its own children.
 		{ cwd: ROOT, env: toolEnv({ [mk]: mv, NO_COLOR: "1" }), stdio: ["ignore", "pipe", "pipe"] },
@@ -103,7 +126,7 @@ export async function startStack({ timeoutMs = 400_000 } = {}): Promise<Stack> {
 	const stack: Stack = {
 		url: `http://127.0.0.1:${port}`,
 		podUrl: `http://127.0.0.1:${podPort}`,
-		ports: [port, podPort],
+		ports: gpuWorker ? [port, podPort] : [port],
 		adminToken: "",
 		output: () => out,
 		stop: async () => {
@@ -114,7 +137,7 @@ export async function startStack({ timeoutMs = 400_000 } = {}): Promise<Stack> {
 		kill,
 		cleanup: () => {
 			kill();
-			rmSync(persistTo, { recursive: true, force: true });
+			if (!fixedPersistTo) rmSync(persistTo, { recursive: true, force: true });
 		},
 	};
 	try {

@@ -104,15 +104,27 @@ describe("permanent failures", () => {
 		expect(job.error?.code).toBe("output_verification_failed");
 	});
 
-	it("an upload the worker could not make fails with output_upload_failed", async () => {
+	it("an upload the worker could not make is resubmitted, then fails with output_upload_failed", async () => {
 		const id = await startJob(prompt());
-		const running = await stepUntil(id, (j) => j.status === "running");
-		await emulator(`/_control/jobs/${running.remote_id}/relayed`, {
-			method: "POST",
-			body: JSON.stringify({ downloads: { image: { status: 200 } }, upload: { status: 403 } }),
-		});
-		const job = await stepUntil(id, (j) => j.status === "failed");
+		// Each submission's worker reports its PUT refused: the job goes out again with fresh URLs until its
+		// attempts are spent.
+		const seen = new Set<string>();
+		for (let attempt = 1; attempt <= 3; attempt++) {
+			const running = await stepUntil(
+				id,
+				(j) => j.status === "running" && j.remote_id !== null && !seen.has(j.remote_id),
+				20,
+			);
+			seen.add(running.remote_id ?? "");
+			await emulator(`/_control/jobs/${running.remote_id}/relayed`, {
+				method: "POST",
+				body: JSON.stringify({ downloads: { image: { status: 200 } }, upload: { status: 403 } }),
+			});
+		}
+		const job = await stepUntil(id, (j) => j.status === "failed", 20);
 		expect(job.error?.code).toBe("output_upload_failed");
+		expect(job.attempts).toBe(3);
+		expect((await history(id)).filter((h) => h.event === "transfer_failed")).toHaveLength(2);
 	});
 });
 

@@ -31,9 +31,17 @@
  *                       `part_size` (64 MiB); a smaller split keeps test videos small and is still accepted (each
  *                       part URL caps at `part_size`; R2 wants non-trailing parts equal and >= 5 MiB: N >= 5242880)
  *   #emu:lostpart=K     with multipart: part K is never uploaded, yet reported (with a made-up etag)
+ *   #emu:size=N         the video is N bytes (default about 2 KiB)
+ *   #emu:truncate       direct mode: the PUT is cut off halfway, and the job still COMPLETES reporting the whole video
+ *   #emu:corrupt        direct mode: the PUT carries flipped bytes, and the job reports the intact video's sha256
+ *                       (both: see ../direct-transfers.ts)
+ * Clock mode (`tickMs`): a timer moves every live job one step per tick, as a worker running on its own would, and
+ * `/status` only reports; a job then takes about four ticks. `videoSeed: "prompt"` makes the video a function of the
+ * prompt (`fakeVideo(prompt, size)`), so a client that knows the prompt knows the bytes to expect.
  * The control API's `upload_plan` says what to upload: `{kind: "put"}` or `{kind: "parts", parts: [{part_number,
  * offset, length, skip}]}`; `/relayed` then takes `upload: {status, parts: [{part_number, etag}]}`.
  */
+import { downloadInputs, putVideo } from "../direct-transfers";
 import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 
 export interface PodEmulatorOptions {
@@ -41,11 +49,17 @@ export interface PodEmulatorOptions {
 	transfers?: "relay" | "direct";
 	/** Port to listen on; 0 (default) picks a free one. */
 	port?: number;
+	/** Clock mode: every live job moves one step each `tickMs` (see the file comment); default: per `/status`. */
+	tickMs?: number;
+	/** What the video's bytes derive from: the emulator's job id (default) or the job's prompt. */
+	videoSeed?: "job" | "prompt";
 }
 
 export interface PodEmulator {
 	url: string;
 	token: string;
+	/** How many times each fault was served (by directive name), for a test's tally. */
+	injected(): Record<string, number>;
 	close(): Promise<void>;
 }
 
@@ -57,7 +71,10 @@ interface EmuJob {
 	prompt: string;
 	status: EmuStatus;
 	stage: "queued" | "downloading" | "sampling" | "done";
-	statusCalls: number;
+	/** Steps taken: one per `/status` call, or per tick in clock mode. */
+	steps: number;
+	/** A step is running (clock mode: a tick must not start another on the same job). */
+	busy: boolean;
 	transfers: "pending" | "ok" | { code: string; message: string };
 	video: Uint8Array;
 	/** The parts written through the multipart URLs (reported in `output.video.parts`). */
@@ -116,6 +133,8 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 	const jobs = new Map<string, EmuJob>();
 	const spent = new Map<string, number>();
 	const stats = { completed: 0, failed: 0, retried: 0 };
+	const served = new Map<string, number>();
+	const count = (name: string) => served.set(name, (served.get(name) ?? 0) + 1);
 	let seq = 0;
 
 	/** Takes one use of a fault for this prompt; returns the directive while it has uses left. */
@@ -126,6 +145,7 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 		const used = spent.get(key) ?? 0;
 		if (used >= d.count) return undefined;
 		spent.set(key, used + 1);
+		count(d.value === undefined ? name : `${name}=${d.value}`);
 		return d;
 	}
 	const option = (prompt: string, name: string) => parseDirectives(prompt).find((x) => x.name === name)?.value;
@@ -170,13 +190,10 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 	/** Direct mode: what a real worker does with the signed URLs. */
 	async function transferDirectly(job: EmuJob): Promise<void> {
 		const inputs = (job.input.inputs ?? {}) as Record<string, { url: string } | undefined>;
-		for (const [name, ref] of Object.entries(inputs)) {
-			const res = await fetch(ref?.url ?? "").catch(() => null);
-			await res?.arrayBuffer();
-			if (!res?.ok) {
-				job.transfers = { code: "input_download_failed", message: `GET ${name}: ${res?.status ?? "unreachable"}` };
-				return;
-			}
+		const failedGet = await downloadInputs(inputs);
+		if (failedGet) {
+			job.transfers = { code: "input_download_failed", message: failedGet };
+			return;
 		}
 		const output = (job.input.output ?? {}) as Json;
 		const plan = uploadPlan(job);
@@ -199,20 +216,27 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 			return;
 		}
 		const put = output.put as { url: string; headers: Record<string, string> };
-		const res = await fetch(put.url, { method: "PUT", headers: put.headers, body: job.video }).catch(() => null);
-		await res?.arrayBuffer();
-		job.transfers = res?.ok ? "ok" : { code: "output_upload_failed", message: `PUT: ${res?.status ?? "unreachable"}` };
+		const uploadFault = fault(job.prompt, "truncate")
+			? "truncate"
+			: fault(job.prompt, "corrupt")
+				? "corrupt"
+				: undefined;
+		const status = await putVideo(put, job.video, uploadFault);
+		// A broken upload is reported as written: the fault is a worker that lost the error (see direct-transfers.ts).
+		const ok = uploadFault !== undefined || (status !== null && status >= 200 && status < 300);
+		job.transfers = ok ? "ok" : { code: "output_upload_failed", message: `PUT: ${status ?? "unreachable"}` };
 	}
 
-	/** One `/status` call: answer with the current state, then move the job one step on. */
-	async function statusOf(job: EmuJob): Promise<Json> {
-		job.statusCalls += 1;
-		if (job.status === "IN_QUEUE" && job.statusCalls >= 2) {
+	/** Moves the job one step on (per `/status` call, or per tick in clock mode). */
+	async function step(job: EmuJob): Promise<void> {
+		job.steps += 1;
+		if (job.status === "IN_QUEUE" && job.steps >= 2) {
 			const failCode = option(job.prompt, "fail");
 			if (failCode) {
 				job.status = "FAILED";
 				job.error = { code: failCode, message: `Injected failure: ${failCode}.` };
 				stats.failed += 1;
+				count(`fail=${failCode}`);
 			} else {
 				job.status = "IN_PROGRESS";
 				job.stage = "downloading";
@@ -230,6 +254,10 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 			job.stage = "done";
 			stats.completed += 1;
 		}
+	}
+
+	/** The job object `/status` answers. */
+	async function report(job: EmuJob): Promise<Json> {
 		const base = { id: job.id, status: job.status, delayTime: 120 };
 		switch (job.status) {
 			case "IN_QUEUE":
@@ -270,6 +298,14 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 		}
 	}
 
+	function videoFor(id: string, prompt: string): Uint8Array {
+		const seed = options.videoSeed === "prompt" ? prompt : id;
+		const multipart = option(prompt, "multipart");
+		if (multipart) return fakeVideo(seed, Number(multipart) + 1024 * 1024);
+		const size = option(prompt, "size");
+		return size ? fakeVideo(seed, Number(size)) : fakeVideo(seed);
+	}
+
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
 		const url = new URL(req.url ?? "/", "http://emulator");
 		const path = url.pathname;
@@ -299,11 +335,10 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 				prompt,
 				status: "IN_QUEUE",
 				stage: "queued",
-				statusCalls: 0,
+				steps: 0,
+				busy: false,
 				transfers: "pending",
-				video: option(prompt, "multipart")
-					? fakeVideo(id, Number(option(prompt, "multipart")) + 1024 * 1024)
-					: fakeVideo(id),
+				video: videoFor(id, prompt),
 			});
 			return send(res, 200, { id, status: "IN_QUEUE" });
 		}
@@ -315,7 +350,8 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 				jobs.delete(job.id);
 				return send(res, 404, { error: "job not found" });
 			}
-			return send(res, 200, await statusOf(job));
+			if (!options.tickMs) await step(job);
+			return send(res, 200, await report(job));
 		}
 		if (req.method === "POST" && cancelMatch) {
 			const job = jobs.get(decodeURIComponent(cancelMatch[1] ?? ""));
@@ -374,9 +410,24 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 
 	const server = await serveOnLoopback(handle, options.port ?? 0);
 	const port = server.port;
+	const clock = options.tickMs
+		? setInterval(() => {
+				for (const job of jobs.values()) {
+					if (job.busy || job.status === "COMPLETED" || job.status === "FAILED" || job.status === "CANCELLED") continue;
+					job.busy = true;
+					void step(job).finally(() => {
+						job.busy = false;
+					});
+				}
+			}, options.tickMs)
+		: undefined;
 	return {
 		url: `http://127.0.0.1:${port}`,
 		token,
-		close: () => server.close(),
+		injected: () => Object.fromEntries(served),
+		close: () => {
+			if (clock !== undefined) clearInterval(clock);
+			return server.close();
+		},
 	};
 }

@@ -26,10 +26,18 @@
  *   inline                             no transfers; COMPLETED with `output.video_base64` (older handlers)
  *   manual                             `/status` does not move the job; only `advance` does
  *   webhook=lost | webhook=twice       the webhook is never sent, or sent twice
+ *   size=N                             the video is N bytes
+ *   truncate | corrupt                 direct mode: the upload breaks, the job still reports the intact video
+ *                                      (see ../direct-transfers.ts)
+ * Running against a reachable Worker (`wrangler dev`), `transfers: "direct"` makes the emulator perform the GETs
+ * and the PUT itself, `webhooks: "deliver"` POSTs each webhook to its URL as RunPod does (a failed one retried
+ * twice, `webhookRetryMs` apart), `tickMs` moves every live job one step per tick (a worker running on its own; a
+ * `/status` call then only reports), and `videoSeed: "prompt"` makes the video `fakeVideo(prompt, size)`.
  * Whole endpoints: `PUT /_control/endpoints/{id}` `{run?: STATUS}` adds an endpoint (another id on the same
  * account) whose every `/run` answers STATUS when given (a failing backend, for routing tests);
  * `GET` on it shows `{run, runs}` (how many `/run` calls it got).
  */
+import { downloadInputs, postWebhook, putVideo } from "../direct-transfers";
 import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 import { fakeVideo } from "../pod/server";
 
@@ -38,7 +46,23 @@ export interface RunpodEmulator {
 	url: string;
 	apiKey: string;
 	endpointId: string;
+	/** How many times each fault was served (by directive name), and `webhook.sent` / `webhook.failed`. */
+	injected(): Record<string, number>;
 	close(): Promise<void>;
+}
+
+export interface RunpodEmulatorOptions {
+	apiKey?: string;
+	endpointId?: string;
+	/** `relay` (default): the test performs the transfers; `direct`: the emulator does (see the file comment). */
+	transfers?: "relay" | "direct";
+	/** `queue` (default): the test takes the webhooks; `deliver`: the emulator POSTs them. */
+	webhooks?: "queue" | "deliver";
+	/** RunPod waits 10 s between webhook attempts. */
+	webhookRetryMs?: number;
+	/** Clock mode: every live job moves one step each `tickMs`. */
+	tickMs?: number;
+	videoSeed?: "job" | "prompt";
 }
 
 type Status = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
@@ -56,6 +80,8 @@ interface Job {
 	statusCalls: number;
 	transfers: "pending" | "ok" | string;
 	video: Uint8Array;
+	/** A step is running (clock mode: a tick must not start another on the same job). */
+	busy?: boolean;
 }
 
 const DIRECTIVE = /#emu:([a-z-]+)(?:=([A-Za-z0-9_.:-]+))?(?:\*(\d+))?/g;
@@ -70,9 +96,7 @@ function base64(bytes: Uint8Array): string {
 	return btoa(bin);
 }
 
-export async function startRunpodEmulator(
-	options: { apiKey?: string; endpointId?: string } = {},
-): Promise<RunpodEmulator> {
+export async function startRunpodEmulator(options: RunpodEmulatorOptions = {}): Promise<RunpodEmulator> {
 	const apiKey = options.apiKey ?? "rp-emulator-key";
 	const endpointId = options.endpointId ?? "ep-emulator";
 	const jobs = new Map<string, Job>();
@@ -82,6 +106,8 @@ export async function startRunpodEmulator(
 	const endpoints = new Map<string, { run?: number; runs: number }>([[endpointId, { runs: 0 }]]);
 	const stats = { completed: 0, failed: 0, retried: 0 };
 	const calls = { run: 0, status: 0, cancel: 0, health: 0 };
+	const served = new Map<string, number>();
+	const count = (name: string) => served.set(name, (served.get(name) ?? 0) + 1);
 
 	function fault(prompt: string, name: string) {
 		const d = directives(prompt).find((x) => x.name === name);
@@ -90,6 +116,7 @@ export async function startRunpodEmulator(
 		const used = spent.get(key) ?? 0;
 		if (used >= d.count) return undefined;
 		spent.set(key, used + 1);
+		count(d.value === undefined ? name : `${name}=${d.value}`);
 		return d;
 	}
 	const option = (prompt: string, name: string) => directives(prompt).find((x) => x.name === name);
@@ -169,9 +196,14 @@ export async function startRunpodEmulator(
 		const slow = Number(option(job.prompt, "slow")?.value ?? 0);
 		if (job.status === "IN_QUEUE") {
 			if (job.steps <= slow) return;
-			if (option(job.prompt, "fail") || option(job.prompt, "crash")) job.status = "FAILED";
-			else if (option(job.prompt, "timedout")) job.status = "TIMED_OUT";
-			else if (option(job.prompt, "inline") || option(job.prompt, "nooutput")) {
+			if (slow) count(`slow=${slow}`);
+			if (option(job.prompt, "fail") || option(job.prompt, "crash")) {
+				job.status = "FAILED";
+				count(option(job.prompt, "crash") ? "crash" : "fail");
+			} else if (option(job.prompt, "timedout")) {
+				job.status = "TIMED_OUT";
+				count("timedout");
+			} else if (option(job.prompt, "inline") || option(job.prompt, "nooutput")) {
 				job.status = "IN_PROGRESS";
 				job.stage = "sampling";
 			} else {
@@ -179,6 +211,7 @@ export async function startRunpodEmulator(
 				job.stage = "downloading";
 			}
 		} else if (job.stage === "downloading") {
+			if (job.transfers === "pending" && options.transfers === "direct") await transferDirectly(job);
 			if (job.transfers === "pending") return;
 			if (job.transfers === "ok") job.stage = "sampling";
 			else job.status = "FAILED";
@@ -190,11 +223,50 @@ export async function startRunpodEmulator(
 		if (job.status === "COMPLETED") stats.completed += 1;
 		else stats.failed += 1;
 		const mode = option(job.prompt, "webhook")?.value;
+		if (mode) count(`webhook=${mode}`);
 		if (job.webhook && mode !== "lost") {
 			const body = { ...(await jobObject(job)), input: job.input, webhook: job.webhook };
 			webhooks.push({ url: job.webhook, body });
 			if (mode === "twice") webhooks.push({ url: job.webhook, body });
+			if (options.webhooks === "deliver") deliverQueued();
 		}
+	}
+
+	/** Deliver mode: sends every queued webhook in the background, RunPod's retries included. */
+	function deliverQueued(): void {
+		for (const w of webhooks.splice(0)) {
+			void postWebhook(w.url, w.body, options.webhookRetryMs).then((ok) =>
+				count(ok ? "webhook.sent" : "webhook.failed"),
+			);
+		}
+	}
+
+	/** Direct mode: the worker's GETs and PUT (with the `truncate` / `corrupt` upload faults). */
+	async function transferDirectly(job: Job): Promise<void> {
+		const input = job.input as {
+			inputs?: Record<string, { url: string }>;
+			output?: { put?: { url: string; headers: Record<string, string> } };
+		};
+		const failedGet = await downloadInputs(input.inputs ?? {});
+		if (failedGet) {
+			job.transfers = failedGet;
+			return;
+		}
+		const uploadFault = fault(job.prompt, "truncate")
+			? "truncate"
+			: fault(job.prompt, "corrupt")
+				? "corrupt"
+				: undefined;
+		const status = input.output?.put ? await putVideo(input.output.put, job.video, uploadFault) : null;
+		// A broken upload is reported as written: the fault is a worker that lost the error (see direct-transfers.ts).
+		const ok = uploadFault !== undefined || (status !== null && status >= 200 && status < 300);
+		job.transfers = ok ? "ok" : `PUT: ${status ?? "unreachable"}`;
+	}
+
+	function videoFor(id: string, prompt: string): Uint8Array {
+		const seed = options.videoSeed === "prompt" ? prompt : id;
+		const size = option(prompt, "size")?.value;
+		return size ? fakeVideo(seed, Number(size)) : fakeVideo(seed);
 	}
 
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
@@ -281,7 +353,7 @@ export async function startRunpodEmulator(
 				steps: 0,
 				statusCalls: 0,
 				transfers: "pending",
-				video: fakeVideo(id),
+				video: videoFor(id, prompt),
 			});
 			return send(res, 200, { id, status: "IN_QUEUE" });
 		}
@@ -296,7 +368,7 @@ export async function startRunpodEmulator(
 			}
 			job.statusCalls += 1;
 			const answer = await jobObject(job);
-			if (!option(job.prompt, "manual")) await advance(job);
+			if (!option(job.prompt, "manual") && !options.tickMs) await advance(job);
 			return send(res, 200, answer);
 		}
 		if (req.method === "POST" && cancel) {
@@ -323,10 +395,25 @@ export async function startRunpodEmulator(
 
 	const server = await serveOnLoopback(handle);
 	const port = server.port;
+	const clock = options.tickMs
+		? setInterval(() => {
+				for (const job of jobs.values()) {
+					if (job.busy || TERMINAL.includes(job.status) || option(job.prompt, "manual")) continue;
+					job.busy = true;
+					void advance(job).finally(() => {
+						job.busy = false;
+					});
+				}
+			}, options.tickMs)
+		: undefined;
 	return {
 		url: `http://127.0.0.1:${port}/v2`,
 		apiKey,
 		endpointId,
-		close: () => server.close(),
+		injected: () => Object.fromEntries(served),
+		close: () => {
+			if (clock !== undefined) clearInterval(clock);
+			return server.close();
+		},
 	};
 }

@@ -1,0 +1,159 @@
+// The fault catalogue of the chaos run: what each fault asks of the emulators (`#emu:` directives, see
+// test/emulators/pod/server.ts and runpod/server.ts), whether a job survives it, and the error code it ends with.
+import type { Rng } from "./prng";
+
+export type BackendKind = "pod" | "runpod";
+
+export interface FaultKind {
+	name: string;
+	/** One fault per slot and job: the emulators read only the first directive of a name. */
+	slot: "run" | "status" | "vanish" | "slow" | "webhook" | "fail" | "upload";
+	on: readonly BackendKind[];
+	/** The job must end `failed` with `code`; otherwise it must still end `succeeded`. */
+	permanent: boolean;
+	directives(rng: Rng): string[];
+	code?(backend: BackendKind): string;
+}
+
+const BOTH = ["pod", "runpod"] as const;
+
+export const FAULTS: readonly FaultKind[] = [
+	// Transient: the job must still succeed.
+	{
+		name: "run-5xx",
+		slot: "run",
+		on: BOTH,
+		permanent: false,
+		directives: (r) => [`run=${r.pick([500, 502, 503])}*${r.int(1, 2)}`],
+	},
+	{ name: "run-429", slot: "run", on: BOTH, permanent: false, directives: () => ["run=429", "retry-after=1"] },
+	{ name: "run-timeout", slot: "run", on: BOTH, permanent: false, directives: () => ["run=timeout"] },
+	{
+		name: "status-5xx",
+		slot: "status",
+		on: BOTH,
+		permanent: false,
+		directives: (r) => [`status=${r.pick([500, 502, 503])}*${r.int(1, 3)}`],
+	},
+	{
+		name: "status-429",
+		slot: "status",
+		on: BOTH,
+		permanent: false,
+		directives: () => ["status=429*2", "retry-after=1"],
+	},
+	{ name: "status-timeout", slot: "status", on: BOTH, permanent: false, directives: () => ["status=timeout"] },
+	{ name: "job-vanished", slot: "vanish", on: BOTH, permanent: false, directives: () => ["vanish"] },
+	{ name: "cold-start", slot: "slow", on: ["runpod"], permanent: false, directives: () => ["slow=3"] },
+	{ name: "webhook-lost", slot: "webhook", on: ["runpod"], permanent: false, directives: () => ["webhook=lost"] },
+	{
+		name: "webhook-duplicated",
+		slot: "webhook",
+		on: ["runpod"],
+		permanent: false,
+		directives: () => ["webhook=twice"],
+	},
+	// Permanent: the job must fail, with this code. Repeated (`*9`) for every submission of the job, as a real input
+	// refused or a worker that always breaks would be: a restart can land between the backend's answer and the job
+	// recording it, and the resubmission must meet the same fault.
+	{
+		name: "worker-failed",
+		slot: "fail",
+		on: BOTH,
+		permanent: true,
+		directives: () => ["fail=cuda_oom"],
+		// The pod worker reports `{code, message}`; a RunPod handler's error is a bare string.
+		code: (b) => (b === "pod" ? "cuda_oom" : "inference_failed"),
+	},
+	{
+		name: "worker-crashed",
+		slot: "fail",
+		on: ["runpod"],
+		permanent: true,
+		directives: () => ["crash"],
+		code: () => "inference_failed",
+	},
+	{
+		name: "execution-timed-out",
+		slot: "fail",
+		on: ["runpod"],
+		permanent: true,
+		directives: () => ["timedout"],
+		code: () => "timeout",
+	},
+	{
+		name: "run-refused",
+		slot: "run",
+		on: BOTH,
+		permanent: true,
+		directives: () => ["run=400*9"],
+		code: () => "backend_error",
+	},
+	{
+		name: "job-lost-for-good",
+		slot: "vanish",
+		on: BOTH,
+		permanent: true,
+		directives: () => ["vanish*9"],
+		code: () => "lost",
+	},
+	{
+		name: "upload-truncated",
+		slot: "upload",
+		on: BOTH,
+		permanent: true,
+		directives: () => ["truncate*9"],
+		code: () => "output_verification_failed",
+	},
+	{
+		name: "upload-corrupted",
+		slot: "upload",
+		on: BOTH,
+		permanent: true,
+		directives: () => ["corrupt*9"],
+		code: () => "output_verification_failed",
+	},
+];
+
+export interface JobPlan {
+	index: number;
+	backend: BackendKind;
+	faults: string[];
+	directives: string[];
+	/** The error code the job must end with; undefined: it must succeed. */
+	expectCode?: string;
+	/** The video's size; its bytes are `fakeVideo(prompt, videoSize)`. */
+	videoSize: number;
+	prompt: string;
+}
+
+/**
+ * A job's faults: the first jobs take one kind each, in catalogue order, so every kind is exercised; the others
+ * none (about a third), or one or two transient ones, plus a permanent one for about one in six.
+ */
+export function planJob(rng: Rng, index: number, tag: string): JobPlan {
+	const forced = FAULTS[index];
+	const backend: BackendKind = forced ? rng.pick(forced.on) : rng.chance(0.5) ? "pod" : "runpod";
+	const usable = FAULTS.filter((f) => f.on.includes(backend));
+	const chosen: FaultKind[] = forced ? [forced] : [];
+	const take = (pool: FaultKind[]) => {
+		const free = pool.filter((f) => !chosen.some((c) => c.slot === f.slot));
+		if (free.length > 0) chosen.push(rng.pick(free));
+	};
+	if (!forced && rng.chance(0.16)) take(usable.filter((f) => f.permanent));
+	const transient = forced || rng.chance(0.3) ? 0 : rng.int(1, 2);
+	for (let i = 0; i < transient; i++) take(usable.filter((f) => !f.permanent));
+	const directives = chosen.flatMap((f) => f.directives(rng));
+	const permanent = chosen.find((f) => f.permanent);
+	const videoSize = rng.int(2_000, 256_000);
+	const prompt = `chaos ${tag} job ${index} ${[...directives, `size=${videoSize}`].map((d) => `#emu:${d}`).join(" ")}`;
+	return {
+		index,
+		backend,
+		faults: chosen.map((f) => f.name),
+		directives,
+		expectCode: permanent?.code?.(backend),
+		videoSize,
+		prompt,
+	};
+}
