@@ -6,53 +6,18 @@
 // processes, sampled every 20 ms from /proc. Flat means streamed, never buffered: the second half of the
 // upload must not raise the peak by anything like the half's bytes.
 // Prints a markdown section: the table and the ratios.
-import { execFileSync } from "node:child_process";
 import { webcrypto } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { sampleWorkerdMemory } from "./lib/workerd-memory.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const SIZE = Number(process.env.BENCH_UPLOAD_BYTES) || 1024 ** 3;
 const CHUNK = 1024 * 1024;
 const SECRET = "bench-signing-secret-0123456789abcdef";
 const MiB = 1024 * 1024;
-
-/** The pids of every workerd process below this one (found with `ps` once per phase, not per sample). */
-function workerdPids() {
-	const out = execFileSync("ps", ["-eo", "pid=,ppid=,comm="], { encoding: "utf8" });
-	const procs = out
-		.trim()
-		.split("\n")
-		.map((l) => l.trim().split(/\s+/))
-		.map(([pid, ppid, comm]) => ({ pid: Number(pid), ppid: Number(ppid), comm }));
-	const mine = new Set([process.pid]);
-	for (let changed = true; changed; ) {
-		changed = false;
-		for (const p of procs) {
-			if (mine.has(p.ppid) && !mine.has(p.pid)) {
-				mine.add(p.pid);
-				changed = true;
-			}
-		}
-	}
-	return procs.filter((p) => mine.has(p.pid) && p.comm.includes("workerd")).map((p) => p.pid);
-}
-
-/** Their summed resident set in bytes, from /proc (cheap enough to sample every 20 ms without slowing the upload). */
-function rssOf(pids) {
-	let total = 0;
-	for (const pid of pids) {
-		try {
-			const status = readFileSync(`/proc/${pid}/status`, "utf8");
-			total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-		} catch {
-			// Exited.
-		}
-	}
-	return total;
-}
 
 /** Bytes handed to the socket so far in the current upload. */
 let sentSoFar = 0;
@@ -94,34 +59,12 @@ function upload(url, headers) {
 /** Runs one upload while sampling workerd's memory. */
 async function measure(name, url, headers) {
 	await new Promise((r) => setTimeout(r, 500));
-	const pids = workerdPids();
-	const workerdRss = () => rssOf(pids);
-	const idle = workerdRss();
-	let peak = idle;
-	// Peaks in the first and second half of the upload: a streamed body keeps the second like the first; a
-	// buffered one grows by the half's bytes.
-	const halves = [idle, idle];
 	sentSoFar = 0;
-	const sampler = setInterval(() => {
-		const rss = workerdRss();
-		peak = Math.max(peak, rss);
-		const half = sentSoFar < SIZE / 2 ? 0 : 1;
-		halves[half] = Math.max(halves[half], rss);
-	}, 20);
+	const memory = sampleWorkerdMemory(SIZE, () => sentSoFar);
 	const start = performance.now();
 	await upload(url, headers);
 	const seconds = (performance.now() - start) / 1000;
-	clearInterval(sampler);
-	peak = Math.max(peak, workerdRss());
-	return {
-		name,
-		seconds,
-		mibps: SIZE / MiB / seconds,
-		idle,
-		peak,
-		growth: peak - idle,
-		secondHalf: halves[1] - halves[0],
-	};
+	return { name, seconds, mibps: SIZE / MiB / seconds, ...memory.stop() };
 }
 
 /** The Worker-signed PUT URL `WorkerUrlSigner` makes (src/storage/worker-signer.ts), for a non-upload key. */

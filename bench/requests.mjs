@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// Requests per second and latency of an authenticated `GET /v1/jobs/{id}` (API-key lookup in D1, the per-key rate
+// limit, the job read from its Durable Object) against the bare `/__bench/hello` route of the same Worker, in the
+// same run. The bench entry (bench/worker/entry.ts: the real Worker plus the baseline) is served by miniflare's API
+// directly, then through `wrangler dev` (`unstable_startWorker`) for comparison: wrangler's proxy in front of workerd
+// caps every route, which hides what the API itself costs. The rate limits get generous values through the vars
+// (bench/lib/bench-stack.mjs) so the load measures cost, not refusals; 429s are counted all the same.
+// BENCH_DURATION_S (default 10), BENCH_CONCURRENCY (default 32). Prints a markdown section.
+import { startMiniflareStack, startWranglerStack } from "./lib/bench-stack.mjs";
+import { createJob, prepareAccount, startPodEmulator } from "./lib/fixtures.mjs";
+import { runLoad } from "./lib/load.mjs";
+
+const DURATION_MS = (Number(process.env.BENCH_DURATION_S) || 10) * 1000;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY) || 32;
+const WARMUP_MS = Math.min(2000, DURATION_MS / 2);
+
+/** Both routes on one stack: hello first, then the job read, each under the same load. */
+async function measureStack(label, start, pod) {
+	const stack = await start();
+	try {
+		const account = await prepareAccount(stack);
+		// A pod backend in relay mode: the job is submitted and then waits for transfers nobody makes, so it stays
+		// `running` and its Durable Object only wakes for an occasional poll during the measurement.
+		await stack.putBackend("bench-pod", {
+			kind: "pod",
+			models: ["preview"],
+			config: { url: pod.url, token: pod.token },
+		});
+		const job = await createJob(stack, account, "bench-pod");
+		const auth = { authorization: `Bearer ${account.key}` };
+		const load = (path, headers) =>
+			runLoad({
+				origin: stack.url,
+				request: () => ({ path, headers }),
+				concurrency: CONCURRENCY,
+				durationMs: DURATION_MS,
+				warmupMs: WARMUP_MS,
+			});
+		const hello = await load("/__bench/hello", {});
+		const jobRead = await load(`/v1/jobs/${job.id}`, auth);
+		for (const [name, r, ok] of [
+			["hello", hello, 200],
+			["GET /v1/jobs/{id}", jobRead, 200],
+		]) {
+			const other = Object.entries(r.statuses).filter(([s]) => Number(s) !== ok && Number(s) !== 429);
+			if (other.length) throw new Error(`${label} ${name}: unexpected statuses ${JSON.stringify(r.statuses)}`);
+		}
+		return { label, hello, jobRead };
+	} finally {
+		await stack.dispose();
+	}
+}
+
+async function main() {
+	const pod = await startPodEmulator({ token: "bench-pod-token" });
+	const rows = [];
+	try {
+		const inMemory = { inMemory: true };
+		rows.push(await measureStack("miniflare API (workerd direct)", () => startMiniflareStack(inMemory), pod));
+		rows.push(await measureStack("wrangler dev (unstable_startWorker)", () => startWranglerStack(inMemory), pod));
+	} finally {
+		await pod.close();
+	}
+	const share429 = (r) => `${(((r.statuses[429] ?? 0) / Math.max(1, r.requests)) * 100).toFixed(1)} %`;
+	const line = (label, route, r) =>
+		`| ${label} | ${route} | ${r.rps.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${share429(r)} |`;
+	const [direct, wrangler] = rows;
+	console.log(
+		[
+			"## Requests: authenticated job read vs a bare route",
+			"",
+			"| Served by | Route | Requests/s | p50 (ms) | p99 (ms) | 429 |",
+			"|---|---|---:|---:|---:|---:|",
+			...rows.flatMap((r) => [
+				line(r.label, "`/__bench/hello` (baseline)", r.hello),
+				line(r.label, "`GET /v1/jobs/{id}`", r.jobRead),
+			]),
+			"",
+			`Ratios (job read / hello, same server): miniflare ${(direct.jobRead.rps / direct.hello.rps).toFixed(2)}× requests/s, ` +
+				`${(direct.jobRead.p50Ms / direct.hello.p50Ms).toFixed(1)}× p50; wrangler dev ${(wrangler.jobRead.rps / wrangler.hello.rps).toFixed(2)}× requests/s. ` +
+				`wrangler dev / miniflare on the job read: ${(wrangler.jobRead.rps / direct.jobRead.rps).toFixed(2)}×.`,
+			`Measured with a closed-loop Node load generator on loopback (bench/lib/load.mjs): ${CONCURRENCY} keep-alive connections, ` +
+				`${WARMUP_MS / 1000} s warm-up, then ${DURATION_MS / 1000} s counted; the job read carries a real API key (D1 lookup, ` +
+				"per-key rate limit with generous limits set through the vars) and reads a running job's Durable Object. The load " +
+				"generator shares the machine's cores with workerd, so both routes pay its cost alike. The local D1 and Durable Object " +
+				"state lives on tmpfs: on disk, each write's sync on this shared machine, not the API's work, set the rate. Under " +
+				"wrangler dev the demo page's asset router also sits in front of `/__bench/hello` (it is not in run_worker_first); " +
+				"the miniflare stack leaves the assets out, so both routes go straight to the Worker. All requests use one key, so " +
+				"they share one rate-limiter Durable Object, as one busy client would.",
+		].join("\n"),
+	);
+}
+
+main().catch((err) => {
+	console.error(err);
+	process.exit(1);
+});

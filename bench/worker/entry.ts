@@ -1,0 +1,47 @@
+/**
+ * BENCH ONLY, never deployed: the real Worker (src/index.ts) with a few `/__bench/*` routes that give the benchmarks
+ * their baselines in the same workerd process, so a ratio measures what the API adds and nothing else.
+ *   GET  /__bench/hello                        a constant text answer: the floor of any request
+ *   GET  /__bench/videos/{account}/{job}        the job's video straight from `env.BUCKET.get(key)`, nothing else
+ *   POST /__bench/migrate                       runs `{statements: [sql…]}` against D1 (ADMIN_TOKEN bearer): the
+ *                                               migrations, for stacks whose D1 the benchmark cannot reach itself
+ * Every other request goes to the real Worker unchanged.
+ */
+import worker from "../../src/index";
+import { objectKeys } from "../../src/storage/index";
+
+// The Durable Object classes (and whatever else the entry exports) must be exported by the bundle's entry.
+export * from "../../src/index";
+
+const VIDEO_PATH = /^\/__bench\/videos\/([^/]+)\/([^/]+)$/;
+
+/** The bare route: the R2 object's body as the response body, with its length, and no other work. */
+async function bareVideo(env: Env, account: string, job: string): Promise<Response> {
+	const object = await env.BUCKET.get(objectKeys.videoKey(account, job));
+	if (!object) return new Response("no such object", { status: 404 });
+	return new Response(object.body, {
+		headers: { "content-type": "video/mp4", "content-length": String(object.size) },
+	});
+}
+
+/** Applies migration statements in one D1 batch (D1 runs a batch as one transaction). */
+async function migrate(request: Request, env: Env): Promise<Response> {
+	if (request.headers.get("authorization") !== `Bearer ${env.ADMIN_TOKEN}`) {
+		return new Response("unauthorized", { status: 401 });
+	}
+	const { statements } = (await request.json()) as { statements: string[] };
+	if (statements.length > 0) await env.DB.batch(statements.map((sql) => env.DB.prepare(sql)));
+	return Response.json({ applied: statements.length });
+}
+
+export default {
+	...worker,
+	async fetch(request, env, ctx) {
+		const { pathname } = new URL(request.url);
+		if (pathname === "/__bench/hello") return new Response("hello");
+		const video = VIDEO_PATH.exec(pathname);
+		if (video && request.method === "GET") return bareVideo(env, video[1] ?? "", video[2] ?? "");
+		if (pathname === "/__bench/migrate" && request.method === "POST") return migrate(request, env);
+		return worker.fetch(request, env, ctx);
+	},
+} satisfies ExportedHandler<Env>;
