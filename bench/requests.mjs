@@ -15,7 +15,7 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY) || 32;
 const WARMUP_MS = Math.min(2000, DURATION_MS / 2);
 
 /** Both routes on one stack: hello first, then the job read, each under the same load. */
-async function measureStack(label, start, pod) {
+async function measureStack(label, start, pod, withSteps) {
 	const stack = await start();
 	try {
 		const account = await prepareAccount(stack);
@@ -38,6 +38,15 @@ async function measureStack(label, start, pod) {
 			});
 		const hello = await load("/__bench/hello", {});
 		const jobRead = await load(`/v1/jobs/${job.id}`, auth);
+		// Where the job read's time goes: each of its three storage steps alone (miniflare only: the breakdown
+		// is about the API's own cost, which wrangler's proxy would blur).
+		const steps = withSteps
+			? {
+					key: await load("/__bench/step/key", auth),
+					limiter: await load("/__bench/step/limiter", {}),
+					job: await load(`/__bench/step/job/${job.id}`, {}),
+				}
+			: null;
 		for (const [name, r, ok] of [
 			["hello", hello, 200],
 			["GET /v1/jobs/{id}", jobRead, 200],
@@ -45,7 +54,12 @@ async function measureStack(label, start, pod) {
 			const other = Object.entries(r.statuses).filter(([s]) => Number(s) !== ok && Number(s) !== 429);
 			if (other.length) throw new Error(`${label} ${name}: unexpected statuses ${JSON.stringify(r.statuses)}`);
 		}
-		return { label, hello, jobRead };
+		for (const [name, r] of Object.entries(steps ?? {})) {
+			if (Object.keys(r.statuses).some((s) => Number(s) !== 200)) {
+				throw new Error(`${label} step ${name}: unexpected statuses ${JSON.stringify(r.statuses)}`);
+			}
+		}
+		return { label, hello, jobRead, steps };
 	} finally {
 		await stack.dispose();
 	}
@@ -56,8 +70,10 @@ async function main() {
 	const rows = [];
 	try {
 		const inMemory = { inMemory: true };
-		rows.push(await measureStack("miniflare API (workerd direct)", () => startMiniflareStack(inMemory), pod));
-		rows.push(await measureStack("wrangler dev (unstable_startWorker)", () => startWranglerStack(inMemory), pod));
+		rows.push(await measureStack("miniflare API (workerd direct)", () => startMiniflareStack(inMemory), pod, true));
+		rows.push(
+			await measureStack("wrangler dev (unstable_startWorker)", () => startWranglerStack(inMemory), pod, false),
+		);
 	} finally {
 		await pod.close();
 	}
@@ -74,6 +90,13 @@ async function main() {
 			...rows.flatMap((r) => [
 				line(r.label, "`/__bench/hello` (baseline)", r.hello),
 				line(r.label, "`GET /v1/jobs/{id}`", r.jobRead),
+				...(r.steps
+					? [
+							line(r.label, "step alone: API-key lookup in D1", r.steps.key),
+							line(r.label, "step alone: rate-limiter Durable Object charge", r.steps.limiter),
+							line(r.label, "step alone: job Durable Object read", r.steps.job),
+						]
+					: []),
 			]),
 			"",
 			`Ratios (job read / hello, same server): miniflare ${(direct.jobRead.rps / direct.hello.rps).toFixed(2)}× requests/s, ` +
@@ -86,7 +109,9 @@ async function main() {
 				"state lives on tmpfs: on disk, each write's sync on this shared machine, not the API's work, set the rate. Under " +
 				"wrangler dev the demo page's asset router also sits in front of `/__bench/hello` (it is not in run_worker_first); " +
 				"the miniflare stack leaves the assets out, so both routes go straight to the Worker. All requests use one key, so " +
-				"they share one rate-limiter Durable Object, as one busy client would.",
+				"they share one rate-limiter Durable Object, as one busy client would. The `step alone` rows (bench entry " +
+				"routes under miniflare) run one of the job read's three storage steps per request and nothing else: the " +
+				"job read does all three in sequence, so its latency is roughly theirs summed.",
 		].join("\n"),
 	);
 }

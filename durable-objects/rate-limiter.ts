@@ -10,22 +10,58 @@ import { type BucketState, takeAll } from "../src/limits/token-bucket";
  * same tokens instead of a fresh burst.
  *
  * Table `bucket`: one row per bucket name; `tokens` (fractional while refilling) as of `updated_ms` (epoch ms).
+ *
+ * A key that stops calling must not keep storage forever: a window after its last charge every bucket is full
+ * again (the burst is the whole quota), exactly what a missing bucket means, so the alarm then deletes it all.
  */
 export class RateLimiterDO extends DurableObject<Env> {
 	readonly #sql: SqlStorage;
 	readonly #buckets = new Map<string, BucketState>();
+	/** Whether an idle-cleanup alarm is known to be set (undefined: not read from storage yet). */
+	#alarmSet: boolean | undefined;
+	/** False once the cleanup deleted the table: the next charge creates it again. */
+	#tableReady = false;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.#sql = ctx.storage.sql;
-		this.#sql.exec(
-			"CREATE TABLE IF NOT EXISTS bucket (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_ms INTEGER NOT NULL)",
-		);
+		this.#createTable();
 		for (const row of this.#sql.exec<{ name: string; tokens: number; updated_ms: number }>(
 			"SELECT name, tokens, updated_ms FROM bucket",
 		)) {
 			this.#buckets.set(row.name, { tokens: row.tokens, updatedMs: row.updated_ms });
 		}
+	}
+
+	#createTable(): void {
+		if (this.#tableReady) return;
+		this.#tableReady = true;
+		this.#sql.exec(
+			"CREATE TABLE IF NOT EXISTS bucket (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_ms INTEGER NOT NULL)",
+		);
+	}
+
+	/** Arms the idle cleanup once; the alarm itself moves it on while the key keeps calling. */
+	async #armCleanup(lastChargeMs: number): Promise<void> {
+		this.#alarmSet ??= (await this.ctx.storage.getAlarm()) !== null;
+		if (this.#alarmSet) return;
+		await this.ctx.storage.setAlarm(lastChargeMs + WINDOW_S * 1000);
+		this.#alarmSet = true;
+	}
+
+	/** A window after the last charge every bucket is full again: forget them (storage included). */
+	override async alarm(): Promise<void> {
+		const lastChargeMs = Math.max(0, ...[...this.#buckets.values()].map((b) => b.updatedMs));
+		const idleUntil = lastChargeMs + WINDOW_S * 1000;
+		if (Date.now() < idleUntil) {
+			await this.ctx.storage.setAlarm(idleUntil);
+			this.#alarmSet = true;
+			return;
+		}
+		this.#buckets.clear();
+		await this.ctx.storage.deleteAll();
+		this.#tableReady = false;
+		this.#alarmSet = false;
 	}
 
 	/**
@@ -45,6 +81,7 @@ export class RateLimiterDO extends DurableObject<Env> {
 			this.#buckets.set(b.name, b.next);
 			// A refusal changes nothing that refilling the stored state would not recompute: only charges are written.
 			if (result.allowed) {
+				this.#createTable();
 				this.#sql.exec(
 					`INSERT INTO bucket (name, tokens, updated_ms) VALUES (?, ?, ?)
 					 ON CONFLICT(name) DO UPDATE SET tokens = excluded.tokens, updated_ms = excluded.updated_ms`,
@@ -54,6 +91,7 @@ export class RateLimiterDO extends DurableObject<Env> {
 				);
 			}
 		}
+		if (result.allowed) await this.#armCleanup(Date.now());
 		return {
 			allowed: result.allowed,
 			buckets: result.buckets.map((b) => ({

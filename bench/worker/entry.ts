@@ -5,8 +5,14 @@
  *   GET  /__bench/videos/{account}/{job}        the job's video straight from `env.BUCKET.get(key)`, nothing else
  *   POST /__bench/migrate                       runs `{statements: [sql…]}` against D1 (ADMIN_TOKEN bearer): the
  *                                               migrations, for stacks whose D1 the benchmark cannot reach itself
+ *   GET  /__bench/step/key                      one step of the job read alone: the API-key lookup in D1 (bearer)
+ *   GET  /__bench/step/limiter                  … the key's rate-limiter Durable Object charge (generous quota)
+ *   GET  /__bench/step/job/{id}                 … the job's Durable Object read
  * Every other request goes to the real Worker unchanged.
  */
+
+import { hashApiKey } from "../../src/auth/api-keys";
+import { findKeyWithLimits } from "../../src/db/accounts";
 import worker from "../../src/index";
 import { objectKeys } from "../../src/storage/index";
 
@@ -34,6 +40,21 @@ async function migrate(request: Request, env: Env): Promise<Response> {
 	return Response.json({ applied: statements.length });
 }
 
+/** One storage step of `GET /v1/jobs/{id}` on its own, so the benchmark can say where the job read's time goes. */
+async function step(request: Request, env: Env, name: string): Promise<Response> {
+	const key = (request.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "");
+	if (name === "key") {
+		const row = await findKeyWithLimits(env.DB, await hashApiKey(key));
+		return new Response(row ? "ok" : "no key", { status: row ? 200 : 404 });
+	}
+	if (name === "limiter") {
+		const decision = await env.RATE_LIMITER.getByName("bench-step").take([{ name: "requests", quota: 1e9 }]);
+		return new Response(decision.allowed ? "ok" : "refused", { status: decision.allowed ? 200 : 429 });
+	}
+	const job = await env.JOBS.getByName(name.replace(/^job\//, "")).get();
+	return new Response(job ? "ok" : "no job", { status: job ? 200 : 404 });
+}
+
 export default {
 	...worker,
 	async fetch(request, env, ctx) {
@@ -42,6 +63,7 @@ export default {
 		const video = VIDEO_PATH.exec(pathname);
 		if (video && request.method === "GET") return bareVideo(env, video[1] ?? "", video[2] ?? "");
 		if (pathname === "/__bench/migrate" && request.method === "POST") return migrate(request, env);
+		if (pathname.startsWith("/__bench/step/")) return step(request, env, pathname.slice("/__bench/step/".length));
 		return worker.fetch(request, env, ctx);
 	},
 } satisfies ExportedHandler<Env>;

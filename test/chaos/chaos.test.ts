@@ -316,6 +316,8 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 	expect(wrongOutcome, "jobs whose final state does not match their faults").toEqual([]);
 	expect(badVideos, "succeeded jobs whose video is not the one rendered").toEqual([]);
 	expect(webhookProblems, "webhook problems").toEqual([]);
+	// 503 is the runtime coming back up (retried by the client); any other 5xx is the API failing a client.
+	expect(client.tally.serverErrors, "5xx answers other than 503").toEqual([]);
 	expect(runtime.restarts.length).toBeGreaterThanOrEqual(2);
 	expect(
 		runtime.restarts.every((r) => r.inFlight > 0),

@@ -134,6 +134,37 @@ describe("per-key request rate limit", () => {
 		expect(decision).toMatchObject({ allowed: false, limited_by: ["requests"] });
 	});
 
+	it("forgets an idle key's buckets a window after its last charge, storage included", async () => {
+		const created = await call("/v1/admin/keys", {
+			method: "POST",
+			headers: ADMIN,
+			body: JSON.stringify({ name: "idle", account: "idle" }),
+		});
+		const { id, key } = (await created.json()) as { id: string; key: string };
+		expect((await setLimits("idle", { requests_per_minute: 2 })).status).toBe(200);
+		const auth = { authorization: `Bearer ${key}` };
+		expect(statuses(await burst(3, () => call("/v1/jobs", { headers: auth })))).toEqual([200, 200, 429]);
+		const limiter = env.RATE_LIMITER.getByName(id);
+		// Still busy: the alarm only moves itself on.
+		expect(await runDurableObjectAlarm(limiter)).toBe(true);
+		expect(await runInDurableObject(limiter, (_i, state) => state.storage.getAlarm())).not.toBeNull();
+		// A window later (the stored charges moved back by one), the alarm drops everything.
+		await runInDurableObject(limiter, (_instance, state) => {
+			state.storage.sql.exec("UPDATE bucket SET updated_ms = updated_ms - 61000");
+		});
+		const rebuilt = await runInDurableObject(limiter, async (_instance, state) => {
+			const fresh = new RateLimiterDO(state, env);
+			await fresh.alarm();
+			return {
+				tables: state.storage.sql
+					.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'bucket'")
+					.toArray().length,
+				alarm: await state.storage.getAlarm(),
+			};
+		});
+		expect(rebuilt).toEqual({ tables: 0, alarm: null });
+	});
+
 	it("applies a changed limit on the next request", async () => {
 		const auth = await newAccount("change");
 		const before = await call("/v1/jobs", { headers: auth });
