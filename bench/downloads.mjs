@@ -105,7 +105,9 @@ async function main() {
 		});
 		for (const size of SIZES) {
 			const jobId = await bigVideoJob(stack, account, size);
-			const bare = `${stack.url}/__bench/videos/${account.account}/${jobId}`;
+			// The bare route takes the object key itself, so it does nothing but read R2: the key is asked once here.
+			const key = await (await fetch(`${stack.url}/__bench/video-key/${jobId}`)).text();
+			const bare = `${stack.url}/__bench/objects/${key}`;
 			const file = path.join(dir, `${jobId}.mp4`);
 			// The file baseline's bytes are the video itself, fetched once through the bare route (which also warms
 			// the local R2's files in the page cache for the rows after it).

@@ -19,9 +19,10 @@ import {
 } from "../src/jobs/state";
 import { JobStore, type StoredJob } from "../src/jobs/store";
 import { verifyVideo } from "../src/jobs/verify";
+import { newId } from "../src/lib/ids";
 import { createLogger, type Logger } from "../src/lib/logger";
 import { type JobTimings, recordJobMetrics } from "../src/ops/metrics";
-import { objectKeys } from "../src/storage";
+import { jobVideoKey, objectKeys } from "../src/storage";
 import { abortOutputMultipart, completeOutputMultipart } from "../src/storage/output";
 import { JobNotifier } from "./job-notifier";
 
@@ -207,7 +208,7 @@ export class JobDO extends DurableObject<Env> {
 			if (job.remote_id) await this.#cancelRemote(job, job.remote_id);
 			return;
 		}
-		const loaded = await loadBackend(this.env, job.spec.backend.name, jobContext(job.spec));
+		const loaded = await loadBackend(this.env, job.spec.backend.name, jobContext(job));
 		if (!loaded) {
 			await this.#fail(job, {
 				code: "backend_unavailable",
@@ -240,9 +241,12 @@ export class JobDO extends DurableObject<Env> {
 			return this.#schedule(current, admission.delayMs, "waiting", admission.detail);
 		}
 		// A resubmission or failover signs a new output target: the previous multipart upload is aborted, not
-		// reused (why: see buildJobInput).
+		// reused (why: see buildJobInput), and the video goes to a key of its own, so a run given up on cannot
+		// overwrite what this one writes.
 		await this.#abortOutputUpload();
-		const { input, multipart_upload_id } = await buildJobInput(this.env, job.spec);
+		const videoKey = objectKeys.videoKey(job.spec.account_id, job.spec.id, newId("att"));
+		this.#store.setOutputKey(videoKey);
+		const { input, multipart_upload_id } = await buildJobInput(this.env, job.spec, videoKey);
 		this.#store.setOutputUpload(multipart_upload_id);
 		const result = await backend.submit(input);
 		await reportOutcome(this.env, row.name, result);
@@ -337,7 +341,7 @@ export class JobDO extends DurableObject<Env> {
 	async #complete(job: StoredJob, result: PollStatus): Promise<void> {
 		const { parts, ...reported } = (result.output ?? {}) as VideoOutput;
 		const cost = this.#cost(job, result.executionMs);
-		const key = objectKeys.videoKey(job.spec.account_id, job.spec.id);
+		const key = jobVideoKey(job);
 		const refused = parts ? await this.#completeOutputParts(key, parts) : null;
 		if (refused) {
 			const current = this.#store.load();
@@ -403,6 +407,7 @@ export class JobDO extends DurableObject<Env> {
 		this.#store.save(job, event, detail);
 		// Before the index sync (which may throw and leave a terminal job the alarm no longer steps).
 		await this.#abortOutputUpload();
+		await this.#sweepOutputs(job);
 		await this.ctx.storage.deleteAlarm();
 		// Webhooks of the job (its terminal event above all) may still be pending: keep the alarm for them.
 		await this.#armDeliveries();
@@ -476,13 +481,28 @@ export class JobDO extends DurableObject<Env> {
 		if (!job || !uploadId) return;
 		// Forgotten first (synchronously), so a concurrent caller does not abort it twice.
 		this.#store.setOutputUpload(null);
-		await abortOutputMultipart(this.env, objectKeys.videoKey(job.spec.account_id, job.spec.id), uploadId);
+		await abortOutputMultipart(this.env, jobVideoKey(job), uploadId);
+	}
+
+	/**
+	 * Best effort: deletes the videos of submissions other than the one that succeeded (all of them when the job
+	 * did not succeed): runs given up on may have written theirs, and nothing serves them.
+	 */
+	async #sweepOutputs(job: StoredJob): Promise<void> {
+		const keep = job.status === "succeeded" ? jobVideoKey(job) : null;
+		try {
+			const listed = await this.env.BUCKET.list({ prefix: objectKeys.videoPrefix(job.spec.account_id, job.spec.id) });
+			const stale = listed.objects.map((o) => o.key).filter((k) => k !== keep);
+			if (stale.length > 0) await this.env.BUCKET.delete(stale);
+		} catch (err) {
+			this.#log.warn("output_sweep_failed", { error: err instanceof Error ? err.message : String(err) });
+		}
 	}
 
 	/** Best effort: the job is already decided here; a remote run left behind only costs GPU time. */
 	async #cancelRemote(job: StoredJob, remoteId: string): Promise<void> {
 		try {
-			const loaded = await loadBackend(this.env, job.spec.backend.name, jobContext(job.spec));
+			const loaded = await loadBackend(this.env, job.spec.backend.name, jobContext(job));
 			if (!loaded?.build.ok) return;
 			const result = await loaded.build.backend.cancel(remoteId);
 			if (!result.ok) this.#log.warn("remote_cancel_failed", { message: result.message });

@@ -2,7 +2,8 @@
  * BENCH ONLY, never deployed: the real Worker (src/index.ts) with a few `/__bench/*` routes that give the benchmarks
  * their baselines in the same workerd process, so a ratio measures what the API adds and nothing else.
  *   GET  /__bench/hello                        a constant text answer: the floor of any request
- *   GET  /__bench/videos/{account}/{job}        the job's video straight from `env.BUCKET.get(key)`, nothing else
+ *   GET  /__bench/objects/{key}                 the R2 object straight from `env.BUCKET.get(key)`, nothing else
+ *   GET  /__bench/video-key/{job}               the R2 key of the job's video (asked once, before the bare route)
  *   POST /__bench/migrate                       runs `{statements: [sql…]}` against D1 (ADMIN_TOKEN bearer): the
  *                                               migrations, for stacks whose D1 the benchmark cannot reach itself
  *   GET  /__bench/step/key                      one step of the job read alone: the API-key lookup in D1 (bearer)
@@ -14,16 +15,17 @@
 import { hashApiKey } from "../../src/auth/api-keys";
 import { findKeyWithLimits } from "../../src/db/accounts";
 import worker from "../../src/index";
-import { objectKeys } from "../../src/storage/index";
+import { jobVideoKey } from "../../src/storage/index";
 
 // The Durable Object classes (and whatever else the entry exports) must be exported by the bundle's entry.
 export * from "../../src/index";
 
-const VIDEO_PATH = /^\/__bench\/videos\/([^/]+)\/([^/]+)$/;
+const OBJECT_PATH = "/__bench/objects/";
+const VIDEO_KEY_PATH = "/__bench/video-key/";
 
 /** The bare route: the R2 object's body as the response body, with its length, and no other work. */
-async function bareVideo(env: Env, account: string, job: string): Promise<Response> {
-	const object = await env.BUCKET.get(objectKeys.videoKey(account, job));
+async function bareObject(env: Env, key: string): Promise<Response> {
+	const object = await env.BUCKET.get(key);
 	if (!object) return new Response("no such object", { status: 404 });
 	return new Response(object.body, {
 		headers: { "content-type": "video/mp4", "content-length": String(object.size) },
@@ -60,8 +62,11 @@ export default {
 	async fetch(request, env, ctx) {
 		const { pathname } = new URL(request.url);
 		if (pathname === "/__bench/hello") return new Response("hello");
-		const video = VIDEO_PATH.exec(pathname);
-		if (video && request.method === "GET") return bareVideo(env, video[1] ?? "", video[2] ?? "");
+		if (pathname.startsWith(OBJECT_PATH)) return bareObject(env, pathname.slice(OBJECT_PATH.length));
+		if (pathname.startsWith(VIDEO_KEY_PATH)) {
+			const job = await env.JOBS.getByName(pathname.slice(VIDEO_KEY_PATH.length)).get();
+			return job ? new Response(jobVideoKey(job)) : new Response("no such job", { status: 404 });
+		}
 		if (pathname === "/__bench/migrate" && request.method === "POST") return migrate(request, env);
 		if (pathname.startsWith("/__bench/step/")) return step(request, env, pathname.slice("/__bench/step/".length));
 		return worker.fetch(request, env, ctx);

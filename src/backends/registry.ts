@@ -1,8 +1,8 @@
 import { type BackendRow, getBackend } from "../db/backends";
 import { DEFAULT_MAX_VIDEO_BYTES, envInt } from "../jobs/input";
-import type { JobSpec } from "../jobs/record";
+import type { JobRecord, JobSpec } from "../jobs/record";
 import { openJson } from "../lib/secret-box";
-import { objectKeys } from "../storage";
+import { jobVideoKey } from "../storage";
 import { ComfyuiBackend, type ComfyuiJobContext } from "./comfyui";
 import { PodBackend } from "./pod";
 import { RunpodBackend } from "./runpod";
@@ -22,6 +22,8 @@ export interface JobContext {
 	origin: string;
 	/** The job's inputs in R2 (the `comfyui` kind uploads them itself). */
 	inputs: JobSpec["inputs"];
+	/** Where the current submission's video goes (kinds that store it themselves). */
+	videoKey: string;
 }
 
 const optNum = (v: unknown): number | undefined => (typeof v === "number" ? v : undefined);
@@ -60,7 +62,7 @@ function comfyContext(env: Env, job?: JobContext): ComfyuiJobContext | undefined
 		bucket: env.BUCKET,
 		jobId: job.id,
 		inputs: job.inputs,
-		videoKey: objectKeys.videoKey(job.account_id, job.id),
+		videoKey: job.videoKey,
 		maxVideoBytes: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
 	};
 }
@@ -96,7 +98,7 @@ export async function buildBackend(env: Env, row: BackendRow, job?: JobContext):
 								webhookUrl:
 									config.webhook === false ? undefined : await runpodWebhookUrl(env.SIGNING_SECRET, job.origin, job.id),
 								bucket: env.BUCKET,
-								videoKey: objectKeys.videoKey(job.account_id, job.id),
+								videoKey: job.videoKey,
 								maxVideoBytes: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
 							}
 						: {},
@@ -126,7 +128,14 @@ export async function loadBackend(
 	return { row, build: await buildBackend(env, row, job) };
 }
 
-/** The adapter context of a job, from its spec. */
-export function jobContext(spec: JobSpec): JobContext {
-	return { id: spec.id, account_id: spec.account_id, origin: spec.origin, inputs: spec.inputs };
+/** The adapter context of a job: its spec, and where its current submission's video goes. */
+export function jobContext(job: Pick<JobRecord, "spec" | "output_key">): JobContext {
+	const { spec } = job;
+	return {
+		id: spec.id,
+		account_id: spec.account_id,
+		origin: spec.origin,
+		inputs: spec.inputs,
+		videoKey: jobVideoKey(job),
+	};
 }

@@ -1,5 +1,5 @@
 import type { GpuJobInput, Model } from "../backends/types";
-import { objectKeys, signerFor } from "../storage";
+import { signerFor } from "../storage";
 import { signOutputTarget } from "../storage/output";
 import type { JobParams, JobSpec } from "./record";
 
@@ -66,17 +66,17 @@ export function buildParams(model: Model, params: JobParams, hasAudio: boolean):
 export async function buildJobInput(
 	env: Env,
 	spec: JobSpec,
+	videoKey: string,
 ): Promise<{ input: GpuJobInput; multipart_upload_id: string | null }> {
 	const signer = signerFor(env, spec.origin);
 	const expiresInS = envInt(env.BACKEND_URL_TTL_S, DEFAULT_URL_TTL_S);
 	const image = await signer.signGet(spec.inputs.image.object_key, { expiresInS });
 	const audio = spec.inputs.audio ? await signer.signGet(spec.inputs.audio.object_key, { expiresInS }) : null;
-	const { output, multipart_upload_id } = await signOutputTarget(
-		env,
-		spec.origin,
-		objectKeys.videoKey(spec.account_id, spec.id),
-		{ maxSize: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES), expiresInS, contentType: "video/mp4" },
-	);
+	const { output, multipart_upload_id } = await signOutputTarget(env, spec.origin, videoKey, {
+		maxSize: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
+		expiresInS,
+		contentType: "video/mp4",
+	});
 	const inputs: GpuJobInput["inputs"] = {
 		image: { url: image.url, content_type: spec.inputs.image.content_type },
 	};

@@ -88,6 +88,8 @@ export interface JobRecord extends JobState {
 	transient_failures: number;
 	/** The webhook deliveries, attached when the store loads a job that has a webhook. */
 	deliveries?: WebhookDeliveryView[];
+	/** Where the latest submission writes its video (`jobVideoKey`); absent or null: the per-job key of old jobs. */
+	output_key?: string | null;
 }
 
 export function snapshotOf(record: JobRecord): JobSnapshot {

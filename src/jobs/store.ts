@@ -16,8 +16,10 @@ import { JOB_STATUSES, type JobState } from "./state";
  * - (v3) `job.output_upload_id`: the R2 multipart upload the GPU worker may write the video through (signed
  *   with the job input, src/jobs/input.ts); null when none is open. Set apart from `save`: only the submit
  *   path opens one, and completion or abort clears it.
+ * - (v4) `job.output_key`: the R2 key the latest submission writes its video to (one per submission, see
+ *   `objectKeys.videoKey`); null for jobs submitted before v4, which use the per-job key.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const STATUS_LIST = JOB_STATUSES.map((s) => `'${s}'`).join(", ");
 
@@ -51,6 +53,7 @@ const MIGRATIONS: Record<number, string[]> = {
 	],
 	2: [...EVENT_LOG_DDL, ...OUTBOX_DDL],
 	3: ["ALTER TABLE job ADD COLUMN output_upload_id TEXT"],
+	4: ["ALTER TABLE job ADD COLUMN output_key TEXT"],
 };
 
 interface JobRow extends Record<string, SqlStorageValue> {
@@ -71,6 +74,7 @@ interface JobRow extends Record<string, SqlStorageValue> {
 	index_synced: number;
 	updated_at: string;
 	output_upload_id: string | null;
+	output_key: string | null;
 }
 
 const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
@@ -144,6 +148,7 @@ export class JobStore {
 			index_synced: row.index_synced === 1,
 			updated_at: row.updated_at,
 			output_upload_id: row.output_upload_id ?? null,
+			output_key: row.output_key ?? null,
 			...(this.#hooks && spec.webhook ? { deliveries: this.#hooks.deliveries() } : {}),
 		};
 	}
@@ -184,6 +189,11 @@ export class JobStore {
 	/** Replaces the spec: only routing changes it after creation (failover to another backend). */
 	updateSpec(spec: JobSpec): void {
 		this.#exec("UPDATE job SET spec = ?", JSON.stringify(spec));
+	}
+
+	/** Records the key the next submission writes its video to. */
+	setOutputKey(key: string): void {
+		this.#exec("UPDATE job SET output_key = ?", key);
 	}
 
 	/** Records (or, with null, forgets) the job's open output multipart upload. */

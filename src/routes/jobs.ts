@@ -22,7 +22,7 @@ import { base64url, sha256Hex } from "../lib/ids";
 import { rateLimitedResponse } from "../limits/headers";
 import { checkSpendCap, reserveSlot } from "../limits/job-admission";
 import { withShareUrls } from "../share/render";
-import { objectKeys } from "../storage";
+import { jobVideoKey } from "../storage";
 import { serveObject } from "../storage/serve-object";
 
 const JOB_ID = /^job_[a-z0-9]{1,64}$/;
@@ -241,7 +241,7 @@ export const jobsRoutes = newRouter()
 		if (job.status !== "succeeded") {
 			throw new ApiError("not_ready", `The job is ${job.status}; the video exists once it has succeeded.`);
 		}
-		const res = await serveObject(c.env.BUCKET, objectKeys.videoKey(job.spec.account_id, job.spec.id), c.req.raw, {
+		const res = await serveObject(c.env.BUCKET, jobVideoKey(job), c.req.raw, {
 			contentType: "video/mp4",
 			filename: `${job.spec.id}.mp4`,
 		});

@@ -13,7 +13,7 @@ import {
 	signShareUrl,
 	verifyShare,
 } from "../share/links";
-import { objectKeys } from "../storage";
+import { jobVideoKey } from "../storage";
 import { serveObject } from "../storage/serve-object";
 import { loadOwnJob } from "./jobs";
 
@@ -152,7 +152,7 @@ export const shareRoutes = newRouter()
 		}
 		const job = await c.env.JOBS.getByName(jobId).get();
 		if (job?.status !== "succeeded") throw denied("This share link is not valid.");
-		const res = await serveObject(c.env.BUCKET, objectKeys.videoKey(accountId, jobId), c.req.raw, {
+		const res = await serveObject(c.env.BUCKET, jobVideoKey(job), c.req.raw, {
 			contentType: "video/mp4",
 			filename: `${jobId}.mp4`,
 			// Private: the URL is a credential; shared caches must not keep the bytes under it past revocation.

@@ -119,7 +119,10 @@ async function handlePut(c: Context<AppEnv>): Promise<Response> {
 		throw new ApiError("payload_too_large", `The URL accepts at most ${grant.max} bytes.`);
 	}
 	if (!(await outputWritable(c.env, grant.key))) {
-		throw new ApiError("conflict", "The job is finished: its video can no longer be replaced.");
+		throw new ApiError(
+			"conflict",
+			"This output URL is no longer current: the job has finished, or a later submission of it writes the video.",
+		);
 	}
 	if (grant.part !== undefined && grant.uploadId !== undefined)
 		return putPart(c, grant, grant.part, grant.uploadId, length);

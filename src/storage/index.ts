@@ -31,9 +31,21 @@ export function workerSignerFor(env: Env, origin: string): WorkerUrlSigner {
 export const objectKeys = {
 	/** The bytes of an upload. */
 	uploadKey: (accountId: string, uploadId: string): string => `uploads/${accountId}/${uploadId}`,
-	/** A job's finished video. */
-	videoKey: (accountId: string, jobId: string): string => `outputs/${accountId}/${jobId}/video.mp4`,
+	/**
+	 * A job's video. Each submission to a backend writes under its own `submission` segment, so a run the job
+	 * gave up on (lost, timed out, failed over) can never overwrite the video of the run that succeeded. Without
+	 * it: the single per-job key that jobs from before per-submission keys wrote.
+	 */
+	videoKey: (accountId: string, jobId: string, submission?: string): string =>
+		submission ? `outputs/${accountId}/${jobId}/${submission}/video.mp4` : `outputs/${accountId}/${jobId}/video.mp4`,
+	/** Every video object of a job (all its submissions). */
+	videoPrefix: (accountId: string, jobId: string): string => `outputs/${accountId}/${jobId}/`,
 } as const;
+
+/** The key of the video a job's current (or succeeding) submission writes. */
+export function jobVideoKey(job: { spec: { id: string; account_id: string }; output_key?: string | null }): string {
+	return job.output_key ?? objectKeys.videoKey(job.spec.account_id, job.spec.id);
+}
 
 /** The prefix of every upload's key; the storage route guards PUTs under it. */
 export const UPLOADS_PREFIX = "uploads/";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { objectKeys } from "../../src/storage";
+import { jobVideoKey } from "../../src/storage";
 import { ADMIN, call, newAccount, PNG, prompt, stepUntil, upload } from "../emulators/pod/harness";
 import { fakeVideo } from "../emulators/pod/server";
 
@@ -60,7 +60,7 @@ describe("comfyui backend", () => {
 		expect(job.status).toBe("succeeded");
 		const remote = job.remote_id ?? "";
 		expect(remote).toMatch(/^[0-9a-f-]{36}$/);
-		const stored = await env.BUCKET.get(objectKeys.videoKey(job.spec.account_id, id));
+		const stored = await env.BUCKET.get(jobVideoKey(job));
 		expect(new Uint8Array((await stored?.arrayBuffer()) ?? new ArrayBuffer(0))).toEqual(fakeVideo(remote));
 		expect(job.cost).toEqual({ gpu_seconds: 4.2, usd: Math.round(4.2 * 0.0002 * 1e6) / 1e6 });
 		// The i2v template (gpu-worker/workflows/wan2.2-i2v.json) with the job's parameters written in.

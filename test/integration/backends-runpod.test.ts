@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { JobRecord } from "../../src/jobs/record";
-import { objectKeys } from "../../src/storage";
+import { jobVideoKey } from "../../src/storage";
 import { ADMIN, call, newAccount, PNG, prompt, record, stepUntil, stub, upload } from "../emulators/pod/harness";
 import {
 	deliverWebhooks,
@@ -82,7 +82,7 @@ describe("runpod backend: polling", () => {
 		const job = await stepUntil(id, (j) => j.status === "succeeded" || j.status === "failed");
 		expect(job.status).toBe("succeeded");
 		const emuVideo = new Uint8Array(await (await rpControl(`/jobs/${job.remote_id}/video`)).arrayBuffer());
-		const stored = await env.BUCKET.get(objectKeys.videoKey(job.spec.account_id, id));
+		const stored = await env.BUCKET.get(jobVideoKey(job));
 		if (!stored) throw new Error("no video stored");
 		expect(new Uint8Array(await stored.arrayBuffer())).toEqual(emuVideo);
 		expect(job.output?.video.size).toBe(emuVideo.byteLength);

@@ -139,6 +139,37 @@ describe("a job the backend loses (404 on /status)", () => {
 		);
 	});
 
+	it("gives the resubmission a video key of its own: the lost run can no longer write, its object is swept", async () => {
+		const text = prompt("vanish");
+		const id = await startJob(text);
+		const second = await stepUntil(id, (j) => j.attempts === 2);
+		const { runs } = (await (await emulator(`/_control/runs?prompt=${encodeURIComponent(text)}`)).json()) as {
+			runs: { id: string; input: { output: { put: { url: string; headers: Record<string, string> } } } }[];
+		};
+		expect(runs.map((r) => r.id)).toEqual([expect.any(String), second.remote_id]);
+		// The lost run comes back to life and PUTs to the URL it was given: refused, nothing stored there.
+		const lost = runs[0];
+		if (!lost) throw new Error("the emulator saw no run");
+		const lostKey = decodeURIComponent(new URL(lost.input.output.put.url).pathname.replace(/^\/v1\/storage\//, ""));
+		expect(lostKey).toMatch(new RegExp(`^outputs/[^/]+/${id}/att_[a-z0-9]+/video\\.mp4$`));
+		expect(lostKey).not.toBe(second.output_key);
+		const late = await call(lost.input.output.put.url, {
+			method: "PUT",
+			headers: lost.input.output.put.headers,
+			body: new Uint8Array(64),
+		});
+		expect(late.status).toBe(409);
+		expect(await env.BUCKET.head(lostKey)).toBeNull();
+		const done = await runToSuccess(id);
+		expect(done.status).toBe("succeeded");
+		const served = await call(`/v1/jobs/${id}/video`, { headers: auth });
+		const video = new Uint8Array(await served.arrayBuffer());
+		expect(video.byteLength).toBe(done.output?.video.size);
+		// Only the succeeding submission's object is left under the job.
+		const left = await env.BUCKET.list({ prefix: `outputs/${done.spec.account_id}/${id}/` });
+		expect(left.objects.map((o) => o.key)).toEqual([done.output_key]);
+	});
+
 	it("fails once it has used up its attempts", async () => {
 		const id = await startJob(prompt("vanish*5"));
 		const job = await stepUntil(id, (j) => j.status === "failed", 20);

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { objectKeys } from "../../src/storage";
 import { OUTPUT_PART_BYTES } from "../../src/storage/output";
 import {
 	call,
@@ -63,7 +64,9 @@ describe("the GPU output target", () => {
 		expect(done.status).toBe("failed");
 		expect(done.error?.code).toBe("output_verification_failed");
 		expect(done.error?.message).toMatch(/parts/);
-		expect(await env.BUCKET.head(`outputs/${done.spec.account_id}/${id}/video.mp4`)).toBeNull();
+		// Nothing of the job's video is left: not the refused assembly, nor any submission's object.
+		const left = await env.BUCKET.list({ prefix: objectKeys.videoPrefix(done.spec.account_id, id) });
+		expect(left.objects).toEqual([]);
 	});
 
 	it("aborts the unused multipart upload when the worker used the single PUT", async () => {

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { objectKeys } from "../../src/storage";
+import { jobVideoKey, objectKeys } from "../../src/storage";
 import { WorkerUrlSigner } from "../../src/storage/worker-signer";
 import { call, ORIGIN, PNG } from "../emulators/pod/harness";
 import { expectProblem, makeTenant, type Tenant } from "../helpers/security";
@@ -138,13 +138,19 @@ describe("share links", () => {
 });
 
 describe("the URLs a job's backend gets", () => {
-	const videoEtag = async (t: Tenant) => (await env.BUCKET.head(objectKeys.videoKey(t.account, t.jobId)))?.etag;
+	/** Where a job's video lives: its succeeding submission's key. */
+	const videoKeyOf = async (jobId: string) => {
+		const job = await env.JOBS.getByName(jobId).get();
+		if (!job) throw new Error(`no job ${jobId}`);
+		return jobVideoKey(job);
+	};
+	const videoEtag = async (t: Tenant) => (await env.BUCKET.head(await videoKeyOf(t.jobId)))?.etag;
 
 	it("A's output URL cannot write B's video, nor A's other job's", async () => {
 		const before = await videoEtag(b);
 		expect(before).toBeTruthy();
 		const { url, headers } = a.backendUrls.output;
-		for (const key of [objectKeys.videoKey(b.account, b.jobId), objectKeys.videoKey(a.account, a.queuedJobId)]) {
+		for (const key of [await videoKeyOf(b.jobId), objectKeys.videoKey(a.account, a.queuedJobId)]) {
 			await expectProblem(await put(onPath(url, key), headers, new Uint8Array(64)), 403, "forbidden");
 		}
 		expect(await videoEtag(b)).toBe(before);
@@ -154,9 +160,20 @@ describe("the URLs a job's backend gets", () => {
 	it("A's input URL cannot read B's upload or video", async () => {
 		const input = a.backendUrls.inputs.image ?? "";
 		expect((await call(input)).status).toBe(200);
-		for (const key of [objectKeys.uploadKey(b.account, b.readyUpload), objectKeys.videoKey(b.account, b.jobId)]) {
+		for (const key of [objectKeys.uploadKey(b.account, b.readyUpload), await videoKeyOf(b.jobId)]) {
 			await expectProblem(await call(onPath(input, key)), 403, "forbidden");
 		}
+	});
+
+	it("a submission the job gave up on cannot write its video, even with a valid output URL of its own", async () => {
+		const current = await videoKeyOf(a.jobId);
+		// What an earlier submission (lost, timed out, failed over) was handed: a signed PUT for its own key.
+		const earlier = objectKeys.videoKey(a.account, a.jobId, "att_earliersubmission");
+		expect(earlier).not.toBe(current);
+		const signer = new WorkerUrlSigner(env.SIGNING_SECRET, ORIGIN);
+		const stale = await signer.signPut(earlier, { contentType: "video/mp4", maxSize: 1024, expiresInS: 600 });
+		await expectProblem(await put(stale.url, stale.headers, new Uint8Array(64)), 409, "conflict");
+		expect(await env.BUCKET.head(earlier)).toBeNull();
 	});
 
 	it("the output URL cannot replace the video once the job has succeeded", async () => {

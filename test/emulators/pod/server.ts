@@ -131,6 +131,8 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 	const token = options.token ?? "emulator-token";
 	const transfers = options.transfers ?? "relay";
 	const jobs = new Map<string, EmuJob>();
+	/** Every /run accepted, never forgotten (a vanished job leaves `jobs`). */
+	const runs: { id: string; prompt: string; input: Json }[] = [];
 	const spent = new Map<string, number>();
 	const stats = { completed: 0, failed: 0, retried: 0 };
 	const served = new Map<string, number>();
@@ -322,6 +324,12 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 		const cancelMatch = /^\/cancel\/([^/]+)$/.exec(path);
 		const controlMatch = /^\/_control\/jobs\/([^/]+)(\/video|\/relayed)?$/.exec(path);
 
+		// Test control: every run made for a prompt with its input, oldest first, vanished ones included (a
+		// resubmitted job has several).
+		if (req.method === "GET" && path === "/_control/runs") {
+			const wanted = url.searchParams.get("prompt") ?? "";
+			return send(res, 200, { runs: runs.filter((r) => r.prompt === wanted).map(({ id, input }) => ({ id, input })) });
+		}
 		if (req.method === "POST" && path === "/run") {
 			const input = (json().input ?? {}) as Json;
 			const prompt = String(((input.params ?? {}) as Json).prompt ?? "");
@@ -329,6 +337,7 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 			if (typeof input.model !== "string") return send(res, 400, { error: "input.model is required" });
 			seq += 1;
 			const id = `emu-${seq}-${Math.random().toString(36).slice(2, 8)}`;
+			runs.push({ id, prompt, input });
 			jobs.set(id, {
 				id,
 				input,
