@@ -103,6 +103,18 @@ describe("the local stack", () => {
 		expect(data.find((b) => b.name === "local")?.kind).toBe("pod");
 	});
 
+	it("serves the demo page and its files with the security headers (web/_headers)", async () => {
+		for (const file of ["/", "/app.js"]) {
+			const res = await fetch(`${stack.url}${file}`);
+			expect(res.status).toBe(200);
+			await res.arrayBuffer();
+			expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+			expect(res.headers.get("x-frame-options")).toBe("DENY");
+			expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+			expect(res.headers.get("strict-transport-security")).toMatch(/^max-age=\d+/);
+		}
+	});
+
 	it("uploads an image and audio, renders a preview job, and serves the MP4", async () => {
 		const image = await upload("still.png", "image/png", makePng(64, 64));
 		const audio = await upload("tone.wav", "audio/wav", makeWav(1));
