@@ -15,7 +15,8 @@ interface StatsBody {
 	backends: { name: string; [k: string]: unknown }[];
 }
 
-const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString();
+/** Instants `s` seconds before `now`: one clock reading per job, so its spans are exact (no millisecond tick between). */
+const before = (now: number) => (s: number) => new Date(now - s * 1000).toISOString();
 
 async function insertJob(
 	id: string,
@@ -25,6 +26,7 @@ async function insertJob(
 	started: number | null,
 	done: number | null,
 ) {
+	const ago = before(Date.now());
 	await env.DB.prepare(
 		`INSERT INTO jobs (id, account_id, status, model, backend_name, backend_kind, created_at, started_at, completed_at, updated_at)
 		 VALUES (?, 'ops', ?, 'preview', ?, 'pod', ?, ?, ?, ?)`,
