@@ -33,6 +33,19 @@ async function limitedAccount(account: string, limits: Record<string, unknown>):
 	return auth;
 }
 
+/** A new account with these limits and one key of it: the key's id (its limiter object's name) and headers. */
+async function limitedKey(account: string, limits: Record<string, unknown>): Promise<{ id: string; auth: Auth }> {
+	const created = await call("/v1/admin/keys", {
+		method: "POST",
+		headers: ADMIN,
+		body: JSON.stringify({ name: account, account }),
+	});
+	const { id, key } = (await created.json()) as { id: string; key: string };
+	const res = await setLimits(account, limits);
+	if (res.status !== 200) throw new Error(`limits not set: ${res.status} ${await res.text()}`);
+	return { id, auth: { authorization: `Bearer ${key}` } };
+}
+
 /** Sends `n` copies of a request at once; returns the responses in order. */
 function burst(n: number, send: () => Promise<Response>): Promise<Response[]> {
 	return Promise.all(Array.from({ length: n }, send));
@@ -112,14 +125,7 @@ describe("per-key request rate limit", () => {
 	});
 
 	it("persists the buckets, so an object rebuilt from storage (after an eviction) resumes them", async () => {
-		const created = await call("/v1/admin/keys", {
-			method: "POST",
-			headers: ADMIN,
-			body: JSON.stringify({ name: "persist", account: "persist" }),
-		});
-		const { id, key } = (await created.json()) as { id: string; key: string };
-		expect((await setLimits("persist", { requests_per_minute: 3 })).status).toBe(200);
-		const auth = { authorization: `Bearer ${key}` };
+		const { id, auth } = await limitedKey("persist", { requests_per_minute: 3 });
 		expect(statuses(await burst(3, () => call("/v1/jobs", { headers: auth })))).toEqual([200, 200, 200]);
 		const decision = await runInDurableObject(env.RATE_LIMITER.getByName(id), async (_instance, state) => {
 			const rows = state.storage.sql
@@ -135,14 +141,7 @@ describe("per-key request rate limit", () => {
 	});
 
 	it("forgets an idle key's buckets a window after its last charge, storage included", async () => {
-		const created = await call("/v1/admin/keys", {
-			method: "POST",
-			headers: ADMIN,
-			body: JSON.stringify({ name: "idle", account: "idle" }),
-		});
-		const { id, key } = (await created.json()) as { id: string; key: string };
-		expect((await setLimits("idle", { requests_per_minute: 2 })).status).toBe(200);
-		const auth = { authorization: `Bearer ${key}` };
+		const { id, auth } = await limitedKey("idle", { requests_per_minute: 2 });
 		expect(statuses(await burst(3, () => call("/v1/jobs", { headers: auth })))).toEqual([200, 200, 429]);
 		const limiter = env.RATE_LIMITER.getByName(id);
 		// Still busy: the alarm only moves itself on.
