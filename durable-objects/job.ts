@@ -19,10 +19,9 @@ import {
 } from "../src/jobs/state";
 import { JobStore, type StoredJob } from "../src/jobs/store";
 import { verifyVideo } from "../src/jobs/verify";
-import { newId } from "../src/lib/ids";
 import { createLogger, type Logger } from "../src/lib/logger";
 import { type JobTimings, recordJobMetrics } from "../src/ops/metrics";
-import { jobVideoKey, objectKeys } from "../src/storage";
+import { jobVideoKey, objectKeys, submissionOf } from "../src/storage";
 import { abortOutputMultipart, completeOutputMultipart } from "../src/storage/output";
 import { JobNotifier } from "./job-notifier";
 
@@ -244,7 +243,7 @@ export class JobDO extends DurableObject<Env> {
 		// reused (why: see buildJobInput), and the video goes to a key of its own, so a run given up on cannot
 		// overwrite what this one writes.
 		await this.#abortOutputUpload();
-		const videoKey = objectKeys.videoKey(job.spec.account_id, job.spec.id, newId("att"));
+		const videoKey = objectKeys.videoKey(job.spec.account_id, job.spec.id, submissionOf(job.output_key) + 1);
 		this.#store.setOutputKey(videoKey);
 		const { input, multipart_upload_id } = await buildJobInput(this.env, job.spec, videoKey);
 		this.#store.setOutputUpload(multipart_upload_id);
@@ -486,14 +485,19 @@ export class JobDO extends DurableObject<Env> {
 
 	/**
 	 * Best effort: deletes the videos of submissions other than the one that succeeded (all of them when the job
-	 * did not succeed): runs given up on may have written theirs, and nothing serves them.
+	 * did not succeed): runs given up on may have written theirs, and nothing serves them. Submissions are
+	 * numbered, so their keys are known without listing the bucket: a job that succeeded on its first costs nothing.
 	 */
 	async #sweepOutputs(job: StoredJob): Promise<void> {
-		const keep = job.status === "succeeded" ? jobVideoKey(job) : null;
+		const last = submissionOf(job.output_key);
+		const keep = job.status === "succeeded" ? last : 0;
+		const stale: string[] = [];
+		for (let n = 1; n <= last; n++) {
+			if (n !== keep) stale.push(objectKeys.videoKey(job.spec.account_id, job.spec.id, n));
+		}
 		try {
-			const listed = await this.env.BUCKET.list({ prefix: objectKeys.videoPrefix(job.spec.account_id, job.spec.id) });
-			const stale = listed.objects.map((o) => o.key).filter((k) => k !== keep);
-			if (stale.length > 0) await this.env.BUCKET.delete(stale);
+			// R2 deletes at most 1000 keys per call.
+			for (let i = 0; i < stale.length; i += 1000) await this.env.BUCKET.delete(stale.slice(i, i + 1000));
 		} catch (err) {
 			this.#log.warn("output_sweep_failed", { error: err instanceof Error ? err.message : String(err) });
 		}

@@ -32,15 +32,20 @@ export const objectKeys = {
 	/** The bytes of an upload. */
 	uploadKey: (accountId: string, uploadId: string): string => `uploads/${accountId}/${uploadId}`,
 	/**
-	 * A job's video. Each submission to a backend writes under its own `submission` segment, so a run the job
-	 * gave up on (lost, timed out, failed over) can never overwrite the video of the run that succeeded. Without
-	 * it: the single per-job key that jobs from before per-submission keys wrote.
+	 * A job's video. Each submission to a backend (numbered from 1) writes under its own `att_N` segment, so a run
+	 * the job gave up on (lost, timed out, failed over) can never overwrite the video of the run that succeeded.
+	 * Without a number: the single per-job key that jobs from before per-submission keys wrote.
 	 */
-	videoKey: (accountId: string, jobId: string, submission?: string): string =>
-		submission ? `outputs/${accountId}/${jobId}/${submission}/video.mp4` : `outputs/${accountId}/${jobId}/video.mp4`,
-	/** Every video object of a job (all its submissions). */
-	videoPrefix: (accountId: string, jobId: string): string => `outputs/${accountId}/${jobId}/`,
+	videoKey: (accountId: string, jobId: string, submission?: number): string =>
+		submission
+			? `outputs/${accountId}/${jobId}/att_${submission}/video.mp4`
+			: `outputs/${accountId}/${jobId}/video.mp4`,
 } as const;
+
+/** The submission number in a video key (`att_N`); 0 for none or the per-job key of old jobs. */
+export function submissionOf(videoKey: string | null | undefined): number {
+	return Number(/\/att_(\d+)\/video\.mp4$/.exec(videoKey ?? "")?.[1] ?? 0);
+}
 
 /** The key of the video a job's current (or succeeding) submission writes. */
 export function jobVideoKey(job: { spec: { id: string; account_id: string }; output_key?: string | null }): string {

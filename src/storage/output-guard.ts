@@ -2,7 +2,7 @@ import { isTerminal } from "../jobs/state";
 import { jobVideoKey } from "./index";
 
 /** A job's video key: the per-job key of old jobs, or one per submission (`objectKeys.videoKey`). */
-const VIDEO_KEY = /^outputs\/[^/]+\/(job_[a-z0-9]{1,64})\/(?:att_[a-z0-9]{1,64}\/)?video\.mp4$/;
+const VIDEO_KEY = /^outputs\/[^/]+\/(job_[a-z0-9]{1,64})\/(?:att_\d{1,9}\/)?video\.mp4$/;
 
 /**
  * Whether a signed PUT may still write `key`. Only the job's current submission may write its video, and only

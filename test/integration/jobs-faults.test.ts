@@ -151,7 +151,7 @@ describe("a job the backend loses (404 on /status)", () => {
 		const lost = runs[0];
 		if (!lost) throw new Error("the emulator saw no run");
 		const lostKey = decodeURIComponent(new URL(lost.input.output.put.url).pathname.replace(/^\/v1\/storage\//, ""));
-		expect(lostKey).toMatch(new RegExp(`^outputs/[^/]+/${id}/att_[a-z0-9]+/video\\.mp4$`));
+		expect(lostKey).toMatch(new RegExp(`^outputs/[^/]+/${id}/att_\\d+/video\\.mp4$`));
 		expect(lostKey).not.toBe(second.output_key);
 		const late = await call(lost.input.output.put.url, {
 			method: "PUT",

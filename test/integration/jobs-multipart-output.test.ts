@@ -1,6 +1,5 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { objectKeys } from "../../src/storage";
 import { OUTPUT_PART_BYTES } from "../../src/storage/output";
 import {
 	call,
@@ -65,7 +64,7 @@ describe("the GPU output target", () => {
 		expect(done.error?.code).toBe("output_verification_failed");
 		expect(done.error?.message).toMatch(/parts/);
 		// Nothing of the job's video is left: not the refused assembly, nor any submission's object.
-		const left = await env.BUCKET.list({ prefix: objectKeys.videoPrefix(done.spec.account_id, id) });
+		const left = await env.BUCKET.list({ prefix: `outputs/${done.spec.account_id}/${id}/` });
 		expect(left.objects).toEqual([]);
 	});
 

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { jobVideoKey, objectKeys } from "../../src/storage";
+import { jobVideoKey, objectKeys, submissionOf } from "../../src/storage";
 import { WorkerUrlSigner } from "../../src/storage/worker-signer";
 import { call, ORIGIN, PNG } from "../emulators/pod/harness";
 import { expectProblem, makeTenant, type Tenant } from "../helpers/security";
@@ -167,8 +167,8 @@ describe("the URLs a job's backend gets", () => {
 
 	it("a submission the job gave up on cannot write its video, even with a valid output URL of its own", async () => {
 		const current = await videoKeyOf(a.jobId);
-		// What an earlier submission (lost, timed out, failed over) was handed: a signed PUT for its own key.
-		const earlier = objectKeys.videoKey(a.account, a.jobId, "att_earliersubmission");
+		// What another submission (lost, timed out, failed over) was handed: a signed PUT for its own key.
+		const earlier = objectKeys.videoKey(a.account, a.jobId, submissionOf(current) + 1);
 		expect(earlier).not.toBe(current);
 		const signer = new WorkerUrlSigner(env.SIGNING_SECRET, ORIGIN);
 		const stale = await signer.signPut(earlier, { contentType: "video/mp4", maxSize: 1024, expiresInS: 600 });
