@@ -1,5 +1,4 @@
 import { installBaseMiddleware, installFallbacks, newRouter } from "./app";
-import { documentRateLimits } from "./limits/headers";
 import { declareCommonProblems } from "./openapi/common-problems";
 import { accountsRoutes } from "./routes/accounts";
 import { backendsRoutes } from "./routes/backends";
@@ -48,7 +47,6 @@ app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
 	scheme: "bearer",
 	description: "The ADMIN_TOKEN Worker secret.",
 });
-documentRateLimits(app.openAPIRegistry);
 declareCommonProblems(app.openAPIRegistry);
 app.doc31("/openapi.json", {
 	openapi: "3.1.0",

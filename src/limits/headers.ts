@@ -1,4 +1,4 @@
-import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { PROBLEM_CONTENT_TYPE, ProblemSchema } from "../errors";
 import { type RateLimitDecision, WINDOW_S } from "./rate-limit";
 
@@ -42,17 +42,3 @@ export const rateLimitedResponse = {
 		content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } },
 	},
 };
-
-/**
- * Adds the 429 to every route secured by an API key (they all pass through the rate limiter), so a route written
- * later is documented too. Call once, after every route is mounted.
- */
-export function documentRateLimits(registry: OpenAPIHono["openAPIRegistry"]): void {
-	for (const definition of registry.definitions) {
-		if (definition.type !== "route") continue;
-		const { route } = definition;
-		if (route.security?.some((requirement: Record<string, string[]>) => "apiKey" in requirement)) {
-			route.responses[429] ??= rateLimitedResponse[429];
-		}
-	}
-}

@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { problemResponses } from "../errors";
+import { rateLimitedResponse } from "../limits/headers";
 
 type Registry = OpenAPIHono["openAPIRegistry"];
 type RouteConfig = Parameters<Registry["registerPath"]>[0];
@@ -8,7 +9,8 @@ type RouteConfig = Parameters<Registry["registerPath"]>[0];
  * The problems the app's shared machinery can answer on a route, whatever its handler does: 400 from the
  * validation hook when the route validates any part of the request; 413 from the JSON body limit and 415 from the
  * body validator's content-type check when it takes a body; 401 and 403 from the auth middleware when it is
- * secured. Declared here once so no route's OpenAPI entry can miss them.
+ * secured; 429 from the rate limiter, which every API-key route passes through. Declared here once so no route's
+ * OpenAPI entry can miss them.
  */
 export function commonProblemStatuses(route: RouteConfig): number[] {
 	const request = route.request;
@@ -21,11 +23,17 @@ export function commonProblemStatuses(route: RouteConfig): number[] {
 	return statuses;
 }
 
+const securedByApiKey = (route: RouteConfig) =>
+	route.security?.some((requirement: Record<string, string[]>) => "apiKey" in requirement) ?? false;
+
 /** Adds the common problem responses to every route registered so far, keeping any the route declares itself. */
 export function declareCommonProblems(registry: Registry): void {
 	for (const def of registry.definitions) {
 		if (def.type !== "route") continue;
-		const missing = commonProblemStatuses(def.route).filter((status) => !(String(status) in def.route.responses));
-		if (missing.length > 0) def.route.responses = { ...def.route.responses, ...problemResponses(...missing) };
+		const common = {
+			...problemResponses(...commonProblemStatuses(def.route)),
+			...(securedByApiKey(def.route) ? rateLimitedResponse : {}),
+		};
+		def.route.responses = { ...common, ...def.route.responses };
 	}
 }

@@ -19,7 +19,6 @@ import { createJob, newJobIdentity } from "../jobs/create";
 import { type JobRecord, snapshotOf } from "../jobs/record";
 import { resumeAbandonedCreate } from "../jobs/resume-create";
 import { base64url, sha256Hex } from "../lib/ids";
-import { rateLimitedResponse } from "../limits/headers";
 import { checkSpendCap, reserveSlot } from "../limits/job-admission";
 import { withShareUrls } from "../share/render";
 import { jobVideoKey } from "../storage";
@@ -50,7 +49,6 @@ const createJobRoute = createRoute({
 		200: { description: "The job this Idempotency-Key already created", content: json(JobSchema) },
 		202: { description: "Accepted", content: json(JobSchema) },
 		...problemResponses(400, 401, 402, 403, 409, 422, 503),
-		...rateLimitedResponse,
 	},
 });
 
