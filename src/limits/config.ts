@@ -3,6 +3,8 @@
  * Pure, so the admin view, the middleware and the job route resolve them the same way.
  */
 
+import { envInt } from "../jobs/input";
+
 /** The per-account overrides stored in `accounts` (NULL: use the default). */
 export interface AccountLimitOverrides {
 	requests_per_minute: number | null;
@@ -36,9 +38,10 @@ export interface LimitsEnv {
 	MONTHLY_SPEND_CAP_USD?: string;
 }
 
+/** `envInt`'s parse, whole numbers only: a quota or a job count. */
 function positiveInt(raw: string | undefined, fallback: number): number {
-	const n = raw?.trim() ? Number(raw) : Number.NaN;
-	return Number.isInteger(n) && n > 0 ? n : fallback;
+	const n = envInt(raw, Number.NaN);
+	return Number.isInteger(n) ? n : fallback;
 }
 
 /** Empty (or not a non-negative number): no cap. */
