@@ -190,15 +190,20 @@ async function startMiniflare(state, vars) {
 	});
 	const mf = new Miniflare(config);
 	const url = (await mf.ready).toString().replace(/\/$/, "");
+	return migratedStack(url, secrets, state, () => mf.dispose());
+}
+
+/** The client of a started runtime, its D1 migrated; `dispose` stops the runtime and drops its state. */
+async function migratedStack(url, secrets, state, stopRuntime) {
 	const client = stackClient(url, secrets);
 	await client.migrate().catch(async (err) => {
-		await mf.dispose();
+		await stopRuntime();
 		throw err;
 	});
 	return {
 		...client,
 		async dispose() {
-			await mf.dispose();
+			await stopRuntime();
 			rmSync(state, { recursive: true, force: true });
 		},
 	};
@@ -229,16 +234,5 @@ async function startWrangler(state, vars) {
 	});
 	await worker.ready;
 	const url = (await worker.url).toString().replace(/\/$/, "");
-	const client = stackClient(url, secrets);
-	await client.migrate().catch(async (err) => {
-		await worker.dispose();
-		throw err;
-	});
-	return {
-		...client,
-		async dispose() {
-			await worker.dispose();
-			rmSync(state, { recursive: true, force: true });
-		},
-	};
+	return migratedStack(url, secrets, state, () => worker.dispose());
 }
