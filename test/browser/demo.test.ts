@@ -122,9 +122,12 @@ describe.skipIf(skipReason !== undefined)("the demo page", () => {
 		const status = page.locator("#job-status");
 		const deadline = Date.now() + 180_000;
 		for (;;) {
-			const text = (await status.textContent()) ?? "";
+			// Text and state are read together: two separate reads can straddle the final update.
+			const { text, state } = await status.evaluate((e) => ({
+				text: e.textContent ?? "",
+				state: e.getAttribute("data-status"),
+			}));
 			if (text && seen.at(-1) !== text) seen.push(text);
-			const state = await status.getAttribute("data-status");
 			if (state === "succeeded" || state === "failed" || state === "canceled") break;
 			if (Date.now() > deadline) throw new Error(`no terminal status within 180 s; saw: ${seen.join(" | ")}`);
 			await page.waitForTimeout(100);
