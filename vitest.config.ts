@@ -18,6 +18,8 @@ export default defineConfig(async () => {
 						PUBLIC_URL: "http://reelgate.test",
 						// Webhook tests post to a receiver on 127.0.0.1 (test/emulators/webhook-receiver).
 						ALLOW_LOOPBACK_WEBHOOKS: "true",
+						// Revocation tests watch an open event stream end without waiting the default 15 s.
+						EVENT_STREAM_REAUTH_MS: "200",
 					},
 				},
 			}),

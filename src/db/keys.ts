@@ -47,6 +47,11 @@ export async function revokeKey(db: D1Database, id: string, now: string): Promis
 	return first<ApiKeyRow>(db, "SELECT * FROM api_keys WHERE id = ?", id);
 }
 
+/** Whether the key still exists and is not revoked. */
+export async function isKeyActive(db: D1Database, id: string): Promise<boolean> {
+	return (await first(db, "SELECT 1 AS ok FROM api_keys WHERE id = ? AND revoked_at IS NULL", id)) !== null;
+}
+
 /** Writes `last_used_at` only when the stored one is older than a minute, so busy keys cost no extra writes. */
 export async function touchKey(db: D1Database, id: string, now: string, cutoff: string): Promise<void> {
 	await run(

@@ -2,8 +2,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { JOB_EVENT_TYPES } from "../../durable-objects/job-events";
 import { newRouter } from "../app";
 import { requireKey } from "../auth/middleware";
+import { endOnRevocation } from "../auth/revocation-guard";
+import { isKeyActive } from "../db/keys";
 import { notFound, problemResponses } from "../errors";
 import { JobIdParamSchema } from "../jobs/api-schema";
+import { envInt } from "../jobs/input";
 import { loadOwnJob } from "./jobs";
 
 /**
@@ -28,7 +31,8 @@ const eventsRoute = createRoute({
 	description:
 		"`event: status` at once with the job as `data`, then `progress` and `status` events as they happen, each with " +
 		"an `id:`; comments every 15 s keep the connection open; the stream ends after a terminal status. Reconnect " +
-		"with `Last-Event-ID` to get only the events after it (204 when a finished job has nothing left to send).",
+		"with `Last-Event-ID` to get only the events after it (204 when a finished job has nothing left to send). The " +
+		"key is checked again while the stream is open: revoking it ends the stream within `EVENT_STREAM_REAUTH_MS`.",
 	security: [{ apiKey: [] }],
 	middleware: [requireKey("jobs:read")] as const,
 	request: {
@@ -43,6 +47,9 @@ const eventsRoute = createRoute({
 });
 
 /** `Last-Event-ID` as our sequence number; anything else (absent, garbage) means "from the current state". */
+/** How often an open stream checks that its key is still active (milliseconds). */
+const DEFAULT_REAUTH_MS = 15_000;
+
 function parseLastEventId(raw: string | undefined): number | null {
 	if (raw === undefined || !/^\d{1,15}$/.test(raw.trim())) return null;
 	return Number(raw.trim());
@@ -57,7 +64,13 @@ export const jobEventsRoutes = newRouter().openapi(eventsRoute, async (c) => {
 		if (!(await c.env.JOBS.getByName(job.spec.id).get())) throw notFound("Job");
 		return c.body(null, 204);
 	}
-	return new Response(stream, {
+	const keyId = c.var.caller.keyId;
+	const guarded = endOnRevocation(
+		stream,
+		() => isKeyActive(c.env.DB, keyId),
+		envInt(c.env.EVENT_STREAM_REAUTH_MS, DEFAULT_REAUTH_MS),
+	);
+	return new Response(guarded, {
 		status: 200,
 		headers: {
 			"content-type": "text/event-stream",

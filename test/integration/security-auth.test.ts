@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, call } from "../emulators/pod/harness";
+import { startJob } from "../helpers/notify";
 import {
 	bearer,
 	drain,
@@ -64,7 +65,48 @@ describe("a revoked key", () => {
 		// The account's other key is untouched.
 		expect((await call(`/v1/jobs/${t.jobId}`, { headers: t.auth })).status).toBe(200);
 	});
+
+	it("ends an event stream it opened, while another key's stream of the same job stays open", async () => {
+		const second = await newKey(t.account);
+		const jobId = await startJob(second.auth, "pod-auth-events");
+		const open = async (auth: Record<string, string>) => {
+			const res = await call(`/v1/jobs/${jobId}/events`, { headers: auth });
+			expect(res.status).toBe(200);
+			const reader = res.body?.getReader();
+			if (!reader) throw new Error("no body");
+			expect(new TextDecoder().decode((await reader.read()).value)).toContain("event: status");
+			return reader;
+		};
+		const [revokedStream, ownerStream] = [await open(second.auth), await open(t.auth)];
+		const revoked = await call(`/v1/admin/keys/${second.id}`, { method: "DELETE", headers: ADMIN });
+		expect(revoked.status).toBe(200);
+
+		// The guard checks every EVENT_STREAM_REAUTH_MS (200 ms under test): the stream says why, then ends.
+		const rest = await readToEnd(revokedStream, 5_000);
+		expect(rest.ended, "the revoked key's stream ended").toBe(true);
+		expect(rest.text).toContain(": the API key was revoked");
+		expect(rest.text).not.toContain("event:");
+		// The owner's key still holds its stream open.
+		expect((await readToEnd(ownerStream, 1_000)).ended).toBe(false);
+		await ownerStream.cancel();
+	});
 });
+
+/** Reads until the stream ends or `ms` pass; which of the two happened, and the text read. */
+async function readToEnd(
+	reader: ReadableStreamDefaultReader<Uint8Array>,
+	ms: number,
+): Promise<{ ended: boolean; text: string }> {
+	const decoder = new TextDecoder();
+	let text = "";
+	const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), ms));
+	for (;;) {
+		const next = await Promise.race([reader.read(), timeout]);
+		if (next === "timeout") return { ended: false, text };
+		if (next.done) return { ended: true, text };
+		text += decoder.decode(next.value, { stream: true });
+	}
+}
 
 describe("admin routes take only the admin token", () => {
 	const last = ADMIN_TOKEN.at(-1) === "n" ? "m" : "n";
