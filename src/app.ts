@@ -140,6 +140,23 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 	app.use("*", limitJsonBodies);
 }
 
+/**
+ * A Hono route path as a regular expression over the request path: `:name` is one segment, `:name{re}` is its own
+ * pattern (which may span segments, as a storage key does).
+ */
+function routePattern(routePath: string): RegExp {
+	const param = /:[A-Za-z_]+(?:\{([^}]+)\})?/g;
+	let source = "";
+	let at = 0;
+	for (const match of routePath.matchAll(param)) {
+		source += `${escapeRegExp(routePath.slice(at, match.index))}(?:${match[1] ?? "[^/]+"})`;
+		at = match.index + match[0].length;
+	}
+	return new RegExp(`^${source}${escapeRegExp(routePath.slice(at))}$`);
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
 /** 404 for unknown paths, 405 (with `Allow`) for known paths with another method. */
 export function installFallbacks(app: OpenAPIHono<AppEnv>): void {
 	app.notFound((c) => {
@@ -147,9 +164,10 @@ export function installFallbacks(app: OpenAPIHono<AppEnv>): void {
 		const methods = new Set<string>();
 		for (const route of app.routes) {
 			if (route.method === "ALL" || route.path.includes("*")) continue;
-			const pattern = new RegExp(`^${route.path.replace(/:[A-Za-z_]+(\{[^}]+\})?/g, "[^/]+")}$`);
-			if (pattern.test(path)) methods.add(route.method);
+			if (routePattern(route.path).test(path)) methods.add(route.method);
 		}
+		// Hono answers HEAD with the GET handler.
+		if (methods.has("GET")) methods.add("HEAD");
 		const requestId = c.get("requestId");
 		if (methods.size > 0) {
 			return problemResponse("method_not_allowed", `${c.req.method} is not allowed on ${path}.`, {

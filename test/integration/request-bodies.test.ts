@@ -81,7 +81,15 @@ describe("path parameters and methods", () => {
 	it("answers a known path with another method with 405 and Allow", async () => {
 		const res = await call("/v1/jobs", { method: "PATCH", headers: auth });
 		await expectProblem(res, 405, "method_not_allowed");
-		expect(res.headers.get("allow")?.split(", ").sort()).toEqual(["GET", "POST"]);
+		expect(res.headers.get("allow")?.split(", ").sort()).toEqual(["GET", "HEAD", "POST"]);
+	});
+
+	it("matches a parameter's own pattern too: a storage key spans path segments", async () => {
+		const res = await call("/v1/storage/uploads/acct/upl_x/image.png", { method: "POST", body: "x" });
+		await expectProblem(res, 405, "method_not_allowed");
+		expect(res.headers.get("allow")?.split(", ").sort()).toEqual(["GET", "HEAD", "PUT"]);
+		// A literal dot in a route is a dot: /openapi.json does not stand for /openapiXjson.
+		await expectProblem(await call("/openapiXjson", { method: "POST" }), 404, "not_found");
 	});
 });
 

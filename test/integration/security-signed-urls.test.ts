@@ -92,8 +92,13 @@ describe("upload URLs", () => {
 			"forbidden",
 		],
 		["GET", (s) => call(s.upload.url), 403, "forbidden"],
-		// No POST route under /v1/storage (the 405 fallback does not see multi-segment keys): 404.
-		["POST", (s) => call(s.upload.url, { method: "POST", headers: s.upload.headers, body: PNG }), 404, "not_found"],
+		// No POST route under /v1/storage: 405 (with Allow: PUT, GET, HEAD).
+		[
+			"POST",
+			(s) => call(s.upload.url, { method: "POST", headers: s.upload.headers, body: PNG }),
+			405,
+			"method_not_allowed",
+		],
 		[
 			"the method rewritten to GET",
 			(s) => {
