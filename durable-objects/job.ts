@@ -297,7 +297,7 @@ export class JobDO extends DurableObject<Env> {
 			case "failed": {
 				const error = result.error ?? { code: "inference_failed", message: "The GPU job failed." };
 				if (TRANSFER_FAILURES.includes(error.code) && fresh.attempts < MAX_ATTEMPTS) {
-					return this.#retryTransfer(fresh, error);
+					return this.#retryTransfer(fresh, error, this.#cost(fresh, result.executionMs));
 				}
 				return this.#fail(fresh, error, this.#cost(fresh, result.executionMs));
 			}
@@ -325,8 +325,9 @@ export class JobDO extends DurableObject<Env> {
 	 * down, restarting, or the URLs expired). Nothing is wrong with the job itself: it is submitted again, with
 	 * fresh URLs, after a backoff, while under the attempt limit.
 	 */
-	async #retryTransfer(job: StoredJob, error: JobError): Promise<void> {
-		const applied = this.#apply(job, { type: "lost" });
+	async #retryTransfer(job: StoredJob, error: JobError, cost: JobCost | null): Promise<void> {
+		// The run happened and was billed: its GPU time stays on the job.
+		const applied = this.#apply(job, { type: "lost", cost });
 		if (!applied.ok) return;
 		const delay = retryDelayMs(job.attempts);
 		await this.#schedule(applied.job, delay, "transfer_failed", `${error.code}: ${error.message}`);

@@ -100,7 +100,10 @@ export const JobSchema = z
 				}),
 			})
 			.optional(),
-		cost: z.object({ gpu_seconds: z.number(), usd: z.number() }).optional(),
+		cost: z
+			.object({ gpu_seconds: z.number(), usd: z.number() })
+			.optional()
+			.openapi({ description: "GPU time spent so far over all the job's submissions, abandoned runs included." }),
 		webhook: z
 			.object({
 				url: z.string(),

@@ -51,6 +51,7 @@ export interface JobState {
 	progress: JobProgress;
 	error: JobError | null;
 	output: { video: VideoOutput } | null;
+	/** GPU time spent so far, over every submission: abandoned runs count too, the backend billed them. */
 	cost: JobCost | null;
 }
 
@@ -58,7 +59,8 @@ export type JobEvent =
 	| { type: "submitted"; remoteId: string }
 	| { type: "started"; at: string }
 	| { type: "progress"; at: string; progress: JobProgress }
-	| { type: "lost" }
+	/** The submission is abandoned (lost, or its transfers failed); `cost` is what its run had already spent. */
+	| { type: "lost"; cost?: JobCost | null }
 	| { type: "succeeded"; at: string; output: { video: VideoOutput }; cost: JobCost | null }
 	| { type: "failed"; at: string; error: JobError; cost?: JobCost | null }
 	| { type: "canceled"; at: string };
@@ -80,6 +82,15 @@ export function initialState(): JobState {
 		error: null,
 		output: null,
 		cost: null,
+	};
+}
+
+/** The sum of two spends; null only when neither is known. Rounded like each part (ms, micro-dollars). */
+export function addCost(a: JobCost | null, b: JobCost | null): JobCost | null {
+	if (!a || !b) return a ?? b;
+	return {
+		gpu_seconds: Math.round((a.gpu_seconds + b.gpu_seconds) * 1000) / 1000,
+		usd: Math.round((a.usd + b.usd) * 1e6) / 1e6,
 	};
 }
 
@@ -116,7 +127,16 @@ export function transition(state: JobState, event: JobEvent): TransitionResult {
 		}
 		case "lost":
 			// The backend forgot the job: it goes back to the queue for a resubmission (counted on submit).
-			return { ok: true, state: { ...state, status: "queued", remote_id: null, progress: { percent: 0 } } };
+			return {
+				ok: true,
+				state: {
+					...state,
+					status: "queued",
+					remote_id: null,
+					progress: { percent: 0 },
+					cost: addCost(state.cost, event.cost ?? null),
+				},
+			};
 		case "succeeded":
 			return {
 				ok: true,
@@ -127,7 +147,7 @@ export function transition(state: JobState, event: JobEvent): TransitionResult {
 					completed_at: event.at,
 					progress: { percent: 100, stage: "done" },
 					output: event.output,
-					cost: event.cost,
+					cost: addCost(state.cost, event.cost),
 					error: null,
 				},
 			};
@@ -139,7 +159,7 @@ export function transition(state: JobState, event: JobEvent): TransitionResult {
 					status: "failed",
 					completed_at: event.at,
 					error: event.error,
-					cost: event.cost ?? state.cost,
+					cost: addCost(state.cost, event.cost ?? null),
 				},
 			};
 		case "canceled":

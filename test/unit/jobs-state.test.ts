@@ -102,4 +102,27 @@ describe("job state machine", () => {
 		});
 		expect(s).toMatchObject({ status: "failed", error: { code: "inference_failed" }, cost: { gpu_seconds: 1 } });
 	});
+
+	it("adds what abandoned runs spent to the final cost", () => {
+		const run = (id: string) => [{ type: "submitted", remoteId: id } as const, { type: "started", at } as const];
+		const abandoned = { type: "lost", cost: { gpu_seconds: 0.8, usd: 0.0004 } } as const;
+		const twice = apply(initialState(), ...run("r1"), abandoned, ...run("r2"), abandoned);
+		// While it waits for the next submission, the job shows what it has spent so far.
+		expect(twice).toMatchObject({ status: "queued", cost: { gpu_seconds: 1.6, usd: 0.0008 } });
+		const succeeded = apply(twice, ...run("r3"), {
+			type: "succeeded",
+			at,
+			output: video,
+			cost: { gpu_seconds: 5.4, usd: 0.0027 },
+		});
+		expect(succeeded.cost).toEqual({ gpu_seconds: 7, usd: 0.0035 });
+		// A run that reported no time adds nothing; a failure without a cost keeps what was spent.
+		const unknown = apply(twice, ...run("r3"), { type: "lost" }, ...run("r4"), {
+			type: "failed",
+			at,
+			error: { code: "lost", message: "gone" },
+		});
+		expect(unknown.cost).toEqual({ gpu_seconds: 1.6, usd: 0.0008 });
+		expect(apply(initialState(), { type: "lost" }, { type: "canceled", at }).cost).toBeNull();
+	});
 });
