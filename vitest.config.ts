@@ -29,7 +29,7 @@ export default defineConfig(async () => {
 			setupFiles: ["./test/helpers/apply-migrations.ts"],
 			globalSetup: ["./test/helpers/global-setup.ts"],
 			testTimeout: 30_000,
-			silent: "passed-only",
+			silent: "passed-only" as const,
 		},
 	};
 });

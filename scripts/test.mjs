@@ -1,10 +1,9 @@
 #!/usr/bin/env node
-// `npm test`: the type check and Biome, the workerd suite (vitest), the SDK's Node suite, the operations suite (deploy scripts against
-// RunPod/Cloudflare API emulators, costs), the R2 presigner against a real S3 server (test/s3, versitygw),
-// the pytest suites, then the end-to-end and browser
-// (demo page in Chromium, CLI) suites against the real local stack, the schema fuzz run (test/fuzz) and the
-// chaos run (test/chaos); one closing line
-// `N passed, N failed[, N skipped]` summed over all of them.
+// `npm test`: the type checks (Workers side, shipped code alone, Node side) and Biome, the workerd suite (vitest),
+// the SDK's Node suite, the operations suite (deploy scripts against RunPod/Cloudflare API emulators, costs), the R2
+// presigner against a real S3 server (test/s3, versitygw), the pytest suites, then the end-to-end and browser (demo
+// page in Chromium, CLI) suites against the real local stack, the schema fuzz run (test/fuzz) and the chaos run
+// (test/chaos); one closing line `N passed, N failed[, N skipped]` summed over all of them.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -166,6 +165,8 @@ async function staticSuite(env) {
 	const bin = (name) => path.join(ROOT, "node_modules", ".bin", name);
 	const checks = [
 		["typecheck", bin("tsc"), ["--noEmit"]],
+		["typecheck:node", bin("tsc"), ["-p", "tsconfig.node.json", "--noEmit"]],
+		["typecheck:runtime", bin("tsc"), ["-p", "tsconfig.runtime.json", "--noEmit"]],
 		["lint", bin("biome"), ["check", "."]],
 	];
 	const counts = { passed: 0, failed: 0, skipped: 0 };

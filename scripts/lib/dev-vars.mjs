@@ -2,8 +2,13 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 
-/** Parses a dotenv-style file: KEY=value lines, `#` comments, optional surrounding quotes. */
+/**
+ * Parses a dotenv-style file: KEY=value lines, `#` comments, optional surrounding quotes.
+ * @param {string} text
+ * @returns {Record<string, string>}
+ */
 export function parseDevVars(text) {
+	/** @type {Record<string, string>} */
 	const vars = {};
 	for (const raw of text.split(/\r?\n/)) {
 		const line = raw.trim();
@@ -20,6 +25,10 @@ export function parseDevVars(text) {
 	return vars;
 }
 
+/**
+ * @param {string} file
+ * @returns {Record<string, string>}
+ */
 export function readDevVars(file) {
 	return existsSync(file) ? parseDevVars(readFileSync(file, "utf8")) : {};
 }
@@ -35,8 +44,15 @@ export const GENERATED_SECRETS = {
 };
 
 /**
+ * Parsed values, every generated secret among them.
+ * @typedef {Record<keyof typeof GENERATED_SECRETS, string> & Record<string, string>} DevVars
+ */
+
+/**
  * Adds a random value for every missing or empty secret; existing values are kept as they are.
  * Returns the complete set of values and the names that were added.
+ * @param {string} file
+ * @returns {{ vars: DevVars, added: string[], created: boolean }}
  */
 export function ensureDevVars(file) {
 	const existed = existsSync(file);

@@ -18,12 +18,20 @@ export function toolEnv(extra = {}) {
 	return { ...process.env, PATH: `${BIN}${path.delimiter}${process.env.PATH ?? ""}`, ...extra };
 }
 
-/** argv for running wrangler with the pinned Node, without a shell. */
+/**
+ * argv for running wrangler with the pinned Node, without a shell.
+ * @param {string[]} args
+ * @returns {[string, string[]]}
+ */
 export function wranglerArgv(args) {
 	return [nodeBinary(), [path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), ...args]];
 }
 
-/** argv for running vitest with the pinned Node, without a shell. */
+/**
+ * argv for running vitest with the pinned Node, without a shell.
+ * @param {string[]} args
+ * @returns {[string, string[]]}
+ */
 export function vitestArgv(args) {
 	return [nodeBinary(), [path.join(ROOT, "node_modules", "vitest", "vitest.mjs"), ...args]];
 }

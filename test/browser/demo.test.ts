@@ -7,6 +7,38 @@ import { ROOT } from "../../scripts/lib/paths.mjs";
 import { makePng, makeWav } from "../e2e/media";
 import { chromiumMissing, launchChromium } from "./chromium";
 
+// The callbacks given to page.evaluate run in Chromium, not Node. lib.dom would clash with Node's types across the
+// whole Node-side program (tsconfig.node.json), so the page-side names they use are declared here, module-local,
+// only as far as used.
+interface PageElement {
+	readonly id: string;
+	readonly tagName: string;
+	readonly textContent: string | null;
+	getAttribute(name: string): string | null;
+	getBoundingClientRect(): { readonly right: number };
+}
+interface HTMLElement extends PageElement {
+	readonly offsetParent: PageElement | null;
+}
+interface HTMLVideoElement extends HTMLElement {
+	readonly readyState: number;
+	readonly duration: number;
+	readonly videoWidth: number;
+	readonly videoHeight: number;
+}
+interface HTMLInputElement extends HTMLElement {
+	readonly labels: { readonly length: number } | null;
+}
+interface HTMLProgressElement extends HTMLElement {
+	readonly value: number;
+}
+declare const document: {
+	readonly documentElement: { readonly clientWidth: number; readonly scrollWidth: number };
+	readonly activeElement: PageElement | null;
+	querySelector(selectors: "video"): HTMLVideoElement | null;
+	querySelectorAll(selectors: string): Iterable<PageElement>;
+};
+
 const ARTIFACTS = path.join(ROOT, "test-results", "browser");
 /** The first API calls of a fresh stack can take a few seconds (local D1 warming up). */
 const POLL = { timeout: 15_000, interval: 100 };

@@ -1,7 +1,7 @@
 /**
- * The plumbing every TypeScript test double shares: Node's `http`, typed to the slice used here (the project has no
- * @types/node; tsc checks these files with the workers types), a body reader, JSON replies, and a server on an
- * ephemeral loopback port.
+ * The plumbing every TypeScript test double shares: Node's `http`, typed to the slice used here (tsconfig.json checks
+ * these files with the Workers types and declares no Node types; tsconfig.node.json checks them again with Node's), a
+ * body reader, JSON replies, and a server on an ephemeral loopback port.
  */
 
 export type Json = Record<string, unknown>;
@@ -62,8 +62,8 @@ export async function serveOnLoopback(
 	handle: (req: NodeRequest, res: NodeResponse) => Promise<void>,
 	port = 0,
 ): Promise<LoopbackServer> {
-	// A computed specifier keeps tsc (workers types, no @types/node) from resolving the module; vitest runs these
-	// files in Node, where it exists.
+	// A computed specifier keeps tsc under tsconfig.json (Workers types, no Node types declared) from resolving the
+	// module; vitest runs these files in Node, where it exists.
 	const httpModule = "node:http";
 	const http = (await import(httpModule)) as {
 		createServer(h: (req: NodeRequest, res: NodeResponse) => void): NodeServer;

@@ -206,8 +206,9 @@ describe("waitForJob", () => {
 				streams++;
 				res.writeHead(200, { "content-type": "text/event-stream" });
 				if (streams === 1)
-					return res.end(`retry: 20\nid: 5\nevent: progress\ndata: ${JSON.stringify(job("job_r", "running", 40))}\n\n`);
-				return res.end(`id: 6\nevent: status\ndata: ${JSON.stringify(job("job_r", "succeeded", 100))}\n\n`);
+					res.end(`retry: 20\nid: 5\nevent: progress\ndata: ${JSON.stringify(job("job_r", "running", 40))}\n\n`);
+				else res.end(`id: 6\nevent: status\ndata: ${JSON.stringify(job("job_r", "succeeded", 100))}\n\n`);
+				return;
 			}
 			json(res, 200, job("job_r", "running", 40));
 		});
