@@ -155,6 +155,14 @@ function routePattern(routePath: string): RegExp {
 	return new RegExp(`^${source}${escapeRegExp(routePath.slice(at))}$`);
 }
 
+function decodedPath(path: string): string | null {
+	try {
+		return decodeURI(path);
+	} catch {
+		return null;
+	}
+}
+
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** 404 for unknown paths, 405 (with `Allow`) for known paths with another method. */
@@ -162,14 +170,17 @@ export function installFallbacks(app: OpenAPIHono<AppEnv>): void {
 	app.notFound((c) => {
 		const path = new URL(c.req.url).pathname;
 		const methods = new Set<string>();
+		// Routes match the decoded path, as the router does (a `.+` key never spans a decoded line break).
+		const decoded = decodedPath(path);
 		for (const route of app.routes) {
 			if (route.method === "ALL" || route.path.includes("*")) continue;
-			if (routePattern(route.path).test(path)) methods.add(route.method);
+			if (decoded !== null && routePattern(route.path).test(decoded)) methods.add(route.method);
 		}
 		// Hono answers HEAD with the GET handler.
 		if (methods.has("GET")) methods.add("HEAD");
 		const requestId = c.get("requestId");
-		if (methods.size > 0) {
+		// A method the path does serve, yet no route took: the path itself is what is not found.
+		if (methods.size > 0 && !methods.has(c.req.method)) {
 			return problemResponse("method_not_allowed", `${c.req.method} is not allowed on ${path}.`, {
 				requestId,
 				headers: { allow: [...methods].join(", ") },
