@@ -1,7 +1,8 @@
 // The chaos run: CHAOS_JOBS (default 200) jobs through the real local runtime and the pod and RunPod emulators, with a
 // seeded mix of backend faults per job (CHAOS_SEED replays one), while the runtime is SIGKILLed and restarted twice.
 // Every accepted job must reach the terminal state its faults call for, every succeeded video must download
-// byte-exact, and no job may be announced succeeded twice.
+// byte-exact, and no job may be announced succeeded twice. A quarter of the clients follow their job through the
+// event stream, reconnecting with Last-Event-ID across the restarts: each must see its terminal status, in order.
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { makePng } from "../e2e/media";
@@ -9,6 +10,7 @@ import { fakeVideo, type PodEmulator, startPodEmulator } from "../emulators/pod/
 import { type RunpodEmulator, startRunpodEmulator } from "../emulators/runpod/server";
 import { startWebhookReceiver, type WebhookReceiver } from "../emulators/webhook-receiver/server";
 import { ResilientClient } from "./client";
+import { type FollowResult, followEvents } from "./event-follower";
 import { FAULTS, type JobPlan, planJob } from "./faults";
 import { seededRng } from "./prng";
 import { LocalRuntime } from "./runtime";
@@ -23,6 +25,8 @@ const SETTLE_DEADLINE_MS = Number(process.env.CHAOS_DEADLINE_S ?? 300) * 1000;
 const CALL_TIMEOUT_MS = 8000;
 const TICK_MS = 400;
 const TERMINAL = ["succeeded", "failed", "canceled"];
+/** Every FOLLOW_EVERY-th job's client follows it through the event stream instead of polling. */
+const FOLLOW_EVERY = 4;
 
 interface JobView {
 	id: string;
@@ -39,6 +43,8 @@ interface Tracked {
 	/** The last state its client saw. */
 	view?: JobView;
 	createError?: string;
+	/** How its event stream went, for the jobs followed that way. */
+	followed?: FollowResult<JobView>;
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -161,6 +167,20 @@ async function driveJob(client: ResilientClient, job: Tracked, creating: ReturnT
 	} catch (err) {
 		job.createError = String(err);
 		return;
+	}
+	if (job.plan.index % FOLLOW_EVERY === 0) {
+		// Like an EventSource: reconnects with Last-Event-ID through the restarts, stops at the terminal status.
+		job.followed = await followEvents<JobView>(runtime.url, job.account.key, job.id, until);
+		if (job.followed.view) job.view = job.followed.view;
+		if (TERMINAL.includes(job.view?.status ?? "")) {
+			// What the stream ended on is what the job says.
+			const read = await client.json<JobView>("GET", `/v1/jobs/${job.id}`, { key: job.account.key, until }, [200]);
+			if (read.status !== job.view?.status || read.error?.code !== job.view?.error?.code) {
+				job.followed.problems.push(`the stream ended on ${job.view?.status}, GET says ${read.status}`);
+			}
+			return;
+		}
+		// The stream gave up (its problems say why): polling below still settles the job.
 	}
 	const started = Date.now();
 	while (!TERMINAL.includes(job.view?.status ?? "") && Date.now() < until) {
@@ -296,6 +316,10 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 		for (const f of j.plan.faults) faultsPlanned[f] = (faultsPlanned[f] ?? 0) + 1;
 	}
 	const resubmitted = jobs.filter((j) => (j.view?.attempts ?? 0) > 1).length;
+	const followed = jobs.filter((j) => j.followed);
+	const streamProblems = followed.flatMap((j) => (j.followed?.problems ?? []).map((p) => `${label(j)}: ${p}`));
+	const sum = (f: (r: FollowResult<JobView>) => number) =>
+		followed.reduce((n, j) => n + (j.followed ? f(j.followed) : 0), 0);
 	console.log(
 		[
 			`chaos: seed ${SEED}, ${JOBS} jobs in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
@@ -306,6 +330,7 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 			`  restarts: ${runtime.restarts.map((r, i) => `#${i + 1} ${r.inFlight} in flight, down ${r.downMs} ms`).join("; ")}`,
 			`  client retries: ${JSON.stringify(client.tally.retries)}; 5xx answers other than 503: ${client.tally.serverErrors.length}`,
 			`  jobs resubmitted by the Worker (attempts > 1): ${resubmitted}; webhook redeliveries (same webhook-id): ${redeliveries}`,
+			`  followed by event stream: ${followed.length} jobs, ${sum((r) => r.events)} events, ${sum((r) => r.resumes)} streams resumed with Last-Event-ID, ${sum((r) => r.refused)} connection attempts refused or broken`,
 		].join("\n"),
 	);
 	for (const e of client.tally.serverErrors.slice(0, 10))
@@ -316,6 +341,7 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 	expect(wrongOutcome, "jobs whose final state does not match their faults").toEqual([]);
 	expect(badVideos, "succeeded jobs whose video is not the one rendered").toEqual([]);
 	expect(webhookProblems, "webhook problems").toEqual([]);
+	expect(streamProblems, "event streams that broke their contract").toEqual([]);
 	// 503 is the runtime coming back up (retried by the client); any other 5xx is the API failing a client.
 	expect(client.tally.serverErrors, "5xx answers other than 503").toEqual([]);
 	expect(runtime.restarts.length).toBeGreaterThanOrEqual(2);
