@@ -23,6 +23,8 @@ from .log import log_event, strip_query
 CHUNK = 1024 * 1024
 # Headers we set ourselves; a job's header map must not override them.
 _RESERVED_HEADERS = {"content-length", "host", "transfer-encoding"}
+# How a create-only URL refuses a second write: R2's S3 API (If-None-Match: *) and the Worker's storage route.
+_ALREADY_STORED = {409, 412}
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -96,21 +98,36 @@ async def _file_slice(path: Path, offset: int, length: int, hasher) -> AsyncIter
             yield chunk
 
 
-async def _put_slice(session, url, headers, path, offset, length, hasher, attempts, backoff_s) -> tuple[str, object]:
+async def _hash_slice(path: Path, offset: int, length: int, hasher):
+    async for _ in _file_slice(path, offset, length, hasher):
+        pass
+    return hasher
+
+
+async def _put_slice(session, url, headers, path, offset, length, hasher, attempts, backoff_s,
+                     already_stored_ok: bool = False) -> tuple[str, object]:
     """PUTs one byte range with an exact Content-Length (signed PUTs reject chunked encoding).
 
     The sha256 is advanced on a copy per attempt, so a retried part is hashed once in the final digest.
+    `already_stored_ok`: the URL is create-only (the whole video's PUT), so a refusal on a retry is success.
     """
     send_headers = {k: v for k, v in headers.items() if k.lower() not in _RESERVED_HEADERS}
     send_headers["Content-Length"] = str(length)
+    attempts_made = 0
 
     async def attempt():
+        nonlocal attempts_made
+        attempts_made += 1
         attempt_hasher = hasher.copy()
         async with session.put(url, data=_file_slice(path, offset, length, attempt_hasher),
                                headers=send_headers) as resp:
             await resp.read()
             if resp.status >= 500 or resp.status == 429:
                 raise _Retryable(f"HTTP {resp.status}")
+            if already_stored_ok and resp.status in _ALREADY_STORED and attempts_made > 1:
+                # A create-only video URL refuses a second write. On a retry that means an earlier attempt did
+                # store the bytes (its answer was lost): the Worker verifies size and sha256, so report them.
+                return "", await _hash_slice(path, offset, length, hasher.copy())
             if not 200 <= resp.status < 300:
                 raise WorkerError("output_upload_failed", f"PUT {strip_query(url)} answered HTTP {resp.status}")
             return resp.headers.get("ETag", ""), attempt_hasher
@@ -128,7 +145,8 @@ async def upload_output(
     hasher = hashlib.sha256()
     if target.put is not None and (mp is None or size <= mp.part_size):
         headers = {"Content-Type": target.content_type, **target.put.headers}
-        _, hasher = await _put_slice(session, target.put.url, headers, path, 0, size, hasher, attempts, backoff_s)
+        _, hasher = await _put_slice(session, target.put.url, headers, path, 0, size, hasher, attempts, backoff_s,
+                                     already_stored_ok=True)
         if progress:
             progress(size, size)
         log_event("uploaded", url=strip_query(target.put.url), size=size)

@@ -53,12 +53,15 @@ def make_wav(seconds: float = 1.5, rate: int = 22050) -> bytes:
 
 class FileHost:
     """Serves GET /files/<name> and accepts PUT /put/<name>, like signed R2 URLs. `fail[path] = [503, ...]`
-    makes the next requests to that path answer those statuses first."""
+    makes the next requests to that path answer those statuses first; `fail_after_store[path]` stores the body
+    first, then answers so (the answer lost on its way back). A PUT with `If-None-Match: *` over a stored object
+    gets 412, as from R2."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.puts: dict[str, dict] = {}
         self.fail: dict[str, list[int]] = {}
+        self.fail_after_store: dict[str, list[int]] = {}
         self.requests: list[tuple[str, str]] = []
         self.webhooks: list[dict] = []
         self.base = ""
@@ -86,7 +89,12 @@ class FileHost:
             await request.read()
             return fault
         body = await request.read()
-        self.puts[request.match_info["name"]] = {"body": body, "headers": dict(request.headers)}
+        name = request.match_info["name"]
+        if request.headers.get("If-None-Match") == "*" and name in self.puts:
+            return web.Response(status=412, text="PreconditionFailed")
+        self.puts[name] = {"body": body, "headers": dict(request.headers)}
+        if queue := self.fail_after_store.get(request.path):
+            return web.Response(status=queue.pop(0), text="injected failure after storing")
         return web.Response(status=200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
 
     async def webhook(self, request: web.Request) -> web.Response:

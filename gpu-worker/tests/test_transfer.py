@@ -82,6 +82,31 @@ async def test_put_4xx_fails_without_retry(file_host, session, video):
     assert file_host.requests.count(("PUT", "/put/out.mp4")) == 1
 
 
+CREATE_ONLY = {"content-type": "video/mp4", "if-none-match": "*"}
+
+
+async def test_create_only_put_whose_answer_was_lost_counts_as_stored_on_the_retry(file_host, session, video):
+    # The first PUT stored the video but its answer was lost (a 502 on the way back): the retry meets the
+    # create-only refusal, which means the bytes are there. The Worker verifies the reported size and sha256.
+    file_host.fail_after_store["/put/out.mp4"] = [502]
+    target = OutputTarget(put=PutTarget(file_host.url("/put/out.mp4"), CREATE_ONLY))
+    result = await upload_output(session, video, target, attempts=3, backoff_s=0.01)
+    data = video.read_bytes()
+    assert file_host.requests.count(("PUT", "/put/out.mp4")) == 2
+    assert file_host.puts["out.mp4"]["body"] == data
+    assert (result.size, result.sha256, result.parts) == (len(data), hashlib.sha256(data).hexdigest(), None)
+
+
+async def test_create_only_put_refused_at_once_fails(file_host, session, video):
+    # Refused on the first try: somebody else's bytes are there (a duplicate run); never reported as ours.
+    file_host.puts["out.mp4"] = {"body": b"other", "headers": {}}
+    target = OutputTarget(put=PutTarget(file_host.url("/put/out.mp4"), CREATE_ONLY))
+    with pytest.raises(WorkerError) as info:
+        await upload_output(session, video, target, attempts=3, backoff_s=0.01)
+    assert info.value.code == "output_upload_failed" and "412" in info.value.message
+    assert file_host.puts["out.mp4"]["body"] == b"other"
+
+
 def multipart(host, count: int, part_size: int) -> MultipartTarget:
     return MultipartTarget(part_size, tuple(PartTarget(n, host.url(f"/put/part{n}")) for n in range(1, count + 1)))
 

@@ -7,7 +7,7 @@ import { ApiError, problemResponses } from "../errors";
 import { nowIso } from "../lib/ids";
 import { UPLOADS_PREFIX, workerSignerFor } from "../storage";
 import { uploadPartStream } from "../storage/multipart";
-import { outputWritable } from "../storage/output-guard";
+import { isVideoKey, outputWritable } from "../storage/output-guard";
 import { putStream } from "../storage/put-stream";
 import { serveObject } from "../storage/serve-object";
 import { decodeKeyPath, STORAGE_PATH, type StorageGrant } from "../storage/worker-signer";
@@ -140,7 +140,12 @@ async function handlePut(c: Context<AppEnv>): Promise<Response> {
 	}
 	const stored = await putStream(c.env.BUCKET, grant.key, c.req.raw.body, length, {
 		httpMetadata: { contentType: grant.ct ?? contentType },
+		// A job's video is written once: the same rule R2 presigned output URLs carry as `If-None-Match: *`.
+		...(isVideoKey(grant.key) ? { onlyIf: new Headers({ "if-none-match": "*" }) } : {}),
 	});
+	if (!stored.ok && stored.reason === "precondition_failed") {
+		throw new ApiError("conflict", "A video is already stored at this URL; it cannot be replaced.");
+	}
 	if (!stored.ok) throw new ApiError("invalid_request", "The body's length did not match Content-Length.");
 	const { object } = stored;
 	return c.json({ key: object.key, size: object.size, etag: object.etag }, 200, { etag: object.httpEtag });

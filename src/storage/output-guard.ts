@@ -2,7 +2,7 @@ import { isTerminal } from "../jobs/state";
 import { jobVideoKey } from "./index";
 
 /** A job's video key: the per-job key of old jobs, or one per submission (`objectKeys.videoKey`). */
-const VIDEO_KEY = /^outputs\/[^/]+\/(job_[a-z0-9]{1,64})\/(?:att_\d{1,9}\/)?video\.mp4$/;
+export const VIDEO_KEY = /^outputs\/[^/]+\/(job_[a-z0-9]{1,64})\/(?:att_\d{1,9}\/)?video\.mp4$/;
 
 /**
  * Whether a signed PUT may still write `key`. Only the job's current submission may write its video, and only
@@ -17,4 +17,9 @@ export async function outputWritable(env: Env, key: string): Promise<boolean> {
 	const job = await env.JOBS.getByName(jobId).get();
 	if (job === null) return true;
 	return !isTerminal(job.status) && jobVideoKey(job) === key;
+}
+
+/** Whether `key` is a job's video: written once, never replaced (the stored bytes are what the job verified). */
+export function isVideoKey(key: string): boolean {
+	return VIDEO_KEY.test(key);
 }

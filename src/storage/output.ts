@@ -41,7 +41,14 @@ export async function signOutputTarget(
 	const signer = signerFor(env, origin);
 	const contentType = options.contentType ?? "video/mp4";
 	const partSize = options.partSize ?? OUTPUT_PART_BYTES;
-	const put = await signer.signPut(key, { contentType, maxSize: options.maxSize, expiresInS: options.expiresInS });
+	// Create-only: once a video is stored (and verified when the job settles), no PUT may replace it, not even a
+	// repeat of the same submission's URL within its lifetime.
+	const put = await signer.signPut(key, {
+		contentType,
+		maxSize: options.maxSize,
+		expiresInS: options.expiresInS,
+		createOnly: true,
+	});
 	const output: OutputTarget = { put: { url: put.url, headers: put.headers } };
 	if (options.maxSize <= partSize) return { output, multipart_upload_id: null };
 

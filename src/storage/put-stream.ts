@@ -1,5 +1,8 @@
-/** Why a streamed PUT did not store anything. */
-export type PutStreamFailure = "length_mismatch";
+/**
+ * Why a streamed PUT did not store anything: the body's length was wrong, or the put's `onlyIf` condition failed
+ * (R2 answers such a put with null).
+ */
+export type PutStreamFailure = "length_mismatch" | "precondition_failed";
 
 /**
  * Streams `body` into R2 at `key` without buffering it: through a `FixedLengthStream(length)` so R2 is told
@@ -17,13 +20,17 @@ export async function putStream(
 		if (length !== 0) return { ok: false, reason: "length_mismatch" };
 		if (body && !(await isEmpty(body))) return { ok: false, reason: "length_mismatch" };
 		const object = await bucket.put(key, new Uint8Array(0), options);
-		if (!object) throw new Error("R2 put returned no object");
-		return { ok: true, object };
+		return object ? { ok: true, object } : refusedPut(options);
 	}
 	const sent = await streamExactLength(body, length, (readable) => bucket.put(key, readable, options));
 	if (!sent.ok) return sent;
-	if (!sent.value) throw new Error("R2 put returned no object");
-	return { ok: true, object: sent.value };
+	return sent.value ? { ok: true, object: sent.value } : refusedPut(options);
+}
+
+/** R2 answers null only when the put's condition failed; without one, that is R2 misbehaving. */
+function refusedPut(options: R2PutOptions): { ok: false; reason: "precondition_failed" } {
+	if (!options.onlyIf) throw new Error("R2 put returned no object");
+	return { ok: false, reason: "precondition_failed" };
 }
 
 /**
@@ -40,7 +47,7 @@ export async function streamExactLength<T>(
 	body: ReadableStream<Uint8Array>,
 	length: number,
 	sink: (readable: ReadableStream<Uint8Array>) => Promise<T>,
-): Promise<{ ok: true; value: T } | { ok: false; reason: PutStreamFailure }> {
+): Promise<{ ok: true; value: T } | { ok: false; reason: "length_mismatch" }> {
 	const fixed = new FixedLengthStream(length);
 	let sinkFailedFirst = false;
 	let readFailed = false;

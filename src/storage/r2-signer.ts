@@ -84,9 +84,11 @@ export class R2PresignedUrlSigner implements UrlSigner {
 		return new URL(`${this.#config.endpoint}/${encodeURIComponent(this.#config.bucket)}/${encodeS3Key(key)}`);
 	}
 
-	/** A presigned PUT of `key` that only accepts the signed Content-Type. */
+	/** A presigned PUT of `key` that only accepts the signed Content-Type (and only creates, when asked). */
 	async signPut(key: string, options: SignPutOptions): Promise<SignedRequest> {
-		return this.#presign("PUT", this.objectUrl(key), options.expiresInS, { "content-type": options.contentType });
+		const headers: Record<string, string> = { "content-type": options.contentType };
+		if (options.createOnly) headers["if-none-match"] = "*";
+		return this.#presign("PUT", this.objectUrl(key), options.expiresInS, headers);
 	}
 
 	/** A presigned `UploadPart`; the client reads the part's `ETag` from the response. */
@@ -147,7 +149,7 @@ export class R2PresignedUrlSigner implements UrlSigner {
 		const signed = await this.#client.sign(url.toString(), {
 			method,
 			headers,
-			// `allHeaders` makes the Content-Type part of the signature (it is the only header set).
+			// `allHeaders` makes the given headers (Content-Type, If-None-Match) part of the signature.
 			aws: { signQuery: true, allHeaders: true, datetime: amzDate(now) },
 		});
 		return {

@@ -17,6 +17,11 @@ export interface SignPutOptions {
 	size?: number;
 	maxSize?: number;
 	expiresInS: number;
+	/**
+	 * The PUT may create the object, never replace one. R2 presigned URLs sign `If-None-Match: *` into the headers
+	 * the holder sends; Worker-signed URLs get the same rule from the storage route, which writes a job's video once.
+	 */
+	createOnly?: boolean;
 }
 
 export interface SignPartOptions {

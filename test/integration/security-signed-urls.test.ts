@@ -7,7 +7,8 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { jobVideoKey, objectKeys, submissionOf } from "../../src/storage";
 import { WorkerUrlSigner } from "../../src/storage/worker-signer";
-import { call, ORIGIN, PNG } from "../emulators/pod/harness";
+import { call, emulator, ORIGIN, PNG, stepUntil } from "../emulators/pod/harness";
+import { startJob } from "../helpers/notify";
 import { expectProblem, makeTenant, type Tenant } from "../helpers/security";
 
 let a: Tenant;
@@ -179,6 +180,23 @@ describe("the URLs a job's backend gets", () => {
 		const stale = await signer.signPut(earlier, { contentType: "video/mp4", maxSize: 1024, expiresInS: 600 });
 		await expectProblem(await put(stale.url, stale.headers, new Uint8Array(64)), 409, "conflict");
 		expect(await env.BUCKET.head(earlier)).toBeNull();
+	});
+
+	it("while the job runs, its output URL stores the video once and cannot replace it", async () => {
+		const jobId = await startJob(a.auth, "pod-signed");
+		const running = await stepUntil(jobId, (j) => j.status === "running");
+		const info = (await (await emulator(`/_control/jobs/${running.remote_id}`)).json()) as {
+			input: { output: { put: { url: string; headers: Record<string, string> } } };
+		};
+		const { url, headers } = info.input.output.put;
+		const first = new Uint8Array(64).fill(1);
+		expect((await put(url, headers, first)).status).toBe(200);
+		// The same URL again (a duplicate run of the same submission, a replay): refused, the first bytes stay.
+		const { detail } = await expectProblem(await put(url, headers, new Uint8Array(64).fill(2)), 409, "conflict");
+		expect(detail).toContain("already stored");
+		const stored = await env.BUCKET.get(await videoKeyOf(jobId));
+		expect(new Uint8Array((await stored?.arrayBuffer()) ?? new ArrayBuffer(0))).toEqual(first);
+		await call(`/v1/jobs/${jobId}/cancel`, { method: "POST", headers: a.auth });
 	});
 
 	it("the output URL cannot replace the video once the job has succeeded", async () => {

@@ -96,6 +96,24 @@ describe.skipIf(!found.bin)("R2 presigned URLs against versitygw", () => {
 		expect(new Uint8Array(await got.arrayBuffer())).toEqual(PNG);
 	});
 
+	it("a create-only PUT (a job's video) stores once; the same URL cannot replace it, nor drop the condition", async () => {
+		const key = "outputs/acct/job_once/att_1/video.mp4";
+		const put = await signer().signPut(key, { contentType: "video/mp4", expiresInS: 600, createOnly: true });
+		expect(put.headers).toEqual({ "content-type": "video/mp4", "if-none-match": "*" });
+		const first = new Uint8Array(64).fill(1);
+		expect((await fetch(put.url, { method: "PUT", headers: put.headers, body: first })).status).toBe(200);
+		const again = await fetch(put.url, { method: "PUT", headers: put.headers, body: new Uint8Array(64).fill(2) });
+		expect(again.status).toBe(412);
+		// Without the signed If-None-Match the signature no longer matches.
+		const unconditional = await fetch(put.url, {
+			method: "PUT",
+			headers: { "content-type": "video/mp4" },
+			body: new Uint8Array(64).fill(3),
+		});
+		expect(unconditional.status).toBe(403);
+		expect(await read(key)).toEqual(first);
+	});
+
 	const refusals: [string, (url: URL) => void, RequestInit][] = [
 		["another Content-Type", () => undefined, { method: "PUT", headers: { "content-type": "image/jpeg" } }],
 		["no Content-Type", () => undefined, { method: "PUT", headers: {} }],
