@@ -8,7 +8,8 @@
  * as a worker that lost the error would: the Worker's own verification must catch it.
  *
  * Like the GPU worker (gpu-worker/gpu_worker/transfer.py), a request that fails with a 5xx or no answer is tried
- * again, 4 attempts in all, 0.5 s apart at first and doubling; a 4xx is final.
+ * again, 4 attempts in all, 0.5 s apart at first and doubling; a 4xx is final, except the video URL's create-only
+ * refusal (409/412) on a retry, which says an earlier attempt stored it.
  */
 
 const ATTEMPTS = 4;
@@ -49,9 +50,13 @@ export async function downloadInputs(inputs: Record<string, SignedTarget | undef
 export async function putVideo(target: SignedTarget, video: Uint8Array, fault?: UploadFault): Promise<number | null> {
 	if (fault === "truncate") return putTruncated(target, video);
 	const body = fault === "corrupt" ? corrupted(video) : video;
+	let tries = 0;
 	return withRetries(async () => {
+		tries++;
 		const res = await fetch(target.url, { method: "PUT", headers: target.headers, body }).catch(() => null);
 		await res?.arrayBuffer().catch(() => undefined);
+		// Like the GPU worker: the create-only URL refusing a retry means an earlier attempt stored the video.
+		if (tries > 1 && (res?.status === 409 || res?.status === 412)) return 200;
 		return res?.status ?? null;
 	});
 }
