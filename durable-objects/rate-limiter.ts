@@ -1,31 +1,62 @@
 import { DurableObject } from "cloudflare:workers";
-import type { BucketCharge, RateLimitDecision } from "../src/limits/rate-limit";
+import { type ApiKeyWithLimits, findKeyWithLimits } from "../src/db/accounts";
+import { parseScopes } from "../src/db/keys";
+import type { Scope } from "../src/env";
+import type { Admission } from "../src/limits/admission";
+import { chargesFor } from "../src/limits/charge";
+import { effectiveLimits } from "../src/limits/config";
+import type { BucketCharge, BucketName, RateLimitDecision } from "../src/limits/rate-limit";
 import { WINDOW_S } from "../src/limits/rate-limit";
 import { type BucketState, takeAll } from "../src/limits/token-bucket";
 
+/** How long the object trusts its copy of the key's row; changes made through the API reach it at once (`forget`). */
+export const KEY_ROW_TTL_MS = 30_000;
+/** `last_used_at` is written at most this often per key. */
+const TOUCH_INTERVAL_MS = 60_000;
+
 /**
- * The token buckets of one API key (one object per key id). A Durable Object runs one call at a time, and `take`
- * does no I/O between reading and writing the buckets, so concurrent requests are counted exactly. The buckets
- * live in memory and every charge is written through to SQLite, so an evicted or restarted object resumes with the
- * same tokens instead of a fresh burst.
+ * One API key's gate (one object per key hash): whether the key is valid, with which scopes and limits, and its
+ * token buckets. Every key-authenticated request makes one call here (`admit`) instead of a D1 read plus a call:
+ * the key's row is kept in memory, read from D1 when missing or older than KEY_ROW_TTL_MS, and dropped at once by
+ * `forget` when the key is revoked or its account's limits change.
+ *
+ * A Durable Object runs one call at a time, and `take` does no I/O between reading and writing the buckets, so
+ * concurrent requests are counted exactly. The buckets live in memory and every charge is written through to
+ * SQLite, so an evicted or restarted object resumes with the same tokens instead of a fresh burst.
  *
  * Table `bucket`: one row per bucket name; `tokens` (fractional while refilling) as of `updated_ms` (epoch ms).
+ * Table `revoked`: one row once the key is revoked, written before D1 is, so the refusal never waits on D1.
  *
  * A key that stops calling must not keep storage forever: a window after its last charge every bucket is full
- * again (the burst is the whole quota), exactly what a missing bucket means, so the alarm then deletes it all.
+ * again (the burst is the whole quota), exactly what a missing bucket means, so the alarm then deletes them.
  */
 export class RateLimiterDO extends DurableObject<Env> {
 	readonly #sql: SqlStorage;
 	readonly #buckets = new Map<string, BucketState>();
+	/** The key's row as last read from D1 (null: no such key), and when; undefined: not read yet. */
+	#key: { row: ApiKeyWithLimits | null; readMs: number } | undefined;
+	/** A read of the row in flight, shared by the calls that arrive meanwhile. */
+	#reading: Promise<ApiKeyWithLimits | null> | null = null;
+	#revoked: boolean;
+	#touchedMs = 0;
 	/** Whether an idle-cleanup alarm is known to be set (undefined: not read from storage yet). */
 	#alarmSet: boolean | undefined;
-	/** False once the cleanup deleted the table: the next charge creates it again. */
+	/** Whether the `bucket` table exists: created by the first charge, dropped by the idle cleanup. */
 	#tableReady = false;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.#sql = ctx.storage.sql;
-		this.#createTable();
+		// Read only: an object made for a key that does not exist (a guessed one) must leave nothing stored.
+		const tables = new Set(
+			this.#sql
+				.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+				.toArray()
+				.map((t) => t.name),
+		);
+		this.#revoked = tables.has("revoked");
+		this.#tableReady = tables.has("bucket");
+		if (!this.#tableReady) return;
 		for (const row of this.#sql.exec<{ name: string; tokens: number; updated_ms: number }>(
 			"SELECT name, tokens, updated_ms FROM bucket",
 		)) {
@@ -59,9 +90,69 @@ export class RateLimiterDO extends DurableObject<Env> {
 			return;
 		}
 		this.#buckets.clear();
-		await this.ctx.storage.deleteAll();
+		// A revoked key keeps its mark; anything else has nothing left worth keeping.
+		if (this.#revoked) this.#sql.exec("DROP TABLE IF EXISTS bucket");
+		else await this.ctx.storage.deleteAll();
 		this.#tableReady = false;
 		this.#alarmSet = false;
+	}
+
+	/**
+	 * Admits a request made with the key whose hash is `keyHash`: refused when the key is unknown or revoked, or
+	 * lacks `scope`; else its buckets are charged (the `requests` bucket, and `jobs` when asked) with its account's
+	 * current quotas. `touch` says when the key's `last_used_at` is due to be written again.
+	 */
+	async admit(keyHash: string, scope: Scope, buckets: BucketName[]): Promise<Admission> {
+		if (this.#revoked) return { status: "invalid" };
+		const row = await this.#row(keyHash);
+		if (!row || row.revoked_at || this.#revoked) return { status: "invalid" };
+		const scopes = parseScopes(row.scopes);
+		if (!scopes.includes(scope)) return { status: "forbidden", scope };
+		const limits = effectiveLimits(row, this.env);
+		const decision = await this.take(chargesFor(limits, buckets));
+		const now = Date.now();
+		this.#touchedMs ||= Date.parse(row.last_used_at ?? "") || 0;
+		const touch = now - this.#touchedMs >= TOUCH_INTERVAL_MS;
+		if (touch) this.#touchedMs = now;
+		return {
+			status: "ok",
+			caller: { keyId: row.id, accountId: row.account_id, scopes },
+			limits,
+			decision,
+			touch,
+		};
+	}
+
+	/**
+	 * Drops the cached row, so the next request reads D1 again (the account's limits changed). With `revoked`, marks
+	 * the key revoked first, durably: from this call on it is refused, whatever D1 says or is slow to say.
+	 */
+	async forget(options: { revoked?: boolean } = {}): Promise<void> {
+		if (options.revoked && !this.#revoked) {
+			// The table's existence is the mark (see the constructor); its row says when.
+			this.#sql.exec("CREATE TABLE IF NOT EXISTS revoked (at TEXT NOT NULL)");
+			this.#sql.exec("INSERT INTO revoked (at) VALUES (?)", new Date().toISOString());
+			this.#revoked = true;
+		}
+		this.#key = undefined;
+		this.#reading = null;
+	}
+
+	async #row(keyHash: string): Promise<ApiKeyWithLimits | null> {
+		if (this.#key && Date.now() - this.#key.readMs < KEY_ROW_TTL_MS) return this.#key.row;
+		if (this.#reading) return this.#reading;
+		const reading = findKeyWithLimits(this.env.DB, keyHash);
+		this.#reading = reading;
+		reading
+			.then((row) => {
+				// A `forget` while the read was in flight makes this read stale: keep it for its callers only.
+				if (this.#reading === reading) this.#key = { row, readMs: Date.now() };
+			})
+			.catch(() => undefined)
+			.finally(() => {
+				if (this.#reading === reading) this.#reading = null;
+			});
+		return reading;
 	}
 
 	/**

@@ -6,9 +6,11 @@
  *   GET  /__bench/video-key/{job}               the R2 key of the job's video (asked once, before the bare route)
  *   POST /__bench/migrate                       runs `{statements: [sql…]}` against D1 (ADMIN_TOKEN bearer): the
  *                                               migrations, for stacks whose D1 the benchmark cannot reach itself
- *   GET  /__bench/step/key                      one step of the job read alone: the API-key lookup in D1 (bearer)
- *   GET  /__bench/step/limiter                  … the key's rate-limiter Durable Object charge (generous quota)
+ *   GET  /__bench/step/gate                     one step of the job read alone: the key's gate object admitting it
+ *                                               (cached row, one charge; bearer)
  *   GET  /__bench/step/job/{id}                 … the job's Durable Object read
+ *   GET  /__bench/step/key                      for comparison: the API-key lookup in D1 that every request made
+ *                                               before the gate kept the row (now only a gate's cold read)
  * Every other request goes to the real Worker unchanged.
  */
 
@@ -49,9 +51,11 @@ async function step(request: Request, env: Env, name: string): Promise<Response>
 		const row = await findKeyWithLimits(env.DB, await hashApiKey(key));
 		return new Response(row ? "ok" : "no key", { status: row ? 200 : 404 });
 	}
-	if (name === "limiter") {
-		const decision = await env.RATE_LIMITER.getByName("bench-step").take([{ name: "requests", quota: 1e9 }]);
-		return new Response(decision.allowed ? "ok" : "refused", { status: decision.allowed ? 200 : 429 });
+	if (name === "gate") {
+		const hash = await hashApiKey(key);
+		const admission = await env.RATE_LIMITER.getByName(hash).admit(hash, "jobs:read", ["requests"]);
+		const ok = admission.status === "ok" && admission.decision?.allowed === true;
+		return new Response(ok ? "ok" : admission.status, { status: ok ? 200 : 403 });
 	}
 	const job = await env.JOBS.getByName(name.replace(/^job\//, "")).get();
 	return new Response(job ? "ok" : "no job", { status: job ? 200 : 404 });

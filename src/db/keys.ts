@@ -38,6 +38,20 @@ export function findKeyByHash(db: D1Database, keyHash: string): Promise<ApiKeyRo
 	return first<ApiKeyRow>(db, "SELECT * FROM api_keys WHERE key_hash = ?", keyHash);
 }
 
+export function findKeyById(db: D1Database, id: string): Promise<ApiKeyRow | null> {
+	return first<ApiKeyRow>(db, "SELECT * FROM api_keys WHERE id = ?", id);
+}
+
+/** The hashes of an account's live keys: the names of their gate objects. */
+export async function activeKeyHashes(db: D1Database, accountId: string): Promise<string[]> {
+	const rows = await all<{ key_hash: string }>(
+		db,
+		"SELECT key_hash FROM api_keys WHERE account_id = ? AND revoked_at IS NULL",
+		accountId,
+	);
+	return rows.map((r) => r.key_hash);
+}
+
 export function listKeys(db: D1Database): Promise<ApiKeyRow[]> {
 	return all<ApiKeyRow>(db, "SELECT * FROM api_keys ORDER BY created_at DESC, id DESC LIMIT 1000");
 }

@@ -3,7 +3,9 @@ import { newRouter } from "../app";
 import { requireAdmin, requireKey } from "../auth/middleware";
 import { getAccountLimits, spendBetween, updateAccountLimits } from "../db/accounts";
 import { activeJobCount } from "../db/job-slots";
+import { activeKeyHashes } from "../db/keys";
 import { notFound, problemResponses } from "../errors";
+import { forgetKeys } from "../limits/admission";
 import { type AccountLimitOverrides, effectiveLimits, type LimitsEnv, utcMonth } from "../limits/config";
 
 const limitOf = <T extends z.ZodType>(value: T) =>
@@ -151,6 +153,13 @@ export const accountsRoutes = newRouter()
 		if (!(await updateAccountLimits(c.env.DB, account, c.req.valid("json")))) throw notFound("Account");
 		const overrides = await getAccountLimits(c.env.DB, account);
 		if (!overrides) throw notFound("Account");
+		// The keys' gates keep the limits they last read: make them read again on the next request. One that cannot
+		// be told now picks the change up within KEY_ROW_TTL_MS.
+		try {
+			await forgetKeys(c.env, await activeKeyHashes(c.env.DB, account));
+		} catch (err) {
+			c.var.log.error("limits_not_propagated", { account, error: err instanceof Error ? err.message : String(err) });
+		}
 		c.var.log.info("account_limits_set", { account, limits: overrides });
 		return c.json(await limitsView(c.env, account, overrides), 200);
 	})

@@ -2,10 +2,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "../app";
 import { displayPrefix, generateApiKey, hashApiKey } from "../auth/api-keys";
 import { requireAdmin } from "../auth/middleware";
-import { type ApiKeyRow, ensureAccount, insertKey, listKeys, parseScopes, revokeKey } from "../db/keys";
+import { type ApiKeyRow, ensureAccount, findKeyById, insertKey, listKeys, parseScopes, revokeKey } from "../db/keys";
 import { ALL_SCOPES } from "../env";
 import { notFound, problemResponses } from "../errors";
 import { newId, nowIso } from "../lib/ids";
+import { forgetKeys } from "../limits/admission";
 
 const ScopeSchema = z.enum(["jobs:read", "jobs:write"]);
 
@@ -128,7 +129,13 @@ export const keysRoutes = newRouter()
 	.openapi(createKey, async (c) => c.json(await createApiKey(c.env.DB, c.req.valid("json")), 201))
 	.openapi(listKeysRoute, async (c) => c.json({ data: (await listKeys(c.env.DB)).map(toKey) }, 200))
 	.openapi(revokeKeyRoute, async (c) => {
-		const row = await revokeKey(c.env.DB, c.req.valid("param").id, nowIso());
+		const id = c.req.valid("param").id;
+		const existing = await findKeyById(c.env.DB, id);
+		if (!existing) throw notFound("Key");
+		// The key's gate first: from this call on the key is refused, whether or not D1 has caught up. If the gate
+		// cannot be reached this fails before anything changed, and the revocation can simply be retried.
+		await forgetKeys(c.env, [existing.key_hash], { revoked: true });
+		const row = await revokeKey(c.env.DB, id, nowIso());
 		if (!row) throw notFound("Key");
 		return c.json(toKey(row), 200);
 	});

@@ -2,6 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { RateLimiterDO } from "../../durable-objects/rate-limiter";
+import { hashApiKey } from "../../src/auth/api-keys";
 import { ADMIN, call, newAccount, PNG, prompt, putPodBackend, stub, upload } from "../emulators/pod/harness";
 import { hook, runToSuccess } from "../helpers/notify";
 
@@ -33,17 +34,17 @@ async function limitedAccount(account: string, limits: Record<string, unknown>):
 	return auth;
 }
 
-/** A new account with these limits and one key of it: the key's id (its limiter object's name) and headers. */
-async function limitedKey(account: string, limits: Record<string, unknown>): Promise<{ id: string; auth: Auth }> {
+/** A new account with these limits and one key of it: the key's hash (its gate object's name) and headers. */
+async function limitedKey(account: string, limits: Record<string, unknown>): Promise<{ hash: string; auth: Auth }> {
 	const created = await call("/v1/admin/keys", {
 		method: "POST",
 		headers: ADMIN,
 		body: JSON.stringify({ name: account, account }),
 	});
-	const { id, key } = (await created.json()) as { id: string; key: string };
+	const { key } = (await created.json()) as { key: string };
 	const res = await setLimits(account, limits);
 	if (res.status !== 200) throw new Error(`limits not set: ${res.status} ${await res.text()}`);
-	return { id, auth: { authorization: `Bearer ${key}` } };
+	return { hash: await hashApiKey(key), auth: { authorization: `Bearer ${key}` } };
 }
 
 /** Sends `n` copies of a request at once; returns the responses in order. */
@@ -125,9 +126,9 @@ describe("per-key request rate limit", () => {
 	});
 
 	it("persists the buckets, so an object rebuilt from storage (after an eviction) resumes them", async () => {
-		const { id, auth } = await limitedKey("persist", { requests_per_minute: 3 });
+		const { hash, auth } = await limitedKey("persist", { requests_per_minute: 3 });
 		expect(statuses(await burst(3, () => call("/v1/jobs", { headers: auth })))).toEqual([200, 200, 200]);
-		const decision = await runInDurableObject(env.RATE_LIMITER.getByName(id), async (_instance, state) => {
+		const decision = await runInDurableObject(env.RATE_LIMITER.getByName(hash), async (_instance, state) => {
 			const rows = state.storage.sql
 				.exec<{ name: string; tokens: number }>("SELECT name, tokens FROM bucket")
 				.toArray();
@@ -141,9 +142,9 @@ describe("per-key request rate limit", () => {
 	});
 
 	it("forgets an idle key's buckets a window after its last charge, storage included", async () => {
-		const { id, auth } = await limitedKey("idle", { requests_per_minute: 2 });
+		const { hash, auth } = await limitedKey("idle", { requests_per_minute: 2 });
 		expect(statuses(await burst(3, () => call("/v1/jobs", { headers: auth })))).toEqual([200, 200, 429]);
-		const limiter = env.RATE_LIMITER.getByName(id);
+		const limiter = env.RATE_LIMITER.getByName(hash);
 		// Still busy: the alarm only moves itself on.
 		expect(await runDurableObjectAlarm(limiter)).toBe(true);
 		expect(await runInDurableObject(limiter, (_i, state) => state.storage.getAlarm())).not.toBeNull();

@@ -1,0 +1,61 @@
+import { findKeyWithLimits } from "../db/accounts";
+import { parseScopes } from "../db/keys";
+import type { Scope } from "../env";
+import type { Logger } from "../lib/logger";
+import { type EffectiveLimits, effectiveLimits } from "./config";
+import type { BucketName, RateLimitDecision } from "./rate-limit";
+
+/** What the key's gate (durable-objects/rate-limiter.ts) says of a request. */
+export type Admission =
+	| { status: "invalid" }
+	| { status: "forbidden"; scope: Scope }
+	| {
+			status: "ok";
+			caller: { keyId: string; accountId: string; scopes: Scope[] };
+			limits: EffectiveLimits;
+			/** null: the limiter could not be asked, and the request goes through unlimited. */
+			decision: RateLimitDecision | null;
+			/** Whether the key's `last_used_at` is due to be written. */
+			touch: boolean;
+	  };
+
+const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * Admits a request by its key's hash: one call to the key's gate object. When that object cannot be reached, the
+ * key is checked in D1 instead and the request goes through without a rate limit (logged as
+ * `rate_limiter_unavailable`): an outage of the limiter must not take the whole API down with it.
+ */
+export async function admitKey(
+	env: Env,
+	keyHash: string,
+	scope: Scope,
+	buckets: BucketName[],
+	log: Logger,
+): Promise<Admission> {
+	try {
+		return await env.RATE_LIMITER.getByName(keyHash).admit(keyHash, scope, buckets);
+	} catch (err) {
+		log.error("rate_limiter_unavailable", { error: err instanceof Error ? err.message : String(err) });
+	}
+	const row = await findKeyWithLimits(env.DB, keyHash);
+	if (!row || row.revoked_at) return { status: "invalid" };
+	const scopes = parseScopes(row.scopes);
+	if (!scopes.includes(scope)) return { status: "forbidden", scope };
+	return {
+		status: "ok",
+		caller: { keyId: row.id, accountId: row.account_id, scopes },
+		limits: effectiveLimits(row, env),
+		decision: null,
+		touch: !row.last_used_at || Date.parse(row.last_used_at) < Date.now() - TOUCH_INTERVAL_MS,
+	};
+}
+
+/**
+ * Tells the gates of these keys that what D1 holds for them changed: with `revoked`, the key is refused from now on
+ * (call it before writing D1, so the refusal never waits on D1); without, the next request reads D1 again (the
+ * account's limits changed).
+ */
+export async function forgetKeys(env: Env, keyHashes: string[], options: { revoked?: boolean } = {}): Promise<void> {
+	await Promise.all(keyHashes.map((hash) => env.RATE_LIMITER.getByName(hash).forget(options)));
+}
