@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { type ApiKeyWithLimits, findKeyWithLimits } from "../src/db/accounts";
-import { parseScopes } from "../src/db/keys";
+import { parseScopes, TOUCH_INTERVAL_MS } from "../src/db/keys";
 import type { Scope } from "../src/env";
 import type { Admission } from "../src/limits/admission";
 import { chargesFor } from "../src/limits/charge";
@@ -11,8 +11,6 @@ import { type BucketState, takeAll } from "../src/limits/token-bucket";
 
 /** How long the object trusts its copy of the key's row; changes made through the API reach it at once (`forget`). */
 export const KEY_ROW_TTL_MS = 30_000;
-/** `last_used_at` is written at most this often per key. */
-const TOUCH_INTERVAL_MS = 60_000;
 
 /**
  * One API key's gate (one object per key hash): whether the key is valid, with which scopes and limits, and its

@@ -1,5 +1,5 @@
 import { createMiddleware } from "hono/factory";
-import { touchKey } from "../db/keys";
+import { TOUCH_INTERVAL_MS, touchKey } from "../db/keys";
 import type { AppEnv, Scope } from "../env";
 import { ApiError } from "../errors";
 import { timingSafeEqualStr } from "../lib/crypto";
@@ -8,8 +8,6 @@ import { refusalDetail } from "../limits/charge";
 import { rateLimitHeaders } from "../limits/headers";
 import type { BucketName } from "../limits/rate-limit";
 import { hashApiKey, looksLikeApiKey } from "./api-keys";
-
-const TOUCH_INTERVAL_MS = 60_000;
 
 function bearer(header: string | undefined): string | null {
 	if (!header) return null;

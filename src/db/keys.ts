@@ -66,6 +66,9 @@ export async function isKeyActive(db: D1Database, id: string): Promise<boolean> 
 	return (await first(db, "SELECT 1 AS ok FROM api_keys WHERE id = ? AND revoked_at IS NULL", id)) !== null;
 }
 
+/** `last_used_at` is written at most this often per key. */
+export const TOUCH_INTERVAL_MS = 60_000;
+
 /** Writes `last_used_at` only when the stored one is older than a minute, so busy keys cost no extra writes. */
 export async function touchKey(db: D1Database, id: string, now: string, cutoff: string): Promise<void> {
 	await run(

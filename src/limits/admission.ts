@@ -1,5 +1,5 @@
 import { findKeyWithLimits } from "../db/accounts";
-import { parseScopes } from "../db/keys";
+import { parseScopes, TOUCH_INTERVAL_MS } from "../db/keys";
 import type { Scope } from "../env";
 import type { Logger } from "../lib/logger";
 import { type EffectiveLimits, effectiveLimits } from "./config";
@@ -18,8 +18,6 @@ export type Admission =
 			/** Whether the key's `last_used_at` is due to be written. */
 			touch: boolean;
 	  };
-
-const TOUCH_INTERVAL_MS = 60_000;
 
 /**
  * Admits a request by its key's hash: one call to the key's gate object. When that object cannot be reached, the
