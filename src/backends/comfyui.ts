@@ -23,6 +23,8 @@ export interface ComfyuiJobContext {
 	jobId: string;
 	inputs: JobSpec["inputs"];
 	videoKey: string;
+	/** Which submission of the job a submit makes (the same for the retries of one that failed). */
+	submission: number;
 	maxVideoBytes: number;
 }
 
@@ -97,6 +99,15 @@ function promptRefusal(body: unknown): string {
  * same templates) with the parameters injected, follows it through `/history` (and `/queue` while it is empty),
  * and streams the finished video from `/view` into R2. Cancel interrupts the prompt and removes it from the queue.
  */
+/** A submission's prompt id: a UUID-shaped digest of the job and the submission's number. */
+async function submissionPromptId(jobId: string, submission: number): Promise<string> {
+	const digest = new Uint8Array(
+		await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${jobId}/submission/${submission}`)),
+	);
+	const hex = [...digest.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+	return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
 export class ComfyuiBackend implements GpuBackend {
 	readonly kind = "comfyui" as const;
 	readonly #base: string;
@@ -143,7 +154,11 @@ export class ComfyuiBackend implements GpuBackend {
 		return { ok: true, name: `${sub}${stored}` };
 	}
 
-	/** Uploads the inputs and queues the workflow under a prompt id of our choosing (which `poll` follows). */
+	/**
+	 * Uploads the inputs and queues the workflow under a prompt id of our choosing (which `poll` follows). The id is
+	 * the submission's own, so when an earlier try's answer was lost (the prompt queued, the answer never came), the
+	 * retry finds that prompt and follows it instead of running the job twice on the GPU.
+	 */
 	async submit(input: GpuJobInput): Promise<BackendResult<{ remoteId: string }>> {
 		const job = this.#job;
 		const template = templateFor(input.model);
@@ -151,6 +166,10 @@ export class ComfyuiBackend implements GpuBackend {
 			return { ok: false, kind: "permanent", refused: true, message: `ComfyUI has no workflow for ${input.model}.` };
 		}
 		try {
+			const promptId = await submissionPromptId(job.jobId, job.submission);
+			const known = await this.#knows(promptId);
+			if (!known.ok) return known;
+			if (known.known) return { ok: true, remoteId: promptId };
 			const ext = (ct: string) => (ct.split("/")[1] ?? "bin").replace("mpeg", "mp3").replace("x-wav", "wav");
 			const image = await this.#upload(
 				job.inputs.image.object_key,
@@ -169,7 +188,6 @@ export class ComfyuiBackend implements GpuBackend {
 				audio = up.name;
 			}
 			const params = templateParams(template, input.params, { image: image.name, audio }, `video/${job.jobId}`);
-			const promptId = crypto.randomUUID();
 			const res = await this.#postJson("/prompt", {
 				prompt: buildWorkflow(template, params),
 				client_id: CLIENT_ID,
@@ -194,6 +212,26 @@ export class ComfyuiBackend implements GpuBackend {
 			if (err instanceof TemplateError) return { ok: false, kind: "permanent", refused: true, message: err.message };
 			return networkFailure(err, "Submit");
 		}
+	}
+
+	/** Whether ComfyUI has the prompt: in its history, running or pending. Unsure (an error) is not "no". */
+	async #knows(promptId: string): Promise<BackendResult<{ known: boolean }>> {
+		const res = await this.#fetch(`/history/${encodeURIComponent(promptId)}`);
+		if (!res.ok) {
+			await res.body?.cancel();
+			return httpFailure(res, "Submit");
+		}
+		const history = await readJson(res);
+		if (isObject(history) && isObject(history[promptId])) return { ok: true, known: true };
+		const q = await this.#fetch("/queue");
+		if (!q.ok) {
+			await q.body?.cancel();
+			return httpFailure(q, "Submit");
+		}
+		const queue = await readJson(q);
+		const listed = (key: string) =>
+			isObject(queue) && Array.isArray(queue[key]) && queue[key].some((e) => Array.isArray(e) && e[1] === promptId);
+		return { ok: true, known: listed("queue_running") || listed("queue_pending") };
 	}
 
 	/** `/history/{id}` when done; while it is `{}`, `/queue` tells queued from running (neither: lost). */

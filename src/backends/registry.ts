@@ -24,6 +24,8 @@ export interface JobContext {
 	inputs: JobSpec["inputs"];
 	/** Where the current submission's video goes (kinds that store it themselves). */
 	videoKey: string;
+	/** The number a submit made now gives its submission: retries of a submit that failed keep it. */
+	submission: number;
 }
 
 const optNum = (v: unknown): number | undefined => (typeof v === "number" ? v : undefined);
@@ -63,6 +65,7 @@ function comfyContext(env: Env, job?: JobContext): ComfyuiJobContext | undefined
 		jobId: job.id,
 		inputs: job.inputs,
 		videoKey: job.videoKey,
+		submission: job.submission,
 		maxVideoBytes: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
 	};
 }
@@ -129,7 +132,7 @@ export async function loadBackend(
 }
 
 /** The adapter context of a job: its spec, and where its current submission's video goes. */
-export function jobContext(job: Pick<JobRecord, "spec" | "output_key">): JobContext {
+export function jobContext(job: Pick<JobRecord, "spec" | "output_key" | "attempts">): JobContext {
 	const { spec } = job;
 	return {
 		id: spec.id,
@@ -137,5 +140,6 @@ export function jobContext(job: Pick<JobRecord, "spec" | "output_key">): JobCont
 		origin: spec.origin,
 		inputs: spec.inputs,
 		videoKey: jobVideoKey(job),
+		submission: job.attempts + 1,
 	};
 }

@@ -41,6 +41,7 @@ async function startJob(text: string, model = "wan2.2-i2v"): Promise<string> {
 	return ((await res.json()) as { id: string }).id;
 }
 
+const stepsOf = async (id: string) => (await env.JOBS.getByName(id).history()).map((h) => h.event);
 const ended = (j: { status: string }) => j.status === "succeeded" || j.status === "failed" || j.status === "canceled";
 
 describe("comfyui backend", () => {
@@ -71,6 +72,18 @@ describe("comfyui backend", () => {
 		expect(graph["11"]?.inputs.image).toBe(`${id}-image.png`);
 		expect(graph["12"]?.inputs).toMatchObject({ width: 640, height: 640, length: 33 });
 		expect(graph["17"]?.inputs.filename_prefix).toBe(`video/${id}`);
+	});
+
+	it("a submit whose answer was lost is followed on the retry, not queued a second time", async () => {
+		// ComfyUI queues the prompt, but its answer never comes (the Worker gives up after timeout_ms).
+		const id = await startJob(prompt("prompt=timeout"));
+		const job = await stepUntil(id, ended);
+		expect(job.status).toBe("succeeded");
+		expect(job.attempts).toBe(1);
+		const history = await stepsOf(id);
+		expect(history).toContain("retry");
+		const seen = (await (await control(`/prompts/${job.remote_id}`)).json()) as { posted: number };
+		expect(seen.posted).toBe(1);
 	});
 
 	it("a video sent without a content-length goes to R2 as a multipart upload", async () => {
