@@ -1,11 +1,13 @@
-// The chaos run: CHAOS_JOBS (default 200) jobs through the real local runtime and the pod and RunPod emulators, with a
-// seeded mix of backend faults per job (CHAOS_SEED replays one), while the runtime is SIGKILLed and restarted twice.
+// The chaos run: CHAOS_JOBS (default 200) jobs through the real local runtime and the pod, RunPod and bare ComfyUI
+// emulators, with a seeded mix of backend faults per job (CHAOS_SEED replays one), while the runtime is SIGKILLed
+// and restarted twice.
 // Every accepted job must reach the terminal state its faults call for, every succeeded video must download
 // byte-exact, and no job may be announced succeeded twice. A quarter of the clients follow their job through the
 // event stream, reconnecting with Last-Event-ID across the restarts: each must see its terminal status, in order.
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { makePng } from "../e2e/media";
+import { type ComfyEmulator, startComfyEmulator } from "../emulators/comfyui/server";
 import { fakeVideo, type PodEmulator, startPodEmulator } from "../emulators/pod/server";
 import { type RunpodEmulator, startRunpodEmulator } from "../emulators/runpod/server";
 import { startWebhookReceiver, type WebhookReceiver } from "../emulators/webhook-receiver/server";
@@ -24,6 +26,11 @@ const CREATE_CONCURRENCY = 8;
 const SETTLE_DEADLINE_MS = Number(process.env.CHAOS_DEADLINE_S ?? 300) * 1000;
 const CALL_TIMEOUT_MS = 8000;
 const TICK_MS = 400;
+/**
+ * One ComfyUI server runs one prompt at a time, so its third of the jobs (and the runs a lost answer left running)
+ * queue up behind each other: a faster clock keeps that queue from outlasting the deadline on a loaded machine.
+ */
+const COMFY_TICK_MS = 100;
 const TERMINAL = ["succeeded", "failed", "canceled"];
 /** Every FOLLOW_EVERY-th job's client follows it through the event stream instead of polling. */
 const FOLLOW_EVERY = 4;
@@ -45,6 +52,8 @@ interface Tracked {
 	createError?: string;
 	/** How its event stream went, for the jobs followed that way. */
 	followed?: FollowResult<JobView>;
+	/** Milliseconds from its creation until its client saw it terminal. */
+	tookMs?: number;
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -52,6 +61,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let pod: PodEmulator;
 let runpod: RunpodEmulator;
+let comfy: ComfyEmulator;
 let receiver: WebhookReceiver;
 let runtime: LocalRuntime;
 
@@ -66,17 +76,18 @@ beforeAll(async () => {
 		tickMs: TICK_MS,
 		videoSeed: "prompt",
 	});
+	comfy = await startComfyEmulator({ token: "chaos-comfy-token", tickMs: COMFY_TICK_MS, videoSeed: "prompt" });
 	receiver = await startWebhookReceiver();
 	runtime = await LocalRuntime.start({ ALLOW_LOOPBACK_WEBHOOKS: "true" });
 });
 
 afterAll(async () => {
 	await runtime?.stop();
-	await Promise.all([pod?.close(), runpod?.close(), receiver?.close()]);
+	await Promise.all([pod?.close(), runpod?.close(), comfy?.close(), receiver?.close()]);
 });
 
 /**
- * Registers both emulators as backends. The call timeout is short, so a `timeout` fault costs seconds, yet not so
+ * Registers the three emulators as backends. The call timeout is short, so a `timeout` fault costs seconds, yet not so
  * short that a loaded machine's slow answer reads as a timeout (and trips the backend's circuit breaker).
  */
 async function registerBackends(client: ResilientClient, until: number): Promise<void> {
@@ -92,6 +103,7 @@ async function registerBackends(client: ResilientClient, until: number): Promise
 				timeout_ms: CALL_TIMEOUT_MS,
 			},
 		},
+		"chaos-comfy": { kind: "comfyui", config: { url: comfy.url, token: comfy.token, timeout_ms: CALL_TIMEOUT_MS } },
 	};
 	for (const [name, body] of Object.entries(backends)) {
 		await client.json(
@@ -150,7 +162,7 @@ async function driveJob(client: ResilientClient, job: Tracked, creating: ReturnT
 	const body = {
 		model: "wan2.2-i2v",
 		input: { image: job.account.image, prompt: job.plan.prompt, resolution: "256x256" },
-		backend: job.plan.backend === "pod" ? "chaos-pod" : "chaos-runpod",
+		backend: `chaos-${job.plan.backend}`,
 		webhook: { url: `${receiver.url}/hooks/chaos-${SEED}-${job.plan.index}` },
 	};
 	try {
@@ -168,6 +180,10 @@ async function driveJob(client: ResilientClient, job: Tracked, creating: ReturnT
 		job.createError = String(err);
 		return;
 	}
+	const createdAt = Date.now();
+	const settled = () => {
+		if (TERMINAL.includes(job.view?.status ?? "")) job.tookMs = Date.now() - createdAt;
+	};
 	if (job.plan.index % FOLLOW_EVERY === 0) {
 		// Like an EventSource: reconnects with Last-Event-ID through the restarts, stops at the terminal status.
 		job.followed = await followEvents<JobView>(runtime.url, job.account.key, job.id, until);
@@ -178,7 +194,7 @@ async function driveJob(client: ResilientClient, job: Tracked, creating: ReturnT
 			if (read.status !== job.view?.status || read.error?.code !== job.view?.error?.code) {
 				job.followed.problems.push(`the stream ended on ${job.view?.status}, GET says ${read.status}`);
 			}
-			return;
+			return settled();
 		}
 		// The stream gave up (its problems say why): polling below still settles the job.
 	}
@@ -192,6 +208,7 @@ async function driveJob(client: ResilientClient, job: Tracked, creating: ReturnT
 			// Past the deadline: reported as stuck below.
 		}
 	}
+	settled();
 }
 
 interface Delivery {
@@ -310,7 +327,9 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 	// The tally.
 	const byOutcome: Record<string, number> = {};
 	const faultsPlanned: Record<string, number> = {};
+	const perBackend: Record<string, number> = {};
 	for (const j of jobs) {
+		perBackend[j.plan.backend] = (perBackend[j.plan.backend] ?? 0) + 1;
 		const key = j.view?.status === "failed" ? `failed:${j.view.error?.code}` : String(j.view?.status ?? "not accepted");
 		byOutcome[key] = (byOutcome[key] ?? 0) + 1;
 		for (const f of j.plan.faults) faultsPlanned[f] = (faultsPlanned[f] ?? 0) + 1;
@@ -323,16 +342,26 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 	console.log(
 		[
 			`chaos: seed ${SEED}, ${JOBS} jobs in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
-			`  final status: ${JSON.stringify(byOutcome)}`,
+			`  final status: ${JSON.stringify(byOutcome)}; jobs per backend: ${JSON.stringify(perBackend)}`,
 			`  faults planned (jobs): ${JSON.stringify(faultsPlanned)}; ${jobs.filter((j) => j.plan.faults.length === 0).length} jobs without faults`,
 			`  faults served by the pod emulator: ${JSON.stringify(pod.injected())}`,
 			`  faults served by the RunPod emulator: ${JSON.stringify(runpod.injected())}`,
+			`  faults served by the ComfyUI emulator: ${JSON.stringify(comfy.injected())}`,
 			`  restarts: ${runtime.restarts.map((r, i) => `#${i + 1} ${r.inFlight} in flight, down ${r.downMs} ms`).join("; ")}`,
 			`  client retries: ${JSON.stringify(client.tally.retries)}; 5xx answers other than 503: ${client.tally.serverErrors.length}`,
 			`  jobs resubmitted by the Worker (attempts > 1): ${resubmitted}; webhook redeliveries (same webhook-id): ${redeliveries}`,
 			`  followed by event stream: ${followed.length} jobs, ${sum((r) => r.events)} events, ${sum((r) => r.resumes)} streams resumed with Last-Event-ID, ${sum((r) => r.refused)} connection attempts refused or broken`,
 		].join("\n"),
 	);
+	// The story of the stuck jobs, from the runtime's log (the job's own lines, not the API requests about it).
+	const log = runtime.output().split("\n");
+	for (const j of jobs.filter((x) => x.id && !TERMINAL.includes(x.view?.status ?? "")).slice(0, 3)) {
+		const lines = log.filter((l) => l.includes(j.id ?? "") && !l.includes("/v1/jobs/")).slice(-25);
+		console.log(`  log of ${label(j)}, stuck:\n    ${lines.join("\n    ")}`);
+	}
+	const slowest = jobs.reduce<Tracked | undefined>((a, b) => ((b.tookMs ?? 0) > (a?.tookMs ?? 0) ? b : a), undefined);
+	if (slowest?.tookMs)
+		console.log(`  slowest: ${label(slowest)}, terminal after ${(slowest.tookMs / 1000).toFixed(0)} s`);
 	for (const e of client.tally.serverErrors.slice(0, 10))
 		console.log(`  5xx: ${e.method} ${e.path} ${e.status} ${e.body}`);
 
@@ -342,6 +371,8 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 	expect(badVideos, "succeeded jobs whose video is not the one rendered").toEqual([]);
 	expect(webhookProblems, "webhook problems").toEqual([]);
 	expect(streamProblems, "event streams that broke their contract").toEqual([]);
+	// A submit whose answer was lost is followed on the retry, never queued on the GPU a second time.
+	expect(comfy.queuedTwice(), "ComfyUI prompts queued twice").toEqual([]);
 	// 503 is the runtime coming back up (retried by the client); any other 5xx is the API failing a client.
 	expect(client.tally.serverErrors, "5xx answers other than 503").toEqual([]);
 	expect(runtime.restarts.length).toBeGreaterThanOrEqual(2);

@@ -1,13 +1,15 @@
 // The fault catalogue of the chaos run: what each fault asks of the emulators (`#emu:` directives, see
-// test/emulators/pod/server.ts and runpod/server.ts), whether a job survives it, and the error code it ends with.
+// test/emulators/pod/server.ts, runpod/server.ts and comfyui/server.ts), whether a job survives it, and the error
+// code it ends with.
 import type { Rng } from "./prng";
 
-export type BackendKind = "pod" | "runpod";
+export type BackendKind = "pod" | "runpod" | "comfy";
+export const BACKENDS: readonly BackendKind[] = ["pod", "runpod", "comfy"];
 
 export interface FaultKind {
 	name: string;
 	/** One fault per slot and job: the emulators read only the first directive of a name. */
-	slot: "run" | "status" | "vanish" | "slow" | "webhook" | "fail" | "upload";
+	slot: "run" | "status" | "vanish" | "slow" | "webhook" | "fail" | "upload" | "view" | "chunked";
 	on: readonly BackendKind[];
 	/** The job must end `failed` with `code`; otherwise it must still end `succeeded`. */
 	permanent: boolean;
@@ -113,6 +115,77 @@ export const FAULTS: readonly FaultKind[] = [
 		directives: () => ["corrupt*9"],
 		code: () => "output_verification_failed",
 	},
+	// A bare ComfyUI server (the Worker uploads, queues, follows /history and /queue, streams /view into R2), behind
+	// a pod's Caddy. Its faults follow the prompt text, so the permanent ones meet every resubmission by themselves.
+	// Transient: Caddy's 502 while ComfyUI restarts, or no answer while it stalls; a prompt forgotten once.
+	{
+		name: "comfy-submit-502",
+		slot: "run",
+		on: ["comfy"],
+		permanent: false,
+		directives: (r) => [`prompt=502*${r.int(1, 2)}`],
+	},
+	// The prompt is queued but the answer is lost: the Worker's retry finds that prompt and follows it.
+	{ name: "comfy-submit-timeout", slot: "run", on: ["comfy"], permanent: false, directives: () => ["prompt=timeout"] },
+	{
+		name: "comfy-history-502",
+		slot: "status",
+		on: ["comfy"],
+		permanent: false,
+		directives: (r) => [`history=502*${r.int(1, 3)}`],
+	},
+	{
+		name: "comfy-history-timeout",
+		slot: "status",
+		on: ["comfy"],
+		permanent: false,
+		directives: () => ["history=timeout"],
+	},
+	{
+		name: "comfy-view-502",
+		slot: "view",
+		on: ["comfy"],
+		permanent: false,
+		directives: (r) => [`view=502*${r.int(1, 2)}`],
+	},
+	// A video without a content-length goes to R2 as a multipart upload.
+	{ name: "comfy-chunked", slot: "chunked", on: ["comfy"], permanent: false, directives: () => ["chunked"] },
+	{ name: "comfy-queued-long", slot: "slow", on: ["comfy"], permanent: false, directives: () => ["slow=5"] },
+	{ name: "comfy-forgot-once", slot: "vanish", on: ["comfy"], permanent: false, directives: () => ["vanish*1"] },
+	// Permanent.
+	{
+		name: "comfy-refused",
+		slot: "run",
+		on: ["comfy"],
+		permanent: true,
+		// A 400 with node_errors (an input ComfyUI will not take); the job names its backend, so no failover.
+		directives: () => ["reject"],
+		code: () => "backend_error",
+	},
+	{
+		name: "comfy-execution-error",
+		slot: "fail",
+		on: ["comfy"],
+		permanent: true,
+		directives: () => ["error"],
+		code: () => "inference_failed",
+	},
+	{
+		name: "comfy-no-output",
+		slot: "fail",
+		on: ["comfy"],
+		permanent: true,
+		directives: () => ["noutput"],
+		code: () => "output_missing",
+	},
+	{
+		name: "comfy-lost-for-good",
+		slot: "vanish",
+		on: ["comfy"],
+		permanent: true,
+		directives: () => ["vanish"],
+		code: () => "lost",
+	},
 ];
 
 export interface JobPlan {
@@ -133,7 +206,7 @@ export interface JobPlan {
  */
 export function planJob(rng: Rng, index: number, tag: string): JobPlan {
 	const forced = FAULTS[index];
-	const backend: BackendKind = forced ? rng.pick(forced.on) : rng.chance(0.5) ? "pod" : "runpod";
+	const backend: BackendKind = rng.pick(forced ? forced.on : BACKENDS);
 	const usable = FAULTS.filter((f) => f.on.includes(backend));
 	const chosen: FaultKind[] = forced ? [forced] : [];
 	const take = (pool: FaultKind[]) => {

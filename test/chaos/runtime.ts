@@ -16,6 +16,8 @@ export interface Restart {
 export class LocalRuntime {
 	readonly restarts: Restart[] = [];
 	#stack: Stack;
+	/** The output of the runs killed so far. */
+	#earlier = "";
 
 	private constructor(
 		stack: Stack,
@@ -44,6 +46,7 @@ export class LocalRuntime {
 		const killedAt = Date.now();
 		this.#stack.kill();
 		await this.#gone();
+		this.#earlier += this.#stack.output();
 		this.#stack = await startStack({
 			port: Number(new URL(this.#stack.url).port),
 			persistTo: this.persistTo,
@@ -56,8 +59,9 @@ export class LocalRuntime {
 		return restart;
 	}
 
+	/** Everything the runtime printed, over all its runs. */
 	output(): string {
-		return this.#stack.output();
+		return this.#earlier + this.#stack.output();
 	}
 
 	async stop(): Promise<void> {

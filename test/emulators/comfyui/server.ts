@@ -12,17 +12,46 @@
  * `POST /queue` {delete}|{clear}; `POST /interrupt` {prompt_id?}; `POST /history` {delete}|{clear};
  * `GET /view?filename&subfolder&type`; `GET /system_stats`.
  *
- * Each `/history/{id}` call moves that prompt one step: pending → running → finished. Faults come from `#emu:` tokens
- * in the workflow's text inputs (the prompt): `reject` (400 value_not_in_list), `error` (execution_error),
- * `slow=N` (N more steps pending), `vanish` (forgotten, as after a restart), `chunked` (`/view` without a
- * content-length), `noutput` (success without a video).
+ * Each `/history/{id}` call moves that prompt one step: pending → running → finished. Clock mode (`tickMs`): a timer
+ * moves every live prompt one step per tick instead, and `/history` only reports (many jobs polled slowly still
+ * drain the queue). Either way one prompt runs at a time, oldest first, as in ComfyUI.
+ *
+ * Faults come from `#emu:` tokens in the workflow's text inputs (the prompt), and follow the prompt text across
+ * submissions (a resubmitted job meets them again):
+ *   `reject`        /prompt answers 400 value_not_in_list (every submission)
+ *   `error`         the prompt ends with an execution_error (every submission)
+ *   `slow=N`        N more steps pending
+ *   `vanish[*N]`    the running prompt is forgotten, as after a ComfyUI restart: every submission, or the first N
+ *   `chunked`       `/view` without a content-length
+ *   `noutput`       success without a video
+ *   `size=N`        the video is N bytes (with `videoSeed: "prompt"`)
+ * and, like a vast.ai/RunPod pod's Caddy in front of a ComfyUI that is restarting or stalled (its event loop starved
+ * by a model load), per route and counted per prompt text (COUNT default 1):
+ *   `prompt=CODE[*COUNT]`   `POST /prompt` answers CODE (502: Caddy's empty-bodied Bad Gateway) unqueued
+ *   `prompt=timeout`        `POST /prompt` queues the prompt, but the answer never comes
+ *   `history=CODE|timeout`  `GET /history/{id}` answers CODE, or nothing
+ *   `view=CODE|timeout`     `GET /view` of the prompt's video answers CODE, or nothing
+ * `videoSeed: "prompt"` makes the video `fakeVideo(prompt, size)` (the positive prompt's text), so a client that
+ * knows the prompt knows the bytes; by default it is `fakeVideo(prompt_id)`.
  */
 import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 import { fakeVideo } from "../pod/server";
 
+export interface ComfyEmulatorOptions {
+	token?: string;
+	/** Clock mode: every live prompt moves one step each `tickMs` (see the file comment); default: per `/history`. */
+	tickMs?: number;
+	/** What the video's bytes derive from: the prompt id (default) or the positive prompt's text. */
+	videoSeed?: "id" | "prompt";
+}
+
 export interface ComfyEmulator {
 	url: string;
 	token: string;
+	/** How many times each fault was served (by directive, e.g. `history=502`), for a test's tally. */
+	injected(): Record<string, number>;
+	/** The prompt ids queued again while still known (queued, running or in the history): a job run twice. */
+	queuedTwice(): string[];
 	/** Accepts another Bearer token too (a vast.ai instance's WEB_PASSWORD, see ../vastai/server.ts). */
 	addToken(token: string): void;
 	close(): Promise<void>;
@@ -52,7 +81,10 @@ interface Prompt {
 	id: string;
 	number: number;
 	graph: Record<string, { class_type: string; inputs: Json }>;
+	/** Every text input joined: where the `#emu:` directives are read. */
 	text: string;
+	/** The positive prompt's text (what `videoSeed: "prompt"` seeds the video with). */
+	positive: string;
 	state: "pending" | "running" | "success" | "error" | "interrupted";
 	steps: number;
 	file?: { filename: string; subfolder: string };
@@ -60,16 +92,67 @@ interface Prompt {
 }
 
 const directive = (text: string, name: string) => new RegExp(`#emu:${name}(?:=(\\w+))?`).exec(text);
+/** A directive with its count: `#emu:NAME[=VALUE][*COUNT]`. */
+const counted = (text: string, name: string) => {
+	const m = new RegExp(`#emu:${name}(?:=(\\w+))?(?:\\*(\\d+))?`).exec(text);
+	return m ? { value: m[1], count: m[2] === undefined ? undefined : Number(m[2]) } : undefined;
+};
 
-export async function startComfyEmulator(options: { token?: string } = {}): Promise<ComfyEmulator> {
+/** The text of the CLIPTextEncode wired to a `positive` input (the user's prompt), if the graph has one. */
+function positiveText(graph: Prompt["graph"]): string | undefined {
+	for (const node of Object.values(graph)) {
+		const link = node.inputs?.positive;
+		if (!Array.isArray(link)) continue;
+		const text = graph[String(link[0])]?.inputs?.text;
+		if (typeof text === "string") return text;
+	}
+	return undefined;
+}
+
+export async function startComfyEmulator(options: ComfyEmulatorOptions = {}): Promise<ComfyEmulator> {
 	const token = options.token ?? "comfy-emulator-token";
 	const files = new Map<string, Uint8Array>(); // "type/subfolder/name" → bytes
 	const prompts = new Map<string, Prompt>();
 	const tokens = new Set([token]);
 	/** Every graph queued, kept after the prompt is deleted, for `GET /_control/prompts/{id}/graph`. */
 	const graphs = new Map<string, Prompt["graph"]>();
+	/** How many times each prompt id was queued (a client that posts a prompt twice runs it twice). */
+	const postedIds = new Map<string, number>();
+	const twice = new Set<string>();
+	/** The directive text of every prompt queued (kept after it is forgotten), and of every video file written. */
+	const texts = new Map<string, string>();
+	const fileTexts = new Map<string, string>();
 	let number = 0;
 	const calls: Record<string, number> = {};
+	const served = new Map<string, number>();
+	const count = (name: string) => served.set(name, (served.get(name) ?? 0) + 1);
+	/** Uses of each counted fault so far, per prompt text and directive. */
+	const spent = new Map<string, number>();
+
+	/** Takes one use of a counted fault for this prompt text; its directive while uses are left. */
+	function take(text: string, name: string, defaultCount: number) {
+		const d = counted(text, name);
+		if (!d) return undefined;
+		const key = `${text}\u0000${name}`;
+		const used = spent.get(key) ?? 0;
+		if (used >= (d.count ?? defaultCount)) return undefined;
+		spent.set(key, used + 1);
+		count(d.value === undefined ? name : `${name}=${d.value}`);
+		return d;
+	}
+
+	/**
+	 * A proxy fault on `route` for this prompt text: Caddy's empty-bodied error status (502 unless given), or no
+	 * answer at all (`timeout`, the response is left open). True when one was served.
+	 */
+	function proxyFault(res: NodeResponse, text: string | undefined, route: string): boolean {
+		const d = text === undefined ? undefined : take(text, route, 1);
+		if (!d) return false;
+		if (d.value === "timeout") return true;
+		res.writeHead(Number(d.value ?? 502), { server: "Caddy", "content-length": "0" });
+		res.end();
+		return true;
+	}
 
 	const send = sendJson;
 	const fileKey = (type: string, subfolder: string, name: string) => `${type}/${subfolder}/${name}`;
@@ -85,18 +168,30 @@ export async function startComfyEmulator(options: { token?: string } = {}): Prom
 			}
 			return;
 		}
+		// Clock mode: a vanishing prompt is forgotten as it would finish (step mode: in `/history`).
+		if (options.tickMs && take(p.text, "vanish", Number.POSITIVE_INFINITY)) {
+			prompts.delete(p.id);
+			return;
+		}
 		if (directive(p.text, "error")) {
+			count("error");
 			p.state = "error";
 			return;
 		}
 		p.state = "success";
-		if (directive(p.text, "noutput")) return;
+		if (directive(p.text, "noutput")) {
+			count("noutput");
+			return;
+		}
 		const save = Object.values(p.graph).find((n) => n.class_type === "SaveVideo");
 		const prefix = String(save?.inputs.filename_prefix ?? "video/ComfyUI");
 		const slash = prefix.lastIndexOf("/");
 		const subfolder = slash >= 0 ? prefix.slice(0, slash) : "";
 		const filename = `${prefix.slice(slash + 1)}_00001_.mp4`;
-		files.set(fileKey("output", subfolder, filename), fakeVideo(p.id));
+		const size = directive(p.text, "size")?.[1];
+		const seed = options.videoSeed === "prompt" ? p.positive : p.id;
+		files.set(fileKey("output", subfolder, filename), size ? fakeVideo(seed, Number(size)) : fakeVideo(seed));
+		fileTexts.set(filename, p.text);
 		p.file = { filename, subfolder };
 	}
 
@@ -188,7 +283,9 @@ export async function startComfyEmulator(options: { token?: string } = {}): Prom
 		if (control) {
 			const p = prompts.get(control[1] ?? "");
 			if (control[2] === "/graph") return send(res, 200, { graph: graphs.get(control[1] ?? "") ?? null });
-			return p ? send(res, 200, { id: p.id, state: p.state, steps: p.steps }) : send(res, 404, {});
+			const posted = postedIds.get(control[1] ?? "") ?? 0;
+			// `posted` outlives the prompt (a finished one is deleted from the history by its client).
+			return p ? send(res, 200, { id: p.id, state: p.state, steps: p.steps, posted }) : send(res, 404, { posted });
 		}
 		if (!tokens.has(String(req.headers.authorization ?? "").replace(/^Bearer /, ""))) {
 			return send(res, 401, { error: "unauthorized" });
@@ -218,12 +315,25 @@ export async function startComfyEmulator(options: { token?: string } = {}): Prom
 			const text = Object.values(graph)
 				.map((n) => (typeof n.inputs?.text === "string" ? n.inputs.text : ""))
 				.join(" ");
+			// Caddy's error never reached ComfyUI; a timeout is an answer lost after the prompt was queued.
+			const hangs = counted(text, "prompt")?.value === "timeout";
+			if (!hangs && proxyFault(res, text, "prompt")) return;
 			const invalid = validate(graph, text);
-			if (invalid) return send(res, 400, invalid);
+			if (invalid) {
+				if (directive(text, "reject")) count("reject");
+				return send(res, 400, invalid);
+			}
 			const id = typeof body.prompt_id === "string" ? body.prompt_id : crypto.randomUUID();
+			postedIds.set(id, (postedIds.get(id) ?? 0) + 1);
+			// Queued again while the first is still known; after a restart forgot it, queueing it anew is right.
+			if (prompts.has(id)) twice.add(id);
 			number += 1;
-			prompts.set(id, { id, number, graph, text, state: "pending", steps: 0 });
+			const positive = positiveText(graph) ?? text;
+			prompts.set(id, { id, number, graph, text, positive, state: "pending", steps: 0 });
 			graphs.set(id, graph);
+			texts.set(id, text);
+			if (directive(text, "slow")) count("slow");
+			if (hangs && proxyFault(res, text, "prompt")) return;
 			return send(res, 200, { prompt_id: id, number, node_errors: {} });
 		}
 		if (req.method === "GET" && path === "/prompt") {
@@ -232,14 +342,16 @@ export async function startComfyEmulator(options: { token?: string } = {}): Prom
 		}
 		const hist = /^\/history\/([^/]+)$/.exec(path);
 		if (req.method === "GET" && hist) {
-			const p = prompts.get(decodeURIComponent(hist[1] ?? ""));
+			const id = decodeURIComponent(hist[1] ?? "");
+			if (proxyFault(res, texts.get(id), "history")) return;
+			const p = prompts.get(id);
 			if (!p) return send(res, 200, {});
-			if (directive(p.text, "vanish") && p.state === "running") {
+			if (!options.tickMs && p.state === "running" && take(p.text, "vanish", Number.POSITIVE_INFINITY)) {
 				prompts.delete(p.id);
 				return send(res, 200, {});
 			}
 			const answer = p.state === "pending" || p.state === "running" ? {} : { [p.id]: historyEntry(p) };
-			advance(p);
+			if (!options.tickMs) advance(p);
 			return send(res, 200, answer);
 		}
 		if (req.method === "GET" && path === "/queue") {
@@ -273,10 +385,10 @@ export async function startComfyEmulator(options: { token?: string } = {}): Prom
 			const key = fileKey(q.get("type") ?? "output", q.get("subfolder") ?? "", q.get("filename") ?? "");
 			const bytes = files.get(key);
 			if (!bytes) return send(res, 404, { error: "not found" });
-			const chunked = [...prompts.values()].some(
-				(p) => p.file?.filename === q.get("filename") && directive(p.text, "chunked"),
-			);
-			if (chunked) {
+			const owner = fileTexts.get(q.get("filename") ?? "");
+			if (proxyFault(res, owner, "view")) return;
+			if (owner !== undefined && directive(owner, "chunked")) {
+				count("chunked");
 				res.writeHead(200, { "content-type": "video/mp4" });
 				res.write(bytes.subarray(0, 1000));
 				return res.end(bytes.subarray(1000));
@@ -303,10 +415,21 @@ export async function startComfyEmulator(options: { token?: string } = {}): Prom
 
 	const server = await serveOnLoopback(handle);
 	const port = server.port;
+	// Clock mode: prompts in queue order, so the running one finishes before the next starts.
+	const clock = options.tickMs
+		? setInterval(() => {
+				for (const p of [...prompts.values()]) advance(p);
+			}, options.tickMs)
+		: undefined;
 	return {
 		url: `http://127.0.0.1:${port}`,
 		token,
 		addToken: (t) => tokens.add(t),
-		close: () => server.close(),
+		injected: () => Object.fromEntries(served),
+		queuedTwice: () => [...twice],
+		close: () => {
+			clearInterval(clock);
+			return server.close();
+		},
 	};
 }
