@@ -122,10 +122,27 @@ export class ComfyuiBackend implements GpuBackend {
 		this.#job = job;
 	}
 
-	#fetch(path: string, init: RequestInit = {}, timeoutMs = this.#timeoutMs): Promise<Response> {
+	#fetch(path: string, init: RequestInit = {}, signal = AbortSignal.timeout(this.#timeoutMs)): Promise<Response> {
 		const headers = new Headers(init.headers);
 		if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
-		return fetch(`${this.#base}${path}`, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) });
+		return fetch(`${this.#base}${path}`, { ...init, headers, signal });
+	}
+
+	/**
+	 * A GET of a large body: its answer must start within the call timeout, like any call (a stalled ComfyUI must
+	 * not hold the job's step for the whole download budget); the body then has `totalMs` to arrive.
+	 */
+	async #fetchLarge(path: string, totalMs: number): Promise<Response> {
+		const answered = new AbortController();
+		const waiting = setTimeout(
+			() => answered.abort(new DOMException("No answer within the call timeout.", "TimeoutError")),
+			this.#timeoutMs,
+		);
+		try {
+			return await this.#fetch(path, {}, AbortSignal.any([answered.signal, AbortSignal.timeout(totalMs)]));
+		} finally {
+			clearTimeout(waiting);
+		}
 	}
 
 	#postJson(path: string, body: unknown): Promise<Response> {
@@ -244,7 +261,8 @@ export class ComfyuiBackend implements GpuBackend {
 			}
 			const history = await readJson(res);
 			const entry = isObject(history) ? history[remoteId] : undefined;
-			if (isObject(entry)) return this.#finished(remoteId, entry);
+			// Awaited, so a failed download (no answer on /view) is this try's to turn into a transient failure.
+			if (isObject(entry)) return await this.#finished(remoteId, entry);
 			const q = await this.#fetch("/queue");
 			if (!q.ok) {
 				await q.body?.cancel();
@@ -260,7 +278,7 @@ export class ComfyuiBackend implements GpuBackend {
 			const again = await this.#fetch(`/history/${encodeURIComponent(remoteId)}`);
 			const later = again.ok ? await readJson(again) : undefined;
 			const entry2 = isObject(later) ? later[remoteId] : undefined;
-			return isObject(entry2) ? this.#finished(remoteId, entry2) : { ok: true, state: "lost" };
+			return isObject(entry2) ? await this.#finished(remoteId, entry2) : { ok: true, state: "lost" };
 		} catch (err) {
 			return networkFailure(err, "Status");
 		}
@@ -281,7 +299,7 @@ export class ComfyuiBackend implements GpuBackend {
 			};
 		}
 		const query = new URLSearchParams({ filename: file.filename, subfolder: file.subfolder, type: file.type });
-		const view = await this.#fetch(`/view?${query}`, {}, VIEW_TIMEOUT_MS);
+		const view = await this.#fetchLarge(`/view?${query}`, VIEW_TIMEOUT_MS);
 		if (!view.ok || !view.body) {
 			await view.body?.cancel();
 			return httpFailure(view, "Output");

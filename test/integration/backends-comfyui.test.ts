@@ -86,6 +86,17 @@ describe("comfyui backend", () => {
 		expect(seen.posted).toBe(1);
 	});
 
+	it("a /view that never answers is given up after the call timeout, not the download budget, and retried", async () => {
+		const id = await startJob(prompt("view=timeout"));
+		const started = Date.now();
+		const job = await stepUntil(id, ended);
+		expect(job.status).toBe("succeeded");
+		// timeout_ms is 1 s here; the download budget (10 min) would have failed the test's own timeout first.
+		expect(Date.now() - started).toBeLessThan(20_000);
+		const history = await env.JOBS.getByName(id).history();
+		expect(history.map((h) => h.detail ?? "")).toContain("Status: the backend timed out.");
+	});
+
 	it("a video sent without a content-length goes to R2 as a multipart upload", async () => {
 		const id = await startJob(prompt("chunked"));
 		const job = await stepUntil(id, ended);
