@@ -148,6 +148,8 @@ export const FAULTS: readonly FaultKind[] = [
 		permanent: false,
 		directives: (r) => [`view=502*${r.int(1, 2)}`],
 	},
+	// No answer on /view: given up after the call timeout (not the download budget), then fetched again.
+	{ name: "comfy-view-timeout", slot: "view", on: ["comfy"], permanent: false, directives: () => ["view=timeout"] },
 	// A video without a content-length goes to R2 as a multipart upload.
 	{ name: "comfy-chunked", slot: "chunked", on: ["comfy"], permanent: false, directives: () => ["chunked"] },
 	{ name: "comfy-queued-long", slot: "slow", on: ["comfy"], permanent: false, directives: () => ["slow=5"] },

@@ -7,7 +7,7 @@ export default defineConfig({
 		include: ["test/chaos/**/*.test.ts"],
 		environment: "node",
 		fileParallelism: false,
-		testTimeout: 600_000,
+		testTimeout: 720_000,
 		hookTimeout: 300_000,
 	},
 });
