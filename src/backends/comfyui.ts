@@ -231,54 +231,55 @@ export class ComfyuiBackend implements GpuBackend {
 		}
 	}
 
-	/** Whether ComfyUI has the prompt: in its history, running or pending. Unsure (an error) is not "no". */
-	async #knows(promptId: string): Promise<BackendResult<{ known: boolean }>> {
+	/** The prompt's `/history/{id}` entry, once it has finished; undefined while queued or running (or unknown). */
+	async #historyEntry(promptId: string, what: string): Promise<BackendResult<{ entry: Json | undefined }>> {
 		const res = await this.#fetch(`/history/${encodeURIComponent(promptId)}`);
 		if (!res.ok) {
 			await res.body?.cancel();
-			return httpFailure(res, "Submit");
+			return httpFailure(res, what);
 		}
 		const history = await readJson(res);
-		if (isObject(history) && isObject(history[promptId])) return { ok: true, known: true };
-		const q = await this.#fetch("/queue");
-		if (!q.ok) {
-			await q.body?.cancel();
-			return httpFailure(q, "Submit");
+		const entry = isObject(history) ? history[promptId] : undefined;
+		return { ok: true, entry: isObject(entry) ? entry : undefined };
+	}
+
+	/** Where `/queue` lists the prompt: running, pending (`queued`), or nowhere (null). */
+	async #queueState(promptId: string, what: string): Promise<BackendResult<{ state: "running" | "queued" | null }>> {
+		const res = await this.#fetch("/queue");
+		if (!res.ok) {
+			await res.body?.cancel();
+			return httpFailure(res, what);
 		}
-		const queue = await readJson(q);
+		const queue = await readJson(res);
 		const listed = (key: string) =>
 			isObject(queue) && Array.isArray(queue[key]) && queue[key].some((e) => Array.isArray(e) && e[1] === promptId);
-		return { ok: true, known: listed("queue_running") || listed("queue_pending") };
+		return { ok: true, state: listed("queue_running") ? "running" : listed("queue_pending") ? "queued" : null };
+	}
+
+	/** Whether ComfyUI has the prompt: in its history, running or pending. Unsure (an error) is not "no". */
+	async #knows(promptId: string): Promise<BackendResult<{ known: boolean }>> {
+		const history = await this.#historyEntry(promptId, "Submit");
+		if (!history.ok) return history;
+		if (history.entry) return { ok: true, known: true };
+		const queue = await this.#queueState(promptId, "Submit");
+		return queue.ok ? { ok: true, known: queue.state !== null } : queue;
 	}
 
 	/** `/history/{id}` when done; while it is `{}`, `/queue` tells queued from running (neither: lost). */
 	async poll(remoteId: string): Promise<BackendResult<PollStatus>> {
 		try {
-			const res = await this.#fetch(`/history/${encodeURIComponent(remoteId)}`);
-			if (!res.ok) {
-				await res.body?.cancel();
-				return httpFailure(res, "Status");
-			}
-			const history = await readJson(res);
-			const entry = isObject(history) ? history[remoteId] : undefined;
+			const history = await this.#historyEntry(remoteId, "Status");
+			if (!history.ok) return history;
 			// Awaited, so a failed download (no answer on /view) is this try's to turn into a transient failure.
-			if (isObject(entry)) return await this.#finished(remoteId, entry);
-			const q = await this.#fetch("/queue");
-			if (!q.ok) {
-				await q.body?.cancel();
-				return httpFailure(q, "Queue");
-			}
-			const queue = await readJson(q);
-			const has = (key: string) =>
-				isObject(queue) && Array.isArray(queue[key]) && queue[key].some((e) => Array.isArray(e) && e[1] === remoteId);
-			if (has("queue_running")) return { ok: true, state: "running" };
-			if (has("queue_pending")) return { ok: true, state: "queued" };
+			if (history.entry) return await this.#finished(remoteId, history.entry);
+			const queue = await this.#queueState(remoteId, "Queue");
+			if (!queue.ok) return queue;
+			if (queue.state) return { ok: true, state: queue.state };
 			// Not queued, not in the history: ComfyUI restarted or evicted it. Check the history once more (a race
 			// with the prompt finishing between the two calls).
-			const again = await this.#fetch(`/history/${encodeURIComponent(remoteId)}`);
-			const later = again.ok ? await readJson(again) : undefined;
-			const entry2 = isObject(later) ? later[remoteId] : undefined;
-			return isObject(entry2) ? await this.#finished(remoteId, entry2) : { ok: true, state: "lost" };
+			const again = await this.#historyEntry(remoteId, "Status");
+			const entry = again.ok ? again.entry : undefined;
+			return entry ? await this.#finished(remoteId, entry) : { ok: true, state: "lost" };
 		} catch (err) {
 			return networkFailure(err, "Status");
 		}
