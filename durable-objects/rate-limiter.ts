@@ -1,10 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { type ApiKeyWithLimits, findKeyWithLimits } from "../src/db/accounts";
-import { parseScopes, TOUCH_INTERVAL_MS } from "../src/db/keys";
+import { TOUCH_INTERVAL_MS } from "../src/db/keys";
 import type { Scope } from "../src/env";
-import type { Admission } from "../src/limits/admission";
+import { type Admission, judgeKey } from "../src/limits/admission";
 import { chargesFor } from "../src/limits/charge";
-import { effectiveLimits } from "../src/limits/config";
 import type { BucketCharge, BucketName, RateLimitDecision } from "../src/limits/rate-limit";
 import { WINDOW_S } from "../src/limits/rate-limit";
 import { type BucketState, takeAll } from "../src/limits/token-bucket";
@@ -103,22 +102,16 @@ export class RateLimiterDO extends DurableObject<Env> {
 	async admit(keyHash: string, scope: Scope, buckets: BucketName[]): Promise<Admission> {
 		if (this.#revoked) return { status: "invalid" };
 		const row = await this.#row(keyHash);
-		if (!row || row.revoked_at || this.#revoked) return { status: "invalid" };
-		const scopes = parseScopes(row.scopes);
-		if (!scopes.includes(scope)) return { status: "forbidden", scope };
-		const limits = effectiveLimits(row, this.env);
-		const decision = await this.take(chargesFor(limits, buckets));
+		// Revoked while the row was being read: the mark wins over what D1 said.
+		if (this.#revoked) return { status: "invalid" };
+		const judged = judgeKey(row, scope, this.env);
+		if (judged.status !== "ok") return judged;
+		const decision = await this.take(chargesFor(judged.limits, buckets));
 		const now = Date.now();
-		this.#touchedMs ||= Date.parse(row.last_used_at ?? "") || 0;
+		this.#touchedMs ||= Date.parse(row?.last_used_at ?? "") || 0;
 		const touch = now - this.#touchedMs >= TOUCH_INTERVAL_MS;
 		if (touch) this.#touchedMs = now;
-		return {
-			status: "ok",
-			caller: { keyId: row.id, accountId: row.account_id, scopes },
-			limits,
-			decision,
-			touch,
-		};
+		return { ...judged, decision, touch };
 	}
 
 	/**

@@ -1,8 +1,8 @@
-import { findKeyWithLimits } from "../db/accounts";
+import { type ApiKeyWithLimits, findKeyWithLimits } from "../db/accounts";
 import { parseScopes, TOUCH_INTERVAL_MS } from "../db/keys";
-import type { Scope } from "../env";
+import type { Caller, Scope } from "../env";
 import type { Logger } from "../lib/logger";
-import { type EffectiveLimits, effectiveLimits } from "./config";
+import { type EffectiveLimits, effectiveLimits, type LimitsEnv } from "./config";
 import type { BucketName, RateLimitDecision } from "./rate-limit";
 
 /** What the key's gate (durable-objects/rate-limiter.ts) says of a request. */
@@ -11,13 +11,29 @@ export type Admission =
 	| { status: "forbidden"; scope: Scope }
 	| {
 			status: "ok";
-			caller: { keyId: string; accountId: string; scopes: Scope[] };
+			caller: Caller;
 			limits: EffectiveLimits;
 			/** null: the limiter could not be asked, and the request goes through unlimited. */
 			decision: RateLimitDecision | null;
 			/** Whether the key's `last_used_at` is due to be written. */
 			touch: boolean;
 	  };
+
+/** What a key's row says of a request needing `scope`, before any bucket is charged: the gate and the fallback's. */
+export function judgeKey(
+	row: ApiKeyWithLimits | null,
+	scope: Scope,
+	env: LimitsEnv,
+): Exclude<Admission, { status: "ok" }> | { status: "ok"; caller: Caller; limits: EffectiveLimits } {
+	if (!row || row.revoked_at) return { status: "invalid" };
+	const scopes = parseScopes(row.scopes);
+	if (!scopes.includes(scope)) return { status: "forbidden", scope };
+	return {
+		status: "ok",
+		caller: { keyId: row.id, accountId: row.account_id, scopes },
+		limits: effectiveLimits(row, env),
+	};
+}
 
 /**
  * Admits a request by its key's hash: one call to the key's gate object. When that object cannot be reached, the
@@ -37,15 +53,13 @@ export async function admitKey(
 		log.error("rate_limiter_unavailable", { error: err instanceof Error ? err.message : String(err) });
 	}
 	const row = await findKeyWithLimits(env.DB, keyHash);
-	if (!row || row.revoked_at) return { status: "invalid" };
-	const scopes = parseScopes(row.scopes);
-	if (!scopes.includes(scope)) return { status: "forbidden", scope };
+	const judged = judgeKey(row, scope, env);
+	if (judged.status !== "ok") return judged;
+	const lastUsed = row?.last_used_at;
 	return {
-		status: "ok",
-		caller: { keyId: row.id, accountId: row.account_id, scopes },
-		limits: effectiveLimits(row, env),
+		...judged,
 		decision: null,
-		touch: !row.last_used_at || Date.parse(row.last_used_at) < Date.now() - TOUCH_INTERVAL_MS,
+		touch: !lastUsed || Date.parse(lastUsed) < Date.now() - TOUCH_INTERVAL_MS,
 	};
 }
 
