@@ -3,6 +3,8 @@
 // `Last-Event-ID`, and it stops at the terminal status. What it checks on the way: event ids only ever increase
 // across reconnects (no event twice, none out of order), and the stream ends only after a terminal status.
 
+import { SseParser } from "../../sdk/sse";
+
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 /** Keep-alive comments come every 15 s: a stream silent for longer is dead (a half-open connection). */
 const SILENCE_MS = 40_000;
@@ -20,31 +22,7 @@ export interface FollowResult<View> {
 	problems: string[];
 }
 
-interface Frame {
-	id?: string;
-	event?: string;
-	data?: string;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Splits complete SSE frames off `buffer`; returns them and the incomplete rest. Comments are dropped. */
-function takeFrames(buffer: string): { frames: Frame[]; rest: string } {
-	const parts = buffer.split("\n\n");
-	const rest = parts.pop() ?? "";
-	const frames: Frame[] = [];
-	for (const part of parts) {
-		const frame: Frame = {};
-		for (const line of part.split("\n")) {
-			if (line.startsWith(":") || !line.includes(":")) continue;
-			const name = line.slice(0, line.indexOf(":"));
-			const value = line.slice(line.indexOf(":") + 1).replace(/^ /, "");
-			if (name === "id" || name === "event" || name === "data") frame[name] = value;
-		}
-		if (frame.event || frame.data) frames.push(frame);
-	}
-	return { frames, rest };
-}
 
 export async function followEvents<View extends { status: string }>(
 	baseUrl: string,
@@ -78,21 +56,21 @@ export async function followEvents<View extends { status: string }>(
 			}
 			if (lastId !== null) result.resumes++;
 			const decoder = new TextDecoder();
-			let buffer = "";
+			// A fresh parser per connection, as EventSource: the SDK's (sdk/sse.ts), fed chunk by chunk so that
+			// keep-alive comments, which make no message, still count as signs of life.
+			const parser = new SseParser();
 			for await (const chunk of res.body) {
 				clearTimeout(silence);
 				silence = setTimeout(() => abort.abort(), SILENCE_MS);
-				const { frames, rest } = takeFrames(buffer + decoder.decode(chunk, { stream: true }));
-				buffer = rest;
-				for (const frame of frames) {
+				for (const message of parser.push(decoder.decode(chunk, { stream: true }))) {
 					result.events++;
-					const id = Number(frame.id);
+					const id = Number(message.id);
 					if (!Number.isInteger(id) || (lastId !== null && id <= lastId)) {
-						result.problems.push(`event id ${frame.id} after ${lastId}`);
+						result.problems.push(`event id ${message.id} after ${lastId}`);
 					}
 					lastId = Number.isInteger(id) ? id : lastId;
-					result.view = JSON.parse(frame.data ?? "null") as View;
-					if (frame.event === "status" && TERMINAL.has(result.view.status)) {
+					result.view = JSON.parse(message.data) as View;
+					if (message.event === "status" && TERMINAL.has(result.view.status)) {
 						await res.body.cancel().catch(() => undefined);
 						return result;
 					}
