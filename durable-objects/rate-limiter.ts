@@ -9,7 +9,7 @@ import { WINDOW_S } from "../src/limits/rate-limit";
 import { type BucketState, takeAll } from "../src/limits/token-bucket";
 
 /** How long the object trusts its copy of the key's row; changes made through the API reach it at once (`forget`). */
-export const KEY_ROW_TTL_MS = 30_000;
+const KEY_ROW_TTL_MS = 30_000;
 
 /**
  * One API key's gate (one object per key hash): whether the key is valid, with which scopes and limits, and its

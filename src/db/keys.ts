@@ -63,7 +63,8 @@ export async function revokeKey(db: D1Database, id: string, now: string): Promis
 
 /** Whether the key still exists and is not revoked. */
 export async function isKeyActive(db: D1Database, id: string): Promise<boolean> {
-	return (await first(db, "SELECT 1 AS ok FROM api_keys WHERE id = ? AND revoked_at IS NULL", id)) !== null;
+	const row = await findKeyById(db, id);
+	return row !== null && row.revoked_at === null;
 }
 
 /** `last_used_at` is written at most this often per key. */
