@@ -160,7 +160,7 @@ async function pythonSuite(env) {
 	record("python", counts);
 }
 
-/** The type check and the linter/formatter, each counted as one check. */
+/** The type checks, the linter/formatter and the install check (lock file, allowScripts), each counted as one check. */
 async function staticSuite(env) {
 	const bin = (name) => path.join(ROOT, "node_modules", ".bin", name);
 	const checks = [
@@ -168,6 +168,7 @@ async function staticSuite(env) {
 		["typecheck:node", bin("tsc"), ["-p", "tsconfig.node.json", "--noEmit"]],
 		["typecheck:runtime", bin("tsc"), ["-p", "tsconfig.runtime.json", "--noEmit"]],
 		["lint", bin("biome"), ["check", "."]],
+		["install", nodeBinary(), [path.join(ROOT, "scripts", "check-install.mjs")]],
 	];
 	const counts = { passed: 0, failed: 0, skipped: 0 };
 	const failedNames = [];
