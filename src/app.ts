@@ -3,19 +3,17 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env";
-import { ApiError, type ErrorCode, type FieldError, problemResponse } from "./errors";
+import { ApiError, type ErrorCode, problemResponse } from "./errors";
 import { newId } from "./lib/ids";
 import { limitJsonBodies } from "./lib/json-body-limit";
 import { createLogger } from "./lib/logger";
+import { fieldErrors, validationDetail } from "./validation";
 
-/** Turns zod issues into the problem's `errors` list. */
+/** A refused request: `errors` lists every field with its rule, `detail` says the first few in a sentence. */
 const validationHook: Hook<unknown, AppEnv, string, unknown> = (result, c) => {
 	if (result.success) return;
-	const errors: FieldError[] = result.error.issues.map((issue) => ({
-		path: `${result.target}${issue.path.length ? `.${issue.path.join(".")}` : ""}`,
-		message: issue.message,
-	}));
-	return problemResponse("invalid_request", "The request is not valid.", {
+	const errors = fieldErrors(result.target, result.error.issues);
+	return problemResponse("invalid_request", validationDetail(errors), {
 		errors,
 		requestId: c.get("requestId"),
 	});
