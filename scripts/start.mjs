@@ -12,6 +12,7 @@ import { DEV_VARS, ROOT, requireInstalled, toolEnv, wranglerArgv } from "./lib/p
 import { startProcess } from "./lib/proc.mjs";
 import { createStackLog } from "./lib/stack-log.mjs";
 import { portInUse, sleep, waitForUrl } from "./lib/wait.mjs";
+import { copyVendorAssets } from "./lib/web-vendor.mjs";
 
 const HELP = `Usage: npm start -- [options]
 
@@ -196,7 +197,12 @@ async function main() {
 		running.push(gpu);
 	}
 
-	// 4. The Worker.
+	// 4. The Worker, with the third-party files it serves (the API reference renderer) in place.
+	try {
+		copyVendorAssets();
+	} catch (err) {
+		fail(err.message);
+	}
 	const inspector = opts["inspector-port"] ? ["--inspector-port", opts["inspector-port"]] : [];
 	const [wnode, devArgs] = wranglerArgv([
 		"dev",

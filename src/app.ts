@@ -74,8 +74,8 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
 
 /**
  * Nothing the Worker serves may be framed. JSON (answers and problems) loads nothing, so it gets `default-src
- * 'none'` too; pages (`/docs`, with its inline script) and media opened in a tab (a share link's video) would be
- * broken by that, so they only forbid framing.
+ * 'none'` too; media opened in a tab (a share link's video) would be broken by that, so it only forbids framing.
+ * A page sets its own policy (`/docs`).
  */
 function cspFor(res: Response): string {
 	const json = /[/+]json\b/.test(res.headers.get("content-type") ?? "");
