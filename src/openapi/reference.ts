@@ -42,22 +42,25 @@ const JOB_ID = "job_0a1b2c3d4e5f6g7h8i9j";
 const IMAGE_ID = "upl_3j9x0c2v5b8n1m4k7l0p2q5r8s";
 const AUDIO_ID = "upl_8s5r2q0p7l4k1m8n5b2v9c0x3j";
 
-/** Example JSON bodies by operation (`METHOD path`); every JSON request body needs one (tested). */
+/**
+ * Example JSON bodies by operation (`METHOD path`); every JSON request body needs one (tested). Hosts are under the
+ * reserved `.example` domain, which never resolves: a fuzzer replaying the examples sends nothing anywhere.
+ */
 export const REQUEST_EXAMPLES: Record<string, unknown> = {
 	"POST /v1/uploads": { filename: "still.png", content_type: "image/png", size: 48213 },
 	"POST /v1/jobs": {
 		model: "preview",
 		input: { image: IMAGE_ID, audio: AUDIO_ID, prompt: "a slow push-in", resolution: "512x512", duration_s: 3 },
-		webhook: { url: "https://example.com/hooks/reelgate", events: ["succeeded", "failed"] },
+		webhook: { url: "https://your-app.example/hooks/reelgate", events: ["succeeded", "failed"] },
 	},
-	"POST /v1/webhooks/test": { url: "https://example.com/hooks/reelgate" },
+	"POST /v1/webhooks/test": { url: "https://your-app.example/hooks/reelgate" },
 	"POST /v1/admin/keys": { name: "my-app", account: "acme", scopes: ["jobs:read", "jobs:write"] },
 	"PUT /v1/admin/backends/{name}": {
-		kind: "runpod",
+		kind: "pod",
 		priority: 10,
 		models: ["wan2.2-i2v", "wan2.2-s2v"],
 		max_concurrency: 4,
-		config: { endpoint_id: "abc123xyz", api_key: "rpa_…" },
+		config: { url: "https://gpu-1.your-cloud.example", token: "…" },
 	},
 	"PUT /v1/admin/accounts/{account}/limits": { max_concurrent_jobs: 10, monthly_spend_cap_usd: 250 },
 };
@@ -66,7 +69,7 @@ export const REQUEST_EXAMPLES: Record<string, unknown> = {
 const PARAM_EXAMPLES: Record<string, string> = {
 	id: JOB_ID,
 	job_id: JOB_ID,
-	name: "runpod-main",
+	name: "gpu-1",
 	account: "acme",
 	key: "uploads/acct_…/upl_…",
 };
