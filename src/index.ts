@@ -17,7 +17,7 @@ import { webhooksRoutes } from "./routes/webhooks";
 import { runScheduled } from "./scheduled";
 
 export { BackendDO } from "../durable-objects/backend";
-export { JobDO } from "../durable-objects/job";
+export { JobDO } from "../durable-objects/job/job-do";
 export { RateLimiterDO } from "../durable-objects/rate-limiter";
 
 export const app = newRouter();
