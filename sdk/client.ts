@@ -2,9 +2,11 @@
 // Node ≥ 22, browsers and Workers alike (sdk/node.ts adds what needs Node: file paths, the environment).
 import { JobFailedError, networkCause, ReelgateConnectionError, ReelgateError } from "./errors.ts";
 import { classifyRunFile, type FileInput, type ResolvedFile, type RunFile, resolveFile } from "./files.ts";
+import { checkInput, type InputIssue } from "./model-check.ts";
 import { DEFAULT_RETRY, fetchWithRetries, type RetryOptions, sleep } from "./retry.ts";
 import { readSse, SseParser } from "./sse.ts";
 import {
+	type CatalogModel,
 	type CreatedUpload,
 	type CreateJobBody,
 	type Job,
@@ -127,6 +129,8 @@ export class Reelgate {
 	 */
 	async run(model: Model, input: RunInput, options: RunOptions = {}): Promise<FinishedJob> {
 		const { image, audio, ...params } = input;
+		// Checked against the catalog first: a refused input must not cost an upload.
+		await this.checkRunnable(model, input, options.signal);
 		const report = options.onProgress ?? (() => {});
 		const refs: { image?: string; audio?: string } = {};
 		for (const [name, file] of [
@@ -178,6 +182,45 @@ export class Reelgate {
 			signal: options.signal,
 			onProgress: (sent, total) => options.onProgress?.(sent, total, resolved.filename),
 		});
+	}
+
+	/** The models a job can name, with their inputs, parameters (JSON Schema), limits and availability. */
+	async listModels(options: { signal?: AbortSignal } = {}): Promise<CatalogModel[]> {
+		return (await this.#json<{ data: CatalogModel[] }>("GET", "/v1/models", options)).data;
+	}
+
+	getModel(id: string, options: { signal?: AbortSignal } = {}): Promise<CatalogModel> {
+		return this.#json<CatalogModel>("GET", `/v1/models/${encodeURIComponent(id)}`, options);
+	}
+
+	/**
+	 * Throws what the API would answer for this model and input, without sending the job: an unknown model or an
+	 * input outside the model's schema (400, every field in `errors`), a model no backend serves now (503). A
+	 * server without a catalog passes everything (the job's create checks again anyway).
+	 */
+	async checkRunnable(model: string, input: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+		let entry: CatalogModel;
+		try {
+			entry = await this.getModel(model, { signal });
+		} catch (err) {
+			if (!(err instanceof ReelgateError) || err.status !== 404) throw err;
+			const known = await this.listModels({ signal }).catch(() => null);
+			if (known === null) return;
+			const ids = known.map((m) => m.id).join(", ");
+			throw refusal([{ field: "model", message: `there is no model ${JSON.stringify(model)} (there are ${ids})` }]);
+		}
+		const issues = checkInput(entry, input);
+		if (issues.length) throw refusal(issues);
+		if (!entry.available) {
+			const why = entry.unavailable_reason ?? "no backend serves it now";
+			throw new ReelgateError({
+				type: "https://reelgate.dev/problems/backend-unavailable",
+				title: "Backend unavailable",
+				status: 503,
+				code: "backend_unavailable",
+				detail: `${entry.id} is not available: ${why}`,
+			});
+		}
 	}
 
 	/** Any API call by method and path, for routes without a method of their own; the answer's JSON. */
@@ -477,4 +520,17 @@ export class Reelgate {
 	#auth(): Record<string, string> {
 		return { authorization: `Bearer ${this.#apiKey}` };
 	}
+}
+
+/** Issues found before sending, as the 400 problem the API would answer with. */
+function refusal(issues: InputIssue[]): ReelgateError {
+	const detail = `${issues.map((i) => `${i.field}: ${i.message}`).join("; ")}.`;
+	return new ReelgateError({
+		type: "https://reelgate.dev/problems/invalid-request",
+		title: "Invalid request",
+		status: 400,
+		code: "invalid_request",
+		detail,
+		errors: issues.map((i) => ({ path: i.field === "model" ? "json.model" : `json.${i.field}`, message: i.message })),
+	});
 }
