@@ -20,6 +20,7 @@ import {
 	type JobCost,
 	type JobError,
 	type JobEvent,
+	runStartedAt,
 	type TransitionRefusal,
 	transition,
 	type VideoOutput,
@@ -365,7 +366,8 @@ export class JobDO extends DurableObject<Env> {
 		}
 		const at = new Date().toISOString();
 		const output = { video: { ...reported, content_type: "video/mp4", sha256: verified.sha256 } };
-		const applied = this.#apply(fresh, { type: "succeeded", at, output, cost });
+		const startedAt = runStartedAt(at, result.executionMs, fresh.spec.created_at);
+		const applied = this.#apply(fresh, { type: "succeeded", at, output, cost, startedAt });
 		if (applied.ok) await this.#finish(applied.job, "succeeded", undefined, { delayMs: result.delayMs });
 	}
 

@@ -72,8 +72,16 @@ describe("the reelgate CLI", () => {
 		expect(run.stderr).toMatch(/upload in\.png 100%/);
 		expect(run.stderr).toMatch(/succeeded 100%/);
 		expect(run.stderr).not.toContain("\x1b[");
-		const job = JSON.parse(run.stdout) as { id: string; status: string; output: { video: { size: number } } };
+		const job = JSON.parse(run.stdout) as {
+			id: string;
+			status: string;
+			started_at: string;
+			completed_at: string;
+			output: { video: { size: number } };
+		};
 		expect(job.status).toBe("succeeded");
+		// The preview renders between two polls: its start is when the GPU worker's run began, not when it ended.
+		expect(Date.parse(job.started_at)).toBeLessThan(Date.parse(job.completed_at));
 		jobId = job.id;
 		const mp4 = readFileSync(out);
 		expect(mp4.subarray(4, 8).toString("latin1")).toBe("ftyp");
