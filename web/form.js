@@ -95,7 +95,7 @@ function fieldFor(name, schema) {
 			step: schema.type === "integer" ? 1 : "any",
 			value: chosen ? undefined : schema.default,
 			placeholder: schema["x-default-from"]
-				? `the ${schema["x-default-from"].input}'s length`
+				? `from the ${schema["x-default-from"].input}`
 				: schema["x-random-default"]
 					? "random"
 					: undefined,
