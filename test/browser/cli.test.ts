@@ -1,6 +1,6 @@
 // The `reelgate` CLI against the same local stack, found as a developer's shell finds it: through the record that
 // `npm start` writes (no --url). A PNG and a WAV in, a playable MP4 out; models, jobs, keys, and its refusals.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,6 +8,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { nodeBinary, ROOT } from "../../scripts/lib/paths.mjs";
 import { freePort } from "../../scripts/lib/wait.mjs";
 import { makePng, makeWav } from "../e2e/media";
+import { environmentWithoutApi, runToEnd } from "./process";
 
 const { url, apiKey, adminToken, localFile } = inject("reelgate");
 const dir = mkdtempSync(path.join(tmpdir(), "reelgate-cli-"));
@@ -20,21 +21,9 @@ writeFileSync(audio, makeWav(1));
 
 /** Runs the CLI as `npm run reelgate` would (the pinned Node, type stripping), in `dir`; resolves with its output. */
 function cli(args: string[], env: Record<string, string> = {}) {
-	const { REELGATE_URL: _url, REELGATE_PORT: _port, ...inherited } = process.env;
-	return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-		const child = spawn(nodeBinary(), [path.join(ROOT, "sdk", "cli.ts"), ...args], {
-			cwd: dir,
-			env: { ...inherited, REELGATE_LOCAL_FILE: localFile, REELGATE_API_KEY: apiKey, ...env },
-		});
-		let stdout = "";
-		let stderr = "";
-		child.stdout.on("data", (c) => {
-			stdout += c;
-		});
-		child.stderr.on("data", (c) => {
-			stderr += c;
-		});
-		child.on("close", (code) => resolve({ code, stdout, stderr }));
+	return runToEnd(nodeBinary(), [path.join(ROOT, "sdk", "cli.ts"), ...args], {
+		cwd: dir,
+		env: { ...environmentWithoutApi(), REELGATE_LOCAL_FILE: localFile, REELGATE_API_KEY: apiKey, ...env },
 	});
 }
 

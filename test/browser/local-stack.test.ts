@@ -5,6 +5,7 @@ import path from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { readDevVars } from "../../scripts/lib/dev-vars.mjs";
 import { nodeBinary, ROOT } from "../../scripts/lib/paths.mjs";
+import { environmentWithoutApi } from "./process";
 
 const { url, adminToken, localFile, startOutput } = inject("reelgate");
 
@@ -30,9 +31,8 @@ describe("npm start", () => {
 	});
 
 	it("lets `npm run keys` find it without --url", () => {
-		const { REELGATE_URL: _url, REELGATE_PORT: _port, ...env } = process.env;
 		const run = spawnSync(nodeBinary(), [path.join(ROOT, "scripts", "keys.mjs"), "list"], {
-			env: { ...env, REELGATE_LOCAL_FILE: localFile },
+			env: { ...environmentWithoutApi(), REELGATE_LOCAL_FILE: localFile },
 			encoding: "utf8",
 		});
 		expect(run.status, run.stderr).toBe(0);

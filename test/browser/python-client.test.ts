@@ -1,12 +1,12 @@
 // The Python client (clients/python, installed as `pip install ./clients/python` installs it) against the same local
 // stack, found through the record `npm start` writes: one run() call from a PNG and a WAV to a saved MP4.
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ensureClientEnv } from "../../scripts/python-env.mjs";
 import { makePng, makeWav } from "../e2e/media";
+import { environmentWithoutApi, runToEnd } from "./process";
 
 const { apiKey, localFile } = inject("reelgate");
 const dir = mkdtempSync(path.join(tmpdir(), "reelgate-py-"));
@@ -47,21 +47,9 @@ describe("the Python client", () => {
 		const out = path.join(dir, "out.mp4");
 		writeFileSync(image, makePng(64, 64));
 		writeFileSync(audio, makeWav(1));
-		const { REELGATE_URL: _url, REELGATE_PORT: _port, ...env } = process.env;
-		const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-			const child = spawn(python, ["-c", SCRIPT, image, audio, out], {
-				cwd: dir,
-				env: { ...env, REELGATE_LOCAL_FILE: localFile, REELGATE_API_KEY: apiKey },
-			});
-			let stdout = "";
-			let stderr = "";
-			child.stdout.on("data", (c) => {
-				stdout += c;
-			});
-			child.stderr.on("data", (c) => {
-				stderr += c;
-			});
-			child.on("close", (code) => resolve({ code, stdout, stderr }));
+		const run = await runToEnd(python, ["-c", SCRIPT, image, audio, out], {
+			cwd: dir,
+			env: { ...environmentWithoutApi(), REELGATE_LOCAL_FILE: localFile, REELGATE_API_KEY: apiKey },
 		});
 		expect(run.code, run.stderr).toBe(0);
 		const result = JSON.parse(run.stdout) as Record<string, unknown>;

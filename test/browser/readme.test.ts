@@ -1,10 +1,10 @@
 // The README's walk-through, run as it is written (bash, from the checkout) against the suite's stack on its random
 // port: the tools must find the stack by themselves, and each way to a video must end with one.
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { ROOT } from "../../scripts/lib/paths.mjs";
+import { environmentWithoutApi, runToEnd } from "./process";
 
 const { localFile } = inject("reelgate");
 const OUT = path.join(ROOT, "walkthrough");
@@ -24,22 +24,10 @@ function walkthrough(): string {
 
 describe("the README's walk-through", () => {
 	it("runs verbatim on the stack's port, and each of the CLI, the SDK, the Python client and curl makes a video", async () => {
-		const { REELGATE_URL: _u, REELGATE_PORT: _p, REELGATE_API_KEY: _k, ...env } = process.env;
-		const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-			const child = spawn("bash", ["-e", "-o", "pipefail", "-c", walkthrough()], {
-				cwd: ROOT,
-				// The only hint of where the stack runs is its record, as after a developer's `npm start`.
-				env: { ...env, REELGATE_LOCAL_FILE: localFile },
-			});
-			let stdout = "";
-			let stderr = "";
-			child.stdout.on("data", (c) => {
-				stdout += c;
-			});
-			child.stderr.on("data", (c) => {
-				stderr += c;
-			});
-			child.on("close", (code) => resolve({ code, stdout, stderr }));
+		const run = await runToEnd("bash", ["-e", "-o", "pipefail", "-c", walkthrough()], {
+			cwd: ROOT,
+			// The only hint of where the stack runs is its record, as after a developer's `npm start`.
+			env: { ...environmentWithoutApi(), REELGATE_LOCAL_FILE: localFile },
 		});
 		expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
 		for (const video of ["cli.mp4", "sdk.mp4", "python.mp4", "curl.mp4"]) {
