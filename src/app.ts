@@ -1,6 +1,6 @@
 import type { Hook } from "@hono/zod-openapi";
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env";
 import { ApiError, type ErrorCode, problemResponse } from "./errors";
@@ -136,6 +136,30 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 		c.res.headers.append("vary", "origin");
 	});
 	app.use("*", limitJsonBodies);
+	app.use("*", requireDeclaredBodies(app));
+}
+
+/**
+ * A request without a body, to a route whose JSON body is required (its OpenAPI `requestBody.required`), is refused
+ * as that field: the body validator would read the missing body as `{}`, which a schema of optional fields accepts.
+ */
+function requireDeclaredBodies(app: OpenAPIHono<AppEnv>): MiddlewareHandler<AppEnv> {
+	// Read once the routes are mounted: after the first request.
+	let routes: { method: string; pattern: RegExp }[] | undefined;
+	return async (c, next) => {
+		routes ??= app.openAPIRegistry.definitions.flatMap((d) =>
+			d.type === "route" && d.route.request?.body?.required && d.route.request.body.content["application/json"]
+				? [{ method: d.route.method.toUpperCase(), pattern: routePattern(d.route.path.replace(/\{(\w+)\}/g, ":$1")) }]
+				: [],
+		);
+		const empty = c.req.raw.body === null || c.req.header("content-length") === "0";
+		const path = decodedPath(new URL(c.req.url).pathname);
+		if (empty && path !== null && routes.some((r) => r.method === c.req.method && r.pattern.test(path))) {
+			const errors = [{ path: "json", message: "is required: send it as JSON (Content-Type: application/json)" }];
+			return problemResponse("invalid_request", validationDetail(errors), { errors, requestId: c.get("requestId") });
+		}
+		await next();
+	};
 }
 
 /**

@@ -79,9 +79,11 @@ export function unreachableMessage(target, err) {
 			"Is it still running? Start it again, or point the tools elsewhere with --url or REELGATE_URL."
 		);
 	}
-	if (target.source === "the default") {
+	if (target.source === "the default" || target.source === "REELGATE_PORT") {
+		const from =
+			target.source === "REELGATE_PORT" ? "from REELGATE_PORT" : "the default: no running `npm start` is recorded";
 		return (
-			`Cannot reach the Reelgate API at ${target.url} (${why}), the default: no running \`npm start\` is recorded. ` +
+			`Cannot reach the Reelgate API at ${target.url} (${why}), ${from}. ` +
 			"Start the local stack with `npm start` in another terminal, or point the tools elsewhere with --url or REELGATE_URL."
 		);
 	}

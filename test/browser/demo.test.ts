@@ -174,6 +174,8 @@ describe.skipIf(skipReason !== undefined)("the demo page", () => {
 		await saveKey(page, apiKey);
 		expect(await page.locator("#key-state").textContent()).toMatch(/^Key “browser-tests” of account acct_\w+: /);
 		expect(await page.evaluate(() => localStorage.getItem("reelgate.apiKey"))).toBe(apiKey);
+		// The catalog arrives after the key's check.
+		await expect.poll(() => page.locator("#model option").count(), POLL).toBe(3);
 		const options = await page
 			.locator("#model option")
 			.evaluateAll((os) => os.map((o) => ({ text: o.textContent, disabled: o.hasAttribute("disabled") })));

@@ -105,4 +105,26 @@ describe("validation problems", () => {
 		expect(problem.errors).toEqual([{ path: "json.sha256", message: "64 hex digits" }]);
 		expect(problem.detail).toBe("sha256: 64 hex digits.");
 	});
+
+	it("refuses a missing body where the route requires one, instead of reading it as {}", async () => {
+		const admin = { authorization: "Bearer test-admin-token" };
+		for (const [path, method, headers] of [
+			["/v1/admin/accounts/validation/limits", "PUT", admin],
+			["/v1/jobs", "POST", auth],
+			["/v1/admin/keys", "POST", admin],
+		] as const) {
+			const res = await call(path, { method, headers: { ...headers, "content-length": "0" } });
+			expect(res.status, `${method} ${path}`).toBe(400);
+			const problem = (await res.json()) as Problem;
+			expect(problem.detail).toBe("the request body: is required: send it as JSON (Content-Type: application/json).");
+			expect(problem.errors?.map((e) => e.path)).toEqual(["json"]);
+		}
+		// An empty object is a body: the limits route takes it (nothing changes).
+		const empty = await call("/v1/admin/accounts/validation/limits", {
+			method: "PUT",
+			headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" },
+			body: "{}",
+		});
+		expect(empty.status).toBe(200);
+	});
 });

@@ -57,9 +57,10 @@ def unreachable_message(target: ApiTarget, why: str) -> str:
             f"Cannot reach the Reelgate API at {target.url} ({why}), where `npm start` said it runs ({target.source}). "
             "Is it still running? Start it again, or point the client elsewhere with url= or REELGATE_URL."
         )
-    if target.source == "the default":
+    if target.source in ("the default", "REELGATE_PORT"):
+        origin = "from REELGATE_PORT" if target.source == "REELGATE_PORT" else "the default: no running `npm start` is recorded"
         return (
-            f"Cannot reach the Reelgate API at {target.url} ({why}), the default: no running `npm start` is recorded. "
+            f"Cannot reach the Reelgate API at {target.url} ({why}), {origin}. "
             "Start the local stack with `npm start`, or point the client elsewhere with url= or REELGATE_URL."
         )
     return (
