@@ -5,7 +5,6 @@ import { endOnRevocation } from "../auth/revocation-guard";
 import { isKeyActive } from "../db/keys";
 import { notFound, problemResponses } from "../errors";
 import { JobIdParamSchema } from "../jobs/api-schema";
-import { envInt } from "../jobs/input";
 import { JOB_EVENT_TYPES } from "../jobs/record";
 import { withShareUrlInEvents } from "../share/event-stream";
 import { shareUrlOf } from "../share/render";
@@ -51,9 +50,6 @@ const eventsRoute = createRoute({
 });
 
 /** `Last-Event-ID` as our sequence number; anything else (absent, garbage) means "from the current state". */
-/** How often an open stream checks that its key is still active (milliseconds). */
-const DEFAULT_REAUTH_MS = 15_000;
-
 function parseLastEventId(raw: string | undefined): number | null {
 	if (raw === undefined || !/^\d{1,15}$/.test(raw.trim())) return null;
 	return Number(raw.trim());
@@ -71,11 +67,7 @@ export const jobEventsRoutes = newRouter().openapi(eventsRoute, async (c) => {
 	const keyId = c.var.caller.keyId;
 	const origin = new URL(c.req.url).origin;
 	const shared = withShareUrlInEvents(stream, () => shareUrlOf(c.env, job.spec.account_id, job.spec.id, origin));
-	const guarded = endOnRevocation(
-		shared,
-		() => isKeyActive(c.env.DB, keyId),
-		envInt(c.env.EVENT_STREAM_REAUTH_MS, DEFAULT_REAUTH_MS),
-	);
+	const guarded = endOnRevocation(shared, () => isKeyActive(c.env.DB, keyId), c.var.config.eventStreamReauthMs);
 	return new Response(guarded, {
 		status: 200,
 		headers: {
