@@ -147,7 +147,7 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
  * as that field: the body validator would read the missing body as `{}`, which a schema of optional fields accepts.
  */
 function requireDeclaredBodies(app: OpenAPIHono<AppEnv>): MiddlewareHandler<AppEnv> {
-	// Read once the routes are mounted: after the first request.
+	// Computed at the first request, when every route is mounted.
 	let routes: { method: string; pattern: RegExp }[] | undefined;
 	return async (c, next) => {
 		routes ??= app.openAPIRegistry.definitions.flatMap((d) =>
