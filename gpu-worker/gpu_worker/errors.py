@@ -1,6 +1,11 @@
-"""One error shape for every failure: `{"error": {"code": ..., "message": ...}}` (docs/gpu-job-protocol.md)."""
+"""One error shape for every failure: `{"error": {"code": ..., "message": ...}}` inside the worker, and one wire
+form at its edges (docs/gpu-job-protocol.md): RunPod declares a job's `error` a string, so the code and message
+travel as JSON text, `{"error": "{\"code\": ..., \"message\": ...}"}`.
+"""
 
 from __future__ import annotations
+
+import json
 
 from .log import redact
 
@@ -51,3 +56,14 @@ def error_from_exception(exc: BaseException) -> dict:
 
 def is_error(result: dict) -> bool:
     return isinstance(result, dict) and isinstance(result.get("error"), dict)
+
+
+def error_text(error: dict) -> str:
+    """The wire form of `{"code", "message"}`. A dict in `error` is not handled by RunPod (the job comes back
+    COMPLETED without output) and the SDK's local API refuses it, so only a string may leave the worker."""
+    return json.dumps({"code": error["code"], "message": error["message"]}, ensure_ascii=False)
+
+
+def to_wire(result: dict) -> dict:
+    """A job's result as it leaves the worker: an error's object becomes its JSON text, anything else is kept."""
+    return {**result, "error": error_text(result["error"])} if is_error(result) else result

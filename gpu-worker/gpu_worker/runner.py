@@ -15,7 +15,7 @@ from typing import Callable
 
 import aiohttp
 
-from . import preview
+from . import comfy_process, preview
 from .comfy import ComfyClient, find_video_output
 from .config import COMFY_MODELS, SETTINGS, Settings
 from .errors import WorkerError, error_body, error_from_exception
@@ -26,6 +26,7 @@ from .transfer import download_input, new_job_dir, upload_output
 from .workflow import build_workflow, load_template
 
 ProgressCallback = Callable[[dict], None]  # receives {"stage", "percent", "message"}
+EventCallback = Callable[[dict], None]  # receives what the job's history should keep, e.g. how a cancel stopped ComfyUI
 
 # Overall percent span of each stage, so `percent` only grows through the job.
 STAGES = {
@@ -59,8 +60,9 @@ class Progress:
 
 
 async def run_job(job_id: str, raw_input, progress_cb: ProgressCallback | None = None,
-                  cancel_event: asyncio.Event | None = None, *, settings: Settings = SETTINGS) -> dict:
-    task = asyncio.create_task(_run_with_timeout(job_id, raw_input, progress_cb, settings))
+                  cancel_event: asyncio.Event | None = None, *, settings: Settings = SETTINGS,
+                  on_event: EventCallback | None = None) -> dict:
+    task = asyncio.create_task(_run_with_timeout(job_id, raw_input, progress_cb, settings, on_event))
     if cancel_event is None:
         return await task
     waiter = asyncio.create_task(cancel_event.wait())
@@ -79,12 +81,12 @@ async def run_job(job_id: str, raw_input, progress_cb: ProgressCallback | None =
     return error_body("canceled", "job canceled")
 
 
-async def _run_with_timeout(job_id: str, raw_input, progress_cb, settings: Settings) -> dict:
+async def _run_with_timeout(job_id: str, raw_input, progress_cb, settings: Settings, on_event) -> dict:
     try:
         async with asyncio.timeout(settings.job_timeout_s):
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30,
                                                                            sock_read=120)) as session:
-                return await _run(job_id, raw_input, progress_cb, settings, session)
+                return await _run(job_id, raw_input, progress_cb, settings, session, on_event)
     except TimeoutError:
         return error_body("timeout", f"job exceeded {settings.job_timeout_s:.0f} s")
     except WorkerError as exc:
@@ -97,7 +99,7 @@ async def _run_with_timeout(job_id: str, raw_input, progress_cb, settings: Setti
         return error_from_exception(exc)
 
 
-async def _run(job_id, raw_input, progress_cb, settings: Settings, session) -> dict:
+async def _run(job_id, raw_input, progress_cb, settings: Settings, session, on_event) -> dict:
     job = parse_job_input(raw_input)
     if job.health_check:
         return await _health(settings, session)
@@ -113,7 +115,7 @@ async def _run(job_id, raw_input, progress_cb, settings: Settings, session) -> d
         image, audio = await _download_inputs(job, workdir, session, settings, progress)
         out_path = workdir / "output.mp4"
         if is_comfy:
-            info = await _run_comfy(job_id, job, image, audio, out_path, session, settings, progress)
+            info = await _run_comfy(job_id, job, image, audio, out_path, session, settings, progress, on_event)
         else:
             info = await _run_preview(job, image, audio, out_path, progress)
         progress("uploading", 0.0)
@@ -177,17 +179,25 @@ def _workflow_params(job_id: str, job: JobInput, image_name: str, audio_name: st
 
 
 async def _run_comfy(job_id, job: JobInput, image: Path, audio: Path | None, out_path: Path, session,
-                     settings: Settings, progress):
+                     settings: Settings, progress, on_event):
     try:
-        return await _run_comfy_steps(job_id, job, image, audio, out_path, session, settings, progress)
+        return await _run_comfy_steps(job_id, job, image, audio, out_path, session, settings, progress, on_event)
     except (aiohttp.ClientError, ConnectionError) as exc:
         raise WorkerError("inference_failed", f"ComfyUI at {settings.comfy_url} failed: {exc}") from None
 
 
+def comfy_client(settings: Settings, session) -> ComfyClient:
+    """A client whose canceled prompts are bounded: past `comfy_cancel_bound_s` the ComfyUI this worker owns is
+    restarted (when it owns none, nothing more can be done than to say so)."""
+    process = comfy_process.current()
+    return ComfyClient(settings.comfy_url, session, cancel_bound_s=settings.comfy_cancel_bound_s,
+                       on_stuck=process.restart if process else None)
+
+
 async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | None, out_path: Path, session,
-                           settings: Settings, progress):
+                           settings: Settings, progress, on_event):
     progress("loading", 0.0, "uploading inputs to ComfyUI")
-    client = ComfyClient(settings.comfy_url, session)
+    client = comfy_client(settings, session)
     prefix = "".join(c if c.isalnum() or c in "-_" else "_" for c in job_id)[:64]
     image_name = await client.upload(image, f"reelgate-{prefix}-image{image.suffix}")
     audio_name = await client.upload(audio, f"reelgate-{prefix}-audio{audio.suffix}") if audio else None
@@ -212,7 +222,12 @@ async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | Non
         if node in decoders:
             progress("encoding", 0.0, "decoding and saving video")
 
-    entry = await client.run(workflow, on_progress=on_progress, on_node=on_node, timeout_s=settings.job_timeout_s)
+    def on_stopped(report: dict) -> None:
+        if on_event:
+            on_event({"event": "comfy_prompt_stopped", **report})
+
+    entry = await client.run(workflow, on_progress=on_progress, on_node=on_node, timeout_s=settings.job_timeout_s,
+                             on_stopped=on_stopped)
     video_path = await client.download(find_video_output(entry), out_path)
     progress("encoding", 1.0, "video ready")
     return await asyncio.to_thread(preview.probe_video, video_path)

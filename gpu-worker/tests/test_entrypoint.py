@@ -91,7 +91,7 @@ async def test_full_start_with_emulated_comfy_runs_an_i2v_job(tmp_path, file_hos
             if b'"listening"' in line and b'test_double' not in line:
                 break
         text = b"".join(lines).decode()
-        assert "ComfyUI ready" in text and '"comfy_ready"' in text
+        assert "\"comfy_started\"" in text and "\"comfy_ready\"" in text
         url = json.loads(line)["url"]
         raw = job_input(file_host, "wan2.2-i2v", params={"width": 128, "height": 128, "frames": 5, "fps": 16})
         async with aiohttp.ClientSession() as session:
