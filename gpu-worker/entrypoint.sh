@@ -26,14 +26,15 @@ needs_comfy=false
 
 if $needs_comfy; then
   [[ -n "$VOLUME" || -n "${MODELS_ROOT:-}" ]] || die "no network volume at /runpod-volume or /workspace and MODELS_ROOT unset: attach the volume holding the models"
-  # 2. Every model file, named when missing (the list comes from the workflow templates).
-  missing="$(cd "$APP_DIR" && python -c 'import os
+  # 2. Every model file, named when missing or when it would not load: size, safetensors header (the list comes
+  #    from the workflow templates and model-files.json; gpu_worker/models.py).
+  problems="$(cd "$APP_DIR" && python -c 'import os
 from gpu_worker.config import COMFY_MODELS
-from gpu_worker.models import missing_files
+from gpu_worker.models import describe, file_problems
 models = [m for m in os.environ["ENABLED_MODELS"].split(",") if m in COMFY_MODELS]
-print(" ".join(missing_files(models, os.environ["MODELS_ROOT"])))')"
-  if [[ -n "$missing" ]]; then
-    die "missing model files under $MODELS_ROOT: $missing (fill the volume: $APP_DIR/scripts/download_models.sh --root $MODELS_ROOT ${ENABLED_MODELS//,/ })"
+print(describe(file_problems(models, os.environ["MODELS_ROOT"])))')"
+  if [[ -n "$problems" ]]; then
+    die "model files under $MODELS_ROOT will not load: $problems (fill the volume: $APP_DIR/scripts/download_models.sh --root $MODELS_ROOT ${ENABLED_MODELS//,/ })"
   fi
 
   # 3. Our model paths pointed at the volume found above. Written outside COMFY_DIR: ComfyUI also loads an

@@ -79,6 +79,8 @@ class Settings:
     comfy_cancel_bound_s: float = 30.0
     # Root of the model folders (diffusion_models/, loras/, text_encoders/, vae/, audio_encoders/).
     models_root: str = "/runpod-volume/models"
+    # The list of model files (folder, filename, size, sha256, source URL). Empty: gpu-worker/model-files.json.
+    model_files: str = ""
     # Models this worker accepts, comma separated in the env var. Default: only the CPU `preview`, so a local run
     # needs no ComfyUI; the Docker image enables the wan models.
     enabled_models: tuple[str, ...] = ("preview",)
@@ -124,6 +126,7 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         comfy_model_paths=env.get("COMFY_MODEL_PATHS", "").strip(),
         comfy_cancel_bound_s=_float(env, "COMFY_CANCEL_BOUND_S", 30.0),
         models_root=env.get("MODELS_ROOT", "") or _default_models_root(),
+        model_files=env.get("MODEL_FILES", "").strip(),
         enabled_models=enabled,
         job_timeout_s=_float(env, "JOB_TIMEOUT_S", 1800.0),
         max_input_bytes=_int(env, "MAX_INPUT_BYTES", 200 * 1024 * 1024),

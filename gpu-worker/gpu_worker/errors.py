@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from .log import redact
+from .log import public_message
 
 ERROR_CODES = (
     "invalid_input",
@@ -23,14 +23,15 @@ ERROR_CODES = (
 
 
 class WorkerError(Exception):
-    """A failure with a protocol error code. The message is shown to API users: no secrets, no signed URLs."""
+    """A failure with a protocol error code. The message is shown to API users: no secrets, no signed URLs, no
+    path on this machine."""
 
     def __init__(self, code: str, message: str):
         if code not in ERROR_CODES:
             raise ValueError(f"unknown error code {code!r}")
         super().__init__(message)
         self.code = code
-        self.message = redact(message)
+        self.message = public_message(message)
 
     def body(self) -> dict:
         return error_body(self.code, self.message)
@@ -44,7 +45,7 @@ class JobInputError(WorkerError):
 
 
 def error_body(code: str, message: str) -> dict:
-    return {"error": {"code": code, "message": redact(message)}}
+    return {"error": {"code": code, "message": public_message(message)}}
 
 
 def error_from_exception(exc: BaseException) -> dict:

@@ -17,7 +17,7 @@ from .comfy_process import ComfyProcess, comfy_command
 from .config import SETTINGS, Settings
 from .errors import WorkerError
 from .log import log_event
-from .models import missing_files
+from .models import file_problems
 
 
 async def wait_for_comfy(settings: Settings) -> dict:
@@ -38,10 +38,10 @@ def main(settings: Settings = SETTINGS) -> None:
         if not settings.comfy_url:
             log_event("fatal", message=f"COMFY_URL is empty but {list(settings.comfy_models_enabled)} need ComfyUI")
             sys.exit(1)
-        missing = missing_files(settings.comfy_models_enabled, settings.models_root)
-        if missing:
+        problems = file_problems(settings.comfy_models_enabled, settings.models_root)
+        if problems:
             # Not fatal: jobs for the affected model fail with models_missing naming the files.
-            log_event("models_missing", models_root=settings.models_root, missing=missing)
+            log_event("models_missing", models_root=settings.models_root, files=problems)
         try:
             stats = asyncio.run(wait_for_comfy(settings))
         except WorkerError as exc:

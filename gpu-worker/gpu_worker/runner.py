@@ -21,7 +21,7 @@ from .config import COMFY_MODELS, SETTINGS, Settings
 from .errors import WorkerError, error_body, error_from_exception
 from .job import JobInput, parse_job_input, resolve_frames
 from .log import log_event
-from .models import check_models, missing_files
+from .models import check_models, file_problems
 from .transfer import download_input, new_job_dir, upload_output
 from .workflow import build_workflow, load_template
 
@@ -183,7 +183,9 @@ async def _run_comfy(job_id, job: JobInput, image: Path, audio: Path | None, out
     try:
         return await _run_comfy_steps(job_id, job, image, audio, out_path, session, settings, progress, on_event)
     except (aiohttp.ClientError, ConnectionError) as exc:
-        raise WorkerError("inference_failed", f"ComfyUI at {settings.comfy_url} failed: {exc}") from None
+        # The exception's text names this machine's ComfyUI address: the job's error says what failed, the log where.
+        log_event("comfy_unreachable", url=settings.comfy_url, reason=str(exc) or type(exc).__name__)
+        raise WorkerError("inference_failed", f"ComfyUI did not answer ({type(exc).__name__})") from None
 
 
 def comfy_client(settings: Settings, session) -> ComfyClient:
@@ -196,6 +198,7 @@ def comfy_client(settings: Settings, session) -> ComfyClient:
 
 async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | None, out_path: Path, session,
                            settings: Settings, progress, on_event):
+    await asyncio.to_thread(preview.check_image, image)
     progress("loading", 0.0, "uploading inputs to ComfyUI")
     client = comfy_client(settings, session)
     prefix = "".join(c if c.isalnum() or c in "-_" else "_" for c in job_id)[:64]
@@ -235,7 +238,9 @@ async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | Non
 
 async def _health(settings: Settings, session) -> dict:
     """Ready when every enabled model has its files and ComfyUI answers (if a wan model is enabled)."""
-    missing = missing_files(settings.enabled_models, settings.models_root)
+    problems = file_problems(settings.enabled_models, settings.models_root)
+    missing = [rel for rel, reason in problems.items() if reason == "missing"]
+    broken = {rel: reason for rel, reason in problems.items() if reason != "missing"}
     gpu, comfy_ok = "cpu", True
     if settings.comfy_models_enabled:
         try:
@@ -244,9 +249,11 @@ async def _health(settings: Settings, session) -> dict:
             gpu = devices[0].get("name", "unknown") if devices else "unknown"
         except (aiohttp.ClientError, asyncio.TimeoutError):
             comfy_ok = False
-    health = {"ok": comfy_ok and not missing, "models": list(settings.enabled_models), "gpu": gpu}
+    health = {"ok": comfy_ok and not problems, "models": list(settings.enabled_models), "gpu": gpu}
     if missing:
         health["missing_files"] = missing
+    if broken:
+        health["broken_files"] = broken
     if not comfy_ok:
         health["comfy"] = "unreachable"
     return {"health_check": health}
