@@ -17,6 +17,7 @@ import aiohttp
 
 from . import comfy_process, preview
 from .comfy import ComfyClient, find_video_output
+from .comfy_progress import SamplingProgress
 from .config import COMFY_MODELS, SETTINGS, Settings
 from .errors import WorkerError, error_body, error_from_exception
 from .job import JobInput, parse_job_input, resolve_frames
@@ -208,18 +209,15 @@ async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | Non
     frames = resolve_frames(job.model, job.params, audio_s)
     template = load_template(job.model)
     workflow = build_workflow(template, _workflow_params(job_id, job, image_name, audio_name, frames))
-    samplers = {nid for nid, node in workflow.items() if "KSampler" in node["class_type"]}
     decoders = {nid for nid, node in workflow.items() if node["class_type"] in ("VAEDecode", "CreateVideo")}
-    steps_by_node: dict[str, tuple[int, int]] = {}
+    sampling = SamplingProgress(workflow)
     progress("loading", 0.5, "loading models")
 
     def on_progress(node: str, value: int, maximum: int) -> None:
-        if node not in samplers:
-            return
-        steps_by_node[node] = (value, maximum)
-        done = sum(v for v, _ in steps_by_node.values())
-        total = max(job.params.steps, sum(m for _, m in steps_by_node.values()))
-        progress("sampling", done / total, f"step {done}/{total}")
+        counted = sampling.update(node, value, maximum)
+        if counted:
+            done, total = counted
+            progress("sampling", done / max(total, 1), f"step {done}/{total}")
 
     def on_node(node: str) -> None:
         if node in decoders:

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+// The progress fixture's two-chunk sound-to-video graph, the shape a longer s2v clip takes.
+import twoChunks from "../../gpu-worker/tests/fixtures/comfyui-0.8.0-wan2.2-s2v-two-chunks.json";
 import { templateFor } from "../../src/backends/workflows";
 import { type ApiWorkflow, checkWorkflow, type ObjectInfo, type WorkflowProblem } from "../../src/models/object-info";
 // Recorded from ComfyUI v0.8.0 (`--cpu`, no models) by gpu-worker/scripts/record_object_info.py.
@@ -38,6 +40,11 @@ describe("the shipped workflows against ComfyUI v0.8.0's node definitions", () =
 		const files = Object.values(templateFor(model)?.required_files ?? {}).flat();
 		const flagged = problems.map((p) => String(wf[p.node]?.inputs[p.input ?? ""]));
 		expect(flagged).toEqual(expect.arrayContaining(files));
+	});
+
+	it("the two-chunk s2v graph of the progress fixture is one ComfyUI would run", () => {
+		const wf = twoChunks.workflow as unknown as ApiWorkflow;
+		expect(beyondFiles("wan2.2-s2v", wf, checkWorkflow(wf, objectInfo))).toEqual([]);
 	});
 });
 

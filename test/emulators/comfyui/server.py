@@ -11,7 +11,9 @@ Faults (constructor `Faults` or `POST /emulator/faults` with the same JSON field
   sampler step; drop_ws_at_step: closes the client's socket after that step (once); step_delay_s: time per
   sampler step; start_delay_s: the port opens only after this delay (standalone `--start-delay`);
   ignore_interrupt: the samplers never check for interruption, like a slow custom node, so an interrupted prompt
-  runs to its end.
+  runs to its end; replay: a fixture file (gpu-worker/tests/fixtures/comfyui-*.json) whose recorded message
+  sequence is sent instead of the emulator's own, with its prompt id replaced and the saved video's reference put
+  into its `executed` message (step_delay_s paces its `progress` messages).
 
 Standalone: python test/emulators/comfyui/server.py --port 8188 [--root DIR]
 """
@@ -52,6 +54,7 @@ class Faults:
     step_delay_s: float = 0.01
     start_delay_s: float = 0.0
     ignore_interrupt: bool = False
+    replay: str | None = None
 
 
 class ComfyEmulator:
@@ -291,7 +294,27 @@ class ComfyEmulator:
             self.running = None
             await self._send(None, "status", {"status": self._queue_info()})
 
+    async def _replay(self, prompt_id: str, graph: dict, client_id: str | None) -> None:
+        fixture = json.loads(Path(self.faults.replay).read_text(encoding="utf-8"))
+        recorded_id = fixture["prompt_id"]
+        messages, outputs = [], {}
+        for message in fixture["messages"]:
+            kind = message["type"]
+            data = json.loads(json.dumps(message["data"]).replace(recorded_id, prompt_id))
+            if kind == "executed":
+                ref = await self._save_video(graph, graph[data["node"]])
+                data["output"] = outputs[data["node"]] = {"images": [ref], "animated": [True]}
+            if kind in ("execution_start", "execution_cached", "execution_success"):
+                messages.append([kind, data])
+            if kind == "executing" and data["node"] is None:
+                self._record(prompt_id, graph, "success", messages, outputs, client_id)
+            if kind == "progress":
+                await asyncio.sleep(self.faults.step_delay_s)
+            await self._send(None if kind == "status" else client_id, kind, data)
+
     async def _execute(self, prompt_id: str, graph: dict, client_id: str | None) -> None:
+        if self.faults.replay:
+            return await self._replay(prompt_id, graph, client_id)
         messages = []
 
         async def emit(kind: str, data: dict) -> None:
