@@ -9,6 +9,8 @@ import {
 } from "../src/backends/vastai-fleet";
 import { isTerminal } from "../src/jobs/state";
 import { createLogger } from "../src/lib/logger";
+import { BACKEND_META, openBackendSql } from "./backend-schema";
+import type { ObjectSql } from "./sql";
 
 /** While jobs wait, the object re-checks its slot holders this often (a finished job frees its slot by then). */
 export const RECONCILE_MS = 2_000;
@@ -54,17 +56,12 @@ export interface BackendSnapshot {
  * it still runs here, which also recovers slots of jobs that ended in any way.
  */
 export class BackendDO extends DurableObject<Env> {
-	readonly #sql: SqlStorage;
+	readonly #sql: ObjectSql;
 	readonly #log = createLogger({ component: "backend_do" });
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
-		this.#sql = ctx.storage.sql;
-		this.#sql.exec(`CREATE TABLE IF NOT EXISTS slot (job_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, at INTEGER NOT NULL);
-			CREATE TABLE IF NOT EXISTS waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT UNIQUE NOT NULL,
-			  account_id TEXT NOT NULL, at INTEGER NOT NULL);
-			CREATE TABLE IF NOT EXISTS served (account_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
-			CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);`);
+		this.#sql = openBackendSql(ctx.storage.sql);
 	}
 
 	/**
@@ -73,8 +70,9 @@ export class BackendDO extends DurableObject<Env> {
 	 */
 	async acquire(req: AcquireRequest): Promise<AcquireResult> {
 		const { jobId, accountId, maxConcurrency } = req;
-		if (this.#meta("name") !== req.backend) this.#setMeta("name", req.backend);
-		if (this.#meta("max") !== String(maxConcurrency)) this.#setMeta("max", String(maxConcurrency));
+		if (this.#sql.meta(BACKEND_META.name) !== req.backend) this.#sql.setMeta(BACKEND_META.name, req.backend);
+		if (this.#sql.meta(BACKEND_META.max) !== String(maxConcurrency))
+			this.#sql.setMeta(BACKEND_META.max, String(maxConcurrency));
 		const now = Date.now();
 		// The breaker applies to holders too: a job retrying its submission must not hammer a failing backend.
 		const decision = admit(this.#breaker(), now);
@@ -83,7 +81,7 @@ export class BackendDO extends DurableObject<Env> {
 			if (decision.probe) this.#saveBreaker(decision.breaker);
 			return { granted: true, probe: decision.probe };
 		}
-		this.#sql.exec("INSERT OR IGNORE INTO waiting (job_id, account_id, at) VALUES (?, ?, ?)", jobId, accountId, now);
+		this.#sql.run("INSERT OR IGNORE INTO waiting (job_id, account_id, at) VALUES (?, ?, ?)", jobId, accountId, now);
 		if (this.#count("slot") >= maxConcurrency) await this.#reconcile(now);
 		this.#grant(maxConcurrency, now, jobId);
 		if (this.#holds(jobId)) {
@@ -96,9 +94,9 @@ export class BackendDO extends DurableObject<Env> {
 
 	/** Gives up `jobId`'s slot or place in the queue (it moved to another backend, or ended). */
 	async release(jobId: string): Promise<void> {
-		this.#sql.exec("DELETE FROM slot WHERE job_id = ?", jobId);
-		this.#sql.exec("DELETE FROM waiting WHERE job_id = ?", jobId);
-		const max = Number(this.#meta("max") ?? 0);
+		this.#sql.run("DELETE FROM slot WHERE job_id = ?", jobId);
+		this.#sql.run("DELETE FROM waiting WHERE job_id = ?", jobId);
+		const max = Number(this.#sql.meta(BACKEND_META.max) ?? 0);
 		if (max > 0) this.#grant(max, Date.now());
 	}
 
@@ -121,7 +119,7 @@ export class BackendDO extends DurableObject<Env> {
 	 * submission; it never waits for the boot, the job retries.
 	 */
 	async vastEnsure(backend: string): Promise<Ensure> {
-		if (this.#meta("name") !== backend) this.#setMeta("name", backend);
+		if (this.#sql.meta(BACKEND_META.name) !== backend) this.#sql.setMeta(BACKEND_META.name, backend);
 		const settings = await loadVastSettings(this.env, backend);
 		if (!settings) return { ready: false, state: null, message: `Backend ${backend} is not a vastai backend.` };
 		const result = await ensureInstance(settings, backend, this.#vast(), Date.now());
@@ -144,13 +142,13 @@ export class BackendDO extends DurableObject<Env> {
 	override async alarm(): Promise<void> {
 		const now = Date.now();
 		await this.#reconcile(now);
-		const max = Number(this.#meta("max") ?? 0);
+		const max = Number(this.#sql.meta(BACKEND_META.max) ?? 0);
 		if (max > 0) this.#grant(max, now);
-		const name = this.#meta("name");
-		if (name && this.#meta("vast") !== undefined) {
+		const name = this.#sql.meta(BACKEND_META.name);
+		if (name && this.#sql.meta(BACKEND_META.vast) !== null) {
 			const settings = await loadVastSettings(this.env, name);
 			// Gone or no longer vastai: nothing to reconcile with (deleting the backend destroyed its instances).
-			if (!settings) this.#sql.exec("DELETE FROM meta WHERE k = 'vast'");
+			if (!settings) this.#sql.deleteMeta(BACKEND_META.vast);
 			if (settings) {
 				const busy = this.#count("slot") > 0 || this.#count("waiting") > 0;
 				const { state, destroyed } = await reconcileFleet(settings, name, this.#vast(), busy, now);
@@ -187,7 +185,7 @@ export class BackendDO extends DurableObject<Env> {
 		if (this.#count("waiting") > 0) due.push(now + RECONCILE_MS);
 		// A vastai backend that ever had an instance keeps reconciling (orphans), slowly once it has none.
 		if (this.#vast()) due.push(now + VAST_TICK_MS);
-		else if (this.#meta("vast") !== undefined) due.push(now + VAST_ORPHAN_TICK_MS);
+		else if (this.#sql.meta(BACKEND_META.vast) !== null) due.push(now + VAST_ORPHAN_TICK_MS);
 		if (due.length === 0) return;
 		const current = await this.ctx.storage.getAlarm();
 		const at = Math.min(...due);
@@ -199,27 +197,29 @@ export class BackendDO extends DurableObject<Env> {
 	}
 
 	#vast(): VastState | null {
-		const raw = this.#meta("vast");
+		const raw = this.#sql.meta(BACKEND_META.vast);
 		return raw ? (JSON.parse(raw) as VastState | null) : null;
 	}
 
 	/** Stored even when null, so the alarm keeps reconciling orphans of a backend that once had an instance. */
 	#saveVast(state: VastState | null): void {
-		this.#setMeta("vast", JSON.stringify(state));
+		this.#sql.setMeta(BACKEND_META.vast, JSON.stringify(state));
 	}
 
 	/** Drops holders whose job is gone, terminal, or now routed to another backend. */
 	async #reconcile(now: number): Promise<void> {
-		const holders = this.#sql
-			.exec<{ job_id: string }>("SELECT job_id FROM slot WHERE at <= ? ORDER BY at LIMIT ?", now, CHECK_BATCH)
-			.toArray();
-		const name = this.#meta("name");
+		const holders = this.#sql.all<{ job_id: string }>(
+			"SELECT job_id FROM slot WHERE at <= ? ORDER BY at LIMIT ?",
+			now,
+			CHECK_BATCH,
+		);
+		const name = this.#sql.meta(BACKEND_META.name);
 		await Promise.all(
 			holders.map(async ({ job_id }) => {
 				try {
 					const job = await this.env.JOBS.getByName(job_id).get();
-					const moved = name !== undefined && job !== null && job.spec.backend.name !== name;
-					if (!job || isTerminal(job.status) || moved) this.#sql.exec("DELETE FROM slot WHERE job_id = ?", job_id);
+					const moved = name !== null && job !== null && job.spec.backend.name !== name;
+					if (!job || isTerminal(job.status) || moved) this.#sql.run("DELETE FROM slot WHERE job_id = ?", job_id);
 				} catch (err) {
 					// Unknown: keep the slot; the next pass asks again.
 					this.#log.warn("holder_check_failed", { error: err instanceof Error ? err.message : String(err) });
@@ -231,20 +231,18 @@ export class BackendDO extends DurableObject<Env> {
 	/** Fills free slots in fair order; wakes each granted job other than `caller` (which learns it from the answer). */
 	#grant(max: number, now: number, caller?: string): void {
 		while (this.#count("slot") < max) {
-			const next = this.#sql
-				.exec<{ job_id: string; account_id: string }>(
-					`SELECT w.job_id, w.account_id FROM waiting w ${FAIR_ORDER} LIMIT 1`,
-				)
-				.toArray()[0];
+			const next = this.#sql.first<{ job_id: string; account_id: string }>(
+				`SELECT w.job_id, w.account_id FROM waiting w ${FAIR_ORDER} LIMIT 1`,
+			);
 			if (!next) return;
-			this.#sql.exec("DELETE FROM waiting WHERE job_id = ?", next.job_id);
-			this.#sql.exec(
+			this.#sql.run("DELETE FROM waiting WHERE job_id = ?", next.job_id);
+			this.#sql.run(
 				"INSERT OR REPLACE INTO slot (job_id, account_id, at) VALUES (?, ?, ?)",
 				next.job_id,
 				next.account_id,
 				now,
 			);
-			this.#sql.exec("INSERT OR REPLACE INTO served (account_id, at) VALUES (?, ?)", next.account_id, now);
+			this.#sql.run("INSERT OR REPLACE INTO served (account_id, at) VALUES (?, ?)", next.account_id, now);
 			if (next.job_id !== caller) {
 				this.ctx.waitUntil(
 					this.env.JOBS.getByName(next.job_id)
@@ -256,32 +254,24 @@ export class BackendDO extends DurableObject<Env> {
 	}
 
 	#position(jobId: string): number {
-		const order = this.#sql.exec<{ job_id: string }>(`SELECT w.job_id FROM waiting w ${FAIR_ORDER}`).toArray();
+		const order = this.#sql.all<{ job_id: string }>(`SELECT w.job_id FROM waiting w ${FAIR_ORDER}`);
 		return order.findIndex((r) => r.job_id === jobId) + 1;
 	}
 
 	#holds(jobId: string): boolean {
-		return this.#sql.exec("SELECT 1 FROM slot WHERE job_id = ?", jobId).toArray().length > 0;
+		return this.#sql.first("SELECT 1 AS held FROM slot WHERE job_id = ?", jobId) !== undefined;
 	}
 
 	#count(table: "slot" | "waiting"): number {
-		return this.#sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
+		return this.#sql.one<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).n;
 	}
 
 	#breaker(): Breaker {
-		const raw = this.#meta("breaker");
+		const raw = this.#sql.meta(BACKEND_META.breaker);
 		return raw ? (JSON.parse(raw) as Breaker) : closedBreaker();
 	}
 
 	#saveBreaker(b: Breaker): void {
-		this.#setMeta("breaker", JSON.stringify(b));
-	}
-
-	#meta(k: string): string | undefined {
-		return this.#sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = ?", k).toArray()[0]?.v;
-	}
-
-	#setMeta(k: string, v: string): void {
-		this.#sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, v);
+		this.#sql.setMeta(BACKEND_META.breaker, JSON.stringify(b));
 	}
 }

@@ -7,6 +7,8 @@ import { chargesFor } from "../src/limits/charge";
 import type { BucketCharge, BucketName, RateLimitDecision } from "../src/limits/rate-limit";
 import { WINDOW_S } from "../src/limits/rate-limit";
 import { type BucketState, takeAll } from "../src/limits/token-bucket";
+import { BUCKET_DDL, REVOKED_DDL } from "./rate-limiter-schema";
+import { ObjectSql } from "./sql";
 
 /** How long the object trusts its copy of the key's row; changes made through the API reach it at once (`forget`). */
 const KEY_ROW_TTL_MS = 30_000;
@@ -21,14 +23,14 @@ const KEY_ROW_TTL_MS = 30_000;
  * concurrent requests are counted exactly. The buckets live in memory and every charge is written through to
  * SQLite, so an evicted or restarted object resumes with the same tokens instead of a fresh burst.
  *
- * Table `bucket`: one row per bucket name; `tokens` (fractional while refilling) as of `updated_ms` (epoch ms).
- * Table `revoked`: one row once the key is revoked, written before D1 is, so the refusal never waits on D1.
+ * Its tables (`bucket`, `revoked`: rate-limiter-schema.ts) are created when first written; the revocation mark is
+ * written before D1 is, so the refusal never waits on D1.
  *
  * A key that stops calling must not keep storage forever: a window after its last charge every bucket is full
  * again (the burst is the whole quota), exactly what a missing bucket means, so the alarm then deletes them.
  */
 export class RateLimiterDO extends DurableObject<Env> {
-	readonly #sql: SqlStorage;
+	readonly #sql: ObjectSql;
 	readonly #buckets = new Map<string, BucketState>();
 	/** The key's row as last read from D1 (null: no such key), and when; undefined: not read yet. */
 	#key: { row: ApiKeyWithLimits | null; readMs: number } | undefined;
@@ -43,18 +45,12 @@ export class RateLimiterDO extends DurableObject<Env> {
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
-		this.#sql = ctx.storage.sql;
+		this.#sql = new ObjectSql(ctx.storage.sql);
 		// Read only: an object made for a key that does not exist (a guessed one) must leave nothing stored.
-		const tables = new Set(
-			this.#sql
-				.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
-				.toArray()
-				.map((t) => t.name),
-		);
-		this.#revoked = tables.has("revoked");
-		this.#tableReady = tables.has("bucket");
+		this.#revoked = this.#sql.hasTable("revoked");
+		this.#tableReady = this.#sql.hasTable("bucket");
 		if (!this.#tableReady) return;
-		for (const row of this.#sql.exec<{ name: string; tokens: number; updated_ms: number }>(
+		for (const row of this.#sql.all<{ name: string; tokens: number; updated_ms: number }>(
 			"SELECT name, tokens, updated_ms FROM bucket",
 		)) {
 			this.#buckets.set(row.name, { tokens: row.tokens, updatedMs: row.updated_ms });
@@ -64,9 +60,7 @@ export class RateLimiterDO extends DurableObject<Env> {
 	#createTable(): void {
 		if (this.#tableReady) return;
 		this.#tableReady = true;
-		this.#sql.exec(
-			"CREATE TABLE IF NOT EXISTS bucket (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_ms INTEGER NOT NULL)",
-		);
+		this.#sql.run(BUCKET_DDL);
 	}
 
 	/** Arms the idle cleanup once; the alarm itself moves it on while the key keeps calling. */
@@ -88,7 +82,7 @@ export class RateLimiterDO extends DurableObject<Env> {
 		}
 		this.#buckets.clear();
 		// A revoked key keeps its mark; anything else has nothing left worth keeping.
-		if (this.#revoked) this.#sql.exec("DROP TABLE IF EXISTS bucket");
+		if (this.#revoked) this.#sql.run("DROP TABLE IF EXISTS bucket");
 		else await this.ctx.storage.deleteAll();
 		this.#tableReady = false;
 		this.#alarmSet = false;
@@ -121,8 +115,8 @@ export class RateLimiterDO extends DurableObject<Env> {
 	async forget(options: { revoked?: boolean } = {}): Promise<void> {
 		if (options.revoked && !this.#revoked) {
 			// The table's existence is the mark (see the constructor); its row says when.
-			this.#sql.exec("CREATE TABLE IF NOT EXISTS revoked (at TEXT NOT NULL)");
-			this.#sql.exec("INSERT INTO revoked (at) VALUES (?)", new Date().toISOString());
+			this.#sql.run(REVOKED_DDL);
+			this.#sql.run("INSERT INTO revoked (at) VALUES (?)", new Date().toISOString());
 			this.#revoked = true;
 		}
 		this.#key = undefined;
@@ -164,7 +158,7 @@ export class RateLimiterDO extends DurableObject<Env> {
 			// A refusal changes nothing that refilling the stored state would not recompute: only charges are written.
 			if (result.allowed) {
 				this.#createTable();
-				this.#sql.exec(
+				this.#sql.run(
 					`INSERT INTO bucket (name, tokens, updated_ms) VALUES (?, ?, ?)
 					 ON CONFLICT(name) DO UPDATE SET tokens = excluded.tokens, updated_ms = excluded.updated_ms`,
 					b.name,

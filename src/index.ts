@@ -7,6 +7,7 @@ import { internalRoutes } from "./routes/internal";
 import { jobEventsRoutes } from "./routes/job-events";
 import { jobsRoutes } from "./routes/jobs";
 import { keysRoutes } from "./routes/keys";
+import { modelsRoutes } from "./routes/models";
 import { serviceRoutes } from "./routes/service";
 import { shareRoutes } from "./routes/share";
 import { statsRoutes } from "./routes/stats";
@@ -17,7 +18,7 @@ import { webhooksRoutes } from "./routes/webhooks";
 import { runScheduled } from "./scheduled";
 
 export { BackendDO } from "../durable-objects/backend";
-export { JobDO } from "../durable-objects/job";
+export { JobDO } from "../durable-objects/job/job-do";
 export { RateLimiterDO } from "../durable-objects/rate-limiter";
 
 export const app = newRouter();
@@ -28,6 +29,7 @@ app.route("/", keysRoutes);
 app.route("/", backendsRoutes);
 app.route("/", uploadsRoutes);
 app.route("/", storageRoutes);
+app.route("/", modelsRoutes);
 app.route("/", jobsRoutes);
 app.route("/", jobEventsRoutes);
 app.route("/", shareRoutes);

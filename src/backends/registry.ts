@@ -9,7 +9,6 @@ import { RunpodBackend } from "./runpod";
 import type { BackendKind, GpuBackend } from "./types";
 import { VastaiBackend } from "./vastai";
 import { runpodWebhookUrl } from "./webhook-token";
-import { templateFor } from "./workflows";
 
 /** Kinds with a working job path today; the others are stored and listed, and refused for jobs. */
 export const SUPPORTED_KINDS: readonly BackendKind[] = ["pod", "runpod", "comfyui", "vastai"];
@@ -41,16 +40,6 @@ export function parseModels(row: BackendRow): string[] {
 	} catch {
 		return [];
 	}
-}
-
-/**
- * An empty model list means the backend serves every model its kind can run: ComfyUI-based kinds only run models
- * with a workflow template (not the CPU `preview`).
- */
-export function servesModel(row: BackendRow, model: string): boolean {
-	if ((row.kind === "comfyui" || row.kind === "vastai") && !templateFor(model)) return false;
-	const models = parseModels(row);
-	return models.length === 0 || models.includes(model);
 }
 
 export type BuildResult =

@@ -6,8 +6,11 @@ import type { AcquireResult, BackendSnapshot } from "../../durable-objects/backe
 import { type BackendRow, getBackend, listEnabledBackends } from "../db/backends";
 import type { JobSpec } from "../jobs/record";
 import { createLogger } from "../lib/logger";
+import { findModel } from "../models/catalog";
+import type { ModelManifest } from "../models/manifest";
+import type { Availability } from "../models/view";
 import { COOLDOWN_MS } from "./breaker";
-import { isSupportedKind, servesModel } from "./registry";
+import { isSupportedKind, parseModels } from "./registry";
 import type { BackendFailure, BackendResult } from "./types";
 
 /** A job waiting for a slot re-asks this often at the latest (the BackendDO wakes it as soon as one frees). */
@@ -36,6 +39,29 @@ function healthy(s: BackendSnapshot | null, now: number): boolean {
 	return now >= (s.breaker.opened_at ?? 0) + COOLDOWN_MS;
 }
 
+/** What routing needs to know of a model. */
+export type ModelNeeds = Pick<ModelManifest, "id" | "kind">;
+
+/**
+ * Whether a backend may run a model: ComfyUI-based kinds run ComfyUI workflows only (not the GPU worker's own
+ * `preview`), and an operator's model list, when the backend has one, must name it.
+ */
+export function servesModel(row: BackendRow, model: ModelNeeds): boolean {
+	if ((row.kind === "comfyui" || row.kind === "vastai") && model.kind !== "comfyui") return false;
+	const models = parseModels(row);
+	return models.length === 0 || models.includes(model.id);
+}
+
+/** The last health check found it unreachable (a backend never checked counts as reachable). */
+function lastCheckFailed(row: BackendRow): boolean {
+	if (!row.last_health) return false;
+	try {
+		return (JSON.parse(row.last_health) as { reachable?: unknown }).reachable === false;
+	} catch {
+		return false;
+	}
+}
+
 function canStartNow(row: BackendRow, s: BackendSnapshot | null): boolean {
 	return !s || (s.waiting === 0 && s.in_flight < row.max_concurrency);
 }
@@ -45,7 +71,11 @@ function canStartNow(row: BackendRow, s: BackendSnapshot | null): boolean {
  * priority (the operator's preference), then those able to start the job now, then the cheapest, then the least
  * loaded. `exclude` drops backends a job already tried.
  */
-export async function rankBackends(env: Env, model: string, exclude: readonly string[] = []): Promise<BackendRow[]> {
+export async function rankBackends(
+	env: Env,
+	model: ModelNeeds,
+	exclude: readonly string[] = [],
+): Promise<BackendRow[]> {
 	const rows = (await listEnabledBackends(env.DB)).filter(
 		(r) => servesModel(r, model) && isSupportedKind(r.kind) && !exclude.includes(r.name),
 	);
@@ -142,7 +172,9 @@ export function mayFailover(
 /** The next backend for a job leaving its current one, or null when every eligible one was tried. */
 export async function failoverTarget(env: Env, spec: JobSpec): Promise<BackendRow | null> {
 	const tried = [...(spec.tried_backends ?? []), spec.backend.name];
-	const ranked = await rankBackends(env, spec.model, tried);
+	const model = await findModel(env, spec.model);
+	if (!model) return null;
+	const ranked = await rankBackends(env, model, tried);
 	return ranked[0] ?? null;
 }
 
@@ -164,7 +196,7 @@ export type PickResult =
  * Picks the backend for a new job: the named one when given (it must exist, be enabled, serve the model and be of
  * a supported kind), else the best-ranked eligible one (`rankBackends`).
  */
-export async function pickBackend(env: Env, model: string, name?: string): Promise<PickResult> {
+export async function pickBackend(env: Env, model: ModelNeeds, name?: string): Promise<PickResult> {
 	if (name !== undefined) {
 		const row = await getBackend(env.DB, name);
 		if (!row) return { ok: false, reason: "not_found", name };
@@ -175,4 +207,32 @@ export async function pickBackend(env: Env, model: string, name?: string): Promi
 	}
 	const row = (await rankBackends(env, model))[0];
 	return row ? { ok: true, row } : { ok: false, reason: "none_available" };
+}
+
+/**
+ * For each model: whether an enabled backend of a supported kind that serves it is healthy now (its circuit not
+ * open, its last health check not failed), and the kinds of those that are; otherwise why not.
+ */
+export async function modelAvailability(env: Env, models: readonly ModelNeeds[]): Promise<Map<string, Availability>> {
+	const rows = (await listEnabledBackends(env.DB)).filter((r) => isSupportedKind(r.kind));
+	const snaps = await Promise.all(rows.map((r) => snapshotOf(env, r.name)));
+	const now = Date.now();
+	const healthyRows = new Set(rows.filter((r, i) => healthy(snaps[i] ?? null, now) && !lastCheckFailed(r)));
+	const out = new Map<string, Availability>();
+	for (const model of models) {
+		const serving = rows.filter((r) => servesModel(r, model));
+		const up = serving.filter((r) => healthyRows.has(r));
+		if (up.length > 0) {
+			out.set(model.id, { available: true, kinds: [...new Set(up.map((r) => r.kind))].sort() });
+		} else if (serving.length > 0) {
+			out.set(model.id, {
+				available: false,
+				kinds: [],
+				reason: "every backend that serves it is failing (circuit open) or failed its last health check",
+			});
+		} else {
+			out.set(model.id, { available: false, kinds: [], reason: "no enabled backend serves it" });
+		}
+	}
+	return out;
 }

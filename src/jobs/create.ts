@@ -2,6 +2,7 @@ import { type PickResult, pickBackend } from "../backends/routing";
 import { getReadyUpload, getUpload } from "../db/uploads";
 import { ApiError } from "../errors";
 import { newId, nowIso } from "../lib/ids";
+import { findModel, listModels } from "../models/catalog";
 import { ingestUrlInput } from "../storage/url-input";
 import { checkWebhookUrl, loopbackAllowed, refusalMessage } from "../webhooks/url";
 import type { CreateJobBody } from "./api-schema";
@@ -64,6 +65,15 @@ function pickProblem(pick: Exclude<PickResult, { ok: true }>, model: string): Ap
 	}
 }
 
+/** A model id the catalog does not have: the problem names the ones it has. */
+export async function unknownModelProblem(env: Env, id: string): Promise<ApiError> {
+	const known = (await listModels(env)).map((m) => m.id);
+	const detail = `There is no model "${id}"; the models are ${known.join(", ")}.`;
+	return new ApiError("invalid_request", detail, {
+		errors: [{ path: "json.model", message: `one of ${known.join(", ")}` }],
+	});
+}
+
 /** The job's id and creation time, chosen before anything else (the concurrency reservation writes them first). */
 export interface JobIdentity {
 	id: string;
@@ -92,7 +102,9 @@ export async function createJob(
 	}
 	const image = await resolveUpload(env, accountId, body.input.image, "image");
 	const audio = body.input.audio ? await resolveUpload(env, accountId, body.input.audio, "audio") : undefined;
-	const pick = await pickBackend(env, body.model, body.backend);
+	const model = await findModel(env, body.model);
+	if (!model) throw await unknownModelProblem(env, body.model);
+	const pick = await pickBackend(env, model, body.backend);
 	if (!pick.ok) throw pickProblem(pick, body.model);
 	const { image: _i, audio: _a, ...params } = body.input;
 	const { id } = identity;

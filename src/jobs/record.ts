@@ -41,12 +41,20 @@ export interface JobSpec {
 /** Webhook events a job gets when it names none (the contract's default). */
 export const DEFAULT_WEBHOOK_EVENTS = ["succeeded", "failed", "canceled"] as const;
 
+/** The events of a job's event stream (`GET /v1/jobs/{id}/events`). */
+export const JOB_EVENT_TYPES = ["status", "progress"] as const;
+export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
+
+/** Where a webhook message stands: queued or retrying, delivered, given up, or switched off by a 410. */
+export const DELIVERY_STATUSES = ["pending", "delivered", "failed", "disabled"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
 /** One webhook message of a job, as the job JSON shows it (never the secret or the signature). */
 export interface WebhookDeliveryView {
 	id: string;
 	type: string;
 	attempts: number;
-	status: "pending" | "delivered" | "failed" | "disabled";
+	status: DeliveryStatus;
 	last_status_code?: number;
 	last_error?: string;
 	next_attempt_at?: string;

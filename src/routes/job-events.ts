@@ -1,5 +1,4 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { JOB_EVENT_TYPES } from "../../durable-objects/job-events";
 import { newRouter } from "../app";
 import { requireKey } from "../auth/middleware";
 import { endOnRevocation } from "../auth/revocation-guard";
@@ -7,6 +6,7 @@ import { isKeyActive } from "../db/keys";
 import { notFound, problemResponses } from "../errors";
 import { JobIdParamSchema } from "../jobs/api-schema";
 import { envInt } from "../jobs/input";
+import { JOB_EVENT_TYPES } from "../jobs/record";
 import { loadOwnJob } from "./jobs";
 
 /**
@@ -16,7 +16,7 @@ import { loadOwnJob } from "./jobs";
 const JobEventSchema = z
 	.object({
 		id: z.string().regex(/^\d+$/).openapi({ description: "The job's event sequence number, for `Last-Event-ID`." }),
-		event: z.enum(JOB_EVENT_TYPES as [string, ...string[]]),
+		event: z.enum(JOB_EVENT_TYPES),
 		data: z
 			.string()
 			.openapi({ description: "The job, as the JSON of `GET /v1/jobs/{id}`.", example: '{"id":"job_…"}' }),

@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { JobDO } from "../../durable-objects/job";
+import type { JobDO } from "../../durable-objects/job/job-do";
 import type { JobRecord } from "../../src/jobs/record";
 import {
 	call,

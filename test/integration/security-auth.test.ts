@@ -37,6 +37,7 @@ function pathFor(op: Operation): string {
 		if (op.path.startsWith("/v1/admin/")) values[p] = p === "id" ? "key_doesnotexist" : "sec-nothing";
 		else if (op.path.startsWith("/v1/jobs/")) values[p] = t.jobId;
 		else if (op.path.startsWith("/v1/uploads/")) values[p] = t.readyUpload;
+		else if (op.path.startsWith("/v1/models/")) values[p] = "preview";
 		else throw new Error(`${label(op)}: add how to fill {${p}} here`);
 	}
 	return fill(op.path, values);

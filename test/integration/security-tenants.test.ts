@@ -26,8 +26,11 @@ let ops: Operation[];
 beforeAll(async () => {
 	a = await makeTenant("tenant-a", "pod-tenants");
 	b = await newKey("tenant-b");
-	ops = await openApiOperations();
+	ops = (await openApiOperations()).filter((o) => !SHARED_PATHS.includes(o.path));
 });
+
+/** Paths whose parameter names something every account sees alike (the model catalog): nothing of A's to hide. */
+const SHARED_PATHS = ["/v1/models/{id}"];
 
 /** Another id of the same shape that names nothing. */
 const ghost = (id: string): string => `${id.slice(0, -1)}${id.endsWith("z") ? "y" : "z"}`;

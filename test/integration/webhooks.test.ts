@@ -1,8 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { Webhook } from "standardwebhooks";
 import { beforeAll, describe, expect, it } from "vitest";
-import { JobNotifier } from "../../durable-objects/job-notifier";
-import { JobStore } from "../../src/jobs/store";
+import { JobNotifier } from "../../durable-objects/job/notifier";
+import { openJobSql } from "../../durable-objects/job/schema";
+import { JobStore } from "../../durable-objects/job/store";
 import { call, newAccount, record, stepUntil, stub } from "../emulators/pod/harness";
 import { alarmUntil, hook, makeDeliveriesDue, runToSuccess, startJob } from "../helpers/notify";
 
@@ -220,9 +221,10 @@ describe("job webhooks", () => {
 		const target = hook("progress");
 		const id = await startJob(auth, "pod-hooks", { webhook: { url: target.url, events: ["progress", "failed"] } });
 		const types = await runInDurableObject(stub(id), (_instance, state) => {
-			const job = new JobStore(state.storage.sql).load();
+			const sql = openJobSql(state.storage.sql);
+			const job = new JobStore(sql).load();
 			if (!job) throw new Error("no job");
-			const notifier = new JobNotifier(state.storage.sql);
+			const notifier = new JobNotifier(sql);
 			let prev = job;
 			for (const percent of [10, 20, 30]) {
 				const next = { ...prev, status: "running" as const, progress: { percent, stage: "sampling" } };

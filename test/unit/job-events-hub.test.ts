@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { EventHub, KEEP_ALIVE_MS, type StoredEvent } from "../../durable-objects/job-events";
+import { EventHub, KEEP_ALIVE_MS, type StoredEvent } from "../../durable-objects/job/events";
 
 const event = (seq: number, type: StoredEvent["type"] = "status"): StoredEvent => ({
 	seq,

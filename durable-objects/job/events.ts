@@ -1,26 +1,16 @@
 /**
  * The job's event stream (`GET /v1/jobs/{id}/events`): a log of `status` and `progress` events in the job
- * object's SQLite, numbered by a per-job sequence (the SSE `id:`), and an in-memory hub of open listeners that the
- * save points publish to. Listeners are fed by push, never by polling; the log serves `Last-Event-ID` resumes.
+ * object's SQLite (the `events` table, schema.ts), numbered by a per-job sequence (the SSE `id:`), and an in-memory
+ * hub of open listeners that the save points publish to. Listeners are fed by push, never by polling; the log
+ * serves `Last-Event-ID` resumes.
  */
-
-export type JobEventType = "status" | "progress";
-export const JOB_EVENT_TYPES: readonly JobEventType[] = ["status", "progress"];
+import type { JobEventType } from "../../src/jobs/record";
+import type { ObjectSql } from "../sql";
 
 /** Events kept for resumes; older ones are pruned (a client that far behind gets the current state instead). */
 export const MAX_STORED_EVENTS = 200;
 /** SSE comment interval: keeps proxies and idle timeouts from closing a quiet stream. */
 export const KEEP_ALIVE_MS = 15_000;
-
-/** The `events` table (created through the store's schema version, src/jobs/store.ts). */
-export const EVENT_LOG_DDL = [
-	`CREATE TABLE IF NOT EXISTS events (
-		seq INTEGER PRIMARY KEY AUTOINCREMENT,
-		type TEXT NOT NULL CHECK (type IN (${JOB_EVENT_TYPES.map((t) => `'${t}'`).join(", ")})),
-		at TEXT NOT NULL,
-		data TEXT NOT NULL
-	)`,
-];
 
 export interface StoredEvent {
 	seq: number;
@@ -40,38 +30,38 @@ const KEEP_ALIVE_FRAME = encoder.encode(": keep-alive\n\n");
 
 /** The append-only, pruned event log. */
 export class JobEventLog {
-	readonly #sql: SqlStorage;
+	readonly #sql: ObjectSql;
 
-	constructor(sql: SqlStorage) {
+	constructor(sql: ObjectSql) {
 		this.#sql = sql;
 	}
 
 	/** Appends an event and returns it with its sequence number; keeps the newest MAX_STORED_EVENTS. */
 	append(type: JobEventType, at: string, data: string): StoredEvent {
-		const row = this.#sql
-			.exec<{ seq: number }>("INSERT INTO events (type, at, data) VALUES (?, ?, ?) RETURNING seq", type, at, data)
-			.one();
-		this.#sql.exec("DELETE FROM events WHERE seq <= ?", row.seq - MAX_STORED_EVENTS);
-		return { seq: row.seq, type, data };
+		const { seq } = this.#sql.one<{ seq: number }>(
+			"INSERT INTO events (type, at, data) VALUES (?, ?, ?) RETURNING seq",
+			type,
+			at,
+			data,
+		);
+		this.#sql.run("DELETE FROM events WHERE seq <= ?", seq - MAX_STORED_EVENTS);
+		return { seq, type, data };
 	}
 
 	/** Stored events after `seq`, oldest first, and whether the log still reaches back to `seq + 1`. */
 	after(seq: number): { events: StoredEvent[]; complete: boolean } {
-		const events = this.#sql
-			.exec<{ seq: number; type: JobEventType; data: string }>(
-				"SELECT seq, type, data FROM events WHERE seq > ? ORDER BY seq",
-				seq,
-			)
-			.toArray();
-		const oldest = this.#sql.exec<{ m: number | null }>("SELECT MIN(seq) AS m FROM events").one().m;
+		const events = this.#sql.all<{ seq: number; type: JobEventType; data: string }>(
+			"SELECT seq, type, data FROM events WHERE seq > ? ORDER BY seq",
+			seq,
+		);
+		const oldest = this.#sql.one<{ m: number | null }>("SELECT MIN(seq) AS m FROM events").m;
 		return { events, complete: oldest === null || oldest <= seq + 1 };
 	}
 
 	/** The newest sequence number (0 before any event). */
 	latestSeq(): number {
 		// sqlite_sequence survives pruning, so the sequence never goes back even when the table is empty.
-		const row = this.#sql.exec<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'").toArray()[0];
-		return row?.seq ?? 0;
+		return this.#sql.first<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'")?.seq ?? 0;
 	}
 }
 

@@ -1,10 +1,18 @@
-import { toJobView } from "../src/jobs/api-schema";
-import { DEFAULT_WEBHOOK_EVENTS, type JobRecord, snapshotOf, type WebhookDeliveryView } from "../src/jobs/record";
-import { isTerminal, type JobStatus } from "../src/jobs/state";
-import type { JobStoreHooks, StoredJob } from "../src/jobs/store";
-import type { Logger } from "../src/lib/logger";
-import { EventHub, JobEventLog, type JobEventType, type StoredEvent } from "./job-events";
-import { sendDueDeliveries, WebhookOutbox } from "./job-webhooks";
+import { toJobView } from "../../src/jobs/api-schema";
+import {
+	DEFAULT_WEBHOOK_EVENTS,
+	type JobEventType,
+	type JobRecord,
+	snapshotOf,
+	type WebhookDeliveryView,
+} from "../../src/jobs/record";
+import { isTerminal, type JobStatus } from "../../src/jobs/state";
+import type { Logger } from "../../src/lib/logger";
+import type { ObjectSql } from "../sql";
+import { EventHub, JobEventLog, type StoredEvent } from "./events";
+import { WebhookOutbox } from "./outbox";
+import type { JobStoreHooks, StoredJob } from "./store";
+import { sendDueDeliveries } from "./webhook-sender";
 
 /** At most one `job.progress` webhook per this interval; status events are never throttled. */
 export const PROGRESS_WEBHOOK_INTERVAL_MS = 2_000;
@@ -13,8 +21,7 @@ export const PROGRESS_WEBHOOK_INTERVAL_MS = 2_000;
 const WEBHOOK_STATUSES: readonly JobStatus[] = ["running", "succeeded", "failed", "canceled"];
 
 /**
- * Turns saved job changes into events: the SSE log and hub (job-events.ts) and the webhook outbox
- * (job-webhooks.ts). The JobStore calls `saved` inside each save, so the change, its event and its outbox row are
+ * Turns saved job changes into events: the SSE log and hub (events.ts) and the webhook outbox (outbox.ts). The JobStore calls `saved` inside each save, so the change, its event and its outbox row are
  * written together.
  */
 export class JobNotifier implements JobStoreHooks {
@@ -22,7 +29,7 @@ export class JobNotifier implements JobStoreHooks {
 	readonly #hub = new EventHub();
 	readonly #outbox: WebhookOutbox;
 
-	constructor(sql: SqlStorage) {
+	constructor(sql: ObjectSql) {
 		this.#log = new JobEventLog(sql);
 		this.#outbox = new WebhookOutbox(sql);
 	}

@@ -1,12 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
-import { jobContext, loadBackend } from "../src/backends/registry";
-import { admitJob, failoverTarget, mayFailover, movedSpec, releaseSlot, reportOutcome } from "../src/backends/routing";
-import type { BackendFailure, GpuBackend, PollStatus } from "../src/backends/types";
-import type { BackendRow } from "../src/db/backends";
-import { upsertJobIndex } from "../src/db/jobs";
-import { deadlineAt, MAX_ATTEMPTS, nextAlarmAt, pollDelayMs, retryDelayMs } from "../src/jobs/backoff";
-import { buildJobInput } from "../src/jobs/input";
-import { type JobRecord, type JobSpec, snapshotOf } from "../src/jobs/record";
+import { jobContext, loadBackend } from "../../src/backends/registry";
+import {
+	admitJob,
+	failoverTarget,
+	mayFailover,
+	movedSpec,
+	releaseSlot,
+	reportOutcome,
+} from "../../src/backends/routing";
+import type { BackendFailure, GpuBackend, PollStatus } from "../../src/backends/types";
+import type { BackendRow } from "../../src/db/backends";
+import { upsertJobIndex } from "../../src/db/jobs";
+import { deadlineAt, MAX_ATTEMPTS, nextAlarmAt, pollDelayMs, retryDelayMs } from "../../src/jobs/backoff";
+import { buildJobInput } from "../../src/jobs/input";
+import { type JobRecord, type JobSpec, snapshotOf } from "../../src/jobs/record";
 import {
 	initialState,
 	isTerminal,
@@ -16,14 +23,15 @@ import {
 	type TransitionRefusal,
 	transition,
 	type VideoOutput,
-} from "../src/jobs/state";
-import { JobStore, type StoredJob } from "../src/jobs/store";
-import { verifyVideo } from "../src/jobs/verify";
-import { createLogger, type Logger } from "../src/lib/logger";
-import { type JobTimings, recordJobMetrics } from "../src/ops/metrics";
-import { jobVideoKey, objectKeys, submissionOf } from "../src/storage";
-import { abortOutputMultipart, completeOutputMultipart } from "../src/storage/output";
-import { JobNotifier } from "./job-notifier";
+} from "../../src/jobs/state";
+import { verifyVideo } from "../../src/jobs/verify";
+import { createLogger, type Logger } from "../../src/lib/logger";
+import { type JobTimings, recordJobMetrics } from "../../src/ops/metrics";
+import { jobVideoKey, objectKeys, submissionOf } from "../../src/storage";
+import { abortOutputMultipart, completeOutputMultipart } from "../../src/storage/output";
+import { JobNotifier } from "./notifier";
+import { openJobSql } from "./schema";
+import { JobStore, type StoredJob } from "./store";
 
 /** The platform's alarm retry count from which the DO re-arms by itself instead of throwing again. */
 const LAST_PLATFORM_RETRY = 5;
@@ -34,7 +42,7 @@ const TRANSFER_FAILURES = ["input_download_failed", "output_upload_failed"];
 export type CancelResult = { ok: true; job: JobRecord } | { ok: false; reason: "not_found" } | TransitionRefusal;
 
 /**
- * One job: its record (SQLite, see src/jobs/store.ts), its state machine and its alarm loop. The alarm does what
+ * One job: its record (SQLite, see schema.ts and store.ts), its state machine and its alarm loop. The alarm does what
  * is due (submit, poll, retry, time out), saves, mirrors the change to the D1 index, then re-arms. Unexpected
  * errors are left to throw so the platform retries the alarm.
  */
@@ -48,8 +56,9 @@ export class JobDO extends DurableObject<Env> {
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
-		this.#notifier = new JobNotifier(ctx.storage.sql);
-		this.#store = new JobStore(ctx.storage.sql, this.#notifier);
+		const sql = openJobSql(ctx.storage.sql);
+		this.#notifier = new JobNotifier(sql);
+		this.#store = new JobStore(sql, this.#notifier);
 		this.#log = createLogger({ component: "job_do" });
 	}
 
@@ -88,7 +97,7 @@ export class JobDO extends DurableObject<Env> {
 	}
 
 	/**
-	 * The job's event stream (SSE bytes, see durable-objects/job-events.ts): the current state, or with
+	 * The job's event stream (SSE bytes, see events.ts): the current state, or with
 	 * `lastEventId` the stored events after it, then live `status` and `progress` events until a terminal status.
 	 * Null when the job does not exist, or when a resume of a finished job has nothing left to send.
 	 */

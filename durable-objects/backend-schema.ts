@@ -1,0 +1,52 @@
+/**
+ * Everything the BackendDO stores (one object per backend name): its tables, the schema version and its
+ * migrations, and the keys of `meta`. docs/storage.md describes them.
+ */
+import { type ObjectSchema, ObjectSql } from "./sql";
+
+/** The keys of `meta`, besides the schema version. */
+export const BACKEND_META = {
+	/** The backend's name, as the last caller gave it (a holder whose job names another backend has moved). */
+	name: "name",
+	/** Its `max_concurrency`, as the last `acquire` gave it: what a release or the alarm may grant up to. */
+	max: "max",
+	/** The circuit breaker (src/backends/breaker.ts), JSON; absent: closed. */
+	breaker: "breaker",
+	/** A vastai backend's instance (src/backends/vastai-fleet.ts `VastState`), JSON; `null` once it had one. */
+	vast: "vast",
+} as const;
+
+/**
+ * - v1 `slot`: the jobs holding a slot, with their account and when they got it. `waiting`: the jobs queued for
+ *   one, in arrival order. `served`: when each account was last granted a slot (the fair queue's round robin).
+ */
+export const BACKEND_SCHEMA: ObjectSchema = {
+	version: 1,
+	migrations: {
+		1: [
+			"CREATE TABLE IF NOT EXISTS slot (job_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, at INTEGER NOT NULL)",
+			`CREATE TABLE IF NOT EXISTS waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT UNIQUE NOT NULL,
+				account_id TEXT NOT NULL, at INTEGER NOT NULL)`,
+			"CREATE TABLE IF NOT EXISTS served (account_id TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+		],
+	},
+};
+
+/**
+ * Objects from before the schema had a version keep `meta` as `(k, v)`: renamed to the `(key, value)` every object
+ * shares before the version is read from it. Their other tables already match v1.
+ */
+function adoptUnversioned(sql: ObjectSql): void {
+	const meta = sql.first<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+	if (!meta || !/\(\s*k\s+TEXT/i.test(meta.sql)) return;
+	sql.run("ALTER TABLE meta RENAME COLUMN k TO key");
+	sql.run("ALTER TABLE meta RENAME COLUMN v TO value");
+}
+
+/** The backend object's SQLite, its schema brought up to date. */
+export function openBackendSql(storage: SqlStorage): ObjectSql {
+	const sql = new ObjectSql(storage);
+	adoptUnversioned(sql);
+	sql.migrate(BACKEND_SCHEMA);
+	return sql;
+}

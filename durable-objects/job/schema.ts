@@ -1,0 +1,91 @@
+/**
+ * Everything the JobDO stores (one job per object), in one place: every table, the schema version and its
+ * migrations, and the keys of `meta`. The store (store.ts), the event log (events.ts) and the webhook outbox
+ * (outbox.ts) all reach SQLite through the one `ObjectSql` this module opens. docs/storage.md describes the tables.
+ */
+import { DELIVERY_STATUSES, JOB_EVENT_TYPES } from "../../src/jobs/record";
+import { JOB_STATUSES } from "../../src/jobs/state";
+import { type ObjectSchema, ObjectSql, sqlList } from "../sql";
+
+/** The keys of `meta`, besides the schema version. */
+export const JOB_META = {
+	/** "1" once a webhook receiver answered 410: the job's endpoint is off. */
+	webhookDisabled: "webhook_disabled",
+	/** When the last `job.progress` webhook was queued (epoch ms), for its throttle. */
+	webhookLastProgressAt: "webhook_last_progress_at",
+} as const;
+
+/**
+ * - v1 `job`: the single job row. `spec` is JSON fixed at creation (routing may rewrite it on failover); the
+ *   state machine's fields are columns, with `progress`, `error`, `output`, `cost` as JSON. `next_at` is when the
+ *   job's next step is due (epoch ms) and `deadline_at` when it times out, so a restarted object resumes exactly.
+ *   `index_synced` is 0 until the D1 index has seen the latest write.
+ *   `history`: one row per saved change (status and event name), oldest first.
+ * - v2 `events`: the SSE event log; `webhook_deliveries`: the webhook outbox.
+ * - v3 `job.output_upload_id`: the R2 multipart upload the GPU worker may write the video through; null when none
+ *   is open.
+ * - v4 `job.output_key`: the R2 key the latest submission writes its video to (one per submission); null for jobs
+ *   submitted before v4, which use the per-job key.
+ */
+export const JOB_SCHEMA: ObjectSchema = {
+	version: 4,
+	migrations: {
+		1: [
+			`CREATE TABLE IF NOT EXISTS job (
+				id TEXT PRIMARY KEY,
+				status TEXT NOT NULL CHECK (status IN (${sqlList(JOB_STATUSES)})),
+				spec TEXT NOT NULL,
+				attempts INTEGER NOT NULL DEFAULT 0,
+				remote_id TEXT,
+				started_at TEXT,
+				completed_at TEXT,
+				progress TEXT NOT NULL,
+				error TEXT,
+				output TEXT,
+				cost TEXT,
+				transient_failures INTEGER NOT NULL DEFAULT 0,
+				next_at INTEGER,
+				deadline_at INTEGER NOT NULL,
+				index_synced INTEGER NOT NULL DEFAULT 0,
+				updated_at TEXT NOT NULL
+			)`,
+			`CREATE TABLE IF NOT EXISTS history (
+				seq INTEGER PRIMARY KEY AUTOINCREMENT,
+				at TEXT NOT NULL,
+				status TEXT NOT NULL CHECK (status IN (${sqlList(JOB_STATUSES)})),
+				event TEXT NOT NULL,
+				detail TEXT
+			)`,
+		],
+		2: [
+			`CREATE TABLE IF NOT EXISTS events (
+				seq INTEGER PRIMARY KEY AUTOINCREMENT,
+				type TEXT NOT NULL CHECK (type IN (${sqlList(JOB_EVENT_TYPES)})),
+				at TEXT NOT NULL,
+				data TEXT NOT NULL
+			)`,
+			`CREATE TABLE IF NOT EXISTS webhook_deliveries (
+				n INTEGER PRIMARY KEY AUTOINCREMENT,
+				id TEXT NOT NULL UNIQUE,
+				type TEXT NOT NULL,
+				body TEXT NOT NULL,
+				status TEXT NOT NULL CHECK (status IN (${sqlList(DELIVERY_STATUSES)})),
+				attempts INTEGER NOT NULL DEFAULT 0,
+				next_attempt_at INTEGER,
+				last_status_code INTEGER,
+				last_error TEXT,
+				created_at TEXT NOT NULL
+			)`,
+			"CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at)",
+		],
+		3: ["ALTER TABLE job ADD COLUMN output_upload_id TEXT"],
+		4: ["ALTER TABLE job ADD COLUMN output_key TEXT"],
+	},
+};
+
+/** The job object's SQLite, its schema brought up to date. */
+export function openJobSql(storage: SqlStorage): ObjectSql {
+	const sql = new ObjectSql(storage);
+	sql.migrate(JOB_SCHEMA);
+	return sql;
+}

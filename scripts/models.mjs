@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// `npm run models -- schema|check`: the model manifests in models/ (see docs/models.md).
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { ModelManifestSchema, manifestJsonSchema } from "../src/models/manifest.ts";
+import { ROOT } from "./lib/paths.mjs";
+
+const HELP = `Usage:
+  npm run models -- schema         write models/manifest.schema.json (the manifest format as JSON Schema)
+  npm run models -- check [FILE…]  validate manifests (default: every models/*.json)`;
+
+const MODELS_DIR = path.join(ROOT, "models");
+const SCHEMA_FILE = path.join(MODELS_DIR, "manifest.schema.json");
+
+const { values: opts, positionals } = parseArgs({
+	allowPositionals: true,
+	options: { help: { type: "boolean", short: "h", default: false } },
+});
+const [command, ...rest] = positionals;
+if (opts.help || !command) {
+	console.log(HELP);
+	process.exit(opts.help ? 0 : 1);
+}
+
+function check(files) {
+	let bad = 0;
+	for (const file of files) {
+		const result = ModelManifestSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
+		if (result.success) {
+			console.log(`ok       ${path.relative(ROOT, file)} (${result.data.id} ${result.data.version})`);
+			continue;
+		}
+		bad++;
+		console.log(`INVALID  ${path.relative(ROOT, file)}`);
+		for (const issue of result.error.issues) console.log(`  ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+	}
+	return bad === 0 ? 0 : 1;
+}
+
+switch (command) {
+	case "schema":
+		writeFileSync(SCHEMA_FILE, `${JSON.stringify(manifestJsonSchema(), null, "\t")}\n`);
+		console.log(`wrote ${path.relative(ROOT, SCHEMA_FILE)}`);
+		break;
+	case "check": {
+		const files = rest.length
+			? rest.map((f) => path.resolve(f))
+			: readdirSync(MODELS_DIR)
+					.filter((f) => f.endsWith(".json") && f !== "manifest.schema.json")
+					.map((f) => path.join(MODELS_DIR, f));
+		process.exit(check(files));
+		break;
+	}
+	default:
+		console.error(`Unknown command "${command}".\n${HELP}`);
+		process.exit(1);
+}

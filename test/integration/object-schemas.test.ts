@@ -1,0 +1,63 @@
+/**
+ * The Durable Objects' storage: each object's schema module creates every table behind one stored version, and a
+ * backend object stored before its schema had a version is adopted without losing what it held.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { BACKEND_SCHEMA, openBackendSql } from "../../durable-objects/backend-schema";
+import { JOB_SCHEMA } from "../../durable-objects/job/schema";
+
+const tables = (sql: SqlStorage) =>
+	sql
+		.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+		.toArray()
+		.map((t) => t.name)
+		.sort();
+
+const version = (sql: SqlStorage) =>
+	sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").toArray()[0]?.value;
+
+describe("the job object's schema", () => {
+	it("creates every table behind the current version", async () => {
+		const stub = env.JOBS.getByName(`job_schema${crypto.randomUUID().slice(0, 8)}`);
+		expect(await stub.get()).toBeNull();
+		const stored = await runInDurableObject(stub, (_instance, state) => ({
+			tables: tables(state.storage.sql),
+			version: version(state.storage.sql),
+		}));
+		expect(stored).toEqual({
+			tables: ["events", "history", "job", "meta", "webhook_deliveries"],
+			version: String(JOB_SCHEMA.version),
+		});
+	});
+});
+
+describe("the backend object's schema", () => {
+	it("creates every table behind the current version", async () => {
+		const stub = env.BACKENDS.getByName(`schema-${crypto.randomUUID()}`);
+		expect((await stub.snapshot()).in_flight).toBe(0);
+		const stored = await runInDurableObject(stub, (_instance, state) => ({
+			tables: tables(state.storage.sql),
+			version: version(state.storage.sql),
+		}));
+		expect(stored).toEqual({
+			tables: ["meta", "served", "slot", "waiting"],
+			version: String(BACKEND_SCHEMA.version),
+		});
+	});
+
+	it("adopts an object stored before its schema had a version, keeping its meta values", async () => {
+		const stub = env.BACKENDS.getByName(`schema-legacy-${crypto.randomUUID()}`);
+		const adopted = await runInDurableObject(stub, (_instance, state) => {
+			const sql = state.storage.sql;
+			// The shape such objects have: `meta (k, v)` and no version row.
+			sql.exec("DROP TABLE meta");
+			sql.exec("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
+			sql.exec("INSERT INTO meta (k, v) VALUES ('name', 'legacy'), ('max', '3')");
+			const reopened = openBackendSql(sql);
+			return { name: reopened.meta("name"), max: reopened.meta("max"), version: version(sql) };
+		});
+		expect(adopted).toEqual({ name: "legacy", max: "3", version: String(BACKEND_SCHEMA.version) });
+	});
+});
