@@ -1,6 +1,6 @@
 """Which model files each model needs (from its workflow template), what each file should be (model-files.json:
-folder, filename, size, sha256, source URL; what scripts/download_models.sh reads too), and whether MODELS_ROOT
-holds files that will load.
+folder, name, size, sha256 and source URL, the fields of the model manifests' `files`; what
+scripts/download_models.sh reads too), and whether MODELS_ROOT holds files that will load.
 
 "Will load" is judged without torch and without reading the weights: the file's safetensors header (its first few
 KB) must parse, its tensors' byte ranges must fit their dtypes and shapes, and the file must end exactly where the
@@ -32,21 +32,17 @@ DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0
 @dataclass(frozen=True)
 class ModelFile:
     folder: str
-    filename: str
+    name: str
     size: int | None  # bytes; None until pinned
     sha256: str | None
-    url: str
-
-    @property
-    def path(self) -> str:
-        return f"{self.folder}/{self.filename}"
+    source: str  # download URL
 
 
 @lru_cache(maxsize=None)
 def model_files(source: str = SETTINGS.model_files) -> dict[str, ModelFile]:
     """model-files.json (or MODEL_FILES) by `folder/filename`."""
     entries = json.loads(Path(source or MODEL_FILES).read_text(encoding="utf-8"))["files"]
-    return {f"{e['folder']}/{e['filename']}": ModelFile(**e) for e in entries}
+    return {f"{e['folder']}/{e['name']}": ModelFile(**e) for e in entries}
 
 
 def required_files(model: str) -> list[str]:

@@ -42,7 +42,7 @@ for rel in required_files(sys.argv[1]):
     entry = listed.get(rel)
     if entry is None:
         sys.exit(f"{rel} is not in model-files.json")
-    print(f"{rel}\t{entry.url}\t{entry.size or '-'}\t{entry.sha256 or '-'}")
+    print(f"{rel}\t{entry.source}\t{entry.size or '-'}\t{entry.sha256 or '-'}")
 PY
   )
 }

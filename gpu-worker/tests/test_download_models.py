@@ -50,8 +50,8 @@ def write_list(tmp_path: Path, source: Path, base: str, **override) -> Path:
     for rel in required_files("wan2.2-i2v"):
         folder, name = rel.split("/", 1)
         data = (source / rel).read_bytes()
-        entry = {"folder": folder, "filename": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                 "url": f"{base}/{rel}"}
+        entry = {"folder": folder, "name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                 "source": f"{base}/{rel}"}
         files.append({**entry, **override.get(rel, {})})
     path = tmp_path / "model-files.json"
     path.write_text(json.dumps({"files": files}))

@@ -22,7 +22,7 @@ def test_every_required_file_is_listed_with_its_source():
     for model in ("wan2.2-i2v", "wan2.2-s2v"):
         for rel in required_files(model):
             entry = listed[rel]
-            assert entry.url.startswith("https://huggingface.co/Comfy-Org/") and entry.url.endswith(f"/{rel}")
+            assert entry.source.startswith("https://huggingface.co/Comfy-Org/") and entry.source.endswith(f"/{rel}")
             assert entry.size is None or entry.size > 0
             assert entry.sha256 is None or len(entry.sha256) == 64
 
