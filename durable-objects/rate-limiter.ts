@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { configOf } from "../src/config";
 import { type ApiKeyWithLimits, findKeyWithLimits } from "../src/db/accounts";
 import { TOUCH_INTERVAL_MS } from "../src/db/keys";
 import type { Scope } from "../src/env";
@@ -98,7 +99,7 @@ export class RateLimiterDO extends DurableObject<Env> {
 		const row = await this.#row(keyHash);
 		// Revoked while the row was being read: the mark wins over what D1 said.
 		if (this.#revoked) return { status: "invalid" };
-		const judged = judgeKey(row, scope, this.env);
+		const judged = judgeKey(row, scope, configOf(this.env).limits);
 		if (judged.status !== "ok") return judged;
 		const decision = await this.take(chargesFor(judged.limits, buckets));
 		const now = Date.now();

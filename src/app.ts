@@ -2,6 +2,7 @@ import type { Hook } from "@hono/zod-openapi";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { configOf } from "./config";
 import type { AppEnv } from "./env";
 import { ApiError, type ErrorCode, type FieldError, problemResponse } from "./errors";
 import { newId } from "./lib/ids";
@@ -93,6 +94,8 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 		c.set("requestId", requestId);
 		c.set("log", log);
 		const started = Date.now();
+		// Parsed before any route runs, so a bad var fails every request with a log that names it.
+		c.set("config", configOf(c.env));
 		await next();
 		c.res.headers.set("x-request-id", requestId);
 		c.res.headers.set("x-content-type-options", "nosniff");
@@ -111,7 +114,7 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 	});
 	app.use("*", async (c, next) => {
 		const origin = c.req.header("origin");
-		const allowed = (c.env.CORS_ORIGINS ?? "").split(",").map((s) => s.trim());
+		const allowed = c.var.config.corsOrigins;
 		const allow = origin && (allowed.includes("*") || allowed.includes(origin)) ? origin : null;
 		if (c.req.method === "OPTIONS" && allow) {
 			return new Response(null, {

@@ -1,3 +1,4 @@
+import type { Config } from "./config";
 import type { Logger } from "./lib/logger";
 import type { EffectiveLimits } from "./limits/config";
 import type { RateLimitDecision } from "./limits/rate-limit";
@@ -18,6 +19,8 @@ export type AppEnv = {
 	Variables: {
 		requestId: string;
 		log: Logger;
+		/** The Worker's vars, parsed (src/config.ts). */
+		config: Config;
 		caller: Caller;
 		/** The caller's account limits (set with `caller`). */
 		limits: EffectiveLimits;

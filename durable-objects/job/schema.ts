@@ -13,6 +13,8 @@ export const JOB_META = {
 	webhookDisabled: "webhook_disabled",
 	/** When the last `job.progress` webhook was queued (epoch ms), for its throttle. */
 	webhookLastProgressAt: "webhook_last_progress_at",
+	/** When a failed D1 index write is tried again (epoch ms); cleared once the index has the job. */
+	indexRetryAt: "index_retry_at",
 } as const;
 
 /**

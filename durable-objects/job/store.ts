@@ -1,6 +1,7 @@
 import type { JobRecord, JobSpec, WebhookDeliveryView } from "../../src/jobs/record";
-import type { JobState } from "../../src/jobs/state";
-import type { ObjectSql } from "../sql";
+import { isTerminal, type JobState, TERMINAL_STATUSES } from "../../src/jobs/state";
+import { type ObjectSql, sqlList } from "../sql";
+import { JOB_META } from "./schema";
 
 /**
  * The job's record in the object's SQLite: the `job` row and its `history` (tables in schema.ts). Every write of
@@ -58,30 +59,11 @@ export class JobStore {
 		this.#hooks = hooks;
 	}
 
+	/** The job (with its webhook deliveries when it has a webhook), or null before `insert`. */
 	load(): StoredJob | null {
-		const row = this.#sql.first<JobRow>("SELECT * FROM job LIMIT 1");
-		if (!row) return null;
-		const spec = JSON.parse(row.spec) as JobSpec;
-		return {
-			spec,
-			status: row.status,
-			attempts: row.attempts,
-			remote_id: row.remote_id,
-			started_at: row.started_at,
-			completed_at: row.completed_at,
-			progress: JSON.parse(row.progress) as JobState["progress"],
-			error: json<JobState["error"]>(row.error),
-			output: json<JobState["output"]>(row.output),
-			cost: json<JobState["cost"]>(row.cost),
-			transient_failures: row.transient_failures,
-			next_at: row.next_at,
-			deadline_at: row.deadline_at,
-			index_synced: row.index_synced === 1,
-			updated_at: row.updated_at,
-			output_upload_id: row.output_upload_id ?? null,
-			output_key: row.output_key ?? null,
-			...(this.#hooks && spec.webhook ? { deliveries: this.#hooks.deliveries() } : {}),
-		};
+		const job = this.#read();
+		if (job && this.#hooks && job.spec.webhook) job.deliveries = this.#hooks.deliveries();
+		return job;
 	}
 
 	insert(job: StoredJob): void {
@@ -101,25 +83,63 @@ export class JobStore {
 	}
 
 	/**
-	 * Writes the mutable fields and appends `event` to the history (except `polled`: a poll that changed nothing
-	 * but the next alarm); marks the index stale.
+	 * Writes the job (its spec, which failover rewrites, and the mutable fields) and appends `event` to the history
+	 * (except `polled`: a poll that changed nothing but the next step); marks the index stale.
+	 *
+	 * A job that is already terminal is never overwritten: the write is refused (false). This is what keeps a
+	 * step that was waiting on a backend from undoing a cancel that landed meanwhile, so the steps work on the job
+	 * as they loaded it instead of reloading it after every await.
 	 */
-	save(job: StoredJob, event: string, detail?: string): void {
-		const prev = this.#hooks ? this.load() : null;
+	save(job: StoredJob, event: string, detail?: string): boolean {
+		const prev = this.#read();
+		if (!prev || isTerminal(prev.status)) return false;
 		this.#sql.run(
-			`UPDATE job SET status = ?, attempts = ?, remote_id = ?, started_at = ?, completed_at = ?, progress = ?,
-			   error = ?, output = ?, cost = ?, transient_failures = ?, next_at = ?, index_synced = 0, updated_at = ?`,
+			`UPDATE job SET spec = ?, status = ?, attempts = ?, remote_id = ?, started_at = ?, completed_at = ?,
+			   progress = ?, error = ?, output = ?, cost = ?, transient_failures = ?, next_at = ?, index_synced = 0,
+			   updated_at = ?`,
+			JSON.stringify(job.spec),
 			job.status,
 			...this.#stateValues(job),
 			job.updated_at,
 		);
 		if (event !== "polled") this.#history(job, event, detail);
 		this.#hooks?.saved(prev, job);
+		return true;
 	}
 
-	/** Replaces the spec: only routing changes it after creation (failover to another backend). */
-	updateSpec(spec: JobSpec): void {
-		this.#sql.run("UPDATE job SET spec = ?", JSON.stringify(spec));
+	/**
+	 * When the object must wake next (epoch ms), or null when nothing is due: the job's next step while it is not
+	 * terminal (already capped at its deadline), the earliest pending webhook attempt, and a deferred retry of the
+	 * D1 index write while the index is behind.
+	 */
+	nextWakeAt(): number | null {
+		return this.#sql.one<{ due: number | null }>(
+			`SELECT MIN(due) AS due FROM (
+			   SELECT next_at AS due FROM job WHERE status NOT IN (${sqlList(TERMINAL_STATUSES)})
+			   UNION ALL SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'
+			   UNION ALL SELECT CAST(value AS INTEGER) FROM meta
+			     WHERE key = ? AND EXISTS (SELECT 1 FROM job WHERE index_synced = 0)
+			 )`,
+			JOB_META.indexRetryAt,
+		).due;
+	}
+
+	/**
+	 * After steps that kept failing: nothing is tried again before `at`, except that a live job still times out at
+	 * its deadline.
+	 */
+	postpone(at: number, now: number): void {
+		this.#sql.run(
+			`UPDATE job SET next_at = MIN(?, MAX(deadline_at, ?)) WHERE status NOT IN (${sqlList(TERMINAL_STATUSES)})`,
+			at,
+			now,
+		);
+		this.deferIndexSync(at);
+	}
+
+	/** The D1 index write failed: try it again at `at` (it also goes with the job's next step, when sooner). */
+	deferIndexSync(at: number): void {
+		this.#sql.setMeta(JOB_META.indexRetryAt, String(at));
 	}
 
 	/** Records the key the next submission writes its video to. */
@@ -132,9 +152,11 @@ export class JobStore {
 		this.#sql.run("UPDATE job SET output_upload_id = ?", uploadId);
 	}
 
+	/** The D1 index has the job as of `updatedAt`. */
 	markIndexSynced(updatedAt: string): void {
 		// Only if nothing was written since the snapshot that was mirrored.
 		this.#sql.run("UPDATE job SET index_synced = 1 WHERE updated_at = ?", updatedAt);
+		this.#sql.deleteMeta(JOB_META.indexRetryAt);
 	}
 
 	/** Test and debugging aid: the history, oldest first. */
@@ -142,6 +164,30 @@ export class JobStore {
 		return this.#sql.all<{ at: string; status: string; event: string; detail: string | null }>(
 			"SELECT at, status, event, detail FROM history ORDER BY seq",
 		);
+	}
+
+	#read(): StoredJob | null {
+		const row = this.#sql.first<JobRow>("SELECT * FROM job LIMIT 1");
+		if (!row) return null;
+		return {
+			spec: JSON.parse(row.spec) as JobSpec,
+			status: row.status,
+			attempts: row.attempts,
+			remote_id: row.remote_id,
+			started_at: row.started_at,
+			completed_at: row.completed_at,
+			progress: JSON.parse(row.progress) as JobState["progress"],
+			error: json<JobState["error"]>(row.error),
+			output: json<JobState["output"]>(row.output),
+			cost: json<JobState["cost"]>(row.cost),
+			transient_failures: row.transient_failures,
+			next_at: row.next_at,
+			deadline_at: row.deadline_at,
+			index_synced: row.index_synced === 1,
+			updated_at: row.updated_at,
+			output_upload_id: row.output_upload_id ?? null,
+			output_key: row.output_key ?? null,
+		};
 	}
 
 	#stateValues(job: StoredJob): SqlStorageValue[] {

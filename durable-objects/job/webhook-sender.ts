@@ -1,9 +1,10 @@
+import { configOf } from "../../src/config";
 import { getAccountSecrets, signingSecrets } from "../../src/db/account-secrets";
 import type { JobSpec } from "../../src/jobs/record";
 import type { Logger } from "../../src/lib/logger";
 import { DEFAULT_SHARE_TTL_S, shareExpiry, signShareUrl } from "../../src/share/links";
 import { attemptDelivery } from "../../src/webhooks/deliver";
-import { checkWebhookUrl, loopbackAllowed, refusalMessage } from "../../src/webhooks/url";
+import { checkWebhookUrl, refusalMessage } from "../../src/webhooks/url";
 import type { WebhookOutbox } from "./outbox";
 
 /** Adds the 24 h `share_url` to a `job.succeeded` payload's job, as GET /v1/jobs/{id} shows it. */
@@ -30,7 +31,7 @@ export async function sendDueDeliveries(
 	const due = outbox.due(nowMs);
 	if (due.length === 0) return false;
 	const webhook = spec.webhook;
-	const target = webhook ? checkWebhookUrl(webhook.url, loopbackAllowed(env)) : null;
+	const target = webhook ? checkWebhookUrl(webhook.url, configOf(env).allowLoopbackWebhooks) : null;
 	if (!webhook || !target?.ok) {
 		const error = target && !target.ok ? refusalMessage(target.reason) : "the job has no webhook";
 		for (const d of due) outbox.fail(d.id, error);

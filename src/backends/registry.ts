@@ -1,5 +1,5 @@
+import { configOf } from "../config";
 import { type BackendRow, getBackend } from "../db/backends";
-import { DEFAULT_MAX_VIDEO_BYTES, envInt } from "../jobs/input";
 import type { JobRecord, JobSpec } from "../jobs/record";
 import { openJson } from "../lib/secret-box";
 import { jobVideoKey } from "../storage";
@@ -55,7 +55,7 @@ function comfyContext(env: Env, job?: JobContext): ComfyuiJobContext | undefined
 		inputs: job.inputs,
 		videoKey: job.videoKey,
 		submission: job.submission,
-		maxVideoBytes: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
+		maxVideoBytes: configOf(env).maxVideoBytes,
 	};
 }
 
@@ -91,7 +91,7 @@ export async function buildBackend(env: Env, row: BackendRow, job?: JobContext):
 									config.webhook === false ? undefined : await runpodWebhookUrl(env.SIGNING_SECRET, job.origin, job.id),
 								bucket: env.BUCKET,
 								videoKey: job.videoKey,
-								maxVideoBytes: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
+								maxVideoBytes: configOf(env).maxVideoBytes,
 							}
 						: {},
 				),

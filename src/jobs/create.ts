@@ -1,15 +1,13 @@
 import { type PickResult, pickBackend } from "../backends/routing";
+import { configOf } from "../config";
 import { getReadyUpload, getUpload } from "../db/uploads";
 import { ApiError } from "../errors";
 import { newId, nowIso } from "../lib/ids";
 import { findModel, listModels } from "../models/catalog";
 import { ingestUrlInput } from "../storage/url-input";
-import { checkWebhookUrl, loopbackAllowed, refusalMessage } from "../webhooks/url";
+import { checkWebhookUrl, refusalMessage } from "../webhooks/url";
 import type { CreateJobBody } from "./api-schema";
-import { envInt } from "./input";
 import type { JobRecord, JobSpec, UploadRef } from "./record";
-
-export const DEFAULT_JOB_DEADLINE_S = 3600;
 
 /**
  * Resolves `input.image` / `input.audio` to a READY upload of this account of the right media type. A URL is
@@ -93,8 +91,9 @@ export async function createJob(
 	requestOrigin: string,
 	identity: JobIdentity = newJobIdentity(),
 ): Promise<JobRecord> {
+	const config = configOf(env);
 	if (body.webhook) {
-		const checked = checkWebhookUrl(body.webhook.url, loopbackAllowed(env));
+		const checked = checkWebhookUrl(body.webhook.url, config.allowLoopbackWebhooks);
 		if (!checked.ok) {
 			const detail = refusalMessage(checked.reason);
 			throw new ApiError("invalid_request", detail, { errors: [{ path: "json.webhook.url", message: detail }] });
@@ -113,7 +112,7 @@ export async function createJob(
 		account_id: accountId,
 		model: body.model,
 		created_at: identity.created_at,
-		origin: env.PUBLIC_URL ? env.PUBLIC_URL.replace(/\/+$/, "") : requestOrigin,
+		origin: config.publicUrl ?? requestOrigin,
 		inputs: audio ? { image, audio } : { image },
 		params,
 		webhook: body.webhook ?? null,
@@ -123,7 +122,7 @@ export async function createJob(
 			price_per_second_usd: pick.row.price_per_second_usd,
 			pinned: body.backend !== undefined,
 		},
-		deadline_s: envInt(env.JOB_DEADLINE_S, DEFAULT_JOB_DEADLINE_S),
+		deadline_s: config.jobDeadlineS,
 	};
 	return env.JOBS.getByName(id).create(spec);
 }

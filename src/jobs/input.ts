@@ -1,17 +1,8 @@
 import type { GpuJobInput, Model } from "../backends/types";
+import { configOf } from "../config";
 import { signerFor } from "../storage";
 import { signOutputTarget } from "../storage/output";
 import type { JobParams, JobSpec } from "./record";
-
-/** Default largest video a worker may PUT, when `MAX_VIDEO_BYTES` is not configured. */
-export const DEFAULT_MAX_VIDEO_BYTES = 2 * 1024 * 1024 * 1024;
-export const DEFAULT_URL_TTL_S = 7200;
-
-/** A positive number from an environment setting (a string var), falling back when absent or malformed. */
-export function envInt(raw: string | undefined, fallback: number): number {
-	const n = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : Number.NaN;
-	return Number.isFinite(n) && n > 0 ? n : fallback;
-}
 
 interface ModelDefaults {
 	width: number;
@@ -68,12 +59,13 @@ export async function buildJobInput(
 	spec: JobSpec,
 	videoKey: string,
 ): Promise<{ input: GpuJobInput; multipart_upload_id: string | null }> {
+	const config = configOf(env);
 	const signer = signerFor(env, spec.origin);
-	const expiresInS = envInt(env.BACKEND_URL_TTL_S, DEFAULT_URL_TTL_S);
+	const expiresInS = config.backendUrlTtlS;
 	const image = await signer.signGet(spec.inputs.image.object_key, { expiresInS });
 	const audio = spec.inputs.audio ? await signer.signGet(spec.inputs.audio.object_key, { expiresInS }) : null;
 	const { output, multipart_upload_id } = await signOutputTarget(env, spec.origin, videoKey, {
-		maxSize: envInt(env.MAX_VIDEO_BYTES, DEFAULT_MAX_VIDEO_BYTES),
+		maxSize: config.maxVideoBytes,
 		expiresInS,
 		contentType: "video/mp4",
 	});

@@ -1,8 +1,9 @@
+import { configOf } from "../config";
 import { type ApiKeyWithLimits, findKeyWithLimits } from "../db/accounts";
 import { parseScopes, TOUCH_INTERVAL_MS } from "../db/keys";
 import type { Caller, Scope } from "../env";
 import type { Logger } from "../lib/logger";
-import { type EffectiveLimits, effectiveLimits, type LimitsEnv } from "./config";
+import { type DefaultLimits, type EffectiveLimits, effectiveLimits } from "./config";
 import type { BucketName, RateLimitDecision } from "./rate-limit";
 
 /** What the key's gate (durable-objects/rate-limiter.ts) says of a request. */
@@ -23,7 +24,7 @@ export type Admission =
 export function judgeKey(
 	row: ApiKeyWithLimits | null,
 	scope: Scope,
-	env: LimitsEnv,
+	defaults: DefaultLimits,
 ): Exclude<Admission, { status: "ok" }> | { status: "ok"; caller: Caller; limits: EffectiveLimits } {
 	if (!row || row.revoked_at) return { status: "invalid" };
 	const scopes = parseScopes(row.scopes);
@@ -31,7 +32,7 @@ export function judgeKey(
 	return {
 		status: "ok",
 		caller: { keyId: row.id, accountId: row.account_id, scopes },
-		limits: effectiveLimits(row, env),
+		limits: effectiveLimits(row, defaults),
 	};
 }
 
@@ -53,7 +54,7 @@ export async function admitKey(
 		log.error("rate_limiter_unavailable", { error: err instanceof Error ? err.message : String(err) });
 	}
 	const row = await findKeyWithLimits(env.DB, keyHash);
-	const judged = judgeKey(row, scope, env);
+	const judged = judgeKey(row, scope, configOf(env).limits);
 	if (judged.status !== "ok") return judged;
 	const lastUsed = row?.last_used_at;
 	return {

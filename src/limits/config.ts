@@ -3,8 +3,6 @@
  * Pure, so the admin view, the middleware and the job route resolve them the same way.
  */
 
-import { envInt } from "../jobs/input";
-
 /** The per-account overrides stored in `accounts` (NULL: use the default). */
 export interface AccountLimitOverrides {
 	requests_per_minute: number | null;
@@ -28,41 +26,12 @@ export const NO_OVERRIDES: AccountLimitOverrides = {
 	monthly_spend_cap_usd: null,
 };
 
-/** Used when a variable is missing or not a number. */
-const FALLBACK = { requests_per_minute: 1200, jobs_per_minute: 120, max_concurrent_jobs: 50 };
-
-export interface LimitsEnv {
-	RATE_LIMIT_REQUESTS_PER_MINUTE?: string;
-	RATE_LIMIT_JOBS_PER_MINUTE?: string;
-	MAX_CONCURRENT_JOBS?: string;
-	MONTHLY_SPEND_CAP_USD?: string;
-}
-
-/** `envInt`'s parse, whole numbers only: a quota or a job count. */
-function positiveInt(raw: string | undefined, fallback: number): number {
-	const n = envInt(raw, Number.NaN);
-	return Number.isInteger(n) ? n : fallback;
-}
-
-/** Empty (or not a non-negative number): no cap. */
-function optionalUsd(raw: string | undefined): number | null {
-	const n = raw?.trim() ? Number(raw) : Number.NaN;
-	return Number.isFinite(n) && n >= 0 ? n : null;
-}
-
-/** The Worker-wide defaults. `monthly_spend_cap_usd: null` means no cap. */
-export function defaultLimits(env: LimitsEnv): {
+/** The Worker-wide defaults (`Config.limits`, from the vars: src/config.ts). `monthly_spend_cap_usd: null`: no cap. */
+export interface DefaultLimits {
 	requests_per_minute: number;
 	jobs_per_minute: number;
 	max_concurrent_jobs: number;
 	monthly_spend_cap_usd: number | null;
-} {
-	return {
-		requests_per_minute: positiveInt(env.RATE_LIMIT_REQUESTS_PER_MINUTE, FALLBACK.requests_per_minute),
-		jobs_per_minute: positiveInt(env.RATE_LIMIT_JOBS_PER_MINUTE, FALLBACK.jobs_per_minute),
-		max_concurrent_jobs: positiveInt(env.MAX_CONCURRENT_JOBS, FALLBACK.max_concurrent_jobs),
-		monthly_spend_cap_usd: optionalUsd(env.MONTHLY_SPEND_CAP_USD),
-	};
 }
 
 export interface EffectiveLimit<T> {
@@ -82,8 +51,7 @@ function pick<T>(own: T | null, fallback: T): EffectiveLimit<T> {
 	return own === null ? { value: fallback, source: "default" } : { value: own, source: "account" };
 }
 
-export function effectiveLimits(own: AccountLimitOverrides, env: LimitsEnv): EffectiveLimits {
-	const defaults = defaultLimits(env);
+export function effectiveLimits(own: AccountLimitOverrides, defaults: DefaultLimits): EffectiveLimits {
 	return {
 		requests_per_minute: pick(own.requests_per_minute, defaults.requests_per_minute),
 		jobs_per_minute: pick(own.jobs_per_minute, defaults.jobs_per_minute),

@@ -1,10 +1,10 @@
 import { loadBackend } from "../backends/registry";
 import { RUNPOD_BASE_URL } from "../backends/runpod";
+import { configOf } from "../config";
 import { all, run } from "../db/sql";
 import type { Logger } from "../lib/logger";
 import { openJson } from "../lib/secret-box";
-import type { OpsEnv } from "./env";
-import { isWithinHours, type KeepWarmConfig, parseKeepWarmConfig } from "./schedule";
+import { isWithinHours } from "./schedule";
 
 /** A ping still unanswered after this long is marked `lost` (the backend dropped it or never ran it). */
 const LOST_AFTER_MS = 60 * 60_000;
@@ -38,7 +38,7 @@ interface PingRow {
  * worker in pod mode speaks the same API). Built from the stored config directly: a health check is not a job,
  * so it needs none of the adapter's job plumbing. Null for other kinds.
  */
-async function queueTarget(env: OpsEnv, name: string): Promise<QueueTarget | { error: string }> {
+async function queueTarget(env: Env, name: string): Promise<QueueTarget | { error: string }> {
 	const loaded = await loadBackend(env, name);
 	if (!loaded) return { error: "no such backend" };
 	const { row } = loaded;
@@ -80,7 +80,7 @@ async function call(target: QueueTarget, method: string, path: string, body?: un
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? Math.round(v) : null);
 
 /** Sends one `health_check` job; the result is collected by a later run (a cold start can take minutes). */
-async function sendPing(env: OpsEnv, name: string, now: string): Promise<KeepWarmOutcome["sent"][number]> {
+async function sendPing(env: Env, name: string, now: string): Promise<KeepWarmOutcome["sent"][number]> {
 	const target = await queueTarget(env, name);
 	if ("error" in target) return { backend: name, ok: false, error: target.error };
 	const kind = target.kind;
@@ -116,7 +116,7 @@ async function sendPing(env: OpsEnv, name: string, now: string): Promise<KeepWar
 }
 
 /** Collects the results of earlier pings: `delayTime` (the cold start) and `executionTime`. */
-async function settlePings(env: OpsEnv, nowMs: number): Promise<KeepWarmOutcome["settled"]> {
+async function settlePings(env: Env, nowMs: number): Promise<KeepWarmOutcome["settled"]> {
 	const pending = await all<PingRow>(
 		env.DB,
 		"SELECT id, backend_name, remote_id, sent_at FROM keep_warm_pings WHERE status = 'sent' ORDER BY sent_at LIMIT 50",
@@ -167,14 +167,8 @@ async function settlePings(env: OpsEnv, nowMs: number): Promise<KeepWarmOutcome[
  * sends one `health_check` job to each configured backend so an idle worker stays up (the endpoint's idle
  * timeout must outlast the cron interval for this to work; see docs/operations.md).
  */
-export async function runKeepWarm(env: OpsEnv, scheduledTime: number, log?: Logger): Promise<KeepWarmOutcome> {
-	let config: KeepWarmConfig;
-	try {
-		config = parseKeepWarmConfig(env);
-	} catch (err) {
-		log?.error("keep_warm_config_invalid", { error: err instanceof Error ? err.message : String(err) });
-		return { inWindow: false, sent: [], settled: [] };
-	}
+export async function runKeepWarm(env: Env, scheduledTime: number, log?: Logger): Promise<KeepWarmOutcome> {
+	const config = configOf(env).keepWarm;
 	const settled = await settlePings(env, scheduledTime);
 	const inWindow = config.backends.length > 0 && isWithinHours(config, scheduledTime);
 	const sent: KeepWarmOutcome["sent"] = [];

@@ -1,5 +1,4 @@
 import type { JobSnapshot } from "../jobs/record";
-import type { OpsEnv } from "./env";
 
 /** Extra timings the job knows but its snapshot does not carry (from the backend's last poll). */
 export interface JobTimings {
@@ -50,7 +49,7 @@ export function jobDataPoint(snapshot: JobSnapshot, timings: JobTimings = {}): A
  * (local dev, tests) or the job is not terminal; never throws, since metrics must not fail a job.
  * Call it once, where the job's terminal state is saved.
  */
-export function recordJobMetrics(env: OpsEnv, snapshot: JobSnapshot, timings: JobTimings = {}): boolean {
+export function recordJobMetrics(env: Pick<Env, "METRICS">, snapshot: JobSnapshot, timings: JobTimings = {}): boolean {
 	if (!env.METRICS || !snapshot.completed_at) return false;
 	try {
 		env.METRICS.writeDataPoint(jobDataPoint(snapshot, timings));

@@ -1,12 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "../app";
 import { requireAdmin, requireKey } from "../auth/middleware";
+import { configOf } from "../config";
 import { getAccountLimits, spendBetween, updateAccountLimits } from "../db/accounts";
 import { activeJobCount } from "../db/job-slots";
 import { activeKeyHashes } from "../db/keys";
 import { notFound, problemResponses } from "../errors";
 import { forgetKeys } from "../limits/admission";
-import { type AccountLimitOverrides, effectiveLimits, type LimitsEnv, utcMonth } from "../limits/config";
+import { type AccountLimitOverrides, effectiveLimits, utcMonth } from "../limits/config";
 
 const limitOf = <T extends z.ZodType>(value: T) =>
 	z.object({
@@ -82,7 +83,7 @@ const AccountParamSchema = z.object({
 
 /** The limits view: effective limits, this month's spend and the jobs holding a slot. */
 async function limitsView(
-	env: Env & LimitsEnv,
+	env: Env,
 	accountId: string,
 	overrides: AccountLimitOverrides,
 	now = new Date(),
@@ -94,7 +95,7 @@ async function limitsView(
 	]);
 	return {
 		account: accountId,
-		limits: effectiveLimits(overrides, env),
+		limits: effectiveLimits(overrides, configOf(env).limits),
 		month: month.month,
 		month_spend_usd: spent,
 		active_jobs: active,

@@ -5,7 +5,6 @@ import { endOnRevocation } from "../auth/revocation-guard";
 import { isKeyActive } from "../db/keys";
 import { notFound, problemResponses } from "../errors";
 import { JobIdParamSchema } from "../jobs/api-schema";
-import { envInt } from "../jobs/input";
 import { JOB_EVENT_TYPES } from "../jobs/record";
 import { loadOwnJob } from "./jobs";
 
@@ -47,9 +46,6 @@ const eventsRoute = createRoute({
 });
 
 /** `Last-Event-ID` as our sequence number; anything else (absent, garbage) means "from the current state". */
-/** How often an open stream checks that its key is still active (milliseconds). */
-const DEFAULT_REAUTH_MS = 15_000;
-
 function parseLastEventId(raw: string | undefined): number | null {
 	if (raw === undefined || !/^\d{1,15}$/.test(raw.trim())) return null;
 	return Number(raw.trim());
@@ -65,11 +61,7 @@ export const jobEventsRoutes = newRouter().openapi(eventsRoute, async (c) => {
 		return c.body(null, 204);
 	}
 	const keyId = c.var.caller.keyId;
-	const guarded = endOnRevocation(
-		stream,
-		() => isKeyActive(c.env.DB, keyId),
-		envInt(c.env.EVENT_STREAM_REAUTH_MS, DEFAULT_REAUTH_MS),
-	);
+	const guarded = endOnRevocation(stream, () => isKeyActive(c.env.DB, keyId), c.var.config.eventStreamReauthMs);
 	return new Response(guarded, {
 		status: 200,
 		headers: {

@@ -5,7 +5,7 @@ import { findReadyBySha256, getUpload, insertUpload, type UploadRow } from "../d
 import { ApiError, notFound, problemResponses } from "../errors";
 import { newId, nowIso } from "../lib/ids";
 import { objectKeys, signerFor, type UrlSigner } from "../storage";
-import { maxBytesFor, mediaLimits } from "../storage/limits";
+import { maxBytesFor } from "../storage/limits";
 import { missingParts, partCount, partLength, planPartSize } from "../storage/multipart";
 import { failUpload, settleUpload, storedParts } from "../storage/settle";
 import { AUDIO_TYPES, IMAGE_TYPES, mediaKind, normalizeMediaType } from "../storage/sniff";
@@ -245,7 +245,7 @@ export const uploadsRoutes = newRouter()
 			);
 		}
 		const kind = mediaKind(type);
-		const limit = maxBytesFor(mediaLimits(c.env as unknown as Record<string, unknown>), kind);
+		const limit = maxBytesFor(c.var.config.media, kind);
 		if (body.size > limit) throw new ApiError("payload_too_large", `An ${kind} upload may be at most ${limit} bytes.`);
 		const accountId = c.var.caller.accountId;
 		const sha256 = body.sha256?.toLowerCase() ?? null;
@@ -259,8 +259,8 @@ export const uploadsRoutes = newRouter()
 		const id = newId("upl");
 		const key = objectKeys.uploadKey(accountId, id);
 		const signer = signerFor(c.env, new URL(c.req.url).origin);
-		const expiresInS = Number(c.env.UPLOAD_URL_TTL_S) || 3600;
-		const threshold = Number(c.env.MULTIPART_THRESHOLD_BYTES) || 64 * 1024 * 1024;
+		const expiresInS = c.var.config.uploadUrlTtlS;
+		const threshold = c.var.config.multipart.thresholdBytes;
 		const row: UploadRow = {
 			id,
 			account_id: accountId,
@@ -285,7 +285,7 @@ export const uploadsRoutes = newRouter()
 		}
 
 		// Multipart through the binding in both flavours: R2 accepts S3 part PUTs into an upload it created.
-		const partSize = planPartSize(body.size, Number(c.env.MULTIPART_PART_BYTES) || 16 * 1024 * 1024);
+		const partSize = planPartSize(body.size, c.var.config.multipart.partBytes);
 		const multipart = await c.env.BUCKET.createMultipartUpload(key, { httpMetadata: { contentType: type } });
 		row.multipart_upload_id = multipart.uploadId;
 		row.part_size = partSize;

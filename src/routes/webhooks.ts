@@ -5,7 +5,7 @@ import { type AccountSecrets, getAccountSecrets, rotateWebhookSecret, signingSec
 import { ApiError, problemResponses } from "../errors";
 import { newId } from "../lib/ids";
 import { attemptDelivery } from "../webhooks/deliver";
-import { checkWebhookUrl, loopbackAllowed, refusalMessage } from "../webhooks/url";
+import { checkWebhookUrl, refusalMessage } from "../webhooks/url";
 
 const security = [{ apiKey: [] }];
 
@@ -111,7 +111,7 @@ export const webhooksRoutes = newRouter()
 	})
 	.openapi(testRoute, async (c) => {
 		const { url } = c.req.valid("json");
-		const checked = checkWebhookUrl(url, loopbackAllowed(c.env));
+		const checked = checkWebhookUrl(url, c.var.config.allowLoopbackWebhooks);
 		if (!checked.ok) {
 			const detail = refusalMessage(checked.reason);
 			throw new ApiError("invalid_request", detail, { errors: [{ path: "json.url", message: detail }] });

@@ -1,4 +1,5 @@
-import { R2PresignedUrlSigner, s3ConfigFrom } from "./r2-signer";
+import { configOf } from "../config";
+import { R2PresignedUrlSigner } from "./r2-signer";
 import type { UrlSigner } from "./signer";
 import { WorkerUrlSigner } from "./worker-signer";
 
@@ -18,13 +19,13 @@ export function signerFor(env: Env, origin: string): UrlSigner {
 
 /** The R2 presigner when R2 S3 credentials are configured, else null. */
 export function r2SignerFor(env: Env): R2PresignedUrlSigner | null {
-	const config = s3ConfigFrom(env as unknown as Record<string, unknown>);
-	return config ? new R2PresignedUrlSigner(config) : null;
+	const { s3 } = configOf(env);
+	return s3 ? new R2PresignedUrlSigner(s3) : null;
 }
 
 /** The Worker-signed signer (also the verifier the storage route needs). */
 export function workerSignerFor(env: Env, origin: string): WorkerUrlSigner {
-	return new WorkerUrlSigner(env.SIGNING_SECRET, env.PUBLIC_URL || origin);
+	return new WorkerUrlSigner(env.SIGNING_SECRET, configOf(env).publicUrl ?? origin);
 }
 
 /** Where each kind of object lives in the bucket: one place, so prefixes never drift. */

@@ -1,3 +1,4 @@
+import { configOf } from "../config";
 import {
 	abortQuietly,
 	forgetParts,
@@ -9,7 +10,6 @@ import {
 } from "../db/uploads";
 import { nowIso } from "../lib/ids";
 import { r2SignerFor } from "./index";
-import { mediaLimits } from "./limits";
 import { checkParts, completeParts, type StoredPart } from "./multipart";
 import { verdictMessage, verifyUploadObject } from "./verify-upload";
 
@@ -57,7 +57,7 @@ export async function settleUpload(env: Env, row: UploadRow): Promise<SettleResu
 		const assembled = await assemble(env, row, row.multipart_upload_id, row.part_size);
 		if (assembled) return assembled;
 	}
-	const limits = mediaLimits(env as unknown as Record<string, unknown>);
+	const limits = configOf(env).media;
 	const expect = { key: row.object_key, size: row.size, contentType: row.content_type, sha256: row.sha256 };
 	const verdict = await verifyUploadObject(env.BUCKET, expect, limits);
 	if (verdict.ok) {

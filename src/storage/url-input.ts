@@ -1,8 +1,9 @@
+import { configOf } from "../config";
 import { getReadyUpload, insertUpload, type ReadyUpload, type UploadRow } from "../db/uploads";
 import type { ErrorCode } from "../errors";
 import { newId, nowIso } from "../lib/ids";
 import { objectKeys } from "./index";
-import { maxBytesFor, mediaLimits } from "./limits";
+import { maxBytesFor } from "./limits";
 import { putStream } from "./put-stream";
 import { settleUpload } from "./settle";
 import { mediaKind, normalizeMediaType, SNIFF_BYTES, sniff } from "./sniff";
@@ -51,9 +52,10 @@ export async function ingestUrlInput(
 	options: IngestOptions = {},
 ): Promise<UrlInputResult> {
 	const fetcher = options.fetcher ?? fetch;
-	const allowLoopback = env.ALLOW_LOOPBACK_URL_INPUTS === "true";
-	const timeoutMs = options.timeoutMs ?? (Number(env.URL_INPUT_TIMEOUT_MS) || 30_000);
-	const cap = maxBytesFor(mediaLimits(env as unknown as Record<string, unknown>), expectedKind);
+	const config = configOf(env);
+	const allowLoopback = config.urlInputs.allowLoopback;
+	const timeoutMs = options.timeoutMs ?? config.urlInputs.timeoutMs;
+	const cap = maxBytesFor(config.media, expectedKind);
 	const signal = AbortSignal.timeout(timeoutMs);
 	const timedOut = () => refusal("invalid_request", "timeout", `Fetching ${url} took longer than ${timeoutMs} ms.`);
 

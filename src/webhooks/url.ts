@@ -31,11 +31,6 @@ function isPrivate(hostname: string): boolean {
 	return hostname.endsWith(".internal") || hostname.endsWith(".local");
 }
 
-/** Whether the dev switch is on (a string var: "true"). */
-export function loopbackAllowed(env: { ALLOW_LOOPBACK_WEBHOOKS?: string }): boolean {
-	return env.ALLOW_LOOPBACK_WEBHOOKS === "true";
-}
-
 /** Checks a webhook URL; the caller turns a refusal into a problem (routes) or a failed delivery (the DO). */
 export function checkWebhookUrl(
 	raw: string,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { JobSnapshot } from "../../src/jobs/record";
-import type { OpsEnv } from "../../src/ops/env";
 import { jobDataPoint, recordJobMetrics } from "../../src/ops/metrics";
+
+type MetricsEnv = Pick<Env, "METRICS">;
 
 const job: JobSnapshot = {
 	id: "job_1",
@@ -28,9 +29,9 @@ describe("per-job metrics", () => {
 	});
 
 	it("is a no-op without the binding or before the job ends, and never throws", () => {
-		expect(recordJobMetrics({} as OpsEnv, job)).toBe(false);
+		expect(recordJobMetrics({} as MetricsEnv, job)).toBe(false);
 		const points: unknown[] = [];
-		const env = { METRICS: { writeDataPoint: (d: unknown) => points.push(d) } } as unknown as OpsEnv;
+		const env = { METRICS: { writeDataPoint: (d: unknown) => points.push(d) } } as unknown as MetricsEnv;
 		expect(recordJobMetrics(env, { ...job, completed_at: null })).toBe(false);
 		expect(recordJobMetrics(env, job)).toBe(true);
 		expect(points).toHaveLength(1);
@@ -40,7 +41,7 @@ describe("per-job metrics", () => {
 					throw new Error("quota");
 				},
 			},
-		} as unknown as OpsEnv;
+		} as unknown as MetricsEnv;
 		expect(recordJobMetrics(broken, job)).toBe(false);
 	});
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { defaultLimits, effectiveLimits, NO_OVERRIDES, utcMonth } from "../../src/limits/config";
+import { ConfigSchema, configOf } from "../../src/config";
+import { effectiveLimits, NO_OVERRIDES, utcMonth } from "../../src/limits/config";
 import { rateLimitHeaders } from "../../src/limits/headers";
 import { type BucketPolicy, type BucketState, refill, type TakeResult, takeAll } from "../../src/limits/token-bucket";
 
@@ -80,20 +81,23 @@ describe("token bucket", () => {
 });
 
 describe("limits configuration", () => {
-	it("reads the defaults from vars, falling back on nonsense, with an empty cap meaning none", () => {
-		expect(
-			defaultLimits({
-				RATE_LIMIT_REQUESTS_PER_MINUTE: "30",
-				RATE_LIMIT_JOBS_PER_MINUTE: "abc",
-				MAX_CONCURRENT_JOBS: "-1",
-				MONTHLY_SPEND_CAP_USD: "",
-			}),
-		).toEqual({ requests_per_minute: 30, jobs_per_minute: 120, max_concurrent_jobs: 50, monthly_spend_cap_usd: null });
-		expect(defaultLimits({ MONTHLY_SPEND_CAP_USD: "12.5" }).monthly_spend_cap_usd).toBe(12.5);
+	it("reads the defaults from vars, refusing nonsense by name, with an empty cap meaning none", () => {
+		const limits = (vars: Record<string, string>) => ConfigSchema.parse(vars).limits;
+		expect(limits({ RATE_LIMIT_REQUESTS_PER_MINUTE: "30", MONTHLY_SPEND_CAP_USD: "" })).toEqual({
+			requests_per_minute: 30,
+			jobs_per_minute: 120,
+			max_concurrent_jobs: 50,
+			monthly_spend_cap_usd: null,
+		});
+		expect(limits({ MONTHLY_SPEND_CAP_USD: "12.5" }).monthly_spend_cap_usd).toBe(12.5);
+		expect(() => configOf({ RATE_LIMIT_JOBS_PER_MINUTE: "abc", MAX_CONCURRENT_JOBS: "-1" } as unknown as Env)).toThrow(
+			/RATE_LIMIT_JOBS_PER_MINUTE must be a whole number from 1 .*MAX_CONCURRENT_JOBS must be a whole number from 1 /,
+		);
 	});
 
 	it("prefers the account's own value and says where each came from", () => {
-		const limits = effectiveLimits({ ...NO_OVERRIDES, jobs_per_minute: 3, monthly_spend_cap_usd: 0 }, {});
+		const defaults = ConfigSchema.parse({}).limits;
+		const limits = effectiveLimits({ ...NO_OVERRIDES, jobs_per_minute: 3, monthly_spend_cap_usd: 0 }, defaults);
 		expect(limits).toEqual({
 			requests_per_minute: { value: 1200, source: "default" },
 			jobs_per_minute: { value: 3, source: "account" },

@@ -1,0 +1,216 @@
+/**
+ * What a job does next, as pure functions of the job and what its backend just said: each returns a `Decision`
+ * that the JobDO carries out (job-do.ts `#carryOut`). No I/O and no clock of their own, so every branch of the
+ * job loop reads (and tests) like `transition()` in src/jobs/state.ts.
+ */
+import { type Admission, mayFailover } from "../../src/backends/routing";
+import type { BackendFailure, BackendResult, PollStatus } from "../../src/backends/types";
+import { MAX_ATTEMPTS, pollDelayMs, retryDelayMs } from "../../src/jobs/backoff";
+import {
+	isTerminal,
+	type JobCost,
+	type JobError,
+	type JobEvent,
+	type TransitionRefusal,
+	transition,
+	type VideoOutput,
+} from "../../src/jobs/state";
+import type { JobTimings } from "../../src/ops/metrics";
+import type { StoredJob } from "./store";
+
+/** Worker error codes of a run that failed moving its bytes, not computing them: worth a resubmission. */
+const TRANSFER_FAILURES = ["input_download_failed", "output_upload_failed"];
+
+export type Decision =
+	/** Save the job, its next step due in `delayMs`; `event` goes to the history (`polled`: nowhere). */
+	| { type: "schedule"; job: StoredJob; delayMs: number; event: string; detail?: string }
+	/** Save the job, now terminal, and wind it up (outputs, index, metrics). */
+	| { type: "finish"; job: StoredJob; event: "succeeded" | "failed"; detail?: string; timings?: JobTimings }
+	/** The backend reports a finished video: check what was stored before deciding (`afterVerification`). */
+	| { type: "verify"; job: StoredJob; status: PollStatus }
+	/** Move the job to the next eligible backend; when there is none, do `otherwise`. */
+	| { type: "failover"; job: StoredJob; reason: string; otherwise: Decision }
+	/** Nothing to save (the state machine refused the change). */
+	| { type: "none" };
+
+/** The moment a decision is made, and the jitter source of its retry delays. */
+export interface DecisionContext {
+	now: number;
+	random?: () => number;
+}
+
+/** The verdict on a stored video: its SHA-256, or why it was refused. */
+export type Verdict = { ok: true; sha256: string } | { ok: false; message: string };
+
+/** Applies an event through the pure state machine; the caller saves the result. */
+export function applyEvent(
+	job: StoredJob,
+	event: JobEvent,
+	now: number,
+): { ok: true; job: StoredJob } | TransitionRefusal {
+	const result = transition(job, event);
+	if (!result.ok) return result;
+	const next: StoredJob = { ...job, ...result.state, updated_at: new Date(now).toISOString() };
+	if (isTerminal(next.status)) next.next_at = null;
+	return { ok: true, job: next };
+}
+
+/** The GPU time of a run and what it cost at the job's backend price. */
+export function costOf(job: StoredJob, executionMs: number | undefined): JobCost | null {
+	if (executionMs === undefined) return null;
+	const gpu_seconds = Math.round(executionMs) / 1000;
+	const usd = Math.round(gpu_seconds * job.spec.backend.price_per_second_usd * 1e6) / 1e6;
+	return { gpu_seconds, usd };
+}
+
+const pollDelay = (job: StoredJob, now: number) => pollDelayMs(now - Date.parse(job.spec.created_at));
+const at = (ctx: DecisionContext) => new Date(ctx.now).toISOString();
+
+/** The job fails with `error` (and the cost its last run spent). */
+export function failed(job: StoredJob, error: JobError, ctx: DecisionContext, cost?: JobCost | null): Decision {
+	const applied = applyEvent(job, { type: "failed", at: at(ctx), error, cost }, ctx.now);
+	if (!applied.ok) return { type: "none" };
+	return { type: "finish", job: applied.job, event: "failed", detail: `${error.code}: ${error.message}` };
+}
+
+/** The deadline passed. */
+export function timedOut(job: StoredJob, ctx: DecisionContext): Decision {
+	return failed(job, { code: "timeout", message: `The job did not finish within ${job.spec.deadline_s} s.` }, ctx);
+}
+
+/** The job's backend was deleted. */
+export function backendGone(job: StoredJob, ctx: DecisionContext): Decision {
+	const message = `The backend "${job.spec.backend.name}" no longer exists.`;
+	return failed(job, { code: "backend_unavailable", message }, ctx);
+}
+
+/**
+ * The backend gave no slot for now: ask again later, or, when its circuit is open, move a job that may leave it
+ * to the next eligible backend first.
+ */
+export function notAdmitted(job: StoredJob, refusal: Exclude<Admission, { ok: true }>): Decision {
+	const wait: Decision = { type: "schedule", job, delayMs: refusal.delayMs, event: "waiting", detail: refusal.detail };
+	if (refusal.reason !== "circuit_open" || job.spec.backend.pinned) return wait;
+	return { type: "failover", job, reason: refusal.detail, otherwise: wait };
+}
+
+/**
+ * A failed call to the backend. A job the backend refused before it ever ran may move to the next eligible
+ * backend; otherwise transient failures are retried with jittered backoff (honouring Retry-After) and permanent
+ * ones fail the job.
+ */
+export function afterFailure(job: StoredJob, failure: BackendFailure, ctx: DecisionContext): Decision {
+	const here = retryOrFail(job, failure, ctx);
+	if (!mayFailover(job.spec, job.remote_id, failure, job.transient_failures + 1)) return here;
+	return { type: "failover", job, reason: failure.message, otherwise: here };
+}
+
+function retryOrFail(job: StoredJob, failure: BackendFailure, ctx: DecisionContext): Decision {
+	if (failure.kind === "permanent") return failed(job, { code: "backend_error", message: failure.message }, ctx);
+	const failures = job.transient_failures + 1;
+	const delayMs = retryDelayMs(failures, failure.retryAfterMs, ctx.random);
+	return {
+		type: "schedule",
+		job: { ...job, transient_failures: failures },
+		delayMs,
+		event: "retry",
+		detail: failure.message,
+	};
+}
+
+/** The answer to a submission: the job is now at the backend (polled from here on), or the call failed. */
+export function afterSubmit(
+	job: StoredJob,
+	result: BackendResult<{ remoteId: string; pricePerSecondUsd?: number }>,
+	ctx: DecisionContext,
+): Decision {
+	if (!result.ok) return afterFailure(job, result, ctx);
+	const applied = applyEvent(job, { type: "submitted", remoteId: result.remoteId }, ctx.now);
+	if (!applied.ok) return { type: "none" };
+	const next: StoredJob = { ...applied.job, transient_failures: 0 };
+	const price = result.pricePerSecondUsd;
+	if (price !== undefined && price !== next.spec.backend.price_per_second_usd) {
+		// The machine's own price (a rented vast.ai instance) is what this job's GPU time costs.
+		next.spec = { ...next.spec, backend: { ...next.spec.backend, price_per_second_usd: price } };
+	}
+	return { type: "schedule", job: next, delayMs: pollDelay(next, ctx.now), event: "submitted" };
+}
+
+/** The answer to a status poll. */
+export function afterPoll(job: StoredJob, result: BackendResult<PollStatus>, ctx: DecisionContext): Decision {
+	if (!result.ok) return afterFailure(job, result, ctx);
+	const live: StoredJob = { ...job, transient_failures: 0 };
+	switch (result.state) {
+		case "queued":
+			return { type: "schedule", job: live, delayMs: pollDelay(live, ctx.now), event: "polled" };
+		case "running": {
+			const event: JobEvent = result.progress
+				? { type: "progress", at: at(ctx), progress: result.progress }
+				: { type: "started", at: at(ctx) };
+			const applied = applyEvent(live, event, ctx.now);
+			if (!applied.ok) return { type: "none" };
+			// History records changes, not every identical poll.
+			const changed =
+				applied.job.status !== live.status || JSON.stringify(applied.job.progress) !== JSON.stringify(live.progress);
+			const delayMs = pollDelay(applied.job, ctx.now);
+			return { type: "schedule", job: applied.job, delayMs, event: changed ? event.type : "polled" };
+		}
+		case "completed":
+			return { type: "verify", job: live, status: result };
+		case "failed": {
+			const error = result.error ?? { code: "inference_failed", message: "The GPU job failed." };
+			const cost = costOf(live, result.executionMs);
+			if (TRANSFER_FAILURES.includes(error.code) && live.attempts < MAX_ATTEMPTS) {
+				return retryTransfer(live, error, cost, ctx);
+			}
+			return failed(live, error, ctx, cost);
+		}
+		case "canceled":
+			return failed(live, { code: "canceled_by_backend", message: "The backend canceled the job." }, ctx);
+		case "lost":
+			return lost(live, ctx);
+	}
+}
+
+/** The backend forgot the job (404): resubmit while under the attempt limit, else fail. */
+function lost(job: StoredJob, ctx: DecisionContext): Decision {
+	if (job.attempts >= MAX_ATTEMPTS) {
+		return failed(job, { code: "lost", message: `The backend lost the job ${job.attempts} times; giving up.` }, ctx);
+	}
+	const applied = applyEvent(job, { type: "lost" }, ctx.now);
+	return applied.ok ? { type: "schedule", job: applied.job, delayMs: 0, event: "lost" } : { type: "none" };
+}
+
+/**
+ * The worker ran but could not move the bytes (its signed GETs or PUT failed: the Worker's storage routes were
+ * down, restarting, or the URLs expired). Nothing is wrong with the job itself: it is submitted again, with fresh
+ * URLs, after a backoff. The run happened and was billed: its GPU time stays on the job.
+ */
+function retryTransfer(job: StoredJob, error: JobError, cost: JobCost | null, ctx: DecisionContext): Decision {
+	const applied = applyEvent(job, { type: "lost", cost }, ctx.now);
+	if (!applied.ok) return { type: "none" };
+	const delayMs = retryDelayMs(job.attempts, undefined, ctx.random);
+	return {
+		type: "schedule",
+		job: applied.job,
+		delayMs,
+		event: "transfer_failed",
+		detail: `${error.code}: ${error.message}`,
+	};
+}
+
+/** The stored video checked: the job succeeds with it, or fails with why it was refused. */
+export function afterVerification(
+	job: StoredJob,
+	status: PollStatus,
+	verdict: Verdict,
+	ctx: DecisionContext,
+): Decision {
+	const cost = costOf(job, status.executionMs);
+	if (!verdict.ok) return failed(job, { code: "output_verification_failed", message: verdict.message }, ctx, cost);
+	const { parts: _parts, ...reported } = status.output ?? ({} as VideoOutput);
+	const output = { video: { ...reported, content_type: "video/mp4", sha256: verdict.sha256 } };
+	const applied = applyEvent(job, { type: "succeeded", at: at(ctx), output, cost }, ctx.now);
+	if (!applied.ok) return { type: "none" };
+	return { type: "finish", job: applied.job, event: "succeeded", timings: { delayMs: status.delayMs } };
+}

@@ -1,0 +1,97 @@
+/**
+ * The job's video in R2: where each submission writes it, the multipart upload a worker may write it through,
+ * the check of what was stored before the job may succeed, and the sweep of videos nobody will serve.
+ */
+import type { GpuJobInput } from "../../src/backends/types";
+import { buildJobInput } from "../../src/jobs/input";
+import type { VideoOutput } from "../../src/jobs/state";
+import { verifyVideo } from "../../src/jobs/verify";
+import type { Logger } from "../../src/lib/logger";
+import { jobVideoKey, objectKeys, submissionOf } from "../../src/storage";
+import { abortOutputMultipart, completeOutputMultipart } from "../../src/storage/output";
+import type { Verdict } from "./decide";
+import type { JobStore, StoredJob } from "./store";
+
+export class JobOutput {
+	readonly #env: Env;
+	readonly #store: JobStore;
+	readonly #log: () => Logger;
+
+	constructor(env: Env, store: JobStore, log: () => Logger) {
+		this.#env = env;
+		this.#store = store;
+		this.#log = log;
+	}
+
+	/**
+	 * The next submission's input, with its own output target. The previous multipart upload is aborted, not
+	 * reused (why: see buildJobInput), and the video goes to a key of its own, so a run given up on cannot
+	 * overwrite what this one writes.
+	 */
+	async nextSubmission(job: StoredJob): Promise<GpuJobInput> {
+		await this.abortUpload();
+		const videoKey = objectKeys.videoKey(job.spec.account_id, job.spec.id, submissionOf(job.output_key) + 1);
+		this.#store.setOutputKey(videoKey);
+		const { input, multipart_upload_id } = await buildJobInput(this.#env, job.spec, videoKey);
+		this.#store.setOutputUpload(multipart_upload_id);
+		return input;
+	}
+
+	/**
+	 * Checks the video the worker reports before the job may succeed. A worker that wrote through the part URLs
+	 * reports `parts`: the multipart upload is completed with them first. One that used the single PUT leaves the
+	 * upload unused: it is aborted when the job finishes.
+	 */
+	async verify(job: StoredJob, reported: VideoOutput): Promise<Verdict> {
+		const { parts, ...video } = reported;
+		const key = jobVideoKey(job);
+		const refused = parts ? await this.#completeParts(key, parts) : null;
+		if (refused) return { ok: false, message: refused };
+		return verifyVideo(this.#env.BUCKET, key, video);
+	}
+
+	/** Best effort: aborts the job's open output multipart upload (the worker used `put`, failed, or is replaced). */
+	async abortUpload(): Promise<void> {
+		const job = this.#store.load();
+		const uploadId = job?.output_upload_id;
+		if (!job || !uploadId) return;
+		// Forgotten first (synchronously), so a concurrent caller does not abort it twice.
+		this.#store.setOutputUpload(null);
+		await abortOutputMultipart(this.#env, jobVideoKey(job), uploadId);
+	}
+
+	/**
+	 * Best effort: deletes the videos of submissions other than the one that succeeded (all of them when the job
+	 * did not succeed): runs given up on may have written theirs, and nothing serves them. Submissions are
+	 * numbered, so their keys are known without listing the bucket: a job that succeeded on its first costs nothing.
+	 */
+	async sweep(job: StoredJob): Promise<void> {
+		const last = submissionOf(job.output_key);
+		const keep = job.status === "succeeded" ? last : 0;
+		const stale: string[] = [];
+		for (let n = 1; n <= last; n++) {
+			if (n !== keep) stale.push(objectKeys.videoKey(job.spec.account_id, job.spec.id, n));
+		}
+		try {
+			// R2 deletes at most 1000 keys per call.
+			for (let i = 0; i < stale.length; i += 1000) await this.#env.BUCKET.delete(stale.slice(i, i + 1000));
+		} catch (err) {
+			this.#log().warn("output_sweep_failed", { error: err instanceof Error ? err.message : String(err) });
+		}
+	}
+
+	/**
+	 * Completes the output multipart upload with the worker's reported parts; the refusal's message, or null.
+	 * With none open (never opened, or completed by a step that stopped before saving), verification decides.
+	 */
+	async #completeParts(key: string, parts: { part_number: number; etag: string }[]): Promise<string | null> {
+		const uploadId = this.#store.load()?.output_upload_id;
+		if (!uploadId) return null;
+		const done = await completeOutputMultipart(this.#env, key, uploadId, parts);
+		if (!done.ok) {
+			return `The video parts the backend reported could not be assembled (${done.reason}): ${done.message}`;
+		}
+		this.#store.setOutputUpload(null);
+		return null;
+	}
+}

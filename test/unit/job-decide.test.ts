@@ -1,0 +1,132 @@
+/** The job loop's decisions as data: what a job does next after each thing its backend can say. */
+import { describe, expect, it } from "vitest";
+import { afterFailure, afterPoll, afterSubmit, afterVerification, notAdmitted } from "../../durable-objects/job/decide";
+import type { StoredJob } from "../../durable-objects/job/store";
+import { MAX_ATTEMPTS } from "../../src/jobs/backoff";
+import { initialState } from "../../src/jobs/state";
+
+const created = Date.parse("2026-01-01T00:00:00.000Z");
+const ctx = { now: created + 100_000, random: () => 0.5 };
+
+function job(patch: Partial<StoredJob> = {}): StoredJob {
+	return {
+		...initialState(),
+		spec: {
+			id: "job_1",
+			account_id: "acct",
+			model: "preview",
+			created_at: new Date(created).toISOString(),
+			origin: "http://reelgate.test",
+			inputs: { image: { upload_id: "upl_1", object_key: "uploads/acct/upl_1", content_type: "image/png" } },
+			params: {},
+			webhook: null,
+			backend: { name: "pod-a", kind: "pod", price_per_second_usd: 0.001 },
+			deadline_s: 3600,
+		},
+		updated_at: new Date(created).toISOString(),
+		next_at: created,
+		transient_failures: 0,
+		deadline_at: created + 3_600_000,
+		index_synced: true,
+		...patch,
+	};
+}
+
+const submitted = job({ remote_id: "r1", attempts: 1 });
+
+describe("after a submission", () => {
+	it("follows the accepted job, taking the machine's own price", () => {
+		const d = afterSubmit(job({ transient_failures: 2 }), { ok: true, remoteId: "r1", pricePerSecondUsd: 0.002 }, ctx);
+		expect(d).toMatchObject({
+			type: "schedule",
+			event: "submitted",
+			delayMs: 10_000,
+			job: { remote_id: "r1", attempts: 1, transient_failures: 0, spec: { backend: { price_per_second_usd: 0.002 } } },
+		});
+	});
+
+	it("moves a job the backend refused outright elsewhere, failing it where no backend is left", () => {
+		const d = afterSubmit(job(), { ok: false, kind: "permanent", refused: true, message: "HTTP 400" }, ctx);
+		expect(d).toMatchObject({
+			type: "failover",
+			reason: "HTTP 400",
+			otherwise: { type: "finish", event: "failed", job: { error: { code: "backend_error", message: "HTTP 400" } } },
+		});
+	});
+
+	it("retries a timeout on the same backend: the run may exist", () => {
+		const d = afterSubmit(job(), { ok: false, kind: "transient", message: "timed out" }, ctx);
+		expect(d).toMatchObject({ type: "schedule", event: "retry", detail: "timed out", job: { transient_failures: 1 } });
+	});
+
+	it("never moves a pinned job", () => {
+		const pinned = job();
+		pinned.spec.backend.pinned = true;
+		const d = afterFailure(pinned, { ok: false, kind: "permanent", refused: true, message: "no" }, ctx);
+		expect(d.type).toBe("finish");
+	});
+});
+
+describe("after a refused admission", () => {
+	it("waits for a slot, or leaves a backend whose circuit is open", () => {
+		const full = notAdmitted(job(), { ok: false, reason: "full", delayMs: 10_000, detail: "position 2" });
+		expect(full).toMatchObject({ type: "schedule", event: "waiting", delayMs: 10_000, detail: "position 2" });
+		const open = notAdmitted(job(), { ok: false, reason: "circuit_open", delayMs: 5_000, detail: "failing" });
+		expect(open).toMatchObject({ type: "failover", otherwise: { type: "schedule", event: "waiting" } });
+	});
+});
+
+describe("after a poll", () => {
+	it("records a change of progress, and an identical poll only as `polled`", () => {
+		const running = { ok: true as const, state: "running" as const, progress: { percent: 40 } };
+		const first = afterPoll(submitted, running, ctx);
+		expect(first).toMatchObject({ type: "schedule", event: "progress", job: { status: "running" } });
+		if (first.type !== "schedule") throw new Error("not scheduled");
+		expect(afterPoll(first.job, running, ctx)).toMatchObject({ type: "schedule", event: "polled" });
+	});
+
+	it("resubmits after failed transfers while under the attempt limit, billing the run", () => {
+		const failed = {
+			ok: true as const,
+			state: "failed" as const,
+			error: { code: "output_upload_failed", message: "PUT 503" },
+			executionMs: 2000,
+		};
+		expect(afterPoll(submitted, failed, ctx)).toMatchObject({
+			type: "schedule",
+			event: "transfer_failed",
+			job: { status: "queued", remote_id: null, cost: { gpu_seconds: 2, usd: 0.002 } },
+		});
+		const last = job({ remote_id: "r3", attempts: MAX_ATTEMPTS });
+		expect(afterPoll(last, failed, ctx)).toMatchObject({ type: "finish", job: { error: failed.error } });
+	});
+
+	it("resubmits a lost job at once, and gives up at the attempt limit", () => {
+		expect(afterPoll(submitted, { ok: true, state: "lost" }, ctx)).toMatchObject({
+			type: "schedule",
+			event: "lost",
+			delayMs: 0,
+		});
+		const last = job({ remote_id: "r3", attempts: MAX_ATTEMPTS });
+		expect(afterPoll(last, { ok: true, state: "lost" }, ctx)).toMatchObject({
+			type: "finish",
+			job: { error: { code: "lost" } },
+		});
+	});
+
+	it("checks a reported video before the job may succeed", () => {
+		const status = { ok: true as const, state: "completed" as const, output: { content_type: "video/mp4", size: 5 } };
+		const d = afterPoll(submitted, status, ctx);
+		expect(d.type).toBe("verify");
+		expect(afterVerification(submitted, status, { ok: true, sha256: "ab" }, ctx)).toMatchObject({
+			type: "finish",
+			event: "succeeded",
+			job: { status: "succeeded", output: { video: { size: 5, sha256: "ab" } } },
+		});
+		expect(afterVerification(submitted, status, { ok: false, message: "short" }, ctx)).toMatchObject({
+			type: "finish",
+			event: "failed",
+			job: { error: { code: "output_verification_failed", message: "short" } },
+		});
+	});
+});
