@@ -1,7 +1,7 @@
 import type { VideoOutput } from "../jobs/state";
 import { backendRequest, readJson } from "./http";
 import { storeInlineVideo } from "./inline-video";
-import { httpFailure, isObject, networkFailure, parseRemoteError, parseStatus } from "./pod";
+import { httpFailure, isObject, networkFailure, parseStatus } from "./pod";
 import type { BackendFailure, BackendResult, GpuBackend, GpuJobInput, HealthReport, PollStatus } from "./types";
 
 export const RUNPOD_BASE_URL = "https://api.runpod.ai/v2";
@@ -33,24 +33,6 @@ const num = (v: unknown): number | undefined => (typeof v === "number" && Number
 
 /** RunPod's statuses, for the `/health` and emulator code that shares them. */
 export const RUNPOD_STATUSES = ["IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"] as const;
-
-/**
- * An uncaught exception in a runpod-python handler arrives as a JSON string of
- * `{error_type, error_message, error_traceback, …}`; the traceback and hostname stay out of the job's error.
- */
-export function parseRunpodError(error: unknown): { code: string; message: string } {
-	if (typeof error === "string") {
-		try {
-			const parsed: unknown = JSON.parse(error);
-			if (isObject(parsed) && typeof parsed.error_message === "string") {
-				return { code: "inference_failed", message: parsed.error_message.slice(0, 500) };
-			}
-		} catch {
-			// Not JSON: the generic parser keeps the plain message.
-		}
-	}
-	return parseRemoteError(error);
-}
 
 /** Maps RunPod's HTTP answers to what they mean for this call. */
 function runpodHttpFailure(res: Response, what: string): BackendFailure {
@@ -144,15 +126,6 @@ export class RunpodBackend implements GpuBackend {
 
 	/** Reads a RunPod job object: our worker's `output.video`, or an older handler's inline `output.video_base64`. */
 	async interpret(body: unknown): Promise<BackendResult<PollStatus>> {
-		if (isObject(body) && body.status === "FAILED") {
-			return {
-				ok: true,
-				state: "failed",
-				error: parseRunpodError(body.error),
-				executionMs: num(body.executionTime),
-				delayMs: num(body.delayTime),
-			};
-		}
 		if (isObject(body) && body.status === "COMPLETED" && isObject(body.output)) {
 			const inline = body.output.video_base64;
 			if (typeof inline === "string") return this.#storeInline(body, inline);
