@@ -12,6 +12,25 @@ type Operation = NonNullable<PathItem["get"]>;
 
 const METHODS = ["get", "put", "post", "delete", "patch"] as const;
 
+/** The reference's introduction: what a first request needs, and the shape of the whole flow. */
+const INTRODUCTION = `Upload an image (and audio), start a video job on a GPU backend, follow it, download the video.
+
+**Authentication.** Send \`Authorization: Bearer <API key>\` (on the local stack, \`npm run keys -- create --name me\`
+makes one); the Admin routes take the \`ADMIN_TOKEN\` instead.
+
+**The flow.** Upload each file (\`POST /v1/uploads\`, PUT the bytes to the URL it answers with, then
+\`POST /v1/uploads/{id}/complete\`), or name an https URL instead; start the job with \`POST /v1/jobs\` and an
+\`Idempotency-Key\`; follow it (\`GET /v1/jobs/{id}/events\`, polling, or a webhook); download the video
+(\`GET /v1/jobs/{id}/video\`) or hand out its \`share_url\`. The models and their parameters: \`GET /v1/models\`.
+
+**In one call.** \`await new Reelgate().run("preview", { image: "still.png" })\` (TypeScript, \`sdk/node.ts\`),
+\`reelgate.Client().run("preview", {"image": "still.png"})\` (Python, \`pip install ./clients/python\`),
+\`npm run reelgate -- run preview --image still.png\` (the CLI). Each operation below shows its curl, fetch and
+requests forms and these clients' calls.
+
+**Errors** are RFC 9457 problems (\`application/problem+json\`) with a stable \`code\`. A refused request's
+\`detail\` names each field and its rule (\`input.fps: must be at least 1.\`); \`errors[]\` lists every field.`;
+
 /** Tags in reading order, with what each holds; the groups below decide where each appears. */
 const TAGS: { name: string; description: string }[] = [
 	{ name: "Uploads", description: "Images and audio in: upload the bytes, then name the upload in a job." },
@@ -174,6 +193,7 @@ function codeSamples(method: string, path: string, op: Operation, example: unkno
 /** Adds the reference's tags, groups, examples and snippets to a generated document (in place) and returns it. */
 export function describeForReference(doc: ApiDocument): ApiDocument {
 	const used = new Set(Object.values(doc.paths ?? {}).flatMap((item) => METHODS.flatMap((m) => item[m]?.tags ?? [])));
+	doc.info.description = INTRODUCTION;
 	// Only tags with operations: an empty one would show as a section with nothing in it.
 	doc.tags = TAGS.filter((t) => used.has(t.name));
 	doc["x-tagGroups"] = TAG_GROUPS.map((g) => ({ ...g, tags: g.tags.filter((t) => used.has(t)) })).filter(

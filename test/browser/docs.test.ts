@@ -37,6 +37,13 @@ describe.skipIf(skipReason !== undefined)("the API reference", () => {
 		await browser?.close();
 	});
 
+	it("opens with what a first request needs: the key, the flow, the clients' one call, the errors", async () => {
+		const intro = (await page.locator("main, body").first().textContent()) ?? "";
+		for (const words of ["Authentication.", "The flow.", "In one call.", "Errors are RFC 9457 problems"]) {
+			expect(intro, words).toContain(words);
+		}
+	});
+
 	it("lists the public API first, with admin and internal routes in groups of their own", async () => {
 		const sidebar = (await page.locator("aside, nav, [class*='sidebar']").first().textContent()) ?? "";
 		const order = ["API", "Uploads", "Jobs", "Webhooks", "Administration", "Internal", "Schemas"].map((name) =>
