@@ -13,7 +13,7 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 import aiohttp
 
@@ -22,6 +22,8 @@ from .log import log_event
 
 ProgressFn = Callable[[str, int, int], None]  # (node id, value, max) from `progress` events
 NodeFn = Callable[[str], None]  # node id from `executing` events
+StoppedFn = Callable[[dict], None]  # what stopping a canceled or timed-out prompt took (ComfyClient.stop)
+StuckFn = Callable[[str], Awaitable[bool]]  # frees the GPU when a prompt ignores its interrupt; True on success
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov")
 
 
@@ -65,8 +67,12 @@ def find_video_output(entry: dict) -> dict:
 
 class ComfyClient:
     def __init__(self, base_url: str, session: aiohttp.ClientSession, *, reconnect_attempts: int = 5,
-                 reconnect_delay_s: float = 1.0, history_poll_s: float = 1.0):
+                 reconnect_delay_s: float = 1.0, history_poll_s: float = 1.0, cancel_bound_s: float = 30.0,
+                 on_stuck: StuckFn | None = None, stop_poll_s: float = 0.2):
         self.base_url = base_url.rstrip("/")
+        self.cancel_bound_s = cancel_bound_s
+        self.on_stuck = on_stuck
+        self.stop_poll_s = stop_poll_s
         self.session = session
         self.client_id = str(uuid.uuid4())
         self.reconnect_attempts = reconnect_attempts
@@ -115,15 +121,48 @@ class ComfyClient:
                 return None
             return (await resp.json()).get(prompt_id)
 
-    async def cancel(self, prompt_id: str) -> None:
-        """Interrupts the prompt if running and removes it from the queue if not started; best effort."""
-        timeout = aiohttp.ClientTimeout(total=5)
-        for path, body in (("/interrupt", {"prompt_id": prompt_id}), ("/queue", {"delete": [prompt_id]})):
-            try:
-                async with self.session.post(self._url(path), json=body, timeout=timeout) as resp:
-                    await resp.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                log_event("comfy_cancel_failed", path=path, reason=str(exc) or type(exc).__name__)
+    async def _post_quietly(self, path: str, body: dict) -> bool:
+        try:
+            async with self.session.post(self._url(path), json=body, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                await resp.read()
+                return resp.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log_event("comfy_cancel_failed", path=path, reason=str(exc) or type(exc).__name__)
+            return False
+
+    async def prompt_state(self, prompt_id: str) -> str | None:
+        """`running`, `pending` or `gone` from `GET /queue`; None when ComfyUI does not answer."""
+        try:
+            async with self.session.get(self._url("/queue"), timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                queue = await resp.json() if resp.status == 200 else None
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return None
+        if not isinstance(queue, dict):
+            return None
+        for state, key in (("running", "queue_running"), ("pending", "queue_pending")):
+            if any(isinstance(item, list) and len(item) > 1 and item[1] == prompt_id for item in queue.get(key) or []):
+                return state
+        return "gone"
+
+    async def stop(self, prompt_id: str) -> dict:
+        """Interrupts the prompt, deletes it from the queue, and waits up to `cancel_bound_s` for ComfyUI to let go
+        of it. ComfyUI stops only where a node checks for interruption, so past the bound `on_stuck` (a restart of
+        the process) frees the GPU. Returns what happened, for the job's history."""
+        started = time.monotonic()
+        report = {"interrupted": await self._post_quietly("/interrupt", {"prompt_id": prompt_id}),
+                  "dequeued": await self._post_quietly("/queue", {"delete": [prompt_id]})}
+        while time.monotonic() - started < self.cancel_bound_s:
+            if await self.prompt_state(prompt_id) == "gone":
+                report["stopped_by"] = "interrupt"
+                break
+            await asyncio.sleep(self.stop_poll_s)
+        else:
+            reason = f"prompt still running {self.cancel_bound_s:.0f} s after the interrupt"
+            restarted = await self.on_stuck(reason) if self.on_stuck else False
+            report["stopped_by"] = "restart" if restarted else "nothing"
+        report["seconds"] = round(time.monotonic() - started, 2)
+        log_event("comfy_prompt_stopped", prompt_id=prompt_id, **report)
+        return report
 
     async def download(self, ref: dict, dest: Path) -> Path:
         params = {"filename": ref["filename"], "subfolder": ref.get("subfolder", ""), "type": ref.get("type", "output")}
@@ -153,11 +192,18 @@ class ComfyClient:
             raise WorkerError("inference_failed", describe_prompt_error(parsed if isinstance(parsed, dict) else {}))
 
     async def run(self, workflow: dict, *, on_progress: ProgressFn | None = None, on_node: NodeFn | None = None,
-                  timeout_s: float | None = None) -> dict:
-        """Queues the workflow and waits for its history entry. Cancelled or timed out: ComfyUI is interrupted."""
+                  timeout_s: float | None = None, on_stopped: StoppedFn | None = None) -> dict:
+        """Queues the workflow and waits for its history entry. Cancelled or timed out: the prompt is stopped
+        (`stop`), and `on_stopped` hears how."""
         prompt_id = str(uuid.uuid4())
         ws = await self._connect()
         submitted = False
+
+        async def stop() -> None:
+            report = await asyncio.shield(self.stop(prompt_id))
+            if on_stopped:
+                on_stopped(report)
+
         try:
             async with asyncio.timeout(timeout_s):
                 await self._submit(workflow, prompt_id)
@@ -165,11 +211,11 @@ class ComfyClient:
                 log_event("comfy_prompt_queued", prompt_id=prompt_id)
                 return await self._follow(ws, prompt_id, on_progress, on_node)
         except TimeoutError:
-            await asyncio.shield(self.cancel(prompt_id))
+            await stop()
             raise WorkerError("timeout", f"ComfyUI did not finish within {timeout_s:.0f} s") from None
         except asyncio.CancelledError:
             if submitted:
-                await asyncio.shield(self.cancel(prompt_id))
+                await stop()
             raise
         finally:
             await ws.close()

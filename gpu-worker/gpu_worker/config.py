@@ -59,14 +59,28 @@ class Settings:
     pod_queue_limit: int = 16
     # Pod mode: seconds a finished job's result stays readable by /status (RunPod keeps /run results 30 min).
     pod_result_ttl_s: float = 1800.0
+    # Pod mode: the endpoint id served under RunPod's layout `/v2/{endpoint_id}/...`. Empty: any id.
+    pod_endpoint_id: str = ""
     # Base URL of the ComfyUI server started by entrypoint.sh. Empty disables the wan models.
     comfy_url: str = "http://127.0.0.1:8188"
     # Seconds to wait for ComfyUI's /system_stats at startup before giving up.
     comfy_start_timeout_s: float = 600.0
-    # PID of the ComfyUI process entrypoint.sh started; the startup wait fails fast when it dies. 0 = unknown.
+    # PID of a ComfyUI process started by someone else; the startup wait fails fast when it dies. 0 = unknown.
     comfy_pid: int = 0
+    # ComfyUI checkout this worker starts and supervises (restarting it when a canceled prompt will not stop).
+    # Empty: ComfyUI is someone else's to run (COMFY_URL only).
+    comfy_dir: str = ""
+    # Extra arguments for ComfyUI's main.py, split on spaces (e.g. `--cpu` or `--highvram`).
+    comfy_args: tuple[str, ...] = ()
+    # Model-path YAML handed to ComfyUI once, with --extra-model-paths-config. Empty: none.
+    comfy_model_paths: str = ""
+    # Seconds a canceled prompt may keep ComfyUI busy after the interrupt; past it ComfyUI is restarted, so a
+    # canceled job never holds the GPU longer (a node that never checks for interruption would run to its end).
+    comfy_cancel_bound_s: float = 30.0
     # Root of the model folders (diffusion_models/, loras/, text_encoders/, vae/, audio_encoders/).
     models_root: str = "/runpod-volume/models"
+    # The list of model files (folder, filename, size, sha256, source URL). Empty: gpu-worker/model-files.json.
+    model_files: str = ""
     # Models this worker accepts, comma separated in the env var. Default: only the CPU `preview`, so a local run
     # needs no ComfyUI; the Docker image enables the wan models.
     enabled_models: tuple[str, ...] = ("preview",)
@@ -103,10 +117,16 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         pod_concurrency=max(1, _int(env, "POD_CONCURRENCY", 1)),
         pod_queue_limit=max(0, _int(env, "POD_QUEUE_LIMIT", 16)),
         pod_result_ttl_s=_float(env, "POD_RESULT_TTL_S", 1800.0),
+        pod_endpoint_id=env.get("POD_ENDPOINT_ID", "").strip(),
         comfy_url=env.get("COMFY_URL", "http://127.0.0.1:8188").rstrip("/"),
         comfy_start_timeout_s=_float(env, "COMFY_START_TIMEOUT_S", 600.0),
         comfy_pid=_int(env, "COMFY_PID", 0),
+        comfy_dir=env.get("COMFY_DIR", "").strip(),
+        comfy_args=tuple(env.get("COMFY_ARGS", "").split()),
+        comfy_model_paths=env.get("COMFY_MODEL_PATHS", "").strip(),
+        comfy_cancel_bound_s=_float(env, "COMFY_CANCEL_BOUND_S", 30.0),
         models_root=env.get("MODELS_ROOT", "") or _default_models_root(),
+        model_files=env.get("MODEL_FILES", "").strip(),
         enabled_models=enabled,
         job_timeout_s=_float(env, "JOB_TIMEOUT_S", 1800.0),
         max_input_bytes=_int(env, "MAX_INPUT_BYTES", 200 * 1024 * 1024),

@@ -1,8 +1,13 @@
-"""One error shape for every failure: `{"error": {"code": ..., "message": ...}}` (docs/gpu-job-protocol.md)."""
+"""One error shape for every failure: `{"error": {"code": ..., "message": ...}}` inside the worker, and one wire
+form at its edges (docs/gpu-job-protocol.md): RunPod declares a job's `error` a string, so the code and message
+travel as JSON text, `{"error": "{\"code\": ..., \"message\": ...}"}`.
+"""
 
 from __future__ import annotations
 
-from .log import redact
+import json
+
+from .log import public_message
 
 ERROR_CODES = (
     "invalid_input",
@@ -18,14 +23,15 @@ ERROR_CODES = (
 
 
 class WorkerError(Exception):
-    """A failure with a protocol error code. The message is shown to API users: no secrets, no signed URLs."""
+    """A failure with a protocol error code. The message is shown to API users: no secrets, no signed URLs, no
+    path on this machine."""
 
     def __init__(self, code: str, message: str):
         if code not in ERROR_CODES:
             raise ValueError(f"unknown error code {code!r}")
         super().__init__(message)
         self.code = code
-        self.message = redact(message)
+        self.message = public_message(message)
 
     def body(self) -> dict:
         return error_body(self.code, self.message)
@@ -39,7 +45,7 @@ class JobInputError(WorkerError):
 
 
 def error_body(code: str, message: str) -> dict:
-    return {"error": {"code": code, "message": redact(message)}}
+    return {"error": {"code": code, "message": public_message(message)}}
 
 
 def error_from_exception(exc: BaseException) -> dict:
@@ -51,3 +57,14 @@ def error_from_exception(exc: BaseException) -> dict:
 
 def is_error(result: dict) -> bool:
     return isinstance(result, dict) and isinstance(result.get("error"), dict)
+
+
+def error_text(error: dict) -> str:
+    """The wire form of `{"code", "message"}`. A dict in `error` is not handled by RunPod (the job comes back
+    COMPLETED without output) and the SDK's local API refuses it, so only a string may leave the worker."""
+    return json.dumps({"code": error["code"], "message": error["message"]}, ensure_ascii=False)
+
+
+def to_wire(result: dict) -> dict:
+    """A job's result as it leaves the worker: an error's object becomes its JSON text, anything else is kept."""
+    return {**result, "error": error_text(result["error"])} if is_error(result) else result

@@ -10,6 +10,7 @@ import time
 
 import runpod  # gpu_worker/__init__.py has set its log level to INFO: it logs inputs (signed URLs) at DEBUG
 
+from .errors import to_wire
 from .log import log_event
 from .runner import run_job
 
@@ -34,8 +35,9 @@ def _progress_sender(job: dict):
 
 
 async def handler(job: dict) -> dict:
-    """Returns the protocol output, or `{"error": {"code", "message"}}`, which the SDK turns into FAILED."""
-    return await run_job(str(job.get("id", "local")), job.get("input"), _progress_sender(job))
+    """Returns the protocol output, or `{"error": "<JSON text of {code, message}>"}`, which the SDK turns into
+    FAILED with that string as the job's `error`."""
+    return to_wire(await run_job(str(job.get("id", "local")), job.get("input"), _progress_sender(job)))
 
 
 def start_serverless() -> None:

@@ -9,6 +9,8 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 _URL_RE = re.compile(r"\b(?:https?|wss?)://[^\s'\"<>]+")
+# An absolute file path (not the path part of a URL, which follows a host name): `/tmp/reelgate-x/image.png`.
+_PATH_RE = re.compile(r"(?<![\w:/.\-~])/(?:[^\s/'\"<>:]+/)+([^\s/'\"<>:,;)]+)")
 
 
 def strip_query(url: str) -> str:
@@ -23,6 +25,12 @@ def strip_query(url: str) -> str:
 def redact(text: str) -> str:
     """Strips the query string of every URL found in free text (error messages from HTTP libraries)."""
     return _URL_RE.sub(lambda m: strip_query(m.group(0)), str(text))
+
+
+def public_message(text: str) -> str:
+    """A message fit for the job's error, which API users read: redacted, and every absolute path on this machine
+    cut to its file name (`cannot identify image file 'image.png'`), so no internal layout leaks."""
+    return _PATH_RE.sub(lambda m: m.group(1), redact(text))
 
 
 def log_event(event: str, **fields) -> None:

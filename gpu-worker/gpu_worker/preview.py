@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 import av
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import WorkerError
 
@@ -93,6 +93,18 @@ def _encode_audio(audio_path: Path, stream, max_seconds: float) -> list:
     return packets
 
 
+def check_image(path: Path) -> None:
+    """Fails with `invalid_input` naming inputs.image when the file is not an image we and ComfyUI can read, so
+    the job's error says so instead of a ComfyUI traceback about a file on this machine."""
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except UnidentifiedImageError:
+        raise WorkerError("invalid_input", "inputs.image is not a PNG, JPEG or WebP image") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL reports some corrupt files as SyntaxError
+        raise WorkerError("invalid_input", f"inputs.image could not be decoded: {exc}") from None
+
+
 def render_preview(
     image_path: Path, out_path: Path, *, width: int, height: int, fps: int, frames: int,
     audio_path: Path | None = None, progress: EncodeProgress | None = None,
@@ -102,6 +114,8 @@ def render_preview(
     try:
         with Image.open(image_path) as img:
             still = ImageOps.exif_transpose(img).convert("RGB")
+    except UnidentifiedImageError:
+        raise WorkerError("invalid_input", "inputs.image is not a PNG, JPEG or WebP image") from None
     except (OSError, ValueError) as exc:
         raise WorkerError("invalid_input", f"inputs.image could not be decoded: {exc}") from None
     base = _cover(still, width, height)

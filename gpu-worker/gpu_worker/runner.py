@@ -15,17 +15,19 @@ from typing import Callable
 
 import aiohttp
 
-from . import preview
+from . import comfy_process, preview
 from .comfy import ComfyClient, find_video_output
+from .comfy_progress import SamplingProgress
 from .config import COMFY_MODELS, SETTINGS, Settings
 from .errors import WorkerError, error_body, error_from_exception
 from .job import JobInput, parse_job_input, resolve_frames
 from .log import log_event
-from .models import check_models, missing_files
+from .models import check_models, file_problems
 from .transfer import download_input, new_job_dir, upload_output
 from .workflow import build_workflow, load_template
 
 ProgressCallback = Callable[[dict], None]  # receives {"stage", "percent", "message"}
+EventCallback = Callable[[dict], None]  # receives what the job's history should keep, e.g. how a cancel stopped ComfyUI
 
 # Overall percent span of each stage, so `percent` only grows through the job.
 STAGES = {
@@ -59,8 +61,9 @@ class Progress:
 
 
 async def run_job(job_id: str, raw_input, progress_cb: ProgressCallback | None = None,
-                  cancel_event: asyncio.Event | None = None, *, settings: Settings = SETTINGS) -> dict:
-    task = asyncio.create_task(_run_with_timeout(job_id, raw_input, progress_cb, settings))
+                  cancel_event: asyncio.Event | None = None, *, settings: Settings = SETTINGS,
+                  on_event: EventCallback | None = None) -> dict:
+    task = asyncio.create_task(_run_with_timeout(job_id, raw_input, progress_cb, settings, on_event))
     if cancel_event is None:
         return await task
     waiter = asyncio.create_task(cancel_event.wait())
@@ -79,12 +82,12 @@ async def run_job(job_id: str, raw_input, progress_cb: ProgressCallback | None =
     return error_body("canceled", "job canceled")
 
 
-async def _run_with_timeout(job_id: str, raw_input, progress_cb, settings: Settings) -> dict:
+async def _run_with_timeout(job_id: str, raw_input, progress_cb, settings: Settings, on_event) -> dict:
     try:
         async with asyncio.timeout(settings.job_timeout_s):
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30,
                                                                            sock_read=120)) as session:
-                return await _run(job_id, raw_input, progress_cb, settings, session)
+                return await _run(job_id, raw_input, progress_cb, settings, session, on_event)
     except TimeoutError:
         return error_body("timeout", f"job exceeded {settings.job_timeout_s:.0f} s")
     except WorkerError as exc:
@@ -97,7 +100,7 @@ async def _run_with_timeout(job_id: str, raw_input, progress_cb, settings: Setti
         return error_from_exception(exc)
 
 
-async def _run(job_id, raw_input, progress_cb, settings: Settings, session) -> dict:
+async def _run(job_id, raw_input, progress_cb, settings: Settings, session, on_event) -> dict:
     job = parse_job_input(raw_input)
     if job.health_check:
         return await _health(settings, session)
@@ -113,7 +116,7 @@ async def _run(job_id, raw_input, progress_cb, settings: Settings, session) -> d
         image, audio = await _download_inputs(job, workdir, session, settings, progress)
         out_path = workdir / "output.mp4"
         if is_comfy:
-            info = await _run_comfy(job_id, job, image, audio, out_path, session, settings, progress)
+            info = await _run_comfy(job_id, job, image, audio, out_path, session, settings, progress, on_event)
         else:
             info = await _run_preview(job, image, audio, out_path, progress)
         progress("uploading", 0.0)
@@ -177,17 +180,28 @@ def _workflow_params(job_id: str, job: JobInput, image_name: str, audio_name: st
 
 
 async def _run_comfy(job_id, job: JobInput, image: Path, audio: Path | None, out_path: Path, session,
-                     settings: Settings, progress):
+                     settings: Settings, progress, on_event):
     try:
-        return await _run_comfy_steps(job_id, job, image, audio, out_path, session, settings, progress)
+        return await _run_comfy_steps(job_id, job, image, audio, out_path, session, settings, progress, on_event)
     except (aiohttp.ClientError, ConnectionError) as exc:
-        raise WorkerError("inference_failed", f"ComfyUI at {settings.comfy_url} failed: {exc}") from None
+        # The exception's text names this machine's ComfyUI address: the job's error says what failed, the log where.
+        log_event("comfy_unreachable", url=settings.comfy_url, reason=str(exc) or type(exc).__name__)
+        raise WorkerError("inference_failed", f"ComfyUI did not answer ({type(exc).__name__})") from None
+
+
+def comfy_client(settings: Settings, session) -> ComfyClient:
+    """A client whose canceled prompts are bounded: past `comfy_cancel_bound_s` the ComfyUI this worker owns is
+    restarted (when it owns none, nothing more can be done than to say so)."""
+    process = comfy_process.current()
+    return ComfyClient(settings.comfy_url, session, cancel_bound_s=settings.comfy_cancel_bound_s,
+                       on_stuck=process.restart if process else None)
 
 
 async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | None, out_path: Path, session,
-                           settings: Settings, progress):
+                           settings: Settings, progress, on_event):
+    await asyncio.to_thread(preview.check_image, image)
     progress("loading", 0.0, "uploading inputs to ComfyUI")
-    client = ComfyClient(settings.comfy_url, session)
+    client = comfy_client(settings, session)
     prefix = "".join(c if c.isalnum() or c in "-_" else "_" for c in job_id)[:64]
     image_name = await client.upload(image, f"reelgate-{prefix}-image{image.suffix}")
     audio_name = await client.upload(audio, f"reelgate-{prefix}-audio{audio.suffix}") if audio else None
@@ -195,24 +209,26 @@ async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | Non
     frames = resolve_frames(job.model, job.params, audio_s)
     template = load_template(job.model)
     workflow = build_workflow(template, _workflow_params(job_id, job, image_name, audio_name, frames))
-    samplers = {nid for nid, node in workflow.items() if "KSampler" in node["class_type"]}
     decoders = {nid for nid, node in workflow.items() if node["class_type"] in ("VAEDecode", "CreateVideo")}
-    steps_by_node: dict[str, tuple[int, int]] = {}
+    sampling = SamplingProgress(workflow)
     progress("loading", 0.5, "loading models")
 
     def on_progress(node: str, value: int, maximum: int) -> None:
-        if node not in samplers:
-            return
-        steps_by_node[node] = (value, maximum)
-        done = sum(v for v, _ in steps_by_node.values())
-        total = max(job.params.steps, sum(m for _, m in steps_by_node.values()))
-        progress("sampling", done / total, f"step {done}/{total}")
+        counted = sampling.update(node, value, maximum)
+        if counted:
+            done, total = counted
+            progress("sampling", done / max(total, 1), f"step {done}/{total}")
 
     def on_node(node: str) -> None:
         if node in decoders:
             progress("encoding", 0.0, "decoding and saving video")
 
-    entry = await client.run(workflow, on_progress=on_progress, on_node=on_node, timeout_s=settings.job_timeout_s)
+    def on_stopped(report: dict) -> None:
+        if on_event:
+            on_event({"event": "comfy_prompt_stopped", **report})
+
+    entry = await client.run(workflow, on_progress=on_progress, on_node=on_node, timeout_s=settings.job_timeout_s,
+                             on_stopped=on_stopped)
     video_path = await client.download(find_video_output(entry), out_path)
     progress("encoding", 1.0, "video ready")
     return await asyncio.to_thread(preview.probe_video, video_path)
@@ -220,7 +236,9 @@ async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | Non
 
 async def _health(settings: Settings, session) -> dict:
     """Ready when every enabled model has its files and ComfyUI answers (if a wan model is enabled)."""
-    missing = missing_files(settings.enabled_models, settings.models_root)
+    problems = file_problems(settings.enabled_models, settings.models_root)
+    missing = [rel for rel, reason in problems.items() if reason == "missing"]
+    broken = {rel: reason for rel, reason in problems.items() if reason != "missing"}
     gpu, comfy_ok = "cpu", True
     if settings.comfy_models_enabled:
         try:
@@ -229,9 +247,11 @@ async def _health(settings: Settings, session) -> dict:
             gpu = devices[0].get("name", "unknown") if devices else "unknown"
         except (aiohttp.ClientError, asyncio.TimeoutError):
             comfy_ok = False
-    health = {"ok": comfy_ok and not missing, "models": list(settings.enabled_models), "gpu": gpu}
+    health = {"ok": comfy_ok and not problems, "models": list(settings.enabled_models), "gpu": gpu}
     if missing:
         health["missing_files"] = missing
+    if broken:
+        health["broken_files"] = broken
     if not comfy_ok:
         health["comfy"] = "unreachable"
     return {"health_check": health}

@@ -1,5 +1,9 @@
-"""Pod mode: an aiohttp server with RunPod's queue API (`/run`, `/runsync`, `/status`, `/cancel`, `/health`), so
-the Worker drives a rented pod exactly like a RunPod endpoint. Jobs run through runner.run_job.
+"""Pod mode: an aiohttp server with RunPod's queue API, so the Worker, the `runpod` SDK or any other RunPod client
+drives a rented pod exactly like a RunPod endpoint. Jobs run through runner.run_job.
+
+Routes follow RunPod's layout, `/v2/{endpoint_id}/run` and so on (https://docs.runpod.io/serverless/endpoints/
+operation-reference), with any endpoint id or the one POD_ENDPOINT_ID names; the same routes at the root (`/run`)
+serve the Worker's `pod` backend as before.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from .config import SETTINGS, Settings
-from .errors import error_body, is_error
+from .errors import error_body, error_text, is_error
 from .log import log_event, strip_query
 from .runner import run_job
 
@@ -43,6 +47,11 @@ class Job:
     error: dict | None = None
     task: asyncio.Task | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    # Stream chunks (`/stream`): each progress update once, then the output; `streamed` counts those already read.
+    chunks: list[dict] = field(default_factory=list)
+    streamed: int = 0
+    # What the job's history should keep beyond its status, e.g. how a cancel stopped ComfyUI.
+    history: list[dict] = field(default_factory=list)
 
     def view(self) -> dict:
         body: dict = {"id": self.id, "status": self.status}
@@ -53,8 +62,16 @@ class Job:
         if self.output is not None:
             body["output"] = self.output
         if self.error is not None:
-            body["error"] = self.error
+            body["error"] = error_text(self.error)  # RunPod's form: a string
+        if self.history:
+            body["history"] = self.history
         return body
+
+    def take_stream(self) -> dict:
+        """RunPod's `/stream/{id}`: the chunks not read before, so a client polling it sees each once."""
+        fresh = self.chunks[self.streamed:]
+        self.streamed = len(self.chunks)
+        return {"id": self.id, "status": self.status, "stream": [{"output": chunk} for chunk in fresh]}
 
 
 class JobQueue:
@@ -102,15 +119,31 @@ class JobQueue:
         self._expire()
         return self.jobs.get(job_id)
 
-    async def cancel(self, job: Job) -> None:
+    def cancel(self, job: Job) -> None:
+        """CANCELLED at once, as RunPod answers; a running job's cleanup (stopping ComfyUI within its bound, see
+        ComfyClient.stop) goes on in the background and holds the job's slot until the GPU is free."""
         if job.status == "IN_QUEUE":
             self._finish(job, "CANCELLED")  # the worker skips it when it comes out of the queue
         elif job.status == "IN_PROGRESS" and job.task:
-            job.task.cancel()  # run_job interrupts ComfyUI on its way out
-            try:
-                await asyncio.wait_for(job.done.wait(), 10)
-            except asyncio.TimeoutError:
-                log_event("cancel_slow", job_id=job.id)
+            self._finish(job, "CANCELLED")
+            job.task.cancel()
+
+    def retry(self, job: Job) -> bool:
+        """RunPod's `/retry/{id}`: a FAILED or TIMED_OUT job runs again under the same id, its error dropped."""
+        if job.status not in ("FAILED", "TIMED_OUT"):
+            return False
+        job.status, job.output, job.error, job.started, job.finished = "IN_QUEUE", None, None, None, None
+        job.chunks, job.streamed, job.done = [], 0, asyncio.Event()
+        self.counts["retried"] += 1
+        self.queue.put_nowait(job)
+        return True
+
+    def purge(self) -> int:
+        """RunPod's `/purge-queue`: every queued job is dropped (CANCELLED, so a client polling it sees an end)."""
+        queued = [job for job in self.jobs.values() if job.status == "IN_QUEUE"]
+        for job in queued:
+            self._finish(job, "CANCELLED")
+        return len(queued)
 
     async def _worker(self) -> None:
         while True:
@@ -123,22 +156,28 @@ class JobQueue:
             def on_progress(progress: dict, job=job) -> None:
                 if job.status == "IN_PROGRESS":
                     job.output = {"progress": progress}
+                    job.chunks.append({"progress": progress})
 
-            run = self.run_fn(job.id, job.input, on_progress, settings=self._settings_for(job))
+            run = self.run_fn(job.id, job.input, on_progress, settings=self._settings_for(job),
+                              on_event=job.history.append)
             job.task = asyncio.create_task(run)
             try:
                 result = await asyncio.shield(job.task)
             except asyncio.CancelledError:
                 if not job.task.cancelled():  # the server is stopping, not this job
                     raise
-                self._finish(job, "CANCELLED")
+                if job.status == "IN_PROGRESS":
+                    self._finish(job, "CANCELLED")
             except Exception as exc:  # run_job returns errors; this is a bug, keep serving
                 self._finish(job, "FAILED", error=error_body("internal", repr(exc))["error"])
             else:
-                if is_error(result):
+                if job.status != "IN_PROGRESS":
+                    pass  # canceled meanwhile: the cancel's answer stands
+                elif is_error(result):
                     self._finish(job, "FAILED", error=result["error"])
                 else:
                     self._finish(job, "COMPLETED", output=result)
+                    job.chunks.append(result)
             finally:
                 self.running -= 1
 
@@ -198,11 +237,15 @@ def create_app(settings: Settings = SETTINGS, run_fn: RunFn = run_job) -> web.Ap
 
     @web.middleware
     async def auth(request: web.Request, handler):
+        """Bearer token (RunPod's docs also show the bare key in `Authorization`: both are taken), then the
+        endpoint id of RunPod's layout when one is configured."""
         if token:
-            given = request.headers.get("Authorization", "")
-            expected = b"Bearer " + token
-            if not hmac.compare_digest(given.encode(), expected):
+            given = request.headers.get("Authorization", "").encode()
+            if not (hmac.compare_digest(given, b"Bearer " + token) or hmac.compare_digest(given, token)):
                 return _json({"error": "unauthorized"}, 401, {"WWW-Authenticate": "Bearer"})
+        endpoint = request.match_info.get("endpoint_id")
+        if endpoint is not None and settings.pod_endpoint_id and endpoint != settings.pod_endpoint_id:
+            return _json({"error": "endpoint not found"}, 404)
         return await handler(request)
 
     async def read_submission(request: web.Request):
@@ -221,6 +264,9 @@ def create_app(settings: Settings = SETTINGS, run_fn: RunFn = run_job) -> web.Ap
 
     def full() -> web.Response:
         return _json({"error": "queue full"}, 429, {"Retry-After": "5"})
+
+    def not_found() -> web.Response:
+        return _json({"error": "job not found"}, 404)
 
     async def run(request: web.Request) -> web.Response:
         body, bad = await read_submission(request)
@@ -248,14 +294,29 @@ def create_app(settings: Settings = SETTINGS, run_fn: RunFn = run_job) -> web.Ap
 
     async def status(request: web.Request) -> web.Response:
         job = queue.get(request.match_info["id"])
-        return _json(job.view()) if job else _json({"error": "job not found"}, 404)
+        return _json(job.view()) if job else not_found()
+
+    async def stream(request: web.Request) -> web.Response:
+        job = queue.get(request.match_info["id"])
+        return _json(job.take_stream()) if job else not_found()
 
     async def cancel(request: web.Request) -> web.Response:
         job = queue.get(request.match_info["id"])
         if job is None:
-            return _json({"error": "job not found"}, 404)
-        await queue.cancel(job)
+            return not_found()
+        queue.cancel(job)
         return _json({"id": job.id, "status": job.status})
+
+    async def retry(request: web.Request) -> web.Response:
+        job = queue.get(request.match_info["id"])
+        if job is None:
+            return not_found()
+        if not queue.retry(job):
+            return _json({"error": f"job is {job.status}: only FAILED or TIMED_OUT jobs can be retried"}, 400)
+        return _json({"id": job.id, "status": job.status})
+
+    async def purge_queue(request: web.Request) -> web.Response:
+        return _json({"removed": queue.purge(), "status": "completed"})
 
     async def health(request: web.Request) -> web.Response:
         queue.get("")  # expire old results first
@@ -272,12 +333,16 @@ def create_app(settings: Settings = SETTINGS, run_fn: RunFn = run_job) -> web.Ap
 
     app = web.Application(middlewares=[auth], client_max_size=10 * 1024 * 1024)
     app[QUEUE_KEY] = queue
-    app.router.add_post("/run", run)
-    app.router.add_post("/runsync", runsync)
-    app.router.add_get("/status/{id}", status)
-    app.router.add_post("/status/{id}", status)
-    app.router.add_post("/cancel/{id}", cancel)
-    app.router.add_get("/health", health)
+    for prefix in ("", "/v2/{endpoint_id}"):
+        app.router.add_post(f"{prefix}/run", run)
+        app.router.add_post(f"{prefix}/runsync", runsync)
+        for method in ("GET", "POST"):  # RunPod documents GET; its SDK's local server takes POST
+            app.router.add_route(method, f"{prefix}/status/{{id}}", status)
+            app.router.add_route(method, f"{prefix}/stream/{{id}}", stream)
+        app.router.add_post(f"{prefix}/cancel/{{id}}", cancel)
+        app.router.add_post(f"{prefix}/retry/{{id}}", retry)
+        app.router.add_post(f"{prefix}/purge-queue", purge_queue)
+        app.router.add_get(f"{prefix}/health", health)
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     return app

@@ -41,15 +41,16 @@ class _Retryable(Exception):
 
 
 async def _with_retries(what: str, url: str, attempts: int, backoff_s: float, fail_code: str, attempt_fn):
+    """`what` names the job's field (`inputs.image GET`), which is what the job's error names; the URL is logged."""
     delay = backoff_s
     for attempt in range(1, attempts + 1):
         try:
             return await attempt_fn()
         except (_Retryable, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = str(exc) if isinstance(exc, _Retryable) else type(exc).__name__
             if attempt == attempts:
-                message = f"{what} {strip_query(url)} failed after {attempts} attempts: {reason}"
-                raise WorkerError(fail_code, message) from None
+                log_event("http_failed", what=what, url=strip_query(url), reason=str(exc) or reason)
+                raise WorkerError(fail_code, f"{what} failed after {attempts} attempts: {reason}") from None
             log_event("http_retry", what=what, url=strip_query(url), attempt=attempt, reason=reason)
             await asyncio.sleep(delay)
             delay *= 2
@@ -61,27 +62,28 @@ async def download_input(
 ) -> Path:
     """Streams a signed GET to `dest_dir/name`; the file never sits whole in memory."""
     dest = Path(dest_dir) / name
+    field = f"inputs.{Path(name).stem}"
 
     async def attempt() -> Path:
         async with session.get(source.url) as resp:
             if resp.status >= 500:
                 raise _Retryable(f"HTTP {resp.status}")
             if resp.status != 200:
-                raise WorkerError("input_download_failed", f"GET {strip_query(source.url)} answered HTTP {resp.status}")
+                raise WorkerError("input_download_failed", f"{field}: the signed GET answered HTTP {resp.status}")
             if resp.content_length is not None and resp.content_length > max_bytes:
-                raise WorkerError("input_download_failed", f"input {name} is larger than {max_bytes} bytes")
+                raise WorkerError("input_download_failed", f"{field} is larger than {max_bytes} bytes")
             size = 0
             with open(dest, "wb") as out:
                 async for chunk in resp.content.iter_chunked(CHUNK):
                     size += len(chunk)
                     if size > max_bytes:
-                        raise WorkerError("input_download_failed", f"input {name} is larger than {max_bytes} bytes")
+                        raise WorkerError("input_download_failed", f"{field} is larger than {max_bytes} bytes")
                     out.write(chunk)
             if size == 0:
-                raise WorkerError("input_download_failed", f"input {name} is empty")
+                raise WorkerError("input_download_failed", f"{field} is empty")
             return dest
 
-    return await _with_retries("download", source.url, attempts, backoff_s, "input_download_failed", attempt)
+    return await _with_retries(f"{field} GET", source.url, attempts, backoff_s, "input_download_failed", attempt)
 
 
 async def _file_slice(path: Path, offset: int, length: int, hasher) -> AsyncIterator[bytes]:
@@ -104,7 +106,7 @@ async def _hash_slice(path: Path, offset: int, length: int, hasher):
     return hasher
 
 
-async def _put_slice(session, url, headers, path, offset, length, hasher, attempts, backoff_s,
+async def _put_slice(session, field, url, headers, path, offset, length, hasher, attempts, backoff_s,
                      already_stored_ok: bool = False) -> tuple[str, object]:
     """PUTs one byte range with an exact Content-Length (signed PUTs reject chunked encoding).
 
@@ -129,10 +131,10 @@ async def _put_slice(session, url, headers, path, offset, length, hasher, attemp
                 # store the bytes (its answer was lost): the Worker verifies size and sha256, so report them.
                 return "", await _hash_slice(path, offset, length, hasher.copy())
             if not 200 <= resp.status < 300:
-                raise WorkerError("output_upload_failed", f"PUT {strip_query(url)} answered HTTP {resp.status}")
+                raise WorkerError("output_upload_failed", f"{field}: the signed PUT answered HTTP {resp.status}")
             return resp.headers.get("ETag", ""), attempt_hasher
 
-    return await _with_retries("upload", url, attempts, backoff_s, "output_upload_failed", attempt)
+    return await _with_retries(f"{field} PUT", url, attempts, backoff_s, "output_upload_failed", attempt)
 
 
 async def upload_output(
@@ -145,7 +147,7 @@ async def upload_output(
     hasher = hashlib.sha256()
     if target.put is not None and (mp is None or size <= mp.part_size):
         headers = {"Content-Type": target.content_type, **target.put.headers}
-        _, hasher = await _put_slice(session, target.put.url, headers, path, 0, size, hasher, attempts, backoff_s,
+        _, hasher = await _put_slice(session, "output.put", target.put.url, headers, path, 0, size, hasher, attempts, backoff_s,
                                      already_stored_ok=True)
         if progress:
             progress(size, size)
@@ -161,10 +163,11 @@ async def upload_output(
     for part in mp.parts[:needed]:
         offset = (part.part_number - 1) * mp.part_size
         length = min(mp.part_size, size - offset)
-        etag, hasher = await _put_slice(session, part.url, part.headers, path, offset, length, hasher,
+        field = f"output.multipart.parts[{part.part_number - 1}]"
+        etag, hasher = await _put_slice(session, field, part.url, part.headers, path, offset, length, hasher,
                                         attempts, backoff_s)
         if not etag:
-            raise WorkerError("output_upload_failed", f"part {part.part_number} upload answered no ETag")
+            raise WorkerError("output_upload_failed", f"{field}: the signed PUT answered no ETag")
         parts.append({"part_number": part.part_number, "etag": etag})
         if progress:
             progress(offset + length, size)

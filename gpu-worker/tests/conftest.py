@@ -51,6 +51,23 @@ def make_wav(seconds: float = 1.5, rate: int = 22050) -> bytes:
     return buf.getvalue()
 
 
+def write_safetensors(path: Path, tensors: dict[str, tuple[str, list[int]]] | None = None) -> Path:
+    """A small, whole safetensors file (zeros), so the worker's load check passes; `tensors` maps name to
+    (dtype, shape). Written by hand from the format (8-byte little-endian header length, JSON header, data)."""
+    import json
+
+    widths = {"F16": 2, "BF16": 2, "F32": 4, "F8_E4M3": 1, "U8": 1}
+    header, offset = {}, 0
+    for name, (dtype, shape) in (tensors or {"weight": ("F16", [4, 4])}).items():
+        size = math.prod(shape) * widths[dtype]
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(offset))
+    return path
+
+
 class FileHost:
     """Serves GET /files/<name> and accepts PUT /put/<name>, like signed R2 URLs. `fail[path] = [503, ...]`
     makes the next requests to that path answer those statuses first; `fail_after_store[path]` stores the body
@@ -167,12 +184,14 @@ async def comfy():
 
 @pytest.fixture
 def wan_settings(settings, comfy):
-    """Settings pointing at the emulator, with an empty-file MODELS_ROOT so the model check passes."""
+    """Settings pointing at the emulator, with a MODELS_ROOT of small whole safetensors files so the check passes."""
+    fill_models(Path(settings.models_root))
+    return dataclasses.replace(settings, comfy_url=comfy.url)
+
+
+def fill_models(root: Path, models=("wan2.2-i2v", "wan2.2-s2v")) -> None:
     from gpu_worker.models import required_files
 
-    root = Path(settings.models_root)
-    for model in ("wan2.2-i2v", "wan2.2-s2v"):
+    for model in models:
         for rel in required_files(model):
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            (root / rel).touch()
-    return dataclasses.replace(settings, comfy_url=comfy.url)
+            write_safetensors(root / rel)

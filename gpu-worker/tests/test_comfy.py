@@ -8,7 +8,7 @@ import socket
 import aiohttp
 import pytest
 
-from gpu_worker.comfy import ComfyClient, find_video_output
+from gpu_worker.comfy import ComfyClient, describe_execution_error, find_video_output
 from gpu_worker.errors import WorkerError
 from gpu_worker.workflow import build_workflow, load_template
 
@@ -149,3 +149,10 @@ def test_find_video_output_reads_gifs_and_skips_temp():
     assert find_video_output(entry)["filename"] == "v.mp4"
     with pytest.raises(WorkerError):
         find_video_output({"outputs": {"3": {"images": [{"filename": "still.png", "type": "output"}]}}})
+
+
+def test_an_execution_error_carries_no_path_of_the_worker():
+    data = {"node_id": "11", "node_type": "LoadImage", "exception_type": "PIL.UnidentifiedImageError",
+            "exception_message": "cannot identify image file '/comfyui/input/reelgate-j-image.png'"}
+    error = WorkerError("inference_failed", describe_execution_error(data))
+    assert "/comfyui" not in error.message and "'reelgate-j-image.png'" in error.message

@@ -15,9 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gpu_worker.models import required_files
-
-from .conftest import REPO_ROOT, job_input
+from .conftest import REPO_ROOT, fill_models, job_input
 
 WORKER_ROOT = Path(__file__).resolve().parents[1]
 ENTRYPOINT = WORKER_ROOT / "entrypoint.sh"
@@ -39,9 +37,7 @@ def _env(tmp_path: Path, **extra) -> dict:
 
 
 def _fill_models(tmp_path: Path) -> None:
-    for rel in required_files("wan2.2-i2v"):
-        (tmp_path / "models" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "models" / rel).touch()
+    fill_models(tmp_path / "models", ("wan2.2-i2v",))
 
 
 def _fake_comfy(tmp_path: Path, body: str) -> None:
@@ -60,7 +56,17 @@ async def test_missing_models_are_named(tmp_path):
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 1
     text = out.decode()
-    assert "missing model files" in text and "loras/wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors" in text
+    assert "will not load" in text and "loras/wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors missing" in text
+
+
+async def test_a_truncated_model_file_is_named_before_any_job(tmp_path):
+    _fill_models(tmp_path)
+    vae = tmp_path / "models" / "vae" / "wan_2.1_vae.safetensors"
+    vae.write_bytes(vae.read_bytes()[:-10])  # an interrupted download
+    proc = await _run(_env(tmp_path, ENABLED_MODELS="wan2.2-i2v"))
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1
+    assert "vae/wan_2.1_vae.safetensors is" in out.decode() and "truncated" in out.decode()
 
 
 async def test_comfy_dying_fails_fast(tmp_path):
@@ -91,7 +97,7 @@ async def test_full_start_with_emulated_comfy_runs_an_i2v_job(tmp_path, file_hos
             if b'"listening"' in line and b'test_double' not in line:
                 break
         text = b"".join(lines).decode()
-        assert "ComfyUI ready" in text and '"comfy_ready"' in text
+        assert "\"comfy_started\"" in text and "\"comfy_ready\"" in text
         url = json.loads(line)["url"]
         raw = job_input(file_host, "wan2.2-i2v", params={"width": 128, "height": 128, "frames": 5, "fps": 16})
         async with aiohttp.ClientSession() as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import runpod
 
 from gpu_worker import handler as handler_module
@@ -22,4 +24,5 @@ def test_progress_goes_to_progress_update_throttled(monkeypatch):
 async def test_handler_returns_the_error_shape(monkeypatch):
     monkeypatch.delenv("RUNPOD_WEBHOOK_GET_JOB", raising=False)
     result = await handler_module.handler({"id": "j2", "input": {"model": "nope"}})
-    assert result["error"]["code"] == "invalid_input"
+    assert isinstance(result["error"], str)  # a dict in `error` would come back from RunPod as COMPLETED
+    assert json.loads(result["error"])["code"] == "invalid_input"

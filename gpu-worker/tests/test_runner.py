@@ -98,8 +98,15 @@ async def test_download_failure_hides_signed_url(file_host, settings, capsys):
     file_host.files.pop("image.png")
     result = await run_job("j", job_input(file_host), None, settings=settings)
     assert result["error"]["code"] == "input_download_failed"
-    assert "/files/image.png" in result["error"]["message"]
+    assert result["error"]["message"] == "inputs.image: the signed GET answered HTTP 404"
     assert SIGNATURE not in result["error"]["message"] and "supersecret" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["preview", "wan2.2-i2v"])
+async def test_errors_name_the_input_never_a_path_of_the_worker(file_host, wan_settings, model):
+    file_host.files["image.png"] = b"not an image at all"
+    result = await run_job("j", job_input(file_host, model), None, settings=wan_settings)
+    assert result["error"] == {"code": "invalid_input", "message": "inputs.image is not a PNG, JPEG or WebP image"}
 
 
 async def test_cancel_event_stops_the_job(file_host, settings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -24,7 +25,7 @@ class FakeRun:
         self.started: list[str] = []
         self.cancelled: list[str] = []
 
-    async def __call__(self, job_id, raw, progress_cb, cancel_event=None, *, settings):
+    async def __call__(self, job_id, raw, progress_cb, cancel_event=None, *, settings, on_event=None):
         self.started.append(job_id)
         progress_cb({"stage": "sampling", "percent": 42, "message": "step 3/4"})
         try:
@@ -104,7 +105,8 @@ async def test_progress_failure_and_unknown_job(make_client, fake_run):
     await wait_status(client, job["id"], ("COMPLETED",))
     failed = await (await client.post("/run", json={"input": {"fail": True}}, headers=AUTH)).json()
     body = await wait_status(client, failed["id"], ("FAILED",))
-    assert body["error"] == {"code": "inference_failed", "message": "boom"} and "output" not in body
+    # RunPod declares `error` a string: the code and message travel as JSON text.
+    assert json.loads(body["error"]) == {"code": "inference_failed", "message": "boom"} and "output" not in body
     missing = await client.get("/status/nope", headers=AUTH)
     assert missing.status == 404 and await missing.json() == {"error": "job not found"}
     assert (await client.post("/run", json={"nope": 1}, headers=AUTH)).status == 400
@@ -126,6 +128,10 @@ async def test_queue_limit_cancel_queued_and_running(make_client, fake_run):
     assert cancel == {"id": queued["id"], "status": "CANCELLED"}
     cancel = await (await client.post(f"/cancel/{running['id']}", headers=AUTH)).json()
     assert cancel == {"id": running["id"], "status": "CANCELLED"}
+    for _ in range(100):
+        if fake_run.cancelled:
+            break
+        await asyncio.sleep(0.01)
     assert fake_run.cancelled == [running["id"]]
     after = await client.post("/run", json={"input": {"n": 4}}, headers=AUTH)
     body = await wait_status(client, (await after.json())["id"], ("COMPLETED",))

@@ -10,6 +10,8 @@ from gpu_worker.errors import WorkerError
 from gpu_worker.models import check_models, missing_files, required_files
 from gpu_worker.workflow import TemplateError, build_workflow, load_template
 
+from .conftest import write_safetensors
+
 
 @pytest.mark.parametrize("model", ["wan2.2-i2v", "wan2.2-s2v"])
 def test_templates_are_valid(model):
@@ -50,8 +52,7 @@ def test_unknown_parameter_is_rejected():
 def test_missing_models_are_all_named(tmp_path: Path):
     files = required_files("wan2.2-i2v")
     assert "vae/wan_2.1_vae.safetensors" in files and len(files) == 6
-    (tmp_path / "vae").mkdir()
-    (tmp_path / "vae" / "wan_2.1_vae.safetensors").write_bytes(b"")
+    write_safetensors(tmp_path / "vae" / "wan_2.1_vae.safetensors")
     missing = missing_files(["wan2.2-i2v", "wan2.2-s2v"], str(tmp_path))
     assert "vae/wan_2.1_vae.safetensors" not in missing
     assert "audio_encoders/wav2vec2_large_english_fp16.safetensors" in missing

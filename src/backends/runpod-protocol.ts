@@ -8,6 +8,7 @@
 import type { JobProgress, VideoOutput } from "../jobs/state";
 import { type BackendFailure, type BackendResult, failure, httpFailure, networkFailure } from "./failure";
 import { backendRequest, isObject, num, readJson, str } from "./http";
+import { parseRemoteError } from "./remote-error";
 import type { HealthReport, PollStatus } from "./types";
 
 export interface QueueClientOptions {
@@ -142,23 +143,6 @@ export function parseVideo(output: unknown): VideoOutput | undefined {
 /** One `{ part_number, etag }` of a multipart-written video; a malformed one reads as part 0 (a gap). */
 function parsePart(p: Record<string, unknown>): { part_number: number; etag: string } {
 	return { part_number: num(p.part_number) ?? 0, etag: str(p.etag) ?? "" };
-}
-
-/** RunPod sends a string (sometimes JSON-encoded), the pod server `{code, message}`. */
-export function parseRemoteError(error: unknown): { code: string; message: string } {
-	if (isObject(error)) {
-		return { code: str(error.code) ?? "inference_failed", message: str(error.message) ?? "The GPU job failed." };
-	}
-	if (typeof error === "string") {
-		try {
-			const parsed: unknown = JSON.parse(error);
-			if (isObject(parsed)) return parseRemoteError(parsed);
-		} catch {
-			// A plain message, not JSON.
-		}
-		return { code: "inference_failed", message: error.slice(0, 500) };
-	}
-	return { code: "inference_failed", message: "The GPU job failed without an error message." };
 }
 
 /** The timings RunPod puts on a job object: time at a worker (the cost) and time queued before it. */

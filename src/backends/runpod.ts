@@ -3,7 +3,7 @@ import type { RunpodConfig } from "./config";
 import { type BackendFailure, type BackendResult, failure, httpFailure } from "./failure";
 import { isObject, num } from "./http";
 import { storeInlineVideo } from "./inline-video";
-import { parseRemoteError, parseStatus, RunpodQueueClient, timingOf } from "./runpod-protocol";
+import { parseStatus, RunpodQueueClient, timingOf } from "./runpod-protocol";
 import type { GpuBackend, HealthReport, JobContext, JobRun, PollStatus } from "./types";
 import { runpodWebhookUrl } from "./webhook-token";
 
@@ -19,24 +19,6 @@ export interface RunpodDeps {
 	bucket: R2Bucket;
 	maxVideoBytes: number;
 	signingSecret: string;
-}
-
-/**
- * An uncaught exception in a runpod-python handler arrives as a JSON string of
- * `{error_type, error_message, error_traceback, …}`; the traceback and hostname stay out of the job's error.
- */
-export function parseRunpodError(error: unknown): { code: string; message: string } {
-	if (typeof error === "string") {
-		try {
-			const parsed: unknown = JSON.parse(error);
-			if (isObject(parsed) && typeof parsed.error_message === "string") {
-				return { code: "inference_failed", message: parsed.error_message.slice(0, 500) };
-			}
-		} catch {
-			// Not JSON: the generic parser keeps the plain message.
-		}
-	}
-	return parseRemoteError(error);
 }
 
 /** Maps RunPod's HTTP answers to what they mean for this call: a refused key or an unknown endpoint fail every job. */
@@ -57,9 +39,6 @@ export interface InlineVideoTarget {
 
 /** Reads a RunPod job object: our worker's `output.video`, or an older handler's inline `output.video_base64`. */
 export async function interpretRunpodJob(body: unknown, inline: InlineVideoTarget): Promise<BackendResult<PollStatus>> {
-	if (isObject(body) && body.status === "FAILED") {
-		return { ok: true, state: "failed", error: parseRunpodError(body.error), ...timingOf(body) };
-	}
 	if (isObject(body) && body.status === "COMPLETED" && isObject(body.output)) {
 		const base64 = body.output.video_base64;
 		if (typeof base64 === "string") return storeInline(body, body.output, base64, inline);

@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { findVideo } from "../../src/backends/comfyui";
 import { base64DecodedSize } from "../../src/backends/inline-video";
-import { interpretRunpodJob, parseRunpodError } from "../../src/backends/runpod";
+import { parseRemoteError } from "../../src/backends/remote-error";
+import { interpretRunpodJob } from "../../src/backends/runpod";
 import { runpodWebhookToken, verifyRunpodWebhookToken } from "../../src/backends/webhook-token";
 import { buildWorkflow, framesFor, templateFor, templateParams } from "../../src/backends/workflows";
 
@@ -40,9 +41,33 @@ describe("runpod job objects", () => {
 		expect(await interpret({ status: "WEIRD" })).toMatchObject({ ok: false, reason: "bad_answer" });
 	});
 
-	it("an uncaught exception keeps its message and drops the traceback", () => {
-		const err = JSON.stringify({ error_type: "X", error_message: "CUDA out of memory", error_traceback: "Traceback…" });
-		expect(parseRunpodError(err)).toEqual({ code: "inference_failed", message: "CUDA out of memory" });
+	it("an uncaught exception keeps its message and drops the traceback and hostname", () => {
+		const err = JSON.stringify({
+			error_type: "X",
+			error_message: "CUDA out of memory",
+			error_traceback: "Traceback…",
+			hostname: "worker-7f3a",
+		});
+		expect(parseRemoteError(err)).toEqual({ code: "inference_failed", message: "CUDA out of memory" });
+	});
+
+	// The GPU worker's codes (gpu-worker/gpu_worker/errors.py), each in the string form RunPod declares and in the
+	// object form older workers sent; the Worker's resubmission rule needs the transfer codes to survive.
+	const WORKER_CODES = (
+		"invalid_input input_download_failed models_missing inference_failed output_upload_failed output_too_large " +
+		"timeout canceled internal"
+	).split(" ");
+	it.each(WORKER_CODES)("FAILED with %s keeps its code in the string and in the legacy object form", async (code) => {
+		const error = { code, message: `failed with ${code}` };
+		for (const form of [JSON.stringify(error), error]) {
+			expect(await interpret({ id: "a", status: "FAILED", executionTime: 9, error: form })).toEqual({
+				ok: true,
+				state: "failed",
+				error,
+				executionMs: 9,
+				delayMs: undefined,
+			});
+		}
 	});
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseRemoteError, parseStatus } from "../../src/backends/runpod-protocol";
+import { parseRemoteError } from "../../src/backends/remote-error";
+import { parseStatus } from "../../src/backends/runpod-protocol";
 import { canonicalJson } from "../../src/jobs/canonical-json";
 import { buildParams } from "../../src/jobs/input";
 import { open, openJson, seal, sealJson } from "../../src/lib/secret-box";

@@ -1,7 +1,7 @@
 """TEST DOUBLE: a ComfyUI emulator for CPU tests. It is not ComfyUI and runs no model.
 
-It speaks ComfyUI's HTTP and websocket protocol (see /work/shared/reference/gpu-protocols.md §4) closely enough
-for gpu_worker/comfy.py: `/prompt` (validation, 400 node_errors), `/history/{id}`, `/view`, `/upload/image`,
+It speaks ComfyUI's HTTP and websocket protocol (as in ComfyUI v0.8.0's server.py, execution.py and main.py)
+closely enough for gpu_worker/comfy.py: `/prompt` (validation, 400 node_errors), `/history/{id}`, `/view`, `/upload/image`,
 `/interrupt`, `/queue`, `/system_stats`, `/ws` (status, execution_start, execution_cached, executing, progress,
 binary previews, executed, execution_success / execution_error / execution_interrupted, executing node=null).
 The "video" it saves is a real small MP4 made by gpu_worker.preview from the uploaded image.
@@ -9,7 +9,11 @@ The "video" it saves is a real small MP4 made by gpu_worker.preview from the upl
 Faults (constructor `Faults` or `POST /emulator/faults` with the same JSON fields):
   reject_node: node id answered with a 400 value_not_in_list; error_at_step: execution_error after that
   sampler step; drop_ws_at_step: closes the client's socket after that step (once); step_delay_s: time per
-  sampler step; start_delay_s: the port opens only after this delay (standalone `--start-delay`).
+  sampler step; start_delay_s: the port opens only after this delay (standalone `--start-delay`);
+  ignore_interrupt: the samplers never check for interruption, like a slow custom node, so an interrupted prompt
+  runs to its end; replay: a fixture file (gpu-worker/tests/fixtures/comfyui-*.json) whose recorded message
+  sequence is sent instead of the emulator's own, with its prompt id replaced and the saved video's reference put
+  into its `executed` message (step_delay_s paces its `progress` messages).
 
 Standalone: python test/emulators/comfyui/server.py --port 8188 [--root DIR]
 """
@@ -49,6 +53,8 @@ class Faults:
     drop_ws_at_step: int | None = None
     step_delay_s: float = 0.01
     start_delay_s: float = 0.0
+    ignore_interrupt: bool = False
+    replay: str | None = None
 
 
 class ComfyEmulator:
@@ -288,7 +294,27 @@ class ComfyEmulator:
             self.running = None
             await self._send(None, "status", {"status": self._queue_info()})
 
+    async def _replay(self, prompt_id: str, graph: dict, client_id: str | None) -> None:
+        fixture = json.loads(Path(self.faults.replay).read_text(encoding="utf-8"))
+        recorded_id = fixture["prompt_id"]
+        messages, outputs = [], {}
+        for message in fixture["messages"]:
+            kind = message["type"]
+            data = json.loads(json.dumps(message["data"]).replace(recorded_id, prompt_id))
+            if kind == "executed":
+                ref = await self._save_video(graph, graph[data["node"]])
+                data["output"] = outputs[data["node"]] = {"images": [ref], "animated": [True]}
+            if kind in ("execution_start", "execution_cached", "execution_success"):
+                messages.append([kind, data])
+            if kind == "executing" and data["node"] is None:
+                self._record(prompt_id, graph, "success", messages, outputs, client_id)
+            if kind == "progress":
+                await asyncio.sleep(self.faults.step_delay_s)
+            await self._send(None if kind == "status" else client_id, kind, data)
+
     async def _execute(self, prompt_id: str, graph: dict, client_id: str | None) -> None:
+        if self.faults.replay:
+            return await self._replay(prompt_id, graph, client_id)
         messages = []
 
         async def emit(kind: str, data: dict) -> None:
@@ -306,7 +332,7 @@ class ComfyEmulator:
             if "KSampler" in node["class_type"]:
                 for value, maximum in self._sampler_steps(node):
                     await asyncio.sleep(self.faults.step_delay_s)
-                    if prompt_id in self.interrupted:
+                    if prompt_id in self.interrupted and not self.faults.ignore_interrupt:
                         await emit("execution_interrupted", {"node_id": node_id, "node_type": node["class_type"],
                                                              "executed": []})
                         self._record(prompt_id, graph, "error", messages, {}, client_id)

@@ -23,7 +23,7 @@
  *   #emu:run=timeout    /run never answers (the caller's timeout fires)
  *   #emu:status=502     /status answers 502 (also 500, 429 with retry-after, or `timeout`)
  *   #emu:vanish         /status answers 404 and the job is forgotten (a lost job)
- *   #emu:fail=CODE      the job goes FAILED with `{code: CODE, message}` instead of starting
+ *   #emu:fail=CODE      the job goes FAILED with `{code: CODE, message}` (as JSON text) instead of starting
  *   #emu:badsha         the job COMPLETES reporting a wrong sha256
  *   #emu:run=400        /run answers 400 (a permanent refusal)
  *   #emu:multipart=N    the video is N bytes + 1 MiB, written through `output.multipart`'s part URLs in parts of
@@ -276,7 +276,8 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 					},
 				};
 			case "FAILED":
-				return { ...base, executionTime: 800, error: job.error };
+				// As the GPU worker sends it: RunPod declares `error` a string, so `{code, message}` travels as JSON text.
+				return { ...base, executionTime: 800, error: JSON.stringify(job.error) };
 			case "COMPLETED": {
 				const params = (job.input.params ?? {}) as Json;
 				const real = await sha256(job.video);
