@@ -3,8 +3,10 @@
  * that the JobDO carries out (job-do.ts `#carryOut`). No I/O and no clock of their own, so every branch of the
  * job loop reads (and tests) like `transition()` in src/jobs/state.ts.
  */
+
+import { type BackendFailure, type BackendResult, policyOf } from "../../src/backends/failure";
 import { type Admission, mayFailover } from "../../src/backends/routing";
-import type { BackendFailure, BackendResult, PollStatus } from "../../src/backends/types";
+import type { PollStatus } from "../../src/backends/types";
 import { MAX_ATTEMPTS, pollDelayMs, retryDelayMs } from "../../src/jobs/backoff";
 import {
 	isTerminal,
@@ -107,7 +109,7 @@ export function afterFailure(job: StoredJob, failure: BackendFailure, ctx: Decis
 }
 
 function retryOrFail(job: StoredJob, failure: BackendFailure, ctx: DecisionContext): Decision {
-	if (failure.kind === "permanent") return failed(job, { code: "backend_error", message: failure.message }, ctx);
+	if (!policyOf(failure.reason).retry) return failed(job, { code: "backend_error", message: failure.message }, ctx);
 	const failures = job.transient_failures + 1;
 	const delayMs = retryDelayMs(failures, failure.retryAfterMs, ctx.random);
 	return {

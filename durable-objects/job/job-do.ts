@@ -17,7 +17,6 @@ import {
 	backendGone,
 	type Decision,
 	type DecisionContext,
-	failed,
 	notAdmitted,
 	timedOut,
 } from "./decide";
@@ -212,21 +211,13 @@ export class JobDO extends DurableObject<Env> {
 			if (job.remote_id) await this.#cancelRemote(job.remote_id);
 			return;
 		}
-		const loaded = await loadBackend(this.env, job.spec.backend.name, jobContext(job));
+		const loaded = await loadBackend(this.env, job.spec.backend.name);
 		if (!loaded) {
 			await this.#carryOut(backendGone(job, this.#context()));
 			return;
 		}
-		if (!loaded.build.ok) {
-			const error = {
-				code: "backend_unsupported",
-				message: `Backend kind "${loaded.build.kind}" is not supported yet.`,
-			};
-			await this.#carryOut(failed(job, error, this.#context()));
-			return;
-		}
-		if (job.remote_id) await this.#poll(job, loaded.build.backend, job.remote_id);
-		else await this.#submit(job, loaded.build.backend, loaded.row);
+		if (job.remote_id) await this.#poll(job, loaded.backend, job.remote_id);
+		else await this.#submit(job, loaded.backend, loaded.row);
 	}
 
 	async #submit(job: StoredJob, backend: GpuBackend, row: BackendRow): Promise<void> {
@@ -236,7 +227,8 @@ export class JobDO extends DurableObject<Env> {
 			await this.#carryOut(notAdmitted(job, admission));
 			return;
 		}
-		const result = await backend.submit(await this.#output.nextSubmission(job));
+		const { input, videoKey } = await this.#output.nextSubmission(job);
+		const result = await backend.forJob(jobContext({ ...job, output_key: videoKey })).submit(input);
 		await reportOutcome(this.env, row.name, result);
 		if (await this.#carryOut(afterSubmit(job, result, this.#context()))) return;
 		// The job ended while the request was out (a cancel): what the submission started goes too.
@@ -245,7 +237,7 @@ export class JobDO extends DurableObject<Env> {
 	}
 
 	async #poll(job: StoredJob, backend: GpuBackend, remoteId: string): Promise<void> {
-		const result = await backend.poll(remoteId);
+		const result = await backend.forJob(jobContext(job)).poll(remoteId);
 		await this.#carryOut(afterPoll(job, result, this.#context()));
 	}
 
@@ -341,9 +333,9 @@ export class JobDO extends DurableObject<Env> {
 		const job = this.#store.load();
 		if (!job) return;
 		try {
-			const loaded = await loadBackend(this.env, job.spec.backend.name, jobContext(job));
-			if (!loaded?.build.ok) return;
-			const result = await loaded.build.backend.cancel(remoteId);
+			const loaded = await loadBackend(this.env, job.spec.backend.name);
+			if (!loaded) return;
+			const result = await loaded.backend.forJob(jobContext(job)).cancel(remoteId);
 			if (!result.ok) this.#log.warn("remote_cancel_failed", { message: result.message });
 		} catch (err) {
 			this.#log.warn("remote_cancel_failed", { error: message(err) });

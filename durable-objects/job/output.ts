@@ -28,13 +28,13 @@ export class JobOutput {
 	 * reused (why: see buildJobInput), and the video goes to a key of its own, so a run given up on cannot
 	 * overwrite what this one writes.
 	 */
-	async nextSubmission(job: StoredJob): Promise<GpuJobInput> {
+	async nextSubmission(job: StoredJob): Promise<{ input: GpuJobInput; videoKey: string }> {
 		await this.abortUpload();
 		const videoKey = objectKeys.videoKey(job.spec.account_id, job.spec.id, submissionOf(job.output_key) + 1);
 		this.#store.setOutputKey(videoKey);
 		const { input, multipart_upload_id } = await buildJobInput(this.#env, job.spec, videoKey);
 		this.#store.setOutputUpload(multipart_upload_id);
-		return input;
+		return { input, videoKey };
 	}
 
 	/**

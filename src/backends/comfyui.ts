@@ -1,8 +1,8 @@
-import type { JobSpec } from "../jobs/record";
-import { readJson } from "./http";
-import { httpFailure, isObject, networkFailure } from "./pod";
+import type { ComfyuiConfig } from "./config";
+import { type BackendResult, failure, httpFailure, networkFailure } from "./failure";
+import { isObject, readJson } from "./http";
 import { streamToR2 } from "./stream-to-r2";
-import type { BackendResult, GpuBackend, GpuJobInput, HealthReport, PollStatus } from "./types";
+import type { GpuBackend, GpuJobInput, HealthReport, JobContext, JobRun, PollStatus } from "./types";
 import { buildWorkflow, TemplateError, templateFor, templateParams } from "./workflows";
 
 export const DEFAULT_COMFYUI_TIMEOUT_MS = 15_000;
@@ -11,20 +11,9 @@ const VIEW_TIMEOUT_MS = 10 * 60_000;
 /** One client id for all our prompts: we follow by `/history`, not by websocket. */
 const CLIENT_ID = "reelgate";
 
-export interface ComfyuiConfig {
-	url: string;
-	token?: string;
-	timeout_ms?: number;
-}
-
-/** What the adapter needs of its job: the inputs in R2 and where the output goes. */
-export interface ComfyuiJobContext {
+/** What the adapter needs of the Worker: the bucket it reads inputs from and stores videos in, and their cap. */
+export interface ComfyuiDeps {
 	bucket: R2Bucket;
-	jobId: string;
-	inputs: JobSpec["inputs"];
-	videoKey: string;
-	/** Which submission of the job a submit makes (the same for the retries of one that failed). */
-	submission: number;
 	maxVideoBytes: number;
 }
 
@@ -93,12 +82,6 @@ function promptRefusal(body: unknown): string {
 	return parts.join("; ").slice(0, 500);
 }
 
-/**
- * The `comfyui` kind: a bare ComfyUI server (a vast.ai ComfyUI template behind its tunnel, a pod). The Worker does
- * what the GPU worker would: uploads the inputs from R2, queues the model's workflow (gpu-worker/workflows, the
- * same templates) with the parameters injected, follows it through `/history` (and `/queue` while it is empty),
- * and streams the finished video from `/view` into R2. Cancel interrupts the prompt and removes it from the queue.
- */
 /** A submission's prompt id: a UUID-shaped digest of the job and the submission's number. */
 async function submissionPromptId(jobId: string, submission: number): Promise<string> {
 	const digest = new Uint8Array(
@@ -108,18 +91,33 @@ async function submissionPromptId(jobId: string, submission: number): Promise<st
 	return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
+/**
+ * The `comfyui` kind: a bare ComfyUI server (a vast.ai ComfyUI template behind its tunnel, a pod). The Worker does
+ * what the GPU worker would: uploads the inputs from R2, queues the model's workflow (gpu-worker/workflows, the
+ * same templates) with the parameters injected, follows it through `/history` (and `/queue` while it is empty),
+ * and streams the finished video from `/view` into R2. Cancel interrupts the prompt and removes it from the queue.
+ * ComfyUI's HTTP API: https://github.com/Comfy-Org/ComfyUI/blob/v0.38.1/server.py
+ */
 export class ComfyuiBackend implements GpuBackend {
 	readonly kind = "comfyui" as const;
 	readonly #base: string;
 	readonly #token?: string;
 	readonly #timeoutMs: number;
-	readonly #job?: ComfyuiJobContext;
+	readonly #deps: ComfyuiDeps;
 
-	constructor(config: ComfyuiConfig, job?: ComfyuiJobContext) {
+	constructor(config: Pick<ComfyuiConfig, "url" | "token" | "timeout_ms">, deps: ComfyuiDeps) {
 		this.#base = config.url.replace(/\/+$/, "");
-		this.#token = config.token;
+		this.#token = config.token ?? undefined;
 		this.#timeoutMs = config.timeout_ms ?? DEFAULT_COMFYUI_TIMEOUT_MS;
-		this.#job = job;
+		this.#deps = deps;
+	}
+
+	forJob(job: JobContext): JobRun {
+		return {
+			submit: (input) => this.#submit(job, input),
+			poll: (remoteId) => this.#poll(job, remoteId),
+			cancel: (remoteId) => this.#cancel(remoteId),
+		};
 	}
 
 	#fetch(path: string, init: RequestInit = {}, signal = AbortSignal.timeout(this.#timeoutMs)): Promise<Response> {
@@ -155,8 +153,8 @@ export class ComfyuiBackend implements GpuBackend {
 
 	/** `POST /upload/image` (any file type) of an input read from R2; returns the name ComfyUI stored. */
 	async #upload(objectKey: string, contentType: string, name: string): Promise<BackendResult<{ name: string }>> {
-		const object = await this.#job?.bucket.get(objectKey);
-		if (!object) return { ok: false, kind: "permanent", message: "Submit: an input file is missing from storage." };
+		const object = await this.#deps.bucket.get(objectKey);
+		if (!object) return failure("input_missing", "Submit: an input file is missing from storage.");
 		const form = new FormData();
 		form.set("image", new File([await object.arrayBuffer()], name, { type: contentType }));
 		form.set("overwrite", "true");
@@ -176,14 +174,11 @@ export class ComfyuiBackend implements GpuBackend {
 	 * the submission's own, so when an earlier try's answer was lost (the prompt queued, the answer never came), the
 	 * retry finds that prompt and follows it instead of running the job twice on the GPU.
 	 */
-	async submit(input: GpuJobInput): Promise<BackendResult<{ remoteId: string }>> {
-		const job = this.#job;
+	async #submit(job: JobContext, input: GpuJobInput): Promise<BackendResult<{ remoteId: string }>> {
 		const template = templateFor(input.model);
-		if (!job || !template) {
-			return { ok: false, kind: "permanent", refused: true, message: `ComfyUI has no workflow for ${input.model}.` };
-		}
+		if (!template) return failure("rejected", `ComfyUI has no workflow for ${input.model}.`);
 		try {
-			const promptId = await submissionPromptId(job.jobId, job.submission);
+			const promptId = await submissionPromptId(job.id, job.submission);
 			const known = await this.#knows(promptId);
 			if (!known.ok) return known;
 			if (known.known) return { ok: true, remoteId: promptId };
@@ -191,7 +186,7 @@ export class ComfyuiBackend implements GpuBackend {
 			const image = await this.#upload(
 				job.inputs.image.object_key,
 				job.inputs.image.content_type,
-				`${job.jobId}-image.${ext(job.inputs.image.content_type)}`,
+				`${job.id}-image.${ext(job.inputs.image.content_type)}`,
 			);
 			if (!image.ok) return image;
 			let audio: string | undefined;
@@ -199,25 +194,18 @@ export class ComfyuiBackend implements GpuBackend {
 				const up = await this.#upload(
 					job.inputs.audio.object_key,
 					job.inputs.audio.content_type,
-					`${job.jobId}-audio.${ext(job.inputs.audio.content_type)}`,
+					`${job.id}-audio.${ext(job.inputs.audio.content_type)}`,
 				);
 				if (!up.ok) return up;
 				audio = up.name;
 			}
-			const params = templateParams(template, input.params, { image: image.name, audio }, `video/${job.jobId}`);
+			const params = templateParams(template, input.params, { image: image.name, audio }, `video/${job.id}`);
 			const res = await this.#postJson("/prompt", {
 				prompt: buildWorkflow(template, params),
 				client_id: CLIENT_ID,
 				prompt_id: promptId,
 			});
-			if (res.status === 400) {
-				return {
-					ok: false,
-					kind: "permanent",
-					refused: true,
-					message: `Submit: ${promptRefusal(await readJson(res))}`,
-				};
-			}
+			if (res.status === 400) return failure("rejected", `Submit: ${promptRefusal(await readJson(res))}`);
 			if (!res.ok) {
 				await res.body?.cancel();
 				return httpFailure(res, "Submit");
@@ -226,7 +214,7 @@ export class ComfyuiBackend implements GpuBackend {
 			const id = isObject(body) && typeof body.prompt_id === "string" ? body.prompt_id : promptId;
 			return { ok: true, remoteId: id };
 		} catch (err) {
-			if (err instanceof TemplateError) return { ok: false, kind: "permanent", refused: true, message: err.message };
+			if (err instanceof TemplateError) return failure("rejected", err.message);
 			return networkFailure(err, "Submit");
 		}
 	}
@@ -266,12 +254,12 @@ export class ComfyuiBackend implements GpuBackend {
 	}
 
 	/** `/history/{id}` when done; while it is `{}`, `/queue` tells queued from running (neither: lost). */
-	async poll(remoteId: string): Promise<BackendResult<PollStatus>> {
+	async #poll(job: JobContext, remoteId: string): Promise<BackendResult<PollStatus>> {
 		try {
 			const history = await this.#historyEntry(remoteId, "Status");
 			if (!history.ok) return history;
 			// Awaited, so a failed download (no answer on /view) is this try's to turn into a transient failure.
-			if (history.entry) return await this.#finished(remoteId, history.entry);
+			if (history.entry) return await this.#finished(job, remoteId, history.entry);
 			const queue = await this.#queueState(remoteId, "Queue");
 			if (!queue.ok) return queue;
 			if (queue.state) return { ok: true, state: queue.state };
@@ -279,19 +267,19 @@ export class ComfyuiBackend implements GpuBackend {
 			// with the prompt finishing between the two calls).
 			const again = await this.#historyEntry(remoteId, "Status");
 			const entry = again.ok ? again.entry : undefined;
-			return entry ? await this.#finished(remoteId, entry) : { ok: true, state: "lost" };
+			return entry ? await this.#finished(job, remoteId, entry) : { ok: true, state: "lost" };
 		} catch (err) {
 			return networkFailure(err, "Status");
 		}
 	}
 
-	async #finished(remoteId: string, entry: Json): Promise<BackendResult<PollStatus>> {
+	async #finished(job: JobContext, remoteId: string, entry: Json): Promise<BackendResult<PollStatus>> {
 		const status = isObject(entry.status) ? entry.status : {};
 		const ms = executionMs(status);
 		if (status.status_str !== "success")
 			return { ok: true, state: "failed", error: historyError(status), executionMs: ms };
 		const file = findVideo(entry.outputs);
-		if (!file || !this.#job) {
+		if (!file) {
 			return {
 				ok: true,
 				state: "failed",
@@ -307,11 +295,11 @@ export class ComfyuiBackend implements GpuBackend {
 		}
 		const length = Number(view.headers.get("content-length") ?? Number.NaN);
 		const stored = await streamToR2(
-			this.#job.bucket,
-			this.#job.videoKey,
+			this.#deps.bucket,
+			job.videoKey,
 			view.body,
 			Number.isFinite(length) ? length : null,
-			this.#job.maxVideoBytes,
+			this.#deps.maxVideoBytes,
 		);
 		if (!stored.ok) return { ok: true, state: "failed", error: { code: "output_invalid", message: stored.message } };
 		// Tidy up: the prompt's history entry is no longer needed (best effort).
@@ -327,7 +315,7 @@ export class ComfyuiBackend implements GpuBackend {
 	}
 
 	/** Removes the prompt from the queue and interrupts it if it is running. */
-	async cancel(remoteId: string): Promise<BackendResult<Record<never, never>>> {
+	async #cancel(remoteId: string): Promise<BackendResult<Record<never, never>>> {
 		try {
 			const del = await this.#postJson("/queue", { delete: [remoteId] });
 			await del.body?.cancel();

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import type { BackendRow } from "../db/backends";
 import type { BackendKind } from "./types";
 
 const HttpUrl = z.url({ protocol: /^https?$/ }).max(2048);
@@ -39,7 +40,10 @@ export const RunpodConfigSchema = z
 	})
 	.strict();
 
-/** vast.ai: the instance the backend rents (gpu-protocols.md §5); unknown extra fields are kept as they are. */
+/**
+ * vast.ai: the instance the backend rents (offers and instances of https://docs.vast.ai/api-reference); unknown
+ * extra fields are kept as they are.
+ */
 export const VastaiConfigSchema = z.looseObject({
 	api_key: Secret,
 	base_url: HttpUrl.optional().openapi({ description: "Default https://console.vast.ai." }),
@@ -78,6 +82,36 @@ export const PutBackendBodySchema = z
 	])
 	.openapi("PutBackendRequest");
 export type PutBackendBody = z.infer<typeof PutBackendBodySchema>;
+
+export type PodConfig = z.infer<typeof PodConfigSchema>;
+export type ComfyuiConfig = z.infer<typeof ComfyuiConfigSchema>;
+export type RunpodConfig = z.infer<typeof RunpodConfigSchema>;
+export type VastaiConfig = z.infer<typeof VastaiConfigSchema>;
+
+/** A stored backend's settings, its secrets included, by kind. */
+export type StoredConfig =
+	| { kind: "pod"; config: PodConfig }
+	| { kind: "comfyui"; config: ComfyuiConfig }
+	| { kind: "runpod"; config: RunpodConfig }
+	| { kind: "vastai"; config: VastaiConfig };
+
+/**
+ * Reads a stored backend's settings back through the schema that validated them on write, with its (decrypted)
+ * secrets. A row the schema refuses now is a broken store, not a backend failure: it throws.
+ */
+export function storedConfig(row: Pick<BackendRow, "kind" | "config">, secrets: Record<string, string>): StoredConfig {
+	const raw: unknown = { ...(JSON.parse(row.config) as object), ...secrets };
+	switch (row.kind) {
+		case "pod":
+			return { kind: row.kind, config: PodConfigSchema.parse(raw) };
+		case "comfyui":
+			return { kind: row.kind, config: ComfyuiConfigSchema.parse(raw) };
+		case "runpod":
+			return { kind: row.kind, config: RunpodConfigSchema.parse(raw) };
+		case "vastai":
+			return { kind: row.kind, config: VastaiConfigSchema.parse(raw) };
+	}
+}
 
 /** Which config fields are secrets, per kind. */
 export function secretFields(kind: BackendKind): readonly string[] {

@@ -1,3 +1,5 @@
+/** How the adapters talk to backends: JSON requests with a timeout on every call, and readers of the answers. */
+
 /** What every backend adapter sends: JSON, an optional bearer token, and a timeout on every call. */
 export interface BackendRequestOptions {
 	method: "GET" | "POST";
@@ -27,3 +29,16 @@ export async function readJson(res: Response): Promise<unknown> {
 		return undefined;
 	}
 }
+
+type Json = Record<string, unknown>;
+
+/** A JSON object (not an array, not null): what every backend's answers are read as. */
+export function isObject(v: unknown): v is Json {
+	return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** A finite number from an answer's field, else undefined. */
+export const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+
+/** A string from an answer's field, else undefined. */
+export const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);

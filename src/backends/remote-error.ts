@@ -10,13 +10,12 @@ export interface RemoteError {
 	message: string;
 }
 
+import { isObject } from "./http";
+
 const MAX_MESSAGE = 500;
 const FALLBACK_CODE = "inference_failed";
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
-
-function fromObject(error: Json): RemoteError | undefined {
+function fromObject(error: Record<string, unknown>): RemoteError | undefined {
 	if (typeof error.code === "string" && error.code) {
 		const message = typeof error.message === "string" ? error.message : "The GPU job failed.";
 		return { code: error.code, message: message.slice(0, MAX_MESSAGE) };

@@ -10,8 +10,8 @@ import { findModel } from "../models/catalog";
 import type { ModelManifest } from "../models/manifest";
 import type { Availability } from "../models/view";
 import { COOLDOWN_MS } from "./breaker";
-import { isSupportedKind, parseModels } from "./registry";
-import type { BackendFailure, BackendResult } from "./types";
+import { type BackendFailure, type BackendResult, policyOf } from "./failure";
+import { parseModels } from "./registry";
 
 /** A job waiting for a slot re-asks this often at the latest (the BackendDO wakes it as soon as one frees). */
 export const ADMISSION_RECHECK_MS = 10_000;
@@ -67,7 +67,7 @@ function canStartNow(row: BackendRow, s: BackendSnapshot | null): boolean {
 }
 
 /**
- * Enabled backends of a supported kind that serve `model`, best first: healthy before open-circuit ones, then by
+ * Enabled backends that serve `model`, best first: healthy before open-circuit ones, then by
  * priority (the operator's preference), then those able to start the job now, then the cheapest, then the least
  * loaded. `exclude` drops backends a job already tried.
  */
@@ -76,9 +76,7 @@ export async function rankBackends(
 	model: ModelNeeds,
 	exclude: readonly string[] = [],
 ): Promise<BackendRow[]> {
-	const rows = (await listEnabledBackends(env.DB)).filter(
-		(r) => servesModel(r, model) && isSupportedKind(r.kind) && !exclude.includes(r.name),
-	);
+	const rows = (await listEnabledBackends(env.DB)).filter((r) => servesModel(r, model) && !exclude.includes(r.name));
 	const snaps = await Promise.all(rows.map((r) => snapshotOf(env, r.name)));
 	const now = Date.now();
 	const scored = rows.map((row, i) => {
@@ -133,12 +131,10 @@ export async function admitJob(env: Env, spec: JobSpec, row: BackendRow): Promis
 
 /** Feeds a submission's outcome to the backend's circuit breaker (best effort). */
 export async function reportOutcome(env: Env, name: string, result: BackendResult<unknown>): Promise<void> {
-	// A permanent refusal of one job's input says nothing of the backend's health; errors, timeouts and a refused
-	// key or unknown endpoint do.
-	if (!result.ok && result.pending) return;
-	const failed = !result.ok && (result.kind === "transient" || result.misconfigured === true);
+	const verdict = result.ok ? "success" : policyOf(result.reason).breaker;
+	if (verdict === "ignore") return;
 	try {
-		await stubOf(env, name).report(!failed);
+		await stubOf(env, name).report(verdict === "success");
 	} catch (err) {
 		log.warn("breaker_report_failed", { backend: name, error: err instanceof Error ? err.message : String(err) });
 	}
@@ -154,10 +150,9 @@ export async function releaseSlot(env: Env, name: string, jobId: string): Promis
 }
 
 /**
- * Whether a failed submission may move the job to another backend. Only when the job never ran and the backend
- * certainly did not take it (it answered with an error: `refused`), so a job can never run, let alone succeed,
- * twice; a timeout is ambiguous (the run may exist) and is retried on the same backend. A job that named its
- * backend stays there.
+ * Whether a failed submission may move the job to another backend: only when the job never ran and the backend
+ * certainly did not take it (`policyOf(…).failover`), so a job can never run, let alone succeed, twice; a timeout
+ * is ambiguous (the run may exist) and is retried on the same backend. A job that named its backend stays there.
  */
 export function mayFailover(
 	spec: JobSpec,
@@ -165,8 +160,9 @@ export function mayFailover(
 	failure: BackendFailure,
 	refusals: number,
 ): boolean {
-	if (remoteId !== null || spec.backend.pinned || failure.refused !== true) return false;
-	return failure.kind === "permanent" || refusals >= FAILOVER_AFTER_REFUSALS;
+	if (remoteId !== null || spec.backend.pinned) return false;
+	const failover = policyOf(failure.reason).failover;
+	return failover === "now" || (failover === "after_refusals" && refusals >= FAILOVER_AFTER_REFUSALS);
 }
 
 /** The next backend for a job leaving its current one, or null when every eligible one was tried. */
@@ -189,12 +185,12 @@ export function movedSpec(spec: JobSpec, row: BackendRow): JobSpec {
 
 export type PickResult =
 	| { ok: true; row: BackendRow }
-	| { ok: false; reason: "not_found" | "disabled" | "model_unsupported" | "kind_unsupported"; name: string }
+	| { ok: false; reason: "not_found" | "disabled" | "model_unsupported"; name: string }
 	| { ok: false; reason: "none_available" };
 
 /**
- * Picks the backend for a new job: the named one when given (it must exist, be enabled, serve the model and be of
- * a supported kind), else the best-ranked eligible one (`rankBackends`).
+ * Picks the backend for a new job: the named one when given (it must exist, be enabled and serve the model), else
+ * the best-ranked eligible one (`rankBackends`).
  */
 export async function pickBackend(env: Env, model: ModelNeeds, name?: string): Promise<PickResult> {
 	if (name !== undefined) {
@@ -202,7 +198,6 @@ export async function pickBackend(env: Env, model: ModelNeeds, name?: string): P
 		if (!row) return { ok: false, reason: "not_found", name };
 		if (!row.enabled) return { ok: false, reason: "disabled", name };
 		if (!servesModel(row, model)) return { ok: false, reason: "model_unsupported", name };
-		if (!isSupportedKind(row.kind)) return { ok: false, reason: "kind_unsupported", name };
 		return { ok: true, row };
 	}
 	const row = (await rankBackends(env, model))[0];
@@ -210,11 +205,11 @@ export async function pickBackend(env: Env, model: ModelNeeds, name?: string): P
 }
 
 /**
- * For each model: whether an enabled backend of a supported kind that serves it is healthy now (its circuit not
+ * For each model: whether an enabled backend that serves it is healthy now (its circuit not
  * open, its last health check not failed), and the kinds of those that are; otherwise why not.
  */
 export async function modelAvailability(env: Env, models: readonly ModelNeeds[]): Promise<Map<string, Availability>> {
-	const rows = (await listEnabledBackends(env.DB)).filter((r) => isSupportedKind(r.kind));
+	const rows = await listEnabledBackends(env.DB);
 	const snaps = await Promise.all(rows.map((r) => snapshotOf(env, r.name)));
 	const now = Date.now();
 	const healthyRows = new Set(rows.filter((r, i) => healthy(snaps[i] ?? null, now) && !lastCheckFailed(r)));

@@ -1,30 +1,14 @@
+import type { JobSpec } from "../jobs/record";
 import type { JobProgress, VideoOutput } from "../jobs/state";
+import type { BackendResult } from "./failure";
 
-/** The kinds of backend the admin API accepts (see the API contract, Backends). */
+/** The kinds of backend the admin API accepts (docs/backends.md). */
 export const BACKEND_KINDS = ["runpod", "pod", "comfyui", "vastai"] as const;
 export type BackendKind = (typeof BACKEND_KINDS)[number];
 
 /** The models the Worker knows how to build inputs for. */
 export const MODELS = ["preview", "wan2.2-i2v", "wan2.2-s2v"] as const;
 export type Model = (typeof MODELS)[number];
-
-/** A failed call to a backend, classified: `transient` is retried with backoff, `permanent` fails the job. */
-export interface BackendFailure {
-	ok: false;
-	kind: "transient" | "permanent";
-	/** The server's Retry-After, when it gave one. */
-	retryAfterMs?: number;
-	/** Safe to show on the job: never a URL with a signature or a token. */
-	message: string;
-	/** The backend answered with an error, so it certainly did not take the job (a timeout leaves that open). */
-	refused?: boolean;
-	/** Not a failure of the backend: it is preparing (a vast.ai instance booting); the breaker ignores it. */
-	pending?: boolean;
-	/** The backend itself is unusable (key refused, endpoint unknown): it fails every job, not just this one. */
-	misconfigured?: boolean;
-}
-
-export type BackendResult<T> = ({ ok: true } & T) | BackendFailure;
 
 /** The input of one GPU job, per docs/gpu-job-protocol.md. */
 export interface GpuJobInput {
@@ -67,12 +51,30 @@ export interface HealthReport {
 	details: Record<string, unknown>;
 }
 
-/** One GPU backend. Implementations never throw for remote failures: they return a `BackendFailure`. */
-export interface GpuBackend {
-	readonly kind: BackendKind;
+/** The job an adapter works for. */
+export interface JobContext {
+	id: string;
+	/** Origin the backend uses to reach the Worker (the RunPod webhook). */
+	origin: string;
+	/** The job's inputs in R2 (the ComfyUI kinds upload them themselves). */
+	inputs: JobSpec["inputs"];
+	/** Where the current submission's video goes (the kinds that store it themselves). */
+	videoKey: string;
+	/** The number a submit made now gives its submission: retries of a submit that failed keep it. */
+	submission: number;
+}
+
+/** One job's runs on a backend. Never throws for remote failures: it returns a `BackendFailure`. */
+export interface JobRun {
 	/** `pricePerSecondUsd`: the price of the machine the job landed on, when the backend knows it (vast.ai). */
 	submit(input: GpuJobInput): Promise<BackendResult<{ remoteId: string; pricePerSecondUsd?: number }>>;
 	poll(remoteId: string): Promise<BackendResult<PollStatus>>;
 	cancel(remoteId: string): Promise<BackendResult<Record<never, never>>>;
+}
+
+/** One GPU backend: its health, and the adapter for each job it runs. */
+export interface GpuBackend {
+	readonly kind: BackendKind;
 	health(): Promise<HealthReport>;
+	forJob(job: JobContext): JobRun;
 }

@@ -1,8 +1,8 @@
 /**
- * A small client of vast.ai's REST API (gpu-protocols.md §5): search offers, create, show, list and destroy
- * instances. Bearer auth; every call has a timeout; failures come back as values, never thrown.
+ * A small client of vast.ai's REST API (https://docs.vast.ai/api-reference): search offers, create, show, list and
+ * destroy instances. Bearer auth; every call has a timeout; failures come back as values, never thrown.
  */
-import { isObject } from "./pod";
+import { isObject } from "./http";
 
 export const VASTAI_BASE_URL = "https://console.vast.ai";
 const TIMEOUT_MS = 15_000;

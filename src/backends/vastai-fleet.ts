@@ -6,6 +6,7 @@
 import { getBackend } from "../db/backends";
 import { base64url } from "../lib/ids";
 import { openJson } from "../lib/secret-box";
+import { storedConfig } from "./config";
 import { comfyUrl, DEAD_STATUSES, VASTAI_BASE_URL, VastaiClient } from "./vastai-api";
 import { templateFor } from "./workflows";
 
@@ -37,8 +38,6 @@ export interface VastState {
 
 export type Ensure = { ready: true; state: VastState } | { ready: false; state: VastState | null; message: string };
 
-const n = (v: unknown, d: number) => (typeof v === "number" && Number.isFinite(v) ? v : d);
-
 /** The onstart script: fetch the models the backend serves (gpu-worker/scripts/download_models.sh), then run. */
 export function defaultOnstart(models: string[]): string {
 	const wanted = models.filter((m) => templateFor(m)).join(" ") || "wan2.2-i2v wan2.2-s2v";
@@ -52,22 +51,23 @@ export const labelFor = (backend: string) => `reelgate:${backend}`;
 export async function loadVastSettings(env: Env, name: string): Promise<VastSettings | null> {
 	const row = await getBackend(env.DB, name);
 	if (row?.kind !== "vastai") return null;
-	const c = JSON.parse(row.config) as Record<string, unknown>;
-	const secrets = await openJson(env.BACKEND_SECRETS_KEY, row.secrets);
+	const stored = storedConfig(row, await openJson(env.BACKEND_SECRETS_KEY, row.secrets));
+	if (stored.kind !== "vastai") return null;
+	const c = stored.config;
 	const models = JSON.parse(row.models) as string[];
 	return {
-		apiKey: secrets.api_key ?? "",
-		baseUrl: typeof c.base_url === "string" ? c.base_url : VASTAI_BASE_URL,
-		minGpuRamGb: n(c.min_gpu_ram_gb, 24),
-		maxDph: n(c.max_dph_usd, 0.6),
-		minReliability: n(c.min_reliability, 0.98),
-		gpuNames: Array.isArray(c.gpu_names) ? c.gpu_names.map(String) : undefined,
-		image: typeof c.image === "string" ? c.image : "vastai/comfyui",
-		templateHashId: typeof c.template_hash_id === "string" ? c.template_hash_id : undefined,
-		diskGb: n(c.disk_gb, 80),
-		onstart: typeof c.onstart === "string" ? c.onstart : defaultOnstart(models),
-		idleDestroyS: n(c.idle_destroy_s, 600),
-		bootTimeoutS: n(c.boot_timeout_s, 1200),
+		apiKey: c.api_key ?? "",
+		baseUrl: c.base_url ?? VASTAI_BASE_URL,
+		minGpuRamGb: c.min_gpu_ram_gb ?? 24,
+		maxDph: c.max_dph_usd ?? 0.6,
+		minReliability: c.min_reliability ?? 0.98,
+		gpuNames: c.gpu_names,
+		image: c.image ?? "vastai/comfyui",
+		templateHashId: c.template_hash_id,
+		diskGb: c.disk_gb ?? 80,
+		onstart: c.onstart ?? defaultOnstart(models),
+		idleDestroyS: c.idle_destroy_s ?? 600,
+		bootTimeoutS: c.boot_timeout_s ?? 1200,
 	};
 }
 

@@ -1,5 +1,6 @@
-import { ComfyuiBackend, type ComfyuiJobContext } from "./comfyui";
-import type { BackendResult, GpuBackend, GpuJobInput, HealthReport, PollStatus } from "./types";
+import { ComfyuiBackend, type ComfyuiDeps } from "./comfyui";
+import { type BackendResult, failure } from "./failure";
+import type { GpuBackend, GpuJobInput, HealthReport, JobContext, JobRun, PollStatus } from "./types";
 import { VastaiClient } from "./vastai-api";
 import { loadVastSettings, offerFilter } from "./vastai-fleet";
 
@@ -15,12 +16,20 @@ export class VastaiBackend implements GpuBackend {
 	readonly kind = "vastai" as const;
 	readonly #env: Env;
 	readonly #name: string;
-	readonly #job?: ComfyuiJobContext;
+	readonly #deps: ComfyuiDeps;
 
-	constructor(env: Env, name: string, job?: ComfyuiJobContext) {
+	constructor(env: Env, name: string, deps: ComfyuiDeps) {
 		this.#env = env;
 		this.#name = name;
-		this.#job = job;
+		this.#deps = deps;
+	}
+
+	forJob(job: JobContext): JobRun {
+		return {
+			submit: (input) => this.#submit(job, input),
+			poll: (remoteId) => this.#poll(job, remoteId),
+			cancel: (remoteId) => this.#cancel(job, remoteId),
+		};
 	}
 
 	#stub() {
@@ -28,29 +37,22 @@ export class VastaiBackend implements GpuBackend {
 	}
 
 	/** The ComfyUI of the current instance when it is `instanceId` (or any, when not given) and ready. */
-	async #comfy(instanceId?: number): Promise<ComfyuiBackend | null> {
+	async #comfy(job: JobContext, instanceId?: number): Promise<JobRun | null> {
 		const state = await this.#stub().vastInstance(true);
 		if (state?.status !== "ready" || !state.url) return null;
 		if (instanceId !== undefined && state.instance_id !== instanceId) return null;
-		return new ComfyuiBackend({ url: state.url, token: state.password }, this.#job);
+		return new ComfyuiBackend({ url: state.url, token: state.password }, this.#deps).forJob(job);
 	}
 
 	/** Runs on the ready instance; its hourly price becomes the job's price per second (the cost accrues per job). */
-	async submit(input: GpuJobInput): Promise<BackendResult<{ remoteId: string; pricePerSecondUsd?: number }>> {
+	async #submit(
+		job: JobContext,
+		input: GpuJobInput,
+	): Promise<BackendResult<{ remoteId: string; pricePerSecondUsd?: number }>> {
 		const ensured = await this.#stub().vastEnsure(this.#name);
-		if (!ensured.ready) {
-			return { ok: false, kind: "transient", pending: true, retryAfterMs: BOOT_RETRY_MS, message: ensured.message };
-		}
-		const comfy = await this.#comfy(ensured.state.instance_id);
-		if (!comfy) {
-			return {
-				ok: false,
-				kind: "transient",
-				pending: true,
-				retryAfterMs: BOOT_RETRY_MS,
-				message: "Instance not ready.",
-			};
-		}
+		if (!ensured.ready) return failure("booting", ensured.message, BOOT_RETRY_MS);
+		const comfy = await this.#comfy(job, ensured.state.instance_id);
+		if (!comfy) return failure("booting", "Instance not ready.", BOOT_RETRY_MS);
 		const r = await comfy.submit(input);
 		if (!r.ok) return r;
 		return {
@@ -65,17 +67,17 @@ export class VastaiBackend implements GpuBackend {
 		return { instance: Number(instance), prompt: prompt ?? "" };
 	}
 
-	async poll(remoteId: string): Promise<BackendResult<PollStatus>> {
+	async #poll(job: JobContext, remoteId: string): Promise<BackendResult<PollStatus>> {
 		const { instance, prompt } = VastaiBackend.#split(remoteId);
-		const comfy = await this.#comfy(instance);
+		const comfy = await this.#comfy(job, instance);
 		// The instance is gone (destroyed, died): the job is lost with it and goes back to the queue.
 		if (!comfy) return { ok: true, state: "lost" };
 		return comfy.poll(prompt);
 	}
 
-	async cancel(remoteId: string): Promise<BackendResult<Record<never, never>>> {
+	async #cancel(job: JobContext, remoteId: string): Promise<BackendResult<Record<never, never>>> {
 		const { instance, prompt } = VastaiBackend.#split(remoteId);
-		const comfy = await this.#comfy(instance);
+		const comfy = await this.#comfy(job, instance);
 		return comfy ? comfy.cancel(prompt) : { ok: true };
 	}
 
@@ -94,7 +96,8 @@ export class VastaiBackend implements GpuBackend {
 		details.offers_available = offers.value.length;
 		details.cheapest_dph = offers.value[0]?.dph_total ?? null;
 		if (state?.status === "ready" && state.url) {
-			details.comfyui = (await new ComfyuiBackend({ url: state.url, token: state.password }).health()).details;
+			const comfy = new ComfyuiBackend({ url: state.url, token: state.password }, this.#deps);
+			details.comfyui = (await comfy.health()).details;
 		}
 		return { reachable: true, latency_ms, details };
 	}

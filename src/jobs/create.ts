@@ -56,8 +56,6 @@ function pickProblem(pick: Exclude<PickResult, { ok: true }>, model: string): Ap
 			return new ApiError("conflict", `Backend "${pick.name}" is disabled.`);
 		case "model_unsupported":
 			return new ApiError("conflict", `Backend "${pick.name}" does not serve model ${model}.`);
-		case "kind_unsupported":
-			return new ApiError("conflict", `Backend "${pick.name}": its kind is not supported for jobs yet.`);
 		case "none_available":
 			return new ApiError("backend_unavailable", `No enabled backend serves model ${model}.`);
 	}

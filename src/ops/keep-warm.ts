@@ -1,6 +1,7 @@
-import { loadBackend } from "../backends/registry";
+import { type StoredConfig, storedConfig } from "../backends/config";
 import { RUNPOD_BASE_URL } from "../backends/runpod";
 import { configOf } from "../config";
+import { getBackend } from "../db/backends";
 import { all, run } from "../db/sql";
 import type { Logger } from "../lib/logger";
 import { openJson } from "../lib/secret-box";
@@ -39,33 +40,28 @@ interface PingRow {
  * so it needs none of the adapter's job plumbing. Null for other kinds.
  */
 async function queueTarget(env: Env, name: string): Promise<QueueTarget | { error: string }> {
-	const loaded = await loadBackend(env, name);
-	if (!loaded) return { error: "no such backend" };
-	const { row } = loaded;
+	const row = await getBackend(env.DB, name);
+	if (!row) return { error: "no such backend" };
 	if (!row.enabled) return { error: "backend disabled" };
-	let config: Record<string, unknown>;
-	let secrets: Record<string, string>;
+	let stored: StoredConfig;
 	try {
-		config = JSON.parse(row.config) as Record<string, unknown>;
-		secrets = await openJson(env.BACKEND_SECRETS_KEY, row.secrets);
+		stored = storedConfig(row, await openJson(env.BACKEND_SECRETS_KEY, row.secrets));
 	} catch {
 		return { error: "backend config or secrets unreadable" };
 	}
 	const headers: Record<string, string> = { "content-type": "application/json" };
-	if (row.kind === "runpod") {
-		const base = typeof config.base_url === "string" ? config.base_url : RUNPOD_BASE_URL;
-		if (secrets.api_key) headers.authorization = `Bearer ${secrets.api_key}`;
-		return {
-			kind: row.kind,
-			base: `${base.replace(/\/+$/, "")}/${encodeURIComponent(String(config.endpoint_id))}`,
-			headers,
-		};
+	switch (stored.kind) {
+		case "runpod": {
+			const { base_url = RUNPOD_BASE_URL, endpoint_id, api_key } = stored.config;
+			if (api_key) headers.authorization = `Bearer ${api_key}`;
+			return { kind: row.kind, base: `${base_url.replace(/\/+$/, "")}/${encodeURIComponent(endpoint_id)}`, headers };
+		}
+		case "pod":
+			if (stored.config.token) headers.authorization = `Bearer ${stored.config.token}`;
+			return { kind: row.kind, base: stored.config.url.replace(/\/+$/, ""), headers };
+		default:
+			return { error: `kind ${row.kind} has no queue API to keep warm` };
 	}
-	if (row.kind === "pod") {
-		if (secrets.token) headers.authorization = `Bearer ${secrets.token}`;
-		return { kind: row.kind, base: String(config.url).replace(/\/+$/, ""), headers };
-	}
-	return { error: `kind ${row.kind} has no queue API to keep warm` };
 }
 
 async function call(target: QueueTarget, method: string, path: string, body?: unknown): Promise<Response> {

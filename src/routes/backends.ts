@@ -3,7 +3,7 @@ import { newRouter } from "../app";
 import { requireAdmin } from "../auth/middleware";
 import { PutBackendBodySchema, requiredSecrets, secretFields, splitConfig } from "../backends/config";
 import { buildBackend, parseModels } from "../backends/registry";
-import { BACKEND_KINDS, type HealthReport } from "../backends/types";
+import { BACKEND_KINDS } from "../backends/types";
 import {
 	type BackendRow,
 	deleteBackend,
@@ -214,10 +214,7 @@ export const backendsRoutes = newRouter()
 		const { name } = c.req.valid("param");
 		const row = await getBackend(c.env.DB, name);
 		if (!row) throw notFound("Backend");
-		const built = await buildBackend(c.env, row);
-		const report: HealthReport = built.ok
-			? await built.backend.health()
-			: { reachable: false, latency_ms: 0, details: { error: `Backend kind "${row.kind}" is not supported yet.` } };
+		const report = await (await buildBackend(c.env, row)).health();
 		const health = { ...report, checked_at: nowIso() };
 		await setBackendHealth(c.env.DB, name, JSON.stringify(health));
 		return c.json(health, 200);

@@ -1,4 +1,4 @@
-import { parseRetryAfter } from "../jobs/backoff";
+import { parseRetryAfter } from "../lib/retry-after";
 import { webhookHeaders } from "./sign";
 
 /** Per-attempt limit: the spec suggests 15–30 s; the short end keeps a job's alarm step bounded. */

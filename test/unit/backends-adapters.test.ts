@@ -1,13 +1,15 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { findVideo } from "../../src/backends/comfyui";
 import { base64DecodedSize } from "../../src/backends/inline-video";
 import { parseRemoteError } from "../../src/backends/remote-error";
-import { RunpodBackend } from "../../src/backends/runpod";
+import { interpretRunpodJob } from "../../src/backends/runpod";
 import { runpodWebhookToken, verifyRunpodWebhookToken } from "../../src/backends/webhook-token";
 import { buildWorkflow, framesFor, templateFor, templateParams } from "../../src/backends/workflows";
 
 describe("runpod job objects", () => {
-	const rp = new RunpodBackend({ endpoint_id: "ep", api_key: "k" });
+	const inline = { bucket: env.BUCKET, key: "outputs/acct/job_adapters/att_1/video.mp4", maxBytes: 1024 };
+	const interpret = (body: unknown) => interpretRunpodJob(body, inline);
 	it.each([
 		[{ id: "a", status: "IN_QUEUE" }, { state: "queued" }],
 		[
@@ -32,11 +34,11 @@ describe("runpod job objects", () => {
 			{ state: "failed", error: { code: "output_missing" } },
 		],
 	])("%j", async (body, expected) => {
-		expect(await rp.interpret(body)).toMatchObject({ ok: true, ...expected });
+		expect(await interpret(body)).toMatchObject({ ok: true, ...expected });
 	});
 
 	it("an unknown status is transient, not a crash", async () => {
-		expect(await rp.interpret({ status: "WEIRD" })).toMatchObject({ ok: false, kind: "transient" });
+		expect(await interpret({ status: "WEIRD" })).toMatchObject({ ok: false, reason: "bad_answer" });
 	});
 
 	it("an uncaught exception keeps its message and drops the traceback and hostname", () => {
@@ -58,7 +60,7 @@ describe("runpod job objects", () => {
 	it.each(WORKER_CODES)("FAILED with %s keeps its code in the string and in the legacy object form", async (code) => {
 		const error = { code, message: `failed with ${code}` };
 		for (const form of [JSON.stringify(error), error]) {
-			expect(await rp.interpret({ id: "a", status: "FAILED", executionTime: 9, error: form })).toEqual({
+			expect(await interpret({ id: "a", status: "FAILED", executionTime: 9, error: form })).toEqual({
 				ok: true,
 				state: "failed",
 				error,

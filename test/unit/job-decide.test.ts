@@ -46,7 +46,7 @@ describe("after a submission", () => {
 	});
 
 	it("moves a job the backend refused outright elsewhere, failing it where no backend is left", () => {
-		const d = afterSubmit(job(), { ok: false, kind: "permanent", refused: true, message: "HTTP 400" }, ctx);
+		const d = afterSubmit(job(), { ok: false, reason: "rejected", message: "HTTP 400" }, ctx);
 		expect(d).toMatchObject({
 			type: "failover",
 			reason: "HTTP 400",
@@ -55,14 +55,14 @@ describe("after a submission", () => {
 	});
 
 	it("retries a timeout on the same backend: the run may exist", () => {
-		const d = afterSubmit(job(), { ok: false, kind: "transient", message: "timed out" }, ctx);
+		const d = afterSubmit(job(), { ok: false, reason: "unreachable", message: "timed out" }, ctx);
 		expect(d).toMatchObject({ type: "schedule", event: "retry", detail: "timed out", job: { transient_failures: 1 } });
 	});
 
 	it("never moves a pinned job", () => {
 		const pinned = job();
 		pinned.spec.backend.pinned = true;
-		const d = afterFailure(pinned, { ok: false, kind: "permanent", refused: true, message: "no" }, ctx);
+		const d = afterFailure(pinned, { ok: false, reason: "rejected", message: "no" }, ctx);
 		expect(d.type).toBe("finish");
 	});
 });

@@ -4,11 +4,11 @@ import {
 	nextAlarmAt,
 	POLL_MAX_MS,
 	POLL_MIN_MS,
-	parseRetryAfter,
 	pollDelayMs,
 	RETRY_MAX_MS,
 	retryDelayMs,
 } from "../../src/jobs/backoff";
+import { parseRetryAfter } from "../../src/lib/retry-after";
 
 describe("poll delay", () => {
 	it.each([

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseStatus } from "../../src/backends/pod";
 import { parseRemoteError } from "../../src/backends/remote-error";
+import { parseStatus } from "../../src/backends/runpod-protocol";
 import { canonicalJson } from "../../src/jobs/canonical-json";
 import { buildParams } from "../../src/jobs/input";
 import { open, openJson, seal, sealJson } from "../../src/lib/secret-box";
@@ -37,9 +37,9 @@ describe("pod /status parsing", () => {
 		],
 		[
 			{ id: "a", status: "WEIRD" },
-			{ ok: false, kind: "transient" },
+			{ ok: false, reason: "bad_answer" },
 		],
-		["not json", { ok: false, kind: "transient" }],
+		["not json", { ok: false, reason: "bad_answer" }],
 	])("%j", (body, expected) => {
 		expect(parseStatus(body)).toMatchObject(expected);
 	});
