@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import type { BackendRow } from "../db/backends";
-import type { BackendKind } from "./types";
+import type { BackendKind } from "../schemas/backends";
 
 const HttpUrl = z.url({ protocol: /^https?$/ }).max(2048);
 /** A secret: a string sets it, `null` clears it, absent keeps what is stored (secrets are write-only). */

@@ -4,8 +4,8 @@ import { requireKey } from "../auth/middleware";
 import { endOnRevocation } from "../auth/revocation-guard";
 import { isKeyActive } from "../db/keys";
 import { notFound, problemResponses } from "../errors";
-import { JobIdParamSchema } from "../jobs/api-schema";
-import { JOB_EVENT_TYPES } from "../jobs/record";
+import { JOB_EVENT_TYPES, JobIdParamSchema } from "../schemas/jobs";
+
 import { loadOwnJob } from "./jobs";
 
 /**
