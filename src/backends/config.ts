@@ -41,8 +41,8 @@ export const RunpodConfigSchema = z
 	.strict();
 
 /**
- * vast.ai: the instance the backend rents (offers and instances of https://docs.vast.ai/api-reference); unknown
- * extra fields are kept as they are.
+ * vast.ai: the instance the backend rents (offers and instances of
+ * https://docs.vast.ai/api-reference/introduction); unknown extra fields are kept as they are.
  */
 export const VastaiConfigSchema = z.looseObject({
 	api_key: Secret,
