@@ -18,6 +18,7 @@ import { CLOUDFLARE_API_BASE, cloudflareApi, corsRules } from "./lib/cloudflare-
 import { HttpError } from "./lib/http-json.mjs";
 import { ROOT, toolEnv, wranglerArgv } from "./lib/paths.mjs";
 import { parseToml } from "./lib/toml-lite.mjs";
+import { copyVendorAssets } from "./lib/web-vendor.mjs";
 
 export const ENVIRONMENTS = ["staging", "production"];
 /** Secrets the Worker needs, with how to make a good value for each. */
@@ -122,6 +123,8 @@ export async function deploy(argv, io = {}) {
 	const target = resolveEnvironment(config, opts.env);
 	const varFlags = Object.entries(target.inherited).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
 	const configFlags = ["--config", configPath, "--env", opts.env];
+	// The static assets include third-party files copied from node_modules (the API reference renderer).
+	copyVendorAssets();
 
 	if (opts["dry-run"]) {
 		log(`Building ${target.name} (dry run, nothing is uploaded)…`);

@@ -2,6 +2,7 @@
 // `npm run keys -- create|list|revoke`: API keys through the admin API of the local stack or a deployed one.
 import { parseArgs } from "node:util";
 import { readDevVars } from "./lib/dev-vars.mjs";
+import { resolveApiUrl, unreachableMessage } from "./lib/local-stack.mjs";
 import { DEV_VARS } from "./lib/paths.mjs";
 
 const HELP = `Usage:
@@ -9,9 +10,9 @@ const HELP = `Usage:
   npm run keys -- list
   npm run keys -- revoke KEY_ID
 
-By default these talk to the local stack (npm start) at http://127.0.0.1:8787 with the ADMIN_TOKEN from
-.dev.vars. For another one: --url https://… --admin-token … (or env REELGATE_URL, REELGATE_ADMIN_TOKEN).
-Prints the API's JSON answer.`;
+By default these talk to the local stack that \`npm start\` runs (it records its URL in .reelgate/local.json;
+without it http://127.0.0.1:8787) with the ADMIN_TOKEN from .dev.vars. For another one: --url https://…
+--admin-token … (or env REELGATE_URL, REELGATE_ADMIN_TOKEN). Prints the API's JSON answer.`;
 
 const { values: opts, positionals } = parseArgs({
 	allowPositionals: true,
@@ -33,15 +34,17 @@ function die(message, code = 1) {
 const [command, ...rest] = positionals;
 if (opts.help || !command) die(HELP, opts.help ? 0 : 1);
 
-const localPort = process.env.REELGATE_PORT ?? "8787";
-const explicitUrl = opts.url ?? process.env.REELGATE_URL;
-const baseUrl = (explicitUrl ?? `http://127.0.0.1:${localPort}`).replace(/\/+$/, "");
-const adminToken = opts["admin-token"] ?? process.env.REELGATE_ADMIN_TOKEN ?? readDevVars(DEV_VARS).ADMIN_TOKEN;
+const target = resolveApiUrl(opts.url);
+const baseUrl = target.url;
+const remote = target.source === "--url" || target.source === "REELGATE_URL";
+// The local stack's token lives where its record says (the .dev.vars that `npm start` wrote).
+const devVars = target.stack?.admin_token_file ?? DEV_VARS;
+const adminToken = opts["admin-token"] ?? process.env.REELGATE_ADMIN_TOKEN ?? readDevVars(devVars).ADMIN_TOKEN;
 if (!adminToken) {
 	die(
-		explicitUrl
+		remote
 			? "No admin token: pass --admin-token (the ADMIN_TOKEN secret of that deployment)."
-			: `No ADMIN_TOKEN in ${DEV_VARS}: start the local stack once with \`npm start\`, or pass --admin-token.`,
+			: `No ADMIN_TOKEN in ${devVars}: start the local stack once with \`npm start\`, or pass --admin-token.`,
 	);
 }
 
@@ -58,12 +61,7 @@ async function call(method, path, body) {
 			signal: AbortSignal.timeout(15_000),
 		});
 	} catch (err) {
-		const why = err.cause?.code ?? err.message;
-		die(
-			explicitUrl
-				? `Cannot reach ${baseUrl} (${why}).`
-				: `No local stack answers on ${baseUrl} (${why}).\nStart it in another terminal with \`npm start\` (or pass --url and --admin-token for a deployed API).`,
-		);
+		die(unreachableMessage(target, err));
 	}
 	const text = await res.text();
 	let json;

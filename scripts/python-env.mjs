@@ -99,3 +99,22 @@ export async function ensureVenv({ venvDir, requirements, label, log = (msg) => 
 export function ensurePythonEnv({ log } = {}) {
 	return ensureVenv({ venvDir: VENV_DIR, requirements: WORKER_REQUIREMENTS, label: "gpu-worker", log });
 }
+
+export const CLIENT_DIR = path.join(ROOT, "clients", "python");
+
+/**
+ * clients/python/.venv with the client's test requirements and the `reelgate` package installed from today's
+ * source as `pip install ./clients/python` installs it (not editable; offline: setuptools is in the venv). Returns
+ * its python path.
+ */
+export async function ensureClientEnv({ log } = {}) {
+	const python = await ensureVenv({
+		venvDir: path.join(CLIENT_DIR, ".venv"),
+		requirements: [path.join(CLIENT_DIR, "requirements-test.txt")],
+		label: "the Python client's tests",
+		log,
+	});
+	const pip = ["-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--force-reinstall", CLIENT_DIR];
+	await run(python, pip, CLIENT_DIR);
+	return python;
+}

@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // `npm start`: the whole local stack. Writes .dev.vars, applies D1 migrations, starts the GPU worker in pod
-// mode and `wrangler dev`, waits until both are healthy, registers the pod as the default backend, and stops
-// everything it started on Ctrl-C / SIGTERM.
+// mode and `wrangler dev`, waits until both are healthy, registers the pod as the default backend, records where
+// it runs for the other tools (scripts/lib/local-stack.mjs), and stops everything it started on Ctrl-C / SIGTERM.
+// The processes' output goes to a log file; the terminal gets a short banner and what needs attention.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ensureDevVars } from "./lib/dev-vars.mjs";
+import { localStackFile, removeLocalStack, writeLocalStack } from "./lib/local-stack.mjs";
 import { DEV_VARS, ROOT, requireInstalled, toolEnv, wranglerArgv } from "./lib/paths.mjs";
 import { startProcess } from "./lib/proc.mjs";
+import { createStackLog } from "./lib/stack-log.mjs";
 import { portInUse, sleep, waitForUrl } from "./lib/wait.mjs";
+import { copyVendorAssets } from "./lib/web-vendor.mjs";
 
 const HELP = `Usage: npm start -- [options]
 
@@ -23,10 +27,14 @@ Options:
   --inspector-port N   Port for the Worker's devtools inspector (default: wrangler's choice)
   --var NAME:VALUE     Override a [vars] setting of wrangler.toml (repeatable), e.g. ALLOW_LOOPBACK_WEBHOOKS:true
   --timeout S          Seconds to wait for both services to be healthy (default 180)
+  --verbose            Show every process's output here (it always goes to the log file)
   -h, --help           This text
 
+Once healthy, it records its URL and where the admin token lives in .reelgate/local.json, which
+\`npm run keys\`, \`npm run reelgate\` and the clients read when REELGATE_URL is not set.
+
 Environment: REELGATE_PORT, REELGATE_POD_PORT (ports), REELGATE_PYTHON (a Python that already has the
-GPU worker's requirements, instead of gpu-worker/.venv).`;
+GPU worker's requirements, instead of gpu-worker/.venv), REELGATE_LOCAL_FILE (another place for the record).`;
 
 const { values: opts } = parseArgs({
 	options: {
@@ -37,6 +45,7 @@ const { values: opts } = parseArgs({
 		"inspector-port": { type: "string" },
 		var: { type: "string", multiple: true, default: [] },
 		timeout: { type: "string" },
+		verbose: { type: "boolean", default: false },
 		help: { type: "boolean", short: "h", default: false },
 	},
 	strict: true,
@@ -68,6 +77,27 @@ if (!(timeoutS > 0)) fail(`--timeout must be a number of seconds, got ${opts.tim
 const timeoutMs = timeoutS * 1000;
 const workerUrl = `http://${HOST}:${port}`;
 const podUrl = `http://${HOST}:${podPort}`;
+const stackFile = localStackFile();
+/** Made once the ports are known to be free: a second `npm start` must not truncate the first one's log. */
+let log;
+/** A path as a developer would type it from the repository root. */
+const shown = (p) => (p.startsWith(`${ROOT}${path.sep}`) ? path.relative(ROOT, p) : p);
+
+/** Starts a child whose output goes to the log (and to the terminal as the log decides). */
+function startLogged(name, cmd, args, options) {
+	return startProcess(name, cmd, args, {
+		...options,
+		echo: false,
+		onLine: (line, stream) => log.line(name, line, stream),
+	});
+}
+
+/** The reason a child failed, with its last lines: in quiet mode they were never shown. */
+function failedWithTail(name, message) {
+	const tail = opts.verbose ? [] : log.tail(name);
+	const lines = tail.length ? `\n\nThe last lines of [${name}]:\n${tail.map((l) => `  ${l}`).join("\n")}` : "";
+	return `${message}${lines}\n(The whole output: ${shown(log.file)})`;
+}
 
 /** @type {ReturnType<typeof startProcess>[]} */
 const running = [];
@@ -76,9 +106,11 @@ let stopping = false;
 async function stopAll(code) {
 	if (stopping) return;
 	stopping = true;
+	removeLocalStack();
 	if (running.length > 0) console.log("\nStopping the local stack…");
 	await Promise.all(running.map((p) => p.stop()));
 	if (running.length > 0) console.log("Stopped.");
+	await log?.close();
 	process.exit(code);
 }
 
@@ -102,11 +134,12 @@ async function main() {
 		}
 	}
 
+	log = createStackLog({ file: path.join(path.dirname(stackFile), "start.log"), verbose: opts.verbose });
+	console.log(`Starting the local stack (output: ${shown(log.file)})…`);
 	// 1. Secrets.
 	const { vars, added, created } = ensureDevVars(DEV_VARS);
-	if (created) console.log(`Wrote ${DEV_VARS} with random secrets (${added.join(", ")}).`);
-	else if (added.length > 0) console.log(`Added ${added.join(", ")} to ${DEV_VARS}.`);
-	else console.log(`Using the secrets in ${DEV_VARS}.`);
+	if (created) console.log(`  wrote ${shown(DEV_VARS)} with random secrets (${added.join(", ")})`);
+	else if (added.length > 0) console.log(`  added ${added.join(", ")} to ${shown(DEV_VARS)}`);
 	const placeholders = Object.keys(vars).filter((k) => /^change-me/.test(vars[k]));
 	if (placeholders.length > 0) {
 		console.warn(`Warning: ${placeholders.join(", ")} in ${DEV_VARS} still hold the example's placeholder.`);
@@ -115,16 +148,20 @@ async function main() {
 	// 2. Local D1 schema. CI=true: wrangler skips its confirmation prompt.
 	const persistArgs = persistTo ? ["--persist-to", persistTo] : [];
 	const [node, migrateArgs] = wranglerArgv(["d1", "migrations", "apply", "DB", "--local", ...persistArgs]);
-	const migrate = startProcess("migrate", node, migrateArgs, { cwd: ROOT, env: toolEnv({ CI: "true" }) });
+	const migrate = startLogged("migrate", node, migrateArgs, { cwd: ROOT, env: toolEnv({ CI: "true" }) });
 	running.push(migrate);
 	const { code: migrated } = await migrate.exited;
 	running.splice(running.indexOf(migrate), 1);
 	if (stopping) return;
 	if (migrated !== 0)
 		fail(
-			`applying the D1 migrations failed (exit ${migrated}); see the [migrate] lines above.\n` +
-				`If the local database was made by an older schema, start afresh: rm -rf ${persistTo ?? ".wrangler/state"}`,
+			failedWithTail(
+				"migrate",
+				`applying the D1 migrations failed (exit ${migrated}).\n` +
+					`If the local database was made by an older schema, start afresh: rm -rf ${persistTo ?? ".wrangler/state"}`,
+			),
 		);
+	console.log("  local database up to date");
 
 	// 3. The GPU worker in pod mode.
 	let gpu;
@@ -146,7 +183,7 @@ async function main() {
 			);
 		}
 		if (stopping) return;
-		gpu = startProcess("gpu", python, ["-m", "gpu_worker"], {
+		gpu = startLogged("gpu", python, ["-m", "gpu_worker"], {
 			cwd: path.join(ROOT, "gpu-worker"),
 			env: {
 				...process.env,
@@ -160,7 +197,12 @@ async function main() {
 		running.push(gpu);
 	}
 
-	// 4. The Worker.
+	// 4. The Worker, with the third-party files it serves (the API reference renderer) in place.
+	try {
+		copyVendorAssets();
+	} catch (err) {
+		fail(err.message);
+	}
 	const inspector = opts["inspector-port"] ? ["--inspector-port", opts["inspector-port"]] : [];
 	const [wnode, devArgs] = wranglerArgv([
 		"dev",
@@ -175,7 +217,7 @@ async function main() {
 		...persistArgs,
 		...inspector,
 	]);
-	const worker = startProcess("worker", wnode, devArgs, {
+	const worker = startLogged("worker", wnode, devArgs, {
 		cwd: ROOT,
 		// No network here for the `Request.cf` sample: use the placeholder without a failed fetch in the log.
 		env: toolEnv({ WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0", CLOUDFLARE_CF_FETCH_ENABLED: "false" }),
@@ -183,10 +225,14 @@ async function main() {
 	running.push(worker);
 
 	// 5. Both healthy, or a clear reason why not.
+	console.log(`  waiting for the API${gpu ? " and the GPU worker" : ""} to answer…`);
 	const exitedReason = (p) => {
 		let reason;
 		p.exited.then(({ code, signal }) => {
-			reason = `the [${p.name}] process exited (${signal ?? `code ${code}`}) before it was healthy; see its output above`;
+			reason = failedWithTail(
+				p.name,
+				`the [${p.name}] process exited (${signal ?? `code ${code}`}) before it was healthy`,
+			);
 		});
 		return () => reason;
 	};
@@ -202,7 +248,8 @@ async function main() {
 		]);
 	} catch (err) {
 		if (stopping) return;
-		console.error(`\nnpm start: ${err.message}`);
+		const detail = err.message.includes(log.file) ? "" : `\n(The whole output: ${shown(log.file)})`;
+		console.error(`\nnpm start: ${err.message}${detail}`);
 		return stopAll(1);
 	}
 	if (stopping) return;
@@ -215,28 +262,48 @@ async function main() {
 	for (const p of running) {
 		p.exited.then(({ code, signal }) => {
 			if (stopping) return;
-			console.error(`\nnpm start: the [${p.name}] process exited (${signal ?? `code ${code}`}); stopping the rest.`);
+			console.error(
+				`\nnpm start: ${failedWithTail(p.name, `the [${p.name}] process exited (${signal ?? `code ${code}`})`)}\nStopping the rest.`,
+			);
 			void stopAll(1);
 		});
 	}
 
-	const lines = [
+	// 8. Where the stack runs, for the keys script, the CLI and the clients.
+	writeLocalStack(
+		{
+			url: workerUrl,
+			admin_token_file: DEV_VARS,
+			log_file: log.file,
+			...(gpu ? { gpu_worker_url: podUrl } : {}),
+			pid: process.pid,
+			started_at: new Date().toISOString(),
+		},
+		stackFile,
+	);
+	log.stackIsUp();
+	console.log(banner(backendNote, Boolean(gpu)).join("\n"));
+}
+
+/** What a developer needs once the stack is up: where things are and the next command. */
+function banner(backendNote, withGpu) {
+	return [
 		"",
 		"Reelgate is ready.",
-		`  API:        ${workerUrl}   (docs ${workerUrl}/docs, demo ${workerUrl}/)`,
-		gpu
-			? `  GPU worker: ${podUrl}   (pod mode, backend "local", model "preview")`
-			: "  GPU worker: not started (--no-gpu-worker)",
-		`  Admin token: ADMIN_TOKEN in ${DEV_VARS}`,
-		...(backendNote ? [`  ${backendNote}`] : []),
+		`  Demo page      ${workerUrl}/`,
+		`  API reference  ${workerUrl}/docs`,
+		withGpu
+			? `  GPU worker     ${podUrl}  (backend "local", model "preview")`
+			: "  GPU worker     not started (--no-gpu-worker)",
+		`  Admin token    ADMIN_TOKEN in ${shown(DEV_VARS)}`,
+		`  Found by       npm run keys, npm run reelgate and the clients, through ${shown(stackFile)}`,
+		`  Logs           ${shown(log.file)}${opts.verbose ? "" : " (warnings and errors also show here)"}`,
+		...(backendNote ? ["", backendNote] : []),
 		"",
-		"Next:",
-		`  npm run keys -- create --name me${port === 8787 ? "" : ` --url ${workerUrl}`}    # an API key for the curl walk-through in README.md`,
-		"  npm test                              # every test suite",
-		"Press Ctrl-C to stop.",
+		"Next: npm run keys -- create --name me   (an API key for the demo page, or export it as REELGATE_API_KEY)",
+		"Ctrl-C stops everything.",
 		"",
 	];
-	console.log(lines.join("\n"));
 }
 
 /** PUT /v1/admin/backends/local; retried while the route answers 404 or errors, then only a warning. */
@@ -258,10 +325,7 @@ async function registerPodBackend(vars) {
 				signal: AbortSignal.timeout(10_000),
 			});
 			const text = await res.text();
-			if (res.ok) {
-				console.log(`Registered the GPU worker as backend "local" (${podUrl}).`);
-				return "";
-			}
+			if (res.ok) return "";
 			last = `HTTP ${res.status}: ${text.slice(0, 300)}`;
 			// A 4xx other than 404 will not change on retry.
 			if (res.status >= 400 && res.status < 500 && res.status !== 404 && res.status !== 429) break;
@@ -270,9 +334,7 @@ async function registerPodBackend(vars) {
 		}
 		await sleep(1000 * attempt);
 	}
-	const note = `Warning: could not register the GPU worker as backend "local" (${last}); jobs will find no backend.`;
-	console.warn(`\n${note}`);
-	return note;
+	return `Warning: could not register the GPU worker as backend "local" (${last}); jobs will find no backend.`;
 }
 
 main().catch((err) => {

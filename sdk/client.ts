@@ -1,15 +1,19 @@
 // The Reelgate API client: uploads, jobs, live job updates and video downloads over `fetch`, so it runs in
-// Node ≥ 22, browsers and Workers alike.
-import { ReelgateError } from "./errors.ts";
+// Node ≥ 22, browsers and Workers alike (sdk/node.ts adds what needs Node: file paths, the environment).
+import { JobFailedError, networkCause, ReelgateConnectionError, ReelgateError } from "./errors.ts";
+import { classifyRunFile, type FileInput, type ResolvedFile, type RunFile, resolveFile } from "./files.ts";
+import { checkInput, type InputIssue } from "./model-check.ts";
 import { DEFAULT_RETRY, fetchWithRetries, type RetryOptions, sleep } from "./retry.ts";
 import { readSse, SseParser } from "./sse.ts";
 import {
+	type CatalogModel,
 	type CreatedUpload,
 	type CreateJobBody,
 	type Job,
 	type JobEvent,
 	type JobList,
 	type JobStatus,
+	type Model,
 	type MultipartPart,
 	TERMINAL_STATUSES,
 	type Upload,
@@ -23,7 +27,41 @@ export interface ReelgateOptions {
 	/** A fetch to use instead of the global one (tests, proxies, instrumentation). */
 	fetch?: typeof fetch;
 	retry?: Partial<RetryOptions>;
+	/**
+	 * The message of a ReelgateConnectionError (the API gave no answer), given the network error. The default names
+	 * the URL; sdk/node.ts also says where the URL came from (flag, REELGATE_URL, the running `npm start`).
+	 */
+	describeUnreachable?: (err: unknown) => string;
 }
+
+/** The job's own parameters of a `run`, with each file input as a file, a path (Node), an upload id or a URL. */
+export type RunInput = Omit<CreateJobBody["input"], "image" | "audio"> & { image: RunFile; audio?: RunFile };
+
+/** One step of a `run`: bytes of an input uploaded so far, or an update of the job. */
+export type RunProgress =
+	| { stage: "upload"; input: "image" | "audio"; filename: string; sent: number; total: number }
+	| { stage: "job"; job: Job; event: JobEvent };
+
+export interface RunOptions {
+	onProgress?: (progress: RunProgress) => void;
+	/** Same key, same job: a `run` retried with it never starts a second one. Random by default. */
+	idempotencyKey?: string;
+	webhook?: CreateJobBody["webhook"];
+	/** A backend to run on, by name (default: the router picks). */
+	backend?: string;
+	signal?: AbortSignal;
+	/** Give up waiting (TimeoutError) after this long; the job itself goes on. */
+	timeoutMs?: number;
+}
+
+/** A succeeded job, with its video one call away. */
+export type FinishedJob = Job & {
+	/**
+	 * Streams the video into `dest`: a WritableStream, or in Node (sdk/node.ts) a file path. Resolves with the
+	 * byte count.
+	 */
+	download(dest: WritableStream<Uint8Array> | string): Promise<number>;
+};
 
 export interface UploadFileOptions {
 	filename: string;
@@ -69,6 +107,7 @@ export class Reelgate {
 	#apiKey: string;
 	#fetch: typeof fetch;
 	#retry: RetryOptions;
+	#describeUnreachable: (err: unknown) => string;
 
 	constructor(options: ReelgateOptions) {
 		this.baseUrl = options.baseUrl.replace(/\/+$/, "");
@@ -76,6 +115,152 @@ export class Reelgate {
 		// Bound: a detached global fetch throws "Illegal invocation" in browsers and Workers.
 		this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
 		this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+		this.#describeUnreachable =
+			options.describeUnreachable ??
+			((err) =>
+				`Cannot reach the Reelgate API at ${this.baseUrl} (${networkCause(err)}). Check the base URL and that the API runs there.`);
+	}
+
+	/**
+	 * Uploads, starts and follows a job, and resolves with it once its video is ready: the whole flow in one call.
+	 * Each file input is uploaded first (an upload id or a URL is passed as is); the job is created with an
+	 * idempotency key and followed by its event stream, falling back to polling. A job that fails or is canceled
+	 * rejects with JobFailedError (its `job` says why).
+	 */
+	async run(model: Model, input: RunInput, options: RunOptions = {}): Promise<FinishedJob> {
+		const { image, audio, ...params } = input;
+		// Checked against the catalog first: a refused input must not cost an upload.
+		await this.checkRunnable(model, input, options.signal);
+		const report = options.onProgress ?? (() => {});
+		const refs: { image?: string; audio?: string } = {};
+		for (const [name, file] of [
+			["image", image],
+			["audio", audio],
+		] as const) {
+			if (file === undefined) continue;
+			const how = classifyRunFile(file);
+			if (how.kind === "reference") refs[name] = how.value;
+			else {
+				const upload = await this.upload(how.kind === "path" ? how.path : how.file, {
+					signal: options.signal,
+					onProgress: (sent, total, filename) => report({ stage: "upload", input: name, filename, sent, total }),
+				});
+				refs[name] = upload.id;
+			}
+		}
+		const created = await this.createJob(
+			{
+				model,
+				input: { ...params, image: refs.image ?? "", ...(refs.audio ? { audio: refs.audio } : {}) },
+				...(options.webhook ? { webhook: options.webhook } : {}),
+				...(options.backend ? { backend: options.backend } : {}),
+			},
+			{ idempotencyKey: options.idempotencyKey ?? crypto.randomUUID(), signal: options.signal },
+		);
+		const job = await this.waitForJob(created.id, {
+			signal: options.signal,
+			timeoutMs: options.timeoutMs,
+			onEvent: (event) => report({ stage: "job", job: event.job, event }),
+		});
+		if (job.status !== "succeeded") throw new JobFailedError(job);
+		return this.#finished(job);
+	}
+
+	/**
+	 * Uploads one file (bytes, a Blob or File, bytes with a name and type, or in Node a path) and returns it `ready`.
+	 * The media type comes from the caller, the Blob, the file name or the bytes.
+	 */
+	async upload(
+		file: FileInput | string,
+		options: { onProgress?: (sent: number, total: number, filename: string) => void; signal?: AbortSignal } = {},
+	): Promise<Upload> {
+		const resolved = typeof file === "string" ? await this.openPath(file) : await resolveFile(file, "upload");
+		return this.uploadFile(resolved.data, {
+			filename: resolved.filename,
+			contentType: resolved.contentType,
+			sha256: resolved.sha256,
+			signal: options.signal,
+			onProgress: (sent, total) => options.onProgress?.(sent, total, resolved.filename),
+		});
+	}
+
+	/** The models a job can name, with their inputs, parameters (JSON Schema), limits and availability. */
+	async listModels(options: { signal?: AbortSignal } = {}): Promise<CatalogModel[]> {
+		return (await this.#json<{ data: CatalogModel[] }>("GET", "/v1/models", options)).data;
+	}
+
+	getModel(id: string, options: { signal?: AbortSignal } = {}): Promise<CatalogModel> {
+		return this.#json<CatalogModel>("GET", `/v1/models/${encodeURIComponent(id)}`, options);
+	}
+
+	/**
+	 * Throws what the API would answer for this model and input, without sending the job: an unknown model or an
+	 * input outside the model's schema (400, every field in `errors`), a model no backend serves now (503). A
+	 * server without a catalog passes everything (the job's create checks again anyway).
+	 */
+	async checkRunnable(model: string, input: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+		let entry: CatalogModel;
+		try {
+			entry = await this.getModel(model, { signal });
+		} catch (err) {
+			if (!(err instanceof ReelgateError) || err.status !== 404) throw err;
+			const known = await this.listModels({ signal }).catch(() => null);
+			if (known === null) return;
+			const ids = known.map((m) => m.id).join(", ");
+			throw refusal([{ field: "model", message: `there is no model ${JSON.stringify(model)} (there are ${ids})` }]);
+		}
+		const issues = checkInput(entry, input);
+		if (issues.length) throw refusal(issues);
+		if (!entry.available) {
+			const why = entry.unavailable_reason ?? "no backend serves it now";
+			throw new ReelgateError({
+				type: "https://reelgate.dev/problems/backend-unavailable",
+				title: "Backend unavailable",
+				status: 503,
+				code: "backend_unavailable",
+				detail: `${entry.id} is not available: ${why}`,
+			});
+		}
+	}
+
+	/** Any API call by method and path, for routes without a method of their own; the answer's JSON. */
+	request<T = unknown>(
+		method: string,
+		path: string,
+		body?: unknown,
+		options: { signal?: AbortSignal } = {},
+	): Promise<T> {
+		return this.#json<T>(method, path, { body, signal: options.signal });
+	}
+
+	/** A local file as an upload: needs Node (sdk/node.ts overrides this). */
+	protected openPath(path: string): Promise<ResolvedFile> {
+		return Promise.reject(
+			new TypeError(`${path}: file paths need Node (import from sdk/node.ts); pass a Blob or bytes here.`),
+		);
+	}
+
+	/** Writes a stream to a local file: needs Node (sdk/node.ts overrides this). */
+	protected writePath(path: string, _body: ReadableStream<Uint8Array>): Promise<number> {
+		return Promise.reject(new TypeError(`${path}: file paths need Node (import from sdk/node.ts).`));
+	}
+
+	/** The job with its `download` helper (not enumerable: the job's JSON stays the API's). */
+	#finished(job: Job): FinishedJob {
+		const download = async (dest: WritableStream<Uint8Array> | string) => {
+			const body = await this.downloadVideo(job.id);
+			if (typeof dest === "string") return this.writePath(dest, body);
+			let bytes = 0;
+			const counter = new TransformStream<Uint8Array, Uint8Array>({
+				transform(chunk, controller) {
+					bytes += chunk.byteLength;
+					controller.enqueue(chunk);
+				},
+			});
+			await body.pipeThrough(counter).pipeTo(dest);
+			return bytes;
+		};
+		return Object.defineProperty(job, "download", { value: download, enumerable: false }) as FinishedJob;
 	}
 
 	/**
@@ -245,19 +430,23 @@ export class Reelgate {
 		signal?: AbortSignal,
 	): Promise<Response> {
 		// The body is rebuilt per attempt: a stream consumed by a failed attempt cannot be sent again.
-		const res = await fetchWithRetries(
-			() => {
-				const { body, init } = countingBody(data, onSent);
-				return this.#fetch(url, {
-					...init,
-					method: "PUT",
-					headers: { "content-length": String(sizeOf(data)), ...headers },
-					body,
-					signal,
-				});
-			},
-			this.#retry,
-			signal,
+		const res = await this.#reachable(
+			// The origin only: a signed URL's query is a credential.
+			new URL(url).origin,
+			fetchWithRetries(
+				() => {
+					const { body, init } = countingBody(data, onSent);
+					return this.#fetch(url, {
+						...init,
+						method: "PUT",
+						headers: { "content-length": String(sizeOf(data)), ...headers },
+						body,
+						signal,
+					});
+				},
+				this.#retry,
+				signal,
+			),
 		);
 		if (!res.ok) throw await ReelgateError.fromResponse(res);
 		onSent(sizeOf(data));
@@ -300,11 +489,28 @@ export class Reelgate {
 			headers["content-type"] = "application/json";
 			body = JSON.stringify(options.body);
 		}
-		return fetchWithRetries(
-			() => this.#fetch(this.#url(path), { method, headers, body, signal: options.signal }),
-			this.#retry,
-			options.signal,
+		return this.#reachable(
+			this.baseUrl,
+			fetchWithRetries(
+				() => this.#fetch(this.#url(path), { method, headers, body, signal: options.signal }),
+				this.#retry,
+				options.signal,
+			),
 		);
+	}
+
+	/** A request that got no answer at all becomes a ReelgateConnectionError that says where it went; an abort stays. */
+	async #reachable(target: string, sent: Promise<Response>): Promise<Response> {
+		try {
+			return await sent;
+		} catch (err) {
+			if (!(err instanceof TypeError)) throw err;
+			const message =
+				target === this.baseUrl
+					? this.#describeUnreachable(err)
+					: `Cannot reach the upload storage at ${target} (${networkCause(err)}).`;
+			throw new ReelgateConnectionError(message, target, err);
+		}
 	}
 
 	#url(path: string): string {
@@ -314,4 +520,17 @@ export class Reelgate {
 	#auth(): Record<string, string> {
 		return { authorization: `Bearer ${this.#apiKey}` };
 	}
+}
+
+/** Issues found before sending, as the 400 problem the API would answer with. */
+function refusal(issues: InputIssue[]): ReelgateError {
+	const detail = `${issues.map((i) => `${i.field}: ${i.message}`).join("; ")}.`;
+	return new ReelgateError({
+		type: "https://reelgate.dev/problems/invalid-request",
+		title: "Invalid request",
+		status: 400,
+		code: "invalid_request",
+		detail,
+		errors: issues.map((i) => ({ path: i.field === "model" ? "json.model" : `json.${i.field}`, message: i.message })),
+	});
 }

@@ -2,6 +2,7 @@
 // the server. `import type` only: nothing of the Worker is bundled or run by the SDK.
 import type { z } from "zod";
 import type { ProblemSchema } from "../src/errors";
+import type { ModelSchema } from "../src/models/view";
 import type { CreateJobBodySchema, JobListSchema, JobSchema } from "../src/schemas/jobs";
 import type { CreatedKeySchema, CreateKeyBodySchema } from "../src/schemas/keys";
 import type { CreatedUploadSchema, CreateUploadBodySchema, UploadSchema } from "../src/schemas/uploads";
@@ -12,6 +13,12 @@ export type JobStatus = Job["status"];
 export type JobList = z.infer<typeof JobListSchema>;
 export type CreateJobBody = z.input<typeof CreateJobBodySchema>;
 export type Model = CreateJobBody["model"];
+
+/**
+ * A model of the catalog (`GET /v1/models`): its input files, its parameters as JSON Schema, its limits, and
+ * whether a backend serves it now (`available`, else `unavailable_reason`).
+ */
+export type CatalogModel = z.infer<typeof ModelSchema>;
 
 export type Upload = z.infer<typeof UploadSchema>;
 export type CreateUploadBody = z.input<typeof CreateUploadBodySchema>;

@@ -1,22 +1,20 @@
 import type { Hook } from "@hono/zod-openapi";
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { configOf } from "./config";
 import type { AppEnv } from "./env";
-import { ApiError, type ErrorCode, type FieldError, problemResponse } from "./errors";
+import { ApiError, type ErrorCode, problemResponse } from "./errors";
 import { newId } from "./lib/ids";
 import { limitJsonBodies } from "./lib/json-body-limit";
 import { createLogger } from "./lib/logger";
+import { fieldErrors, validationDetail } from "./validation";
 
-/** Turns zod issues into the problem's `errors` list. */
+/** A refused request: `errors` lists every field with its rule, `detail` says the first few in a sentence. */
 const validationHook: Hook<unknown, AppEnv, string, unknown> = (result, c) => {
 	if (result.success) return;
-	const errors: FieldError[] = result.error.issues.map((issue) => ({
-		path: `${result.target}${issue.path.length ? `.${issue.path.join(".")}` : ""}`,
-		message: issue.message,
-	}));
-	return problemResponse("invalid_request", "The request is not valid.", {
+	const errors = fieldErrors(result.target, result.error.issues);
+	return problemResponse("invalid_request", validationDetail(errors), {
 		errors,
 		requestId: c.get("requestId"),
 	});
@@ -77,8 +75,8 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
 
 /**
  * Nothing the Worker serves may be framed. JSON (answers and problems) loads nothing, so it gets `default-src
- * 'none'` too; pages (`/docs`, with its inline script) and media opened in a tab (a share link's video) would be
- * broken by that, so they only forbid framing.
+ * 'none'` too; media opened in a tab (a share link's video) would be broken by that, so it only forbids framing.
+ * A page sets its own policy (`/docs`).
  */
 function cspFor(res: Response): string {
 	const json = /[/+]json\b/.test(res.headers.get("content-type") ?? "");
@@ -141,6 +139,30 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 		c.res.headers.append("vary", "origin");
 	});
 	app.use("*", limitJsonBodies);
+	app.use("*", requireDeclaredBodies(app));
+}
+
+/**
+ * A request without a body, to a route whose JSON body is required (its OpenAPI `requestBody.required`), is refused
+ * as that field: the body validator would read the missing body as `{}`, which a schema of optional fields accepts.
+ */
+function requireDeclaredBodies(app: OpenAPIHono<AppEnv>): MiddlewareHandler<AppEnv> {
+	// Computed at the first request, when every route is mounted.
+	let routes: { method: string; pattern: RegExp }[] | undefined;
+	return async (c, next) => {
+		routes ??= app.openAPIRegistry.definitions.flatMap((d) =>
+			d.type === "route" && d.route.request?.body?.required && d.route.request.body.content["application/json"]
+				? [{ method: d.route.method.toUpperCase(), pattern: routePattern(d.route.path.replace(/\{(\w+)\}/g, ":$1")) }]
+				: [],
+		);
+		const empty = c.req.raw.body === null || c.req.header("content-length") === "0";
+		const path = decodedPath(new URL(c.req.url).pathname);
+		if (empty && path !== null && routes.some((r) => r.method === c.req.method && r.pattern.test(path))) {
+			const errors = [{ path: "json", message: "is required: send it as JSON (Content-Type: application/json)" }];
+			return problemResponse("invalid_request", validationDetail(errors), { errors, requestId: c.get("requestId") });
+		}
+		await next();
+	};
 }
 
 /**

@@ -1,5 +1,6 @@
 import { installBaseMiddleware, installFallbacks, newRouter } from "./app";
 import { declareCommonProblems } from "./openapi/common-problems";
+import { describeForReference } from "./openapi/reference";
 import { accountsRoutes } from "./routes/accounts";
 import { backendsRoutes } from "./routes/backends";
 import { docsRoutes } from "./routes/docs";
@@ -50,7 +51,7 @@ app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
 	description: "The ADMIN_TOKEN Worker secret.",
 });
 declareCommonProblems(app.openAPIRegistry);
-app.doc31("/openapi.json", {
+const DOCUMENT = {
 	openapi: "3.1.0",
 	info: {
 		title: "Reelgate API",
@@ -58,7 +59,8 @@ app.doc31("/openapi.json", {
 		description: "Upload an image (and audio), start a video job on a GPU backend, follow it, download the video.",
 	},
 	servers: [{ url: "/" }],
-});
+};
+app.get("/openapi.json", (c) => c.json(describeForReference(app.getOpenAPI31Document(DOCUMENT))));
 installFallbacks(app);
 
 export default {

@@ -4,7 +4,9 @@ import { SseParser } from "./sse.js";
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 const POLL_MS = 1500;
 
-/** A failed call, carrying the RFC 9457 problem so the page can show its `detail`. */
+export const isTerminal = (status) => TERMINAL.has(status);
+
+/** A failed call, carrying the RFC 9457 problem so the page can show its `detail` and each field's message. */
 export class ApiError extends Error {
 	constructor(problem) {
 		super(problem.detail || problem.title || `HTTP ${problem.status}`);
@@ -33,7 +35,12 @@ export function createApi(getKey) {
 	async function request(method, path, body, extraHeaders = {}) {
 		const headers = { ...auth(), accept: "application/json", ...extraHeaders };
 		if (body !== undefined) headers["content-type"] = "application/json";
-		const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+		let res;
+		try {
+			res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+		} catch {
+			throw new ApiError({ detail: "The API did not answer: is the server still running?" });
+		}
 		if (!res.ok) throw new ApiError(await problemOf(res));
 		return res.json();
 	}
@@ -53,7 +60,7 @@ export function createApi(getKey) {
 				try {
 					problem = JSON.parse(xhr.responseText);
 				} catch {
-					problem = { status: xhr.status, detail: `The upload was refused (${xhr.status}).` };
+					problem = { status: xhr.status, detail: `The storage refused the file (${xhr.status}).` };
 				}
 				reject(new ApiError(problem));
 			});
@@ -119,7 +126,7 @@ export function createApi(getKey) {
 				for (const message of parser.push(value)) {
 					const job = JSON.parse(message.data);
 					onJob(job);
-					if (TERMINAL.has(job.status)) return job;
+					if (isTerminal(job.status)) return job;
 				}
 			}
 		} catch {
@@ -137,26 +144,21 @@ export function createApi(getKey) {
 			const job = await request("GET", `/v1/jobs/${encodeURIComponent(id)}`);
 			if (signal.aborted) break;
 			onJob(job);
-			if (TERMINAL.has(job.status)) return job;
+			if (isTerminal(job.status)) return job;
 			await new Promise((r) => setTimeout(r, POLL_MS));
 		}
 		return undefined;
 	}
 
-	/** The video as a blob URL: the video route needs the Authorization header, which a `<video src>` cannot send. */
-	async function videoBlobUrl(id) {
-		const res = await fetch(`/v1/jobs/${encodeURIComponent(id)}/video`, { headers: auth() });
-		if (!res.ok) throw new ApiError(await problemOf(res));
-		return URL.createObjectURL(await res.blob());
-	}
-
 	return {
+		limits: () => request("GET", "/v1/limits"),
+		listModels: async () => (await request("GET", "/v1/models")).data,
 		createJob: (body) => request("POST", "/v1/jobs", body, { "idempotency-key": crypto.randomUUID() }),
 		getJob: (id) => request("GET", `/v1/jobs/${encodeURIComponent(id)}`),
 		cancelJob: (id) => request("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`),
+		shareJob: (id) => request("POST", `/v1/jobs/${encodeURIComponent(id)}/share`, {}),
 		listJobs: (limit = 10) => request("GET", `/v1/jobs?limit=${limit}`),
 		uploadFile,
 		watchJob,
-		videoBlobUrl,
 	};
 }

@@ -1,9 +1,21 @@
-// The demo page: save a key, upload an image (and audio), start a job, watch it live, play the result.
-import { createApi } from "./api.js";
+// The demo page: check and save a key, pick a model from the catalog, upload its files, start a job, watch it live,
+// play the result from its share link; recent jobs stay live while they run.
+import { ApiError, createApi, isTerminal } from "./api.js";
+import {
+	clearFieldErrors,
+	invalidFields,
+	inWords,
+	labelOf,
+	readForm,
+	renderModelForm,
+	renderModels,
+	showFieldErrors,
+} from "./form.js";
+import { costOf, createdAt, describeStatus, jobCard, tookOf } from "./jobs.js";
 
 const KEY_STORAGE = "reelgate.apiKey";
-/** Larger videos are not pulled into memory as a blob; the download link still works via a share URL. */
-const MAX_BLOB_PREVIEW_BYTES = 256 * 1024 * 1024;
+/** Running jobs of the recent list followed live at once; the others are refreshed with the list. */
+const LIVE_RECENT = 5;
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -12,25 +24,29 @@ const el = {
 	keyState: $("key-state"),
 	forget: $("forget-key"),
 	jobForm: $("job-form"),
-	image: $("image"),
-	audio: $("audio"),
-	imageProgress: $("image-progress"),
-	audioProgress: $("audio-progress"),
-	prompt: $("prompt"),
 	model: $("model"),
-	resolution: $("resolution"),
-	duration: $("duration"),
+	modelNote: $("model-note"),
+	modelAbout: $("model-about"),
+	inputs: $("inputs"),
+	params: $("params"),
+	advanced: $("advanced-params"),
+	advancedBox: $("advanced"),
 	submit: $("submit"),
+	formError: $("form-error"),
 	jobSection: $("job-section"),
 	jobHeading: $("job-heading"),
 	jobStatus: $("job-status"),
 	jobProgress: $("job-progress"),
-	jobId: $("job-id"),
 	jobModel: $("job-model"),
+	jobCreated: $("job-created"),
+	jobTook: $("job-took"),
+	jobCost: $("job-cost"),
 	result: $("result"),
 	video: $("video"),
 	download: $("download"),
 	cancel: $("cancel"),
+	share: $("share"),
+	shareState: $("share-state"),
 	error: $("error"),
 	recent: $("recent"),
 	recentEmpty: $("recent-empty"),
@@ -39,92 +55,143 @@ const el = {
 
 let apiKey = localStorage.getItem(KEY_STORAGE) ?? "";
 const api = createApi(() => apiKey);
-let watching; // AbortController of the job being watched
-let videoUrl; // the blob URL shown, revoked when replaced
+let models = [];
+let formModel; // the model the form's fields were built for: a reload of the catalog keeps what was typed
+let current; // the job shown in the job section
+let watching; // its AbortController
+let recentWatchers = []; // AbortControllers of the recent jobs followed live
+
+/** A problem's text, in words: no upload ids, no JSON paths. */
+const words = (err) => inWords(err?.problem?.detail ?? err?.message ?? String(err), el.jobForm);
 
 function showError(err) {
-	const problem = err?.problem ?? { detail: err?.message ?? String(err) };
-	el.error.replaceChildren();
-	const p = document.createElement("p");
-	p.textContent = problem.detail || problem.title || "Something went wrong.";
-	el.error.append(p);
-	if (Array.isArray(problem.errors) && problem.errors.length) {
-		const ul = document.createElement("ul");
-		for (const e of problem.errors) {
-			const li = document.createElement("li");
-			li.textContent = `${e.path}: ${e.message}`;
-			ul.append(li);
-		}
-		el.error.append(ul);
-	}
+	el.error.textContent = words(err) || "Something went wrong.";
 	el.error.hidden = false;
 	el.error.focus();
 }
 
-function clearError() {
+function clearErrors() {
 	el.error.hidden = true;
-	el.error.replaceChildren();
+	el.error.textContent = "";
+	el.formError.hidden = true;
+	el.formError.textContent = "";
+	clearFieldErrors(el.jobForm);
 }
 
-function renderKeyState() {
-	el.key.value = apiKey;
-	el.keyState.textContent = apiKey ? "A key is saved in this browser." : "No key saved.";
-	el.forget.disabled = !apiKey;
+// --- the key -------------------------------------------------------------------------------------------------------
+
+function setKeyState(text, kind) {
+	el.keyState.textContent = text;
+	el.keyState.dataset.kind = kind;
+	if (kind === "error") el.key.setAttribute("aria-invalid", "true");
+	else el.key.removeAttribute("aria-invalid");
 }
 
-el.keyForm.addEventListener("submit", (e) => {
+/** Asks the API whose key this is (GET /v1/limits) and says so; false when the key is refused. */
+async function checkKey() {
+	if (!apiKey) {
+		setKeyState("No key saved.", "none");
+		return false;
+	}
+	try {
+		const mine = await api.limits();
+		const cap = mine.limits.monthly_spend_cap_usd.value;
+		setKeyState(
+			`Key “${mine.key.name}” of account ${mine.account}: ${mine.limits.max_concurrent_jobs.value} jobs at once, ` +
+				`${cap === null ? "no monthly spend cap" : `$${cap} a month`}, $${mine.month_spend_usd.toFixed(4)} spent this month.`,
+			"ok",
+		);
+		return true;
+	} catch (err) {
+		setKeyState(`This key was refused: ${words(err)}`, "error");
+		return false;
+	}
+}
+
+el.keyForm.addEventListener("submit", async (e) => {
 	e.preventDefault();
-	apiKey = el.key.value.trim();
-	if (!apiKey) return showError(new Error("Paste an API key first."));
-	localStorage.setItem(KEY_STORAGE, apiKey);
-	clearError();
-	renderKeyState();
-	void refreshRecent();
+	clearErrors();
+	const entered = el.key.value.trim();
+	if (!entered) {
+		setKeyState("Paste an API key first (npm run keys -- create --name me makes one).", "error");
+		return el.key.focus();
+	}
+	apiKey = entered;
+	setKeyState("Checking the key…", "pending");
+	const ok = await checkKey();
+	// A refused key is not kept: the next visit would only be refused again.
+	if (ok) localStorage.setItem(KEY_STORAGE, apiKey);
+	else localStorage.removeItem(KEY_STORAGE);
+	el.forget.disabled = !ok;
+	if (ok) await Promise.all([loadModels(), refreshRecent()]);
+	else el.key.focus();
 });
 
 el.forget.addEventListener("click", () => {
 	localStorage.removeItem(KEY_STORAGE);
 	apiKey = "";
-	renderKeyState();
+	el.key.value = "";
+	el.forget.disabled = true;
+	setKeyState("No key saved.", "none");
+	stopRecentWatchers();
 	el.recent.replaceChildren();
 	el.recentEmpty.hidden = false;
 	el.key.focus();
 });
 
-function describe(job) {
-	const pct = Math.round(job.progress?.percent ?? 0);
-	const stage = job.progress?.stage ? `, ${job.progress.stage}` : "";
-	if (job.status === "failed") return `Failed: ${job.error?.message ?? "no reason given"}`;
-	if (job.status === "succeeded") return "Succeeded: the video is ready.";
-	if (job.status === "canceled") return "Canceled.";
-	return `${job.status[0].toUpperCase()}${job.status.slice(1)}: ${pct}%${stage}`;
+// --- the models ----------------------------------------------------------------------------------------------------
+
+async function loadModels() {
+	try {
+		models = await api.listModels();
+	} catch (err) {
+		el.modelNote.textContent = `The models could not be loaded: ${words(err)}`;
+		return;
+	}
+	const chosen = el.model.value;
+	renderModels(el.model, el.modelNote, models);
+	const keep = models.find((m) => m.id === chosen && m.available);
+	if (keep) el.model.value = keep.id;
+	showModel();
 }
+
+function showModel() {
+	const model = models.find((m) => m.id === el.model.value);
+	el.submit.disabled = !model?.available;
+	if (!model || model.id === formModel) return;
+	formModel = model.id;
+	el.modelAbout.textContent = model.description;
+	renderModelForm(model, { inputs: el.inputs, params: el.params, advanced: el.advanced, advancedBox: el.advancedBox });
+}
+
+el.model.addEventListener("change", () => {
+	clearErrors();
+	showModel();
+});
+
+// --- a job ---------------------------------------------------------------------------------------------------------
 
 function renderJob(job) {
+	current = job;
 	el.jobSection.hidden = false;
-	el.jobId.textContent = job.id;
 	el.jobModel.textContent = job.model;
-	el.jobStatus.textContent = describe(job);
+	el.jobCreated.textContent = createdAt(job);
+	el.jobTook.textContent = tookOf(job);
+	el.jobCost.textContent = costOf(job);
+	el.jobStatus.textContent = describeStatus(job);
 	el.jobStatus.dataset.status = job.status;
 	el.jobProgress.value = job.progress?.percent ?? 0;
-	el.cancel.hidden = job.status !== "queued" && job.status !== "running";
+	el.cancel.hidden = isTerminal(job.status);
+	el.share.hidden = job.status !== "succeeded";
+	el.download.hidden = job.status !== "succeeded";
+	updateCard(job);
 }
 
+/** The video plays from its share link: signed, so the browser streams it with Range requests, no key needed. */
 async function showVideo(job) {
-	if (videoUrl) URL.revokeObjectURL(videoUrl);
-	videoUrl = undefined;
-	let src = job.share_url;
-	if (!src) {
-		const size = job.output?.video?.size ?? 0;
-		if (size > MAX_BLOB_PREVIEW_BYTES) {
-			el.jobStatus.textContent = "Succeeded: the video is too large to preview here; download it with the API.";
-			return;
-		}
-		videoUrl = await api.videoBlobUrl(job.id);
-		src = videoUrl;
-	}
-	el.video.src = src;
-	el.download.href = src;
+	const url = job.share_url ?? (await api.shareJob(job.id)).url;
+	el.video.src = url;
+	el.download.href = url;
 	el.download.download = `${job.id}.mp4`;
 	el.result.hidden = false;
 }
@@ -135,100 +202,153 @@ async function watch(job) {
 	const controller = new AbortController();
 	watching = controller;
 	el.result.hidden = true;
+	el.shareState.textContent = "";
 	el.video.removeAttribute("src");
 	renderJob(job);
 	try {
-		const final = await api.watchJob(
-			job.id,
-			(update) => controller.signal.aborted || renderJob(update),
-			controller.signal,
-		);
+		const final = isTerminal(job.status)
+			? job
+			: await api.watchJob(job.id, (u) => controller.signal.aborted || renderJob(u), controller.signal);
 		if (controller.signal.aborted || !final) return;
 		renderJob(final);
 		if (final.status === "succeeded") await showVideo(final);
-		void refreshRecent();
 	} catch (err) {
 		if (!controller.signal.aborted) showError(err);
 	}
 }
 
-function setUploadProgress(bar, sent, total) {
+function setUploadProgress(name, sent, total) {
+	const bar = $(`input-${name}-progress`);
 	bar.hidden = false;
 	bar.value = total ? Math.round((sent / total) * 100) : 0;
 	bar.setAttribute("aria-valuetext", `${bar.value}% uploaded`);
 }
 
+/** A refused file: its bar goes back to nothing, and the reason is said at its picker. */
+function uploadRefused(name, err) {
+	const bar = $(`input-${name}-progress`);
+	bar.value = 0;
+	bar.hidden = true;
+	bar.removeAttribute("aria-valuetext");
+	showFieldErrors(el.jobForm, [{ field: name, message: `was refused: ${words(err)}` }]);
+}
+
 el.jobForm.addEventListener("submit", async (e) => {
 	e.preventDefault();
-	clearError();
-	if (!apiKey) return showError(new Error("Save your API key first."));
-	const image = el.image.files?.[0];
-	const audio = el.audio.files?.[0];
-	if (!image) {
-		showError(new Error("Choose an image."));
-		return el.image.focus();
+	clearErrors();
+	if (!apiKey) {
+		setKeyState("Save your API key first.", "error");
+		return el.key.focus();
 	}
+	const model = models.find((m) => m.id === el.model.value);
+	if (!model?.available) return;
+	// What the browser can tell (ranges, required files) is said at each field before anything is uploaded.
+	const invalid = invalidFields(el.jobForm);
+	if (invalid.length) return void showFieldErrors(el.jobForm, invalid);
+	const { files, values } = readForm(el.jobForm);
 	el.submit.disabled = true;
 	el.submit.textContent = "Working…";
 	try {
-		const imageUpload = await api.uploadFile(image, (s, t) => setUploadProgress(el.imageProgress, s, t));
-		const audioUpload = audio
-			? await api.uploadFile(audio, (s, t) => setUploadProgress(el.audioProgress, s, t))
-			: undefined;
-		const input = { image: imageUpload.id, resolution: el.resolution.value };
-		if (audioUpload) input.audio = audioUpload.id;
-		if (el.prompt.value.trim()) input.prompt = el.prompt.value.trim();
-		const duration = Number(el.duration.value);
-		if (el.duration.value && Number.isFinite(duration)) input.duration_s = duration;
-		const job = await api.createJob({ model: el.model.value, input });
+		const input = { ...values };
+		for (const [name, file] of Object.entries(files)) {
+			try {
+				input[name] = (await api.uploadFile(file, (s, t) => setUploadProgress(name, s, t))).id;
+			} catch (err) {
+				uploadRefused(name, err);
+				return;
+			}
+		}
+		const job = await api.createJob({ model: model.id, input });
 		// watch() renders the job section before its first await, so the heading is visible to take focus.
 		void watch(job);
 		el.jobHeading.focus();
 		void refreshRecent();
 	} catch (err) {
-		showError(err);
+		const placed = err instanceof ApiError ? showFieldErrors(el.jobForm, err.problem.errors ?? []) : [];
+		if (placed.length === 0) showError(err);
+		else {
+			el.formError.textContent = `Check ${placed.map((c) => labelOf(c.dataset.field, null).toLowerCase()).join(", ")}.`;
+			el.formError.hidden = false;
+		}
 	} finally {
-		el.submit.disabled = false;
+		el.submit.disabled = !model.available;
 		el.submit.textContent = "Upload and generate";
 	}
 });
 
-el.cancel.addEventListener("click", async () => {
+async function cancel(job) {
 	try {
-		renderJob(await api.cancelJob(el.jobId.textContent));
+		const canceled = await api.cancelJob(job.id);
+		if (current?.id === job.id) renderJob(canceled);
+		else updateCard(canceled);
 	} catch (err) {
 		showError(err);
 	}
-});
+}
+
+/** Copies the job's share link (a link that plays without a key) and shows it, for when the clipboard is closed. */
+async function share(job) {
+	try {
+		const url = job.share_url ?? (await api.shareJob(job.id)).url;
+		let copied = true;
+		try {
+			await navigator.clipboard.writeText(url);
+		} catch {
+			copied = false;
+		}
+		el.jobSection.hidden = false;
+		el.shareState.replaceChildren(copied ? "Share link copied (it plays without a key for 24 h): " : "Share link: ");
+		const link = document.createElement("a");
+		link.href = url;
+		link.textContent = "open the video";
+		el.shareState.append(link);
+	} catch (err) {
+		showError(err);
+	}
+}
+
+el.cancel.addEventListener("click", () => current && void cancel(current));
+el.share.addEventListener("click", () => current && void share(current));
+
+// --- recent jobs ---------------------------------------------------------------------------------------------------
+
+const cardActions = {
+	show: (job) => {
+		clearErrors();
+		void watch(job);
+		el.jobHeading.focus();
+	},
+	cancel: (job) => void cancel(job),
+	share: (job) => void share(job),
+};
+
+function updateCard(job) {
+	const card = el.recent.querySelector(`[data-job-id="${job.id}"]`);
+	if (card && (card.dataset.status !== job.status || !isTerminal(job.status)))
+		card.replaceWith(jobCard(job, cardActions));
+}
+
+function stopRecentWatchers() {
+	for (const c of recentWatchers) c.abort();
+	recentWatchers = [];
+}
 
 async function refreshRecent() {
 	if (!apiKey) return;
 	try {
 		const { data } = await api.listJobs(10);
-		el.recent.replaceChildren(
-			...data.map((job) => {
-				const li = document.createElement("li");
-				const name = document.createElement("span");
-				name.className = "job-name";
-				name.textContent = `${job.id} · ${job.model}`;
-				const status = document.createElement("span");
-				status.className = "status-badge";
-				status.textContent = job.status;
-				const open = document.createElement("button");
-				open.type = "button";
-				open.className = "secondary";
-				open.textContent = "Show";
-				open.setAttribute("aria-label", `Show job ${job.id}`);
-				open.addEventListener("click", () => {
-					clearError();
-					void watch(job);
-					el.jobHeading.focus();
-				});
-				li.append(name, status, open);
-				return li;
-			}),
-		);
+		stopRecentWatchers();
+		el.recent.replaceChildren(...data.map((job) => jobCard(job, cardActions)));
 		el.recentEmpty.hidden = data.length > 0;
+		// Running jobs stay live: their cards follow the event stream until they end.
+		for (const job of data.filter((j) => !isTerminal(j.status)).slice(0, LIVE_RECENT)) {
+			const controller = new AbortController();
+			recentWatchers.push(controller);
+			api
+				.watchJob(job.id, (u) => controller.signal.aborted || updateCard(u), controller.signal)
+				.then((final) => final && !controller.signal.aborted && updateCard(final))
+				.catch(() => {});
+		}
 	} catch (err) {
 		showError(err);
 	}
@@ -236,5 +356,11 @@ async function refreshRecent() {
 
 el.refresh.addEventListener("click", () => void refreshRecent());
 
-renderKeyState();
-void refreshRecent();
+el.key.value = apiKey;
+el.forget.disabled = !apiKey;
+if (apiKey) {
+	void checkKey().then((ok) => ok && Promise.all([loadModels(), refreshRecent()]));
+} else {
+	setKeyState("No key saved.", "none");
+	el.submit.disabled = true;
+}

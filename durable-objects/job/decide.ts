@@ -13,6 +13,7 @@ import {
 	type JobCost,
 	type JobError,
 	type JobEvent,
+	runStartedAt,
 	type TransitionRefusal,
 	transition,
 	type VideoOutput,
@@ -212,7 +213,10 @@ export function afterVerification(
 	if (!verdict.ok) return failed(job, { code: "output_verification_failed", message: verdict.message }, ctx, cost);
 	const { parts: _parts, ...reported } = status.output ?? ({} as VideoOutput);
 	const output = { video: { ...reported, content_type: "video/mp4", sha256: verdict.sha256 } };
-	const applied = applyEvent(job, { type: "succeeded", at: at(ctx), output, cost }, ctx.now);
+	const done = at(ctx);
+	// A job that finished between two polls was never seen running: it started when the backend says its run did.
+	const startedAt = runStartedAt(done, status.executionMs, job.spec.created_at);
+	const applied = applyEvent(job, { type: "succeeded", at: done, output, cost, startedAt }, ctx.now);
 	if (!applied.ok) return { type: "none" };
 	return { type: "finish", job: applied.job, event: "succeeded", timings: { delayMs: status.delayMs } };
 }

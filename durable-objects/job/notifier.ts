@@ -51,13 +51,15 @@ export class JobNotifier implements JobStoreHooks {
 
 	/**
 	 * An SSE stream for `job`: the current state (or, with `lastEventId`, the stored events after it), then live
-	 * events until a terminal status. Null when a resume of a finished job has nothing left to send: the route
-	 * answers 204, which tells an EventSource to stop reconnecting.
+	 * events until a terminal status. Null when a resume of a finished job has nothing left to send (an id at or past
+	 * its last event): the route answers 204, which tells an EventSource to stop reconnecting.
 	 */
 	subscribe(job: JobRecord, lastEventId: number | null): ReadableStream<Uint8Array> | null {
 		const terminal = isTerminal(job.status);
 		let initial: StoredEvent[];
 		const latest = this.#log.latestSeq();
+		// At or past a finished job's last event alike: nothing more will come (the route's 204).
+		if (terminal && lastEventId !== null && lastEventId >= latest) return null;
 		const current = (): StoredEvent => ({ seq: latest, type: "status", data: JSON.stringify(eventView(job)) });
 		if (lastEventId === null || lastEventId > latest) initial = [current()];
 		else {

@@ -13,26 +13,29 @@ function prefixer(name, stream) {
 
 /**
  * Starts `cmd args` in a new process group with stdin closed and each output line prefixed `[name]`.
- * `onLine(line)` sees every line (stdout and stderr), e.g. to wait for a readiness message.
+ * `onLine(line, stream)` sees every line (stdout and stderr), e.g. to wait for a readiness message; with
+ * `echo: false` the lines go to it alone, not to this process's own output.
  * @returns {{ name: string, child: import("node:child_process").ChildProcess, exited: Promise<{code: number|null, signal: string|null}>, stop: (graceMs?: number) => Promise<void> }}
  */
-export function startProcess(name, cmd, args, { env, cwd, onLine } = {}) {
+export function startProcess(name, cmd, args, { env, cwd, onLine, echo = true } = {}) {
 	const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
 	const outWrite = prefixer(name, process.stdout);
 	const errWrite = prefixer(name, process.stderr);
-	for (const [stream, write] of [
-		[child.stdout, outWrite],
-		[child.stderr, errWrite],
+	for (const [stream, write, which] of [
+		[child.stdout, outWrite, "stdout"],
+		[child.stderr, errWrite, "stderr"],
 	]) {
 		createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on("line", (line) => {
-			write(line);
-			onLine?.(line);
+			if (echo) write(line);
+			onLine?.(line, which);
 		});
 	}
 	let done = false;
 	const exited = new Promise((resolve) => {
 		child.on("error", (err) => {
-			errWrite(`could not start ${cmd}: ${err.message}`);
+			const message = `could not start ${cmd}: ${err.message}`;
+			if (echo) errWrite(message);
+			onLine?.(message, "stderr");
 			done = true;
 			resolve({ code: 127, signal: null });
 		});

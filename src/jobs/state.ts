@@ -61,7 +61,8 @@ export type JobEvent =
 	| { type: "progress"; at: string; progress: JobProgress }
 	/** The submission is abandoned (lost, or its transfers failed); `cost` is what its run had already spent. */
 	| { type: "lost"; cost?: JobCost | null }
-	| { type: "succeeded"; at: string; output: { video: VideoOutput }; cost: JobCost | null }
+	/** `startedAt`: when the backend's run began, from the execution time it reported (see runStartedAt). */
+	| { type: "succeeded"; at: string; output: { video: VideoOutput }; cost: JobCost | null; startedAt?: string }
 	| { type: "failed"; at: string; error: JobError; cost?: JobCost | null }
 	| { type: "canceled"; at: string };
 
@@ -96,6 +97,16 @@ export function addCost(a: JobCost | null, b: JobCost | null): JobCost | null {
 
 function clampPercent(p: number): number {
 	return Number.isFinite(p) ? Math.min(100, Math.max(0, Math.round(p))) : 0;
+}
+
+/**
+ * When a run began that the backend reports took `executionMs` and that was seen finished at `at`: a job that
+ * finishes between two polls was never seen running, and without this would start when it ended. Never before the
+ * job was created; undefined when the backend reports no execution time.
+ */
+export function runStartedAt(at: string, executionMs: number | undefined, createdAt: string): string | undefined {
+	if (executionMs === undefined || !(executionMs > 0)) return undefined;
+	return new Date(Math.max(Date.parse(createdAt), Date.parse(at) - executionMs)).toISOString();
 }
 
 /** Applies `event` to `state`. Pure: the same inputs always give the same output. */
@@ -143,7 +154,7 @@ export function transition(state: JobState, event: JobEvent): TransitionResult {
 				state: {
 					...state,
 					status: "succeeded",
-					started_at: state.started_at ?? event.at,
+					started_at: state.started_at ?? event.startedAt ?? event.at,
 					completed_at: event.at,
 					progress: { percent: 100, stage: "done" },
 					output: event.output,

@@ -4,7 +4,7 @@ import { requireAdmin, requireKey } from "../auth/middleware";
 import { configOf } from "../config";
 import { type AccountLimitOverrides, getAccountLimits, spendBetween, updateAccountLimits } from "../db/accounts";
 import { activeJobCount } from "../db/job-slots";
-import { activeKeyHashes } from "../db/keys";
+import { activeKeyHashes, findKeyById } from "../db/keys";
 import { notFound, problemResponses } from "../errors";
 import { forgetKeys } from "../limits/admission";
 import { effectiveLimits, utcMonth } from "../limits/config";
@@ -43,6 +43,9 @@ export const AccountLimitsSchema = z
 const BucketSchema = z.object({ quota: z.number().int(), remaining: z.number().int(), reset_s: z.number().int() });
 
 export const OwnLimitsSchema = AccountLimitsSchema.extend({
+	key: z
+		.object({ id: z.string(), name: z.string(), scopes: z.array(z.string()) })
+		.openapi({ description: "The key this request used: what a client shows to say whose key it holds." }),
 	rate_limit: z
 		.object({ requests: BucketSchema.optional() })
 		.nullable()
@@ -165,14 +168,15 @@ export const accountsRoutes = newRouter()
 		return c.json(await limitsView(c.env, account, overrides), 200);
 	})
 	.openapi(ownLimitsRoute, async (c) => {
-		const { accountId } = c.var.caller;
-		const overrides = await getAccountLimits(c.env.DB, accountId);
+		const { accountId, keyId, scopes } = c.var.caller;
+		const [overrides, key] = await Promise.all([getAccountLimits(c.env.DB, accountId), findKeyById(c.env.DB, keyId)]);
 		if (!overrides) throw notFound("Account");
 		const requests = c.var.rateLimit?.buckets.find((b) => b.name === "requests");
 		const view = await limitsView(c.env, accountId, overrides);
 		return c.json(
 			{
 				...view,
+				key: { id: keyId, name: key?.name ?? "", scopes },
 				rate_limit: c.var.rateLimit
 					? {
 							requests: requests && { quota: requests.quota, remaining: requests.remaining, reset_s: requests.reset_s },

@@ -5,7 +5,8 @@ import { endOnRevocation } from "../auth/revocation-guard";
 import { isKeyActive } from "../db/keys";
 import { notFound, problemResponses } from "../errors";
 import { JOB_EVENT_TYPES, JobIdParamSchema } from "../schemas/jobs";
-
+import { withShareUrlInEvents } from "../share/event-stream";
+import { shareUrlOf } from "../share/render";
 import { loadOwnJob } from "./jobs";
 
 /**
@@ -30,7 +31,9 @@ const eventsRoute = createRoute({
 	description:
 		"`event: status` at once with the job as `data`, then `progress` and `status` events as they happen, each with " +
 		"an `id:`; comments every 15 s keep the connection open; the stream ends after a terminal status. Reconnect " +
-		"with `Last-Event-ID` to get only the events after it (204 when a finished job has nothing left to send). The " +
+		"with `Last-Event-ID` to get only the events after it: 204 when a finished job has nothing after it (an id at or " +
+		"past its last event; an id the job never sent, of a job still running, gets its current state). A succeeded " +
+		"job carries `share_url`, as `GET /v1/jobs/{id}` does. The " +
 		"key is checked again while the stream is open: revoking it ends the stream within `EVENT_STREAM_REAUTH_MS`.",
 	security: [{ apiKey: [] }],
 	middleware: [requireKey("jobs:read")] as const,
@@ -40,7 +43,7 @@ const eventsRoute = createRoute({
 	},
 	responses: {
 		200: { description: "The event stream", content: { "text/event-stream": { schema: JobEventSchema } } },
-		204: { description: "Resumed after the job's last event: nothing more will come" },
+		204: { description: "Resumed at or past a finished job's last event: nothing more will come" },
 		...problemResponses(401, 403, 404),
 	},
 });
@@ -61,7 +64,9 @@ export const jobEventsRoutes = newRouter().openapi(eventsRoute, async (c) => {
 		return c.body(null, 204);
 	}
 	const keyId = c.var.caller.keyId;
-	const guarded = endOnRevocation(stream, () => isKeyActive(c.env.DB, keyId), c.var.config.eventStreamReauthMs);
+	const origin = new URL(c.req.url).origin;
+	const shared = withShareUrlInEvents(stream, () => shareUrlOf(c.env, job.spec.account_id, job.spec.id, origin));
+	const guarded = endOnRevocation(shared, () => isKeyActive(c.env.DB, keyId), c.var.config.eventStreamReauthMs);
 	return new Response(guarded, {
 		status: 200,
 		headers: {

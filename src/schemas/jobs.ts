@@ -30,16 +30,16 @@ const InputRefSchema = z
 	.min(1)
 	.max(2048)
 	// http:// passes the schema so the URL guard can explain its refusal (it allows http only to loopback in dev).
-	.refine((s) => UPLOAD_ID.test(s) || /^https?:\/\//i.test(s), "an upload id (`upl_…`) or an https URL")
+	.refine((s) => UPLOAD_ID.test(s) || /^https?:\/\//i.test(s), "must be an upload id (`upl_…`) or an https URL")
 	.openapi({ example: "upl_3j9x0c2v5b8n1m4k7l0p2q5r8s" });
 
 const ResolutionSchema = z
 	.string()
-	.regex(/^\d+x\d+$/, "WIDTHxHEIGHT, e.g. 640x640")
+	.regex(/^\d+x\d+$/, "must be WIDTHxHEIGHT, e.g. 640x640")
 	.refine((s) => {
 		const [w, h] = s.split("x").map(Number);
 		return [w, h].every((n) => n !== undefined && n % 16 === 0 && n >= MIN_SIDE && n <= MAX_SIDE);
-	}, `each side a multiple of 16 between ${MIN_SIDE} and ${MAX_SIDE}`);
+	}, `each side must be a multiple of 16 between ${MIN_SIDE} and ${MAX_SIDE}`);
 
 export const WEBHOOK_EVENTS = ["running", "progress", "succeeded", "failed", "canceled"] as const;
 
@@ -80,7 +80,7 @@ export const CreateJobBodySchema = z
 	.strict()
 	.superRefine((body, ctx) => {
 		if (body.model === "wan2.2-s2v" && !body.input.audio) {
-			ctx.addIssue({ code: "custom", path: ["input", "audio"], message: "wan2.2-s2v needs an audio input" });
+			ctx.addIssue({ code: "custom", path: ["input", "audio"], message: "is required by wan2.2-s2v" });
 		}
 	})
 	.openapi("CreateJobRequest");

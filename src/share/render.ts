@@ -16,3 +16,9 @@ export async function withShareUrls(env: Env, accountId: string, views: JobView[
 		),
 	);
 }
+
+/** One job's 24 h `share_url`. */
+export async function shareUrlOf(env: Env, accountId: string, jobId: string, origin: string): Promise<string> {
+	const { share } = await getAccountSecrets(env, accountId);
+	return signShareUrl(share, origin, jobId, shareExpiry(DEFAULT_SHARE_TTL_S));
+}

@@ -1,7 +1,9 @@
-// The demo page at `/`, driven in a real Chromium: key, uploads, a preview job watched live, the video playing.
+// The demo page at `/`, driven in a real Chromium as a person would use it: the key checked when saved, the form
+// built from the model catalog, errors said at their field in words, a preview job watched live and played from its
+// share link, recent jobs live with their poster frames, cancel and share; at desktop and at phone width.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ROOT } from "../../scripts/lib/paths.mjs";
 import { makePng, makeWav } from "../e2e/media";
@@ -25,17 +27,21 @@ interface HTMLVideoElement extends HTMLElement {
 	readonly duration: number;
 	readonly videoWidth: number;
 	readonly videoHeight: number;
+	readonly currentSrc: string;
 }
 interface HTMLInputElement extends HTMLElement {
 	readonly labels: { readonly length: number } | null;
 }
 interface HTMLProgressElement extends HTMLElement {
 	readonly value: number;
+	readonly hidden: boolean;
 }
+declare const navigator: { readonly clipboard: { readText(): Promise<string> } };
 declare const document: {
 	readonly documentElement: { readonly clientWidth: number; readonly scrollWidth: number };
 	readonly activeElement: PageElement | null;
-	querySelector(selectors: "video"): HTMLVideoElement | null;
+	readonly body: PageElement;
+	querySelector(selectors: string): HTMLVideoElement | null;
 	querySelectorAll(selectors: string): Iterable<PageElement>;
 };
 
@@ -45,29 +51,56 @@ const POLL = { timeout: 15_000, interval: 100 };
 const skipReason = chromiumMissing();
 if (skipReason) console.warn(`Skipping the browser tests: ${skipReason}.`);
 
-/** Playwright's selectors for the page's own accessible names: the test uses the page as a person would. */
+/** Saves the key as a person does, and waits for the page to say whose it is (or that it was refused). */
 async function saveKey(page: Page, key: string) {
 	await page.getByLabel("Your API key").fill(key);
 	await page.getByRole("button", { name: "Save key" }).click();
-	await expect.poll(() => page.evaluate(() => localStorage.getItem("reelgate.apiKey"))).toBe(key);
+	await expect.poll(() => page.locator("#key-state").getAttribute("data-kind"), POLL).toMatch(/^(ok|error)$/);
 }
 
-async function videoPlays(page: Page) {
+/** Requests of the page to `pathname` (a RegExp over the path), as "METHOD path". */
+function recordRequests(page: Page, pathname: RegExp): string[] {
+	const seen: string[] = [];
+	page.on("request", (r) => {
+		const p = new URL(r.url()).pathname;
+		if (pathname.test(p)) seen.push(`${r.method()} ${p}`);
+	});
+	return seen;
+}
+
+/** The text of the job's live region and its state, read together, until the job is terminal. */
+async function statusesUntilDone(page: Page, timeoutMs = 120_000): Promise<string[]> {
+	const seen: string[] = [];
+	const status = page.locator("#job-status");
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const { text, state } = await status.evaluate((e) => ({
+			text: e.textContent ?? "",
+			state: e.getAttribute("data-status"),
+		}));
+		if (text && seen.at(-1) !== text) seen.push(text);
+		if (state === "succeeded" || state === "failed" || state === "canceled") return seen;
+		if (Date.now() > deadline) throw new Error(`no terminal status within ${timeoutMs} ms; saw: ${seen.join(" | ")}`);
+		await page.waitForTimeout(100);
+	}
+}
+
+async function videoPlays(page: Page, selector = "#video") {
 	await page.waitForFunction(
-		() => {
-			const v = document.querySelector("video");
+		(s) => {
+			const v = document.querySelector(s);
 			return v !== null && v.readyState >= 2 && v.duration > 0;
 		},
-		undefined,
+		selector,
 		{ timeout: 30_000 },
 	);
-	return page.evaluate(() => {
-		const v = document.querySelector("video") as HTMLVideoElement;
-		return { readyState: v.readyState, duration: v.duration, width: v.videoWidth, height: v.videoHeight };
-	});
+	return page.evaluate((s) => {
+		const v = document.querySelector(s) as HTMLVideoElement;
+		return { duration: v.duration, width: v.videoWidth, src: v.currentSrc };
+	}, selector);
 }
 
-/** Widths that overflow the viewport horizontally, as [element, right edge] pairs. */
+/** Elements sticking out of the viewport horizontally, as [element, right edge] pairs. */
 function horizontalOverflow(page: Page) {
 	return page.evaluate(() => {
 		const width = document.documentElement.clientWidth;
@@ -79,23 +112,35 @@ function horizontalOverflow(page: Page) {
 	});
 }
 
+/** A full-page screenshot, and its width in pixels (a PNG's IHDR): wider than the viewport means overflow. */
+async function screenshotWidth(page: Page, file: string): Promise<number> {
+	const png = await page.screenshot({ path: path.join(ARTIFACTS, file), fullPage: true });
+	return png.readUInt32BE(16);
+}
+
+const pageText = (page: Page) => page.evaluate(() => document.body.textContent ?? "");
+
 describe.skipIf(skipReason !== undefined)("the demo page", () => {
 	const { url, apiKey } = inject("reelgate");
 	let browser: Browser;
+	let desktop: BrowserContext;
 	let jobId = "";
 
 	beforeAll(async () => {
 		mkdirSync(ARTIFACTS, { recursive: true });
 		browser = await launchChromium();
+		desktop = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+		await desktop.grantPermissions(["clipboard-read", "clipboard-write"], { origin: url });
 	});
 	afterAll(async () => {
 		await browser?.close();
 	});
 
 	it("has landmarks, a label for every control, and a skip link first in the tab order", async () => {
-		const page = await browser.newPage();
+		const page = await desktop.newPage();
 		await page.goto(`${url}/`);
-		await expect.poll(() => page.title()).toContain("Reelgate");
+		await saveKey(page, apiKey);
+		await expect.poll(() => page.getByLabel(/^Image/).count(), POLL).toBe(1);
 		for (const role of ["banner", "main", "contentinfo"] as const) {
 			expect(await page.getByRole(role).count(), role).toBe(1);
 		}
@@ -105,87 +150,181 @@ describe.skipIf(skipReason !== undefined)("the demo page", () => {
 				.map((e) => e.id),
 		);
 		expect(unlabelled).toEqual([]);
+		await page.reload();
 		await page.keyboard.press("Tab");
 		expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to the form");
 		await page.close();
 	});
 
-	it("shows the problem's detail when the key is refused", async () => {
-		const page = await browser.newPage();
+	it("checks a key when it is saved: a refused one is said at the field and not kept", async () => {
+		const page = await desktop.newPage();
 		await page.goto(`${url}/`);
+		await page.evaluate(() => localStorage.clear());
 		await saveKey(page, "rg_not_a_real_key");
-		const alert = page.getByRole("alert");
-		await expect.poll(() => alert.isVisible(), POLL).toBe(true);
-		expect((await alert.textContent())?.length).toBeGreaterThan(5);
-		await page.getByRole("button", { name: "Forget key" }).click();
+		const state = page.locator("#key-state");
+		expect(await state.textContent()).toMatch(/^This key was refused: .{10,}/);
+		expect(await page.getByLabel("Your API key").getAttribute("aria-invalid")).toBe("true");
 		expect(await page.evaluate(() => localStorage.getItem("reelgate.apiKey"))).toBeNull();
-		expect(await page.getByLabel("Your API key").inputValue()).toBe("");
 		await page.close();
 	});
 
-	it("uploads an image and audio, watches the job live, and plays the video", async () => {
-		const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-		const pageErrors: string[] = [];
-		page.on("pageerror", (e) => pageErrors.push(e.message));
-		// How the page followed the job: the event stream, or polling when the stream is unavailable.
-		const streams: number[] = [];
-		const polls: string[] = [];
-		page.on("response", (r) => {
-			const p = new URL(r.url()).pathname;
-			if (/^\/v1\/jobs\/job_[a-z0-9]+\/events$/.test(p)) streams.push(r.status());
-			else if (r.request().method() === "GET" && /^\/v1\/jobs\/job_[a-z0-9]+$/.test(p)) polls.push(p);
-		});
+	it("says whose a saved key is, and offers the catalog's models, the unavailable ones disabled with the reason", async () => {
+		const page = await desktop.newPage();
 		await page.goto(`${url}/`);
 		await saveKey(page, apiKey);
+		expect(await page.locator("#key-state").textContent()).toMatch(/^Key “browser-tests” of account acct_\w+: /);
+		expect(await page.evaluate(() => localStorage.getItem("reelgate.apiKey"))).toBe(apiKey);
+		// The catalog arrives after the key's check.
+		await expect.poll(() => page.locator("#model option").count(), POLL).toBe(3);
+		const options = await page
+			.locator("#model option")
+			.evaluateAll((os) => os.map((o) => ({ text: o.textContent, disabled: o.hasAttribute("disabled") })));
+		expect(options[0]).toEqual({ text: "Preview (CPU)", disabled: false });
+		const wan = options.filter((o) => o.text?.startsWith("Wan 2.2"));
+		expect(wan.length).toBe(2);
+		expect(wan.every((o) => o.disabled && o.text?.endsWith("(unavailable)"))).toBe(true);
+		expect(await page.locator("#model-note").textContent()).toMatch(/^Not available now: Wan 2\.2 .+: .+/);
+		// The parameters come from the model's schema: range and default.
+		const duration = page.getByLabel("Duration (seconds)");
+		expect([await duration.getAttribute("min"), await duration.getAttribute("max")]).toEqual(["0.5", "60"]);
+		expect(await page.getByLabel("Frames per second").inputValue()).toBe("24");
+		await page.getByRole("button", { name: "Forget key" }).click();
+		expect(await page.evaluate(() => localStorage.getItem("reelgate.apiKey"))).toBeNull();
+		await page.close();
+	});
 
+	it("says a value out of range at its field before uploading anything", async () => {
+		const page = await desktop.newPage();
+		const uploads = recordRequests(page, /^\/v1\/uploads/);
+		await page.goto(`${url}/`);
+		await saveKey(page, apiKey);
+		await page
+			.getByLabel(/^Image/)
+			.setInputFiles({ name: "still.png", mimeType: "image/png", buffer: makePng(32, 32) });
+		await page.getByLabel("Frames per second").fill("0");
+		await page.getByRole("button", { name: "Upload and generate" }).click();
+		const error = page.locator("#param-fps-error");
+		await expect.poll(() => error.isVisible(), POLL).toBe(true);
+		expect(await error.textContent()).toBe("Frames per second must be from 1 to 60.");
+		expect(await page.evaluate(() => document.activeElement?.id)).toBe("param-fps");
+		expect(uploads).toEqual([]);
+		await page.close();
+	});
+
+	it("says the API's refusal at the field it names, in words", async () => {
+		const page = await desktop.newPage();
+		await page.goto(`${url}/`);
+		await saveKey(page, apiKey);
+		await page
+			.getByLabel(/^Image/)
+			.setInputFiles({ name: "still.png", mimeType: "image/png", buffer: makePng(32, 32) });
+		// Past the browser's own check (as an older page would be): the API's answer names the field.
+		await page.getByLabel("Frames per second").evaluate((e) => e.removeAttribute("min"));
+		await page.getByLabel("Frames per second").fill("0");
+		await page.getByRole("button", { name: "Upload and generate" }).click();
+		const error = page.locator("#param-fps-error");
+		await expect.poll(() => error.isVisible(), POLL).toBe(true);
+		expect(await error.textContent()).toBe("Frames per second must be at least 1.");
+		expect(await page.getByRole("alert").filter({ hasText: "Check" }).textContent()).toBe("Check frames per second.");
+		expect(await pageText(page)).not.toMatch(/json\.|input\.fps|upl_/);
+		await page.close();
+	});
+
+	it("resets a refused upload's progress bar and says why at its picker", async () => {
+		const page = await desktop.newPage();
+		await page.goto(`${url}/`);
+		await saveKey(page, apiKey);
+		const notPng = Buffer.from("these bytes are not a PNG at all");
+		await page.getByLabel(/^Image/).setInputFiles({ name: "still.png", mimeType: "image/png", buffer: notPng });
+		await page.getByRole("button", { name: "Upload and generate" }).click();
+		const error = page.locator("#input-image-error");
+		await expect.poll(() => error.isVisible(), POLL).toBe(true);
+		expect(await error.textContent()).toMatch(/^Image was refused: .*image\/png/);
+		const bar = await page.locator("#input-image-progress").evaluate((e) => ({
+			value: (e as HTMLProgressElement).value,
+			hidden: (e as HTMLProgressElement).hidden,
+		}));
+		expect(bar).toEqual({ value: 0, hidden: true });
+		expect(await pageText(page)).not.toMatch(/upl_|json\./);
+		await page.close();
+	});
+
+	it("uploads an image and audio, watches the job live, and plays the video from its share link", async () => {
+		const page = await desktop.newPage();
+		const pageErrors: string[] = [];
+		page.on("pageerror", (e) => pageErrors.push(e.message));
+		const streams = recordRequests(page, /^\/v1\/jobs\/job_[a-z0-9]+\/events$/);
+		const polls = recordRequests(page, /^\/v1\/jobs\/job_[a-z0-9]+$/);
+		await page.goto(`${url}/`);
+		await saveKey(page, apiKey);
 		await page
 			.getByLabel(/^Image/)
 			.setInputFiles({ name: "still.png", mimeType: "image/png", buffer: makePng(96, 64) });
 		await page.getByLabel(/^Audio/).setInputFiles({ name: "tone.wav", mimeType: "audio/wav", buffer: makeWav(1) });
-		await page.getByLabel("Prompt").fill("a slow pan across a gradient");
-		await page.getByLabel("Model").selectOption("preview");
+		await page.getByLabel("Prompt", { exact: true }).fill("a slow pan across a gradient");
 		await page.getByLabel("Duration (seconds)").fill("1");
 		// Keyboard only: focus the submit button and press Enter.
 		await page.getByRole("button", { name: "Upload and generate" }).focus();
 		await page.keyboard.press("Enter");
 
-		// Every status text the live region shows, in order, until the job is terminal.
-		const seen: string[] = [];
-		const status = page.locator("#job-status");
-		const deadline = Date.now() + 180_000;
-		for (;;) {
-			// Text and state are read together: two separate reads can straddle the final update.
-			const { text, state } = await status.evaluate((e) => ({
-				text: e.textContent ?? "",
-				state: e.getAttribute("data-status"),
-			}));
-			if (text && seen.at(-1) !== text) seen.push(text);
-			if (state === "succeeded" || state === "failed" || state === "canceled") break;
-			if (Date.now() > deadline) throw new Error(`no terminal status within 180 s; saw: ${seen.join(" | ")}`);
-			await page.waitForTimeout(100);
-		}
-		expect(await status.getAttribute("data-status"), seen.join(" | ")).toBe("succeeded");
-		// The live region went through the job's life: first the queued/running state, last the result.
+		const seen = await statusesUntilDone(page);
+		expect(await page.locator("#job-status").getAttribute("data-status"), seen.join(" | ")).toBe("succeeded");
 		expect(seen[0]).toMatch(/^(Queued|Running)/);
 		expect(seen.at(-1)).toMatch(/^Succeeded/);
-		expect(await status.getAttribute("aria-live")).toBe("polite");
-		expect(await page.locator("#image-progress").evaluate((e) => (e as HTMLProgressElement).value)).toBe(100);
-		expect(await page.locator("#audio-progress").evaluate((e) => (e as HTMLProgressElement).value)).toBe(100);
-		jobId = (await page.locator("#job-id").textContent()) ?? "";
-		expect(jobId).toMatch(/^job_/);
+		expect(await page.locator("#job-status").getAttribute("aria-live")).toBe("polite");
+		for (const bar of ["#input-image-progress", "#input-audio-progress"]) {
+			expect(await page.locator(bar).evaluate((e) => (e as HTMLProgressElement).value)).toBe(100);
+		}
+		expect(await page.locator("#job-took").textContent()).toMatch(/^\d+\.\d s$/);
+		expect(await page.locator("#job-cost").textContent()).toMatch(/^\$\d+\.\d{4} \(/);
 
 		const video = await videoPlays(page);
-		expect(video.readyState).toBeGreaterThanOrEqual(2);
 		expect(video.duration).toBeGreaterThan(0);
 		expect(video.width).toBeGreaterThan(0);
-		const download = page.getByRole("link", { name: "Download the MP4" });
-		expect(await download.getAttribute("download")).toBe(`${jobId}.mp4`);
-		await expect.poll(() => page.locator("#recent li").filter({ hasText: jobId }).count(), POLL).toBe(1);
-		await page.screenshot({ path: path.join(ARTIFACTS, "demo-desktop.png"), fullPage: true });
+		// Played from the share link, not a downloaded blob.
+		expect(video.src).toMatch(new RegExp(`^${url}/v1/share/job_\\w+/video\\.mp4\\?`));
+		jobId = /job_\w+/.exec(video.src)?.[0] ?? "";
+
+		await page.getByRole("button", { name: "Copy the share link", exact: true }).click();
+		await expect.poll(() => page.locator("#share-state").textContent(), POLL).toMatch(/^Share link copied/);
+		expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(video.src);
+
+		// The recent list: created time, duration, cost, and a poster frame from the video itself.
+		const card = page.locator(`#recent li[data-job-id="${jobId}"]`);
+		await expect.poll(() => card.getAttribute("data-status"), POLL).toBe("succeeded");
+		expect(await card.locator(".hint").textContent()).toMatch(/ · took \d+\.\d s · cost \$\d+\.\d{4}/);
+		await page.waitForFunction(
+			(id) => {
+				const v = document.querySelector(`#recent li[data-job-id="${id}"] .poster video`);
+				return v !== null && v.readyState >= 1 && v.videoWidth > 0;
+			},
+			jobId,
+			{ timeout: 30_000 },
+		);
+		expect(await screenshotWidth(page, "demo-desktop.png")).toBe(1280);
 		// With a working event stream the page reads the job's updates from it alone, without polling.
 		expect(streams.length).toBeGreaterThan(0);
-		if (streams[0] === 200) expect(polls).toEqual([]);
+		expect(polls).toEqual([]);
 		expect(pageErrors).toEqual([]);
+		await page.close();
+	});
+
+	it("keeps a running job live in the recent list, and cancels it from there", async () => {
+		const page = await desktop.newPage();
+		await page.goto(`${url}/`);
+		await saveKey(page, apiKey);
+		await page.getByLabel(/^Image/).setInputFiles({ name: "long.png", mimeType: "image/png", buffer: makePng(64, 64) });
+		// A minute of video: long enough on the CPU to be caught running.
+		await page.getByLabel("Duration (seconds)").fill("60");
+		await page.getByRole("button", { name: "Upload and generate" }).click();
+		await expect.poll(() => page.locator("#job-status").getAttribute("data-status"), POLL).toMatch(/queued|running/);
+		const card = page.locator("#recent li").first();
+		// The card follows the job by itself, no Refresh.
+		await expect.poll(() => card.getAttribute("data-status"), { timeout: 60_000, interval: 100 }).toBe("running");
+		expect(await card.locator(".status-badge").textContent()).toMatch(/^Running: \d+%/);
+		await card.getByRole("button", { name: /^Cancel the preview job of / }).click();
+		await expect.poll(() => card.getAttribute("data-status"), POLL).toBe("canceled");
+		await expect.poll(() => page.locator("#job-status").textContent(), POLL).toBe("Canceled.");
 		await page.close();
 	});
 
@@ -196,12 +335,15 @@ describe.skipIf(skipReason !== undefined)("the demo page", () => {
 		await page.goto(`${url}/`);
 		expect(await horizontalOverflow(page)).toMatchObject({ over: [] });
 		await saveKey(page, apiKey);
-		await page.getByRole("button", { name: `Show job ${jobId}` }).click();
+		await page
+			.locator(`#recent li[data-job-id="${jobId}"]`)
+			.getByRole("button", { name: /^Show / })
+			.click();
 		await videoPlays(page);
 		const layout = await horizontalOverflow(page);
 		expect(layout.over).toEqual([]);
 		expect(layout.scrollWidth).toBeLessThanOrEqual(layout.width);
-		await page.screenshot({ path: path.join(ARTIFACTS, "demo-phone.png"), fullPage: true });
+		expect(await screenshotWidth(page, "demo-phone.png")).toBe(390);
 		await context.close();
 	});
 });

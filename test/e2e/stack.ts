@@ -12,6 +12,8 @@ import { freePort, portInUse } from "../../scripts/lib/wait.mjs";
 export interface Stack {
 	url: string;
 	podUrl: string;
+	/** Where this stack records its location (REELGATE_LOCAL_FILE for the tools run against it). */
+	localFile: string;
 	ports: number[];
 	adminToken: string;
 	output: () => string;
@@ -57,6 +59,8 @@ export interface StackOptions {
 	gpuWorker?: boolean;
 	/** Extra `wrangler dev --var NAME:VALUE` settings, e.g. `{ ALLOW_LOOPBACK_WEBHOOKS: "true" }`. */
 	vars?: Record<string, string>;
+	/** Only the banner and what needs attention on the output, as `npm start` prints by default; else every line. */
+	quiet?: boolean;
 }
 
 export async function startStack({
@@ -65,9 +69,13 @@ export async function startStack({
 	persistTo: fixedPersistTo,
 	gpuWorker = true,
 	vars = {},
+	quiet = false,
 }: StackOptions = {}): Promise<Stack> {
 	const [port, podPort, inspectorPort] = [fixedPort ?? (await freePort()), await freePort(), await freePort()];
 	const persistTo = fixedPersistTo ?? mkdtempSync(path.join(tmpdir(), "reelgate-e2e-"));
+	// Its own record and log: a developer's `npm start` in the same checkout keeps .reelgate/ to itself.
+	const recordDir = mkdtempSync(path.join(tmpdir(), "reelgate-stack-"));
+	const localFile = path.join(recordDir, "local.json");
 	const marker = `REELGATE_E2E_RUN=${randomUUID()}`;
 	const [mk, mv] = marker.split("=") as [string, string];
 	let out = "";
@@ -86,10 +94,15 @@ export async function startStack({
 			"--timeout",
 			"300",
 			...(gpuWorker ? [] : ["--no-gpu-worker"]),
+			...(quiet ? [] : ["--verbose"]),
 			...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
 		],
 		// Not detached: a Ctrl-C on the test run reaches start.mjs too, which then stops its own children.
-		{ cwd: ROOT, env: toolEnv({ [mk]: mv, NO_COLOR: "1" }), stdio: ["ignore", "pipe", "pipe"] },
+		{
+			cwd: ROOT,
+			env: toolEnv({ [mk]: mv, NO_COLOR: "1", REELGATE_LOCAL_FILE: localFile }),
+			stdio: ["ignore", "pipe", "pipe"],
+		},
 	);
 	const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
 	const ready = new Promise<void>((resolve, reject) => {
@@ -126,6 +139,7 @@ export async function startStack({
 	const stack: Stack = {
 		url: `http://127.0.0.1:${port}`,
 		podUrl: `http://127.0.0.1:${podPort}`,
+		localFile,
 		ports: gpuWorker ? [port, podPort] : [port],
 		adminToken: "",
 		output: () => out,
@@ -138,6 +152,7 @@ export async function startStack({
 		cleanup: () => {
 			kill();
 			if (!fixedPersistTo) rmSync(persistTo, { recursive: true, force: true });
+			rmSync(recordDir, { recursive: true, force: true });
 		},
 	};
 	try {

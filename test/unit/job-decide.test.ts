@@ -129,4 +129,17 @@ describe("after a poll", () => {
 			job: { error: { code: "output_verification_failed", message: "short" } },
 		});
 	});
+
+	it("starts a job never seen running when the backend says its run began", () => {
+		const status = {
+			ok: true as const,
+			state: "completed" as const,
+			executionMs: 4000,
+			output: { content_type: "video/mp4", size: 5 },
+		};
+		const d = afterVerification(submitted, status, { ok: true, sha256: "ab" }, ctx);
+		expect(d).toMatchObject({
+			job: { started_at: new Date(ctx.now - 4000).toISOString(), completed_at: new Date(ctx.now).toISOString() },
+		});
+	});
 });

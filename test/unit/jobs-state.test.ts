@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { initialState, isTerminal, type JobEvent, type JobState, transition } from "../../src/jobs/state";
+import { initialState, isTerminal, type JobEvent, type JobState, runStartedAt, transition } from "../../src/jobs/state";
 
 const at = "2026-01-01T00:00:00.000Z";
 const video = { video: { content_type: "video/mp4", size: 10, sha256: "ab" } };
@@ -31,6 +31,29 @@ describe("job state machine", () => {
 			output: video,
 			cost: { gpu_seconds: 5, usd: 0.01 },
 		});
+	});
+
+	it("a job never seen running started when its run began, not when it was seen finished", () => {
+		const done = "2026-01-01T00:01:00.000Z";
+		const startedAt = runStartedAt(done, 5400, at);
+		expect(startedAt).toBe("2026-01-01T00:00:54.600Z");
+		const s = apply(
+			initialState(),
+			{ type: "submitted", remoteId: "r1" },
+			{ type: "succeeded", at: done, output: video, cost: null, startedAt },
+		);
+		expect([s.started_at, s.completed_at]).toEqual(["2026-01-01T00:00:54.600Z", done]);
+		// Seen running: that time stands.
+		const seen = apply(
+			initialState(),
+			{ type: "submitted", remoteId: "r1" },
+			{ type: "started", at },
+			{ type: "succeeded", at: done, output: video, cost: null, startedAt },
+		);
+		expect(seen.started_at).toBe(at);
+		// Never before the job was created; nothing to go on without an execution time.
+		expect(runStartedAt(done, 600_000, at)).toBe(at);
+		expect(runStartedAt(done, undefined, at)).toBeUndefined();
 	});
 
 	it("clamps progress into 0–100", () => {

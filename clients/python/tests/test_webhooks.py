@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-import reelgate_client as rc
+import reelgate as rc
 
 # The example delivery from the Standard Webhooks specification; the reference library signs it the same way.
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
