@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { admit, type Breaker, closedBreaker, record } from "../src/backends/breaker";
+import type { AcquireRequest, AcquireResult, BackendSnapshot } from "../src/backends/types";
 import {
 	type Ensure,
 	ensureInstance,
@@ -26,26 +27,6 @@ const CHECK_BATCH = 25;
  */
 const FAIR_ORDER = `ORDER BY (SELECT COUNT(*) FROM slot s WHERE s.account_id = w.account_id),
 	COALESCE((SELECT v.at FROM served v WHERE v.account_id = w.account_id), 0), w.seq`;
-
-export type AcquireResult =
-	| { granted: true; probe: boolean }
-	| { granted: false; reason: "full"; position: number }
-	| { granted: false; reason: "circuit_open"; retry_at: number };
-
-export interface AcquireRequest {
-	jobId: string;
-	accountId: string;
-	/** This backend's name: a holder whose job now names another backend has moved away. */
-	backend: string;
-	maxConcurrency: number;
-}
-
-/** What the router needs to know of a backend right now. */
-export interface BackendSnapshot {
-	in_flight: number;
-	waiting: number;
-	breaker: Breaker;
-}
 
 /**
  * One GPU backend's admission and health (one object per backend name). Jobs hold a slot from their submission

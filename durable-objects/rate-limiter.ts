@@ -2,12 +2,12 @@ import { DurableObject } from "cloudflare:workers";
 import { configOf } from "../src/config";
 import { type ApiKeyWithLimits, findKeyWithLimits } from "../src/db/accounts";
 import { TOUCH_INTERVAL_MS } from "../src/db/keys";
-import type { Scope } from "../src/env";
 import { type Admission, judgeKey } from "../src/limits/admission";
 import { chargesFor } from "../src/limits/charge";
 import type { BucketCharge, BucketName, RateLimitDecision } from "../src/limits/rate-limit";
 import { WINDOW_S } from "../src/limits/rate-limit";
 import { type BucketState, takeAll } from "../src/limits/token-bucket";
+import type { Scope } from "../src/schemas/keys";
 import { BUCKET_DDL, REVOKED_DDL } from "./rate-limiter-schema";
 import { ObjectSql } from "./sql";
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm test`: the type checks (Workers side, shipped code alone, Node side) and Biome, the workerd suite (vitest),
-// the SDK's Node suite, the operations suite (deploy scripts against RunPod/Cloudflare API emulators, costs), the R2
+// `npm test`: the type checks (Workers side, shipped code alone, Node side), Biome and the layering check, the
+// workerd suite (vitest), the SDK's Node suite, the operations suite (deploy scripts against RunPod/Cloudflare API emulators, costs), the R2
 // presigner against a real S3 server (test/s3, versitygw), the pytest suites, then the end-to-end and browser (demo
 // page in Chromium, CLI) suites against the real local stack, the schema fuzz run (test/fuzz) and the chaos run
 // (test/chaos); one closing line `N passed, N failed[, N skipped]` summed over all of them.
@@ -160,7 +160,10 @@ async function pythonSuite(env) {
 	record("python", counts);
 }
 
-/** The type checks, the linter/formatter and the install check (lock file, allowScripts), each counted as one check. */
+/**
+ * The type checks, the linter/formatter, the layering check (no import cycles between folders) and the install
+ * check (lock file, allowScripts), each counted as one check.
+ */
 async function staticSuite(env) {
 	const bin = (name) => path.join(ROOT, "node_modules", ".bin", name);
 	const checks = [
@@ -168,6 +171,7 @@ async function staticSuite(env) {
 		["typecheck:node", bin("tsc"), ["-p", "tsconfig.node.json", "--noEmit"]],
 		["typecheck:runtime", bin("tsc"), ["-p", "tsconfig.runtime.json", "--noEmit"]],
 		["lint", bin("biome"), ["check", "."]],
+		["layers", nodeBinary(), [path.join(ROOT, "scripts", "check-layers.mjs")]],
 		["install", nodeBinary(), [path.join(ROOT, "scripts", "check-install.mjs")]],
 	];
 	const counts = { passed: 0, failed: 0, skipped: 0 };

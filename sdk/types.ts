@@ -2,10 +2,10 @@
 // the server. `import type` only: nothing of the Worker is bundled or run by the SDK.
 import type { z } from "zod";
 import type { ProblemSchema } from "../src/errors";
-import type { CreateJobBodySchema, JobListSchema, JobSchema } from "../src/jobs/api-schema";
 import type { ModelSchema } from "../src/models/view";
-import type { CreatedKeySchema, CreateKeyBodySchema } from "../src/routes/keys";
-import type { CreatedUploadSchema, CreateUploadBodySchema, UploadSchema } from "../src/routes/uploads";
+import type { CreateJobBodySchema, JobListSchema, JobSchema } from "../src/schemas/jobs";
+import type { CreatedKeySchema, CreateKeyBodySchema } from "../src/schemas/keys";
+import type { CreatedUploadSchema, CreateUploadBodySchema, UploadSchema } from "../src/schemas/uploads";
 
 /** A job as the API returns it; a succeeded one may carry `share_url`, a link that plays without an API key. */
 export type Job = z.infer<typeof JobSchema>;

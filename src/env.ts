@@ -1,17 +1,8 @@
 import type { Config } from "./config";
 import type { Logger } from "./lib/logger";
+import type { Caller } from "./limits/admission";
 import type { EffectiveLimits } from "./limits/config";
 import type { RateLimitDecision } from "./limits/rate-limit";
-
-/** Who is calling: set by the API-key middleware. */
-export interface Caller {
-	keyId: string;
-	accountId: string;
-	scopes: Scope[];
-}
-
-export type Scope = "jobs:read" | "jobs:write";
-export const ALL_SCOPES: Scope[] = ["jobs:read", "jobs:write"];
 
 /** The one typed context of every route. `Env` comes from `wrangler types`. */
 export type AppEnv = {
@@ -19,7 +10,7 @@ export type AppEnv = {
 	Variables: {
 		requestId: string;
 		log: Logger;
-		/** The Worker's vars, parsed (src/config.ts). */
+		/** The Worker's vars, parsed (src/config/). */
 		config: Config;
 		caller: Caller;
 		/** The caller's account limits (set with `caller`). */

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 
-/** The closed set of machine-readable problem codes (see the API contract). */
+/** The closed set of machine-readable problem codes (docs/api.md). */
 export const ErrorCodeSchema = z.enum([
 	"invalid_request",
 	"unauthorized",

@@ -4,7 +4,7 @@
  * hub of open listeners that the save points publish to. Listeners are fed by push, never by polling; the log
  * serves `Last-Event-ID` resumes.
  */
-import type { JobEventType } from "../../src/jobs/record";
+import type { JobEventType } from "../../src/schemas/jobs";
 import type { ObjectSql } from "../sql";
 
 /** Events kept for resumes; older ones are pruned (a client that far behind gets the current state instead). */

@@ -31,6 +31,9 @@ const FALLBACK_RETRY_MS = 60_000;
 /** How soon an index write that failed during a call (not a step) is tried again. */
 const INDEX_RETRY_MS = 1000;
 
+/** The key of the JobDO's inspection method (see `[INSPECT]`). */
+export const INSPECT = Symbol("JobDO.inspect");
+
 export type CancelResult = { ok: true; job: JobRecord } | { ok: false; reason: "not_found" } | TransitionRefusal;
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -103,14 +106,12 @@ export class JobDO extends DurableObject<Env> {
 		return this.#notifier.subscribe(job, lastEventId);
 	}
 
-	/** Test and debugging aid: how many event streams are open. */
-	async listeners(): Promise<number> {
-		return this.#notifier.listeners();
-	}
-
-	/** Test and debugging aid: the stored change history. */
-	async history(): Promise<{ at: string; status: string; event: string; detail: string | null }[]> {
-		return this.#store.history();
+	/**
+	 * What tests and debugging may read of the object's memory, reached from inside its isolate
+	 * (`runInDurableObject`): a symbol names it, and RPC calls only methods named by strings.
+	 */
+	[INSPECT](): { listeners: number } {
+		return { listeners: this.#notifier.listeners() };
 	}
 
 	/**

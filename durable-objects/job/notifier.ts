@@ -1,13 +1,8 @@
-import { toJobView } from "../../src/jobs/api-schema";
-import {
-	DEFAULT_WEBHOOK_EVENTS,
-	type JobEventType,
-	type JobRecord,
-	snapshotOf,
-	type WebhookDeliveryView,
-} from "../../src/jobs/record";
-import { isTerminal, type JobStatus } from "../../src/jobs/state";
+import { DEFAULT_WEBHOOK_EVENTS, type JobRecord, snapshotOf, type WebhookDeliveryView } from "../../src/jobs/record";
+import { isTerminal } from "../../src/jobs/state";
+import { toJobView } from "../../src/jobs/view";
 import type { Logger } from "../../src/lib/logger";
+import type { JobEventType, JobStatus } from "../../src/schemas/jobs";
 import type { ObjectSql } from "../sql";
 import { EventHub, JobEventLog, type StoredEvent } from "./events";
 import { WebhookOutbox } from "./outbox";

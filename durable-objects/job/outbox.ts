@@ -1,5 +1,6 @@
-import type { DeliveryStatus, WebhookDeliveryView } from "../../src/jobs/record";
+import type { WebhookDeliveryView } from "../../src/jobs/record";
 import { newId } from "../../src/lib/ids";
+import type { DeliveryStatus } from "../../src/schemas/jobs";
 import type { AttemptOutcome } from "../../src/webhooks/deliver";
 import { retryDelayMs } from "../../src/webhooks/schedule";
 import type { ObjectSql } from "../sql";

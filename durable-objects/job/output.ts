@@ -3,13 +3,13 @@
  * the check of what was stored before the job may succeed, and the sweep of videos nobody will serve.
  */
 import type { GpuJobInput } from "../../src/backends/types";
-import { buildJobInput } from "../../src/jobs/input";
 import type { VideoOutput } from "../../src/jobs/state";
 import { verifyVideo } from "../../src/jobs/verify";
 import type { Logger } from "../../src/lib/logger";
 import { jobVideoKey, objectKeys, submissionOf } from "../../src/storage";
 import { abortOutputMultipart, completeOutputMultipart } from "../../src/storage/output";
 import type { Verdict } from "./decide";
+import { buildJobInput } from "./input";
 import type { JobStore, StoredJob } from "./store";
 
 export class JobOutput {

@@ -3,8 +3,7 @@
  * migrations, and the keys of `meta`. The store (store.ts), the event log (events.ts) and the webhook outbox
  * (outbox.ts) all reach SQLite through the one `ObjectSql` this module opens. docs/storage.md describes the tables.
  */
-import { DELIVERY_STATUSES, JOB_EVENT_TYPES } from "../../src/jobs/record";
-import { JOB_STATUSES } from "../../src/jobs/state";
+import { DELIVERY_STATUSES, JOB_EVENT_TYPES, JOB_STATUSES } from "../../src/schemas/jobs";
 import { type ObjectSchema, ObjectSql, sqlList } from "../sql";
 
 /** The keys of `meta`, besides the schema version. */

@@ -159,7 +159,7 @@ export class JobStore {
 		this.#sql.deleteMeta(JOB_META.indexRetryAt);
 	}
 
-	/** Test and debugging aid: the history, oldest first. */
+	/** The change history, oldest first (for tests and debugging: the job JSON does not carry it). */
 	history(): { at: string; status: string; event: string; detail: string | null }[] {
 		return this.#sql.all<{ at: string; status: string; event: string; detail: string | null }>(
 			"SELECT at, status, event, detail FROM history ORDER BY seq",

@@ -71,6 +71,16 @@ async def wait_status(client, job_id, wanted, timeout=20.0):
         await asyncio.sleep(0.02)
 
 
+async def wait_forgotten(client, job_id, timeout=5.0):
+    """Polls `/status` until the server forgets the job (404) or the timeout passes; returns the last status code."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        resp = await client.get(f"/status/{job_id}", headers=AUTH)
+        if resp.status == 404 or asyncio.get_running_loop().time() > deadline:
+            return resp.status
+        await asyncio.sleep(0.02)
+
+
 async def test_auth_required_on_every_route(make_client, fake_run):
     client = await make_client(fake_run)
     for method, path in (("POST", "/run"), ("GET", "/status/x"), ("GET", "/health"), ("POST", "/cancel/x")):
@@ -145,8 +155,7 @@ async def test_results_expire_after_ttl(make_client, fake_run):
     client = await make_client(fake_run, pod_result_ttl_s=0.2)
     job = await (await client.post("/run", json={"input": {}}, headers=AUTH)).json()
     assert (await wait_status(client, job["id"], ("COMPLETED",)))["status"] == "COMPLETED"
-    await asyncio.sleep(0.3)
-    assert (await client.get(f"/status/{job['id']}", headers=AUTH)).status == 404
+    assert await wait_forgotten(client, job["id"]) == 404
     assert (await client.post(f"/status/{job['id']}", headers=AUTH)).status == 404
 
 

@@ -1,12 +1,13 @@
 import { createMiddleware } from "hono/factory";
 import { TOUCH_INTERVAL_MS, touchKey } from "../db/keys";
-import type { AppEnv, Scope } from "../env";
+import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import { timingSafeEqualStr } from "../lib/crypto";
 import { admitKey } from "../limits/admission";
 import { refusalDetail } from "../limits/charge";
 import { rateLimitHeaders } from "../limits/headers";
 import type { BucketName } from "../limits/rate-limit";
+import type { Scope } from "../schemas/keys";
 import { hashApiKey, looksLikeApiKey } from "./api-keys";
 
 function bearer(header: string | undefined): string | null {

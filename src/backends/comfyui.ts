@@ -96,7 +96,7 @@ async function submissionPromptId(jobId: string, submission: number): Promise<st
  * what the GPU worker would: uploads the inputs from R2, queues the model's workflow (gpu-worker/workflows, the
  * same templates) with the parameters injected, follows it through `/history` (and `/queue` while it is empty),
  * and streams the finished video from `/view` into R2. Cancel interrupts the prompt and removes it from the queue.
- * ComfyUI's HTTP API: https://github.com/Comfy-Org/ComfyUI/blob/v0.38.1/server.py
+ * ComfyUI's HTTP API: https://github.com/Comfy-Org/ComfyUI/blob/v0.8.0/server.py
  */
 export class ComfyuiBackend implements GpuBackend {
 	readonly kind = "comfyui" as const;

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import type { BackendRow } from "../db/backends";
-import type { BackendKind } from "./types";
+import type { BackendKind } from "../schemas/backends";
 
 const HttpUrl = z.url({ protocol: /^https?$/ }).max(2048);
 /** A secret: a string sets it, `null` clears it, absent keeps what is stored (secrets are write-only). */
@@ -41,8 +41,8 @@ export const RunpodConfigSchema = z
 	.strict();
 
 /**
- * vast.ai: the instance the backend rents (offers and instances of https://docs.vast.ai/api-reference); unknown
- * extra fields are kept as they are.
+ * vast.ai: the instance the backend rents (offers and instances of
+ * https://docs.vast.ai/api-reference/introduction); unknown extra fields are kept as they are.
  */
 export const VastaiConfigSchema = z.looseObject({
 	api_key: Secret,

@@ -2,7 +2,6 @@
  * Routing across GPU backends: which backend a job goes to (at creation and on failover), and whether it may be
  * sent now (the backend's BackendDO: slots, fair queue, circuit breaker). The JobDO calls these around `submit`.
  */
-import type { AcquireResult, BackendSnapshot } from "../../durable-objects/backend";
 import { type BackendRow, getBackend, listEnabledBackends } from "../db/backends";
 import type { JobSpec } from "../jobs/record";
 import { createLogger } from "../lib/logger";
@@ -12,6 +11,7 @@ import type { Availability } from "../models/view";
 import { COOLDOWN_MS } from "./breaker";
 import { type BackendFailure, type BackendResult, policyOf } from "./failure";
 import { parseModels } from "./registry";
+import type { AcquireResult, BackendSnapshot } from "./types";
 
 /** A job waiting for a slot re-asks this often at the latest (the BackendDO wakes it as soon as one frees). */
 export const ADMISSION_RECHECK_MS = 10_000;

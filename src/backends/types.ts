@@ -1,14 +1,9 @@
 import type { JobSpec } from "../jobs/record";
 import type { JobProgress, VideoOutput } from "../jobs/state";
+import type { BackendKind } from "../schemas/backends";
+import type { Model } from "../schemas/jobs";
+import type { Breaker } from "./breaker";
 import type { BackendResult } from "./failure";
-
-/** The kinds of backend the admin API accepts (docs/backends.md). */
-export const BACKEND_KINDS = ["runpod", "pod", "comfyui", "vastai"] as const;
-export type BackendKind = (typeof BACKEND_KINDS)[number];
-
-/** The models the Worker knows how to build inputs for. */
-export const MODELS = ["preview", "wan2.2-i2v", "wan2.2-s2v"] as const;
-export type Model = (typeof MODELS)[number];
 
 /** The input of one GPU job, per docs/gpu-job-protocol.md. */
 export interface GpuJobInput {
@@ -77,4 +72,25 @@ export interface GpuBackend {
 	readonly kind: BackendKind;
 	health(): Promise<HealthReport>;
 	forJob(job: JobContext): JobRun;
+}
+
+/** What a backend's admission object (the BackendDO) answers a job asking for a slot. */
+export type AcquireResult =
+	| { granted: true; probe: boolean }
+	| { granted: false; reason: "full"; position: number }
+	| { granted: false; reason: "circuit_open"; retry_at: number };
+
+export interface AcquireRequest {
+	jobId: string;
+	accountId: string;
+	/** This backend's name: a holder whose job now names another backend has moved away. */
+	backend: string;
+	maxConcurrency: number;
+}
+
+/** What the router needs to know of a backend right now (the BackendDO's `snapshot`). */
+export interface BackendSnapshot {
+	in_flight: number;
+	waiting: number;
+	breaker: Breaker;
 }

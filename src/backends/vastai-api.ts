@@ -1,6 +1,6 @@
 /**
- * A small client of vast.ai's REST API (https://docs.vast.ai/api-reference): search offers, create, show, list and
- * destroy instances. Bearer auth; every call has a timeout; failures come back as values, never thrown.
+ * A small client of vast.ai's REST API (https://docs.vast.ai/api-reference/introduction): search offers, create,
+ * show, list and destroy instances. Bearer auth; every call has a timeout; failures come back as values, never thrown.
  */
 import { isObject } from "./http";
 

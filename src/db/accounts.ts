@@ -1,6 +1,13 @@
-import type { AccountLimitOverrides } from "../limits/config";
 import type { ApiKeyRow } from "./keys";
 import { first, run } from "./sql";
+
+/** An account's own limits, as `accounts` stores them (NULL: the Worker default, src/limits/config.ts). */
+export interface AccountLimitOverrides {
+	requests_per_minute: number | null;
+	jobs_per_minute: number | null;
+	max_concurrent_jobs: number | null;
+	monthly_spend_cap_usd: number | null;
+}
 
 /** An API key with its account's limit overrides: what the auth middleware needs, in one query. */
 export type ApiKeyWithLimits = ApiKeyRow & AccountLimitOverrides;

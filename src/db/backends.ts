@@ -1,4 +1,4 @@
-import type { BackendKind } from "../backends/types";
+import type { BackendKind } from "../schemas/backends";
 import { all, first, run } from "./sql";
 
 /** A row of `backends`. `config` is the non-secret JSON; `secrets` the sealed JSON of the secret fields. */

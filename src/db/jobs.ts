@@ -1,5 +1,5 @@
 import type { JobSnapshot } from "../jobs/record";
-import type { JobStatus } from "../jobs/state";
+import type { JobStatus } from "../schemas/jobs";
 import { all, first, run } from "./sql";
 
 /**

@@ -1,4 +1,4 @@
-import type { Scope } from "../env";
+import type { Scope } from "../schemas/keys";
 import { all, first, run } from "./sql";
 
 export interface ApiKeyRow {

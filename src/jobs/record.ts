@@ -1,4 +1,5 @@
-import type { BackendKind, Model } from "../backends/types";
+import type { BackendKind } from "../schemas/backends";
+import type { DeliveryStatus, Model } from "../schemas/jobs";
 import type { JobState } from "./state";
 
 /** An upload a job reads, resolved at creation (the upload was READY and of the right type then). */
@@ -40,14 +41,6 @@ export interface JobSpec {
 
 /** Webhook events a job gets when it names none (the contract's default). */
 export const DEFAULT_WEBHOOK_EVENTS = ["succeeded", "failed", "canceled"] as const;
-
-/** The events of a job's event stream (`GET /v1/jobs/{id}/events`). */
-export const JOB_EVENT_TYPES = ["status", "progress"] as const;
-export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
-
-/** Where a webhook message stands: queued or retrying, delivered, given up, or switched off by a 410. */
-export const DELIVERY_STATUSES = ["pending", "delivered", "failed", "disabled"] as const;
-export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 /** One webhook message of a job, as the job JSON shows it (never the secret or the signature). */
 export interface WebhookDeliveryView {

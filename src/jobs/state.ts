@@ -3,8 +3,8 @@
  * statuses never change. `transition` returns the next state or a tagged refusal; the JobDO persists the result.
  */
 
-export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "canceled"] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
+import type { JobStatus } from "../schemas/jobs";
+
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled"];
 
 export function isTerminal(status: JobStatus): boolean {

@@ -1,6 +1,5 @@
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 
 /**
@@ -19,7 +18,7 @@ const limit = bodyLimit({
 });
 
 /** 413 for JSON bodies over the limit (by Content-Length, or counted while read); other bodies stream untouched. */
-export const limitJsonBodies = createMiddleware<AppEnv>(async (c, next) => {
+export const limitJsonBodies = createMiddleware(async (c, next) => {
 	if (!c.req.raw.body || !JSON_TYPE.test(c.req.header("content-type") ?? "")) return next();
 	return limit(c, next);
 });

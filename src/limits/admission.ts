@@ -1,10 +1,17 @@
 import { configOf } from "../config";
 import { type ApiKeyWithLimits, findKeyWithLimits } from "../db/accounts";
 import { parseScopes, TOUCH_INTERVAL_MS } from "../db/keys";
-import type { Caller, Scope } from "../env";
 import type { Logger } from "../lib/logger";
+import type { Scope } from "../schemas/keys";
 import { type DefaultLimits, type EffectiveLimits, effectiveLimits } from "./config";
 import type { BucketName, RateLimitDecision } from "./rate-limit";
+
+/** Who is calling: the key's id, its account and its scopes (set by the API-key middleware). */
+export interface Caller {
+	keyId: string;
+	accountId: string;
+	scopes: Scope[];
+}
 
 /** What the key's gate (durable-objects/rate-limiter.ts) says of a request. */
 export type Admission =

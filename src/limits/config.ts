@@ -3,13 +3,7 @@
  * Pure, so the admin view, the middleware and the job route resolve them the same way.
  */
 
-/** The per-account overrides stored in `accounts` (NULL: use the default). */
-export interface AccountLimitOverrides {
-	requests_per_minute: number | null;
-	jobs_per_minute: number | null;
-	max_concurrent_jobs: number | null;
-	monthly_spend_cap_usd: number | null;
-}
+import type { AccountLimitOverrides } from "../db/accounts";
 
 export type LimitName = keyof AccountLimitOverrides;
 export const LIMIT_NAMES: LimitName[] = [
@@ -26,7 +20,7 @@ export const NO_OVERRIDES: AccountLimitOverrides = {
 	monthly_spend_cap_usd: null,
 };
 
-/** The Worker-wide defaults (`Config.limits`, from the vars: src/config.ts). `monthly_spend_cap_usd: null`: no cap. */
+/** The Worker-wide defaults (`Config.limits`, from the vars: src/config/). `monthly_spend_cap_usd: null`: no cap. */
 export interface DefaultLimits {
 	requests_per_minute: number;
 	jobs_per_minute: number;

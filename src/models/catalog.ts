@@ -5,7 +5,7 @@
  * keeps what it runs: retiring or replacing a model never changes a job already accepted.
  */
 import { getModelVersion, listModelHeads, listModelVersions, putModelVersion, retireModel } from "../db/models";
-import { canonicalJson } from "../jobs/canonical-json";
+import { canonicalJson } from "../lib/canonical-json";
 import { sha256Hex } from "../lib/ids";
 import { type ModelManifest, ModelManifestSchema } from "./manifest";
 import { SHIPPED_MANIFESTS } from "./shipped";

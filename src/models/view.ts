@@ -5,7 +5,7 @@
  * concern (`GET /v1/admin/models/{id}`).
  */
 import { z } from "@hono/zod-openapi";
-import { AUDIO_TYPES, IMAGE_TYPES } from "../storage/sniff";
+import { AUDIO_TYPES, IMAGE_TYPES } from "../schemas/uploads";
 import { MEDIA_KINDS, type MediaKind, type ModelManifest, type ParameterSpec } from "./manifest";
 
 /** Why a model cannot run now, and on which kinds of backend it can. */

@@ -2,12 +2,12 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "../app";
 import { requireAdmin, requireKey } from "../auth/middleware";
 import { configOf } from "../config";
-import { getAccountLimits, spendBetween, updateAccountLimits } from "../db/accounts";
+import { type AccountLimitOverrides, getAccountLimits, spendBetween, updateAccountLimits } from "../db/accounts";
 import { activeJobCount } from "../db/job-slots";
 import { activeKeyHashes, findKeyById } from "../db/keys";
 import { notFound, problemResponses } from "../errors";
 import { forgetKeys } from "../limits/admission";
-import { type AccountLimitOverrides, effectiveLimits, utcMonth } from "../limits/config";
+import { effectiveLimits, utcMonth } from "../limits/config";
 
 const limitOf = <T extends z.ZodType>(value: T) =>
 	z.object({

@@ -3,7 +3,6 @@ import { newRouter } from "../app";
 import { requireAdmin } from "../auth/middleware";
 import { PutBackendBodySchema, requiredSecrets, secretFields, splitConfig } from "../backends/config";
 import { buildBackend, parseModels } from "../backends/registry";
-import { BACKEND_KINDS } from "../backends/types";
 import {
 	type BackendRow,
 	deleteBackend,
@@ -15,6 +14,7 @@ import {
 import { ApiError, notFound, problemResponses } from "../errors";
 import { nowIso } from "../lib/ids";
 import { openJson, sealJson } from "../lib/secret-box";
+import { BACKEND_KINDS } from "../schemas/backends";
 
 /**
  * Jobs admitted at once when the backend does not say: RunPod endpoints and pods queue jobs themselves, so this

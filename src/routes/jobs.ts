@@ -6,20 +6,14 @@ import { beginIdempotent, finishIdempotent, releaseIdempotent } from "../db/idem
 import { getJobAccount, type JobCursor, listJobs } from "../db/jobs";
 import type { AppEnv } from "../env";
 import { ApiError, notFound, problemResponses } from "../errors";
-import {
-	CreateJobBodySchema,
-	JobIdParamSchema,
-	JobListSchema,
-	JobSchema,
-	ListJobsQuerySchema,
-	toJobView,
-} from "../jobs/api-schema";
-import { canonicalJson } from "../jobs/canonical-json";
-import { createJob, newJobIdentity } from "../jobs/create";
+import { createJob, newJobIdentity } from "../intake/create-job";
+import { resumeAbandonedCreate } from "../intake/resume-create";
 import { type JobRecord, snapshotOf } from "../jobs/record";
-import { resumeAbandonedCreate } from "../jobs/resume-create";
+import { toJobView } from "../jobs/view";
+import { canonicalJson } from "../lib/canonical-json";
 import { base64url, sha256Hex } from "../lib/ids";
 import { checkSpendCap, reserveSlot } from "../limits/job-admission";
+import { CreateJobBodySchema, JobIdParamSchema, JobListSchema, JobSchema, ListJobsQuerySchema } from "../schemas/jobs";
 import { withShareUrls } from "../share/render";
 import { jobVideoKey } from "../storage";
 import { serveObject } from "../storage/serve-object";

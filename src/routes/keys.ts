@@ -3,45 +3,10 @@ import { newRouter } from "../app";
 import { displayPrefix, generateApiKey, hashApiKey } from "../auth/api-keys";
 import { requireAdmin } from "../auth/middleware";
 import { type ApiKeyRow, ensureAccount, findKeyById, insertKey, listKeys, parseScopes, revokeKey } from "../db/keys";
-import { ALL_SCOPES } from "../env";
 import { notFound, problemResponses } from "../errors";
 import { newId, nowIso } from "../lib/ids";
 import { forgetKeys } from "../limits/admission";
-
-const ScopeSchema = z.enum(["jobs:read", "jobs:write"]);
-
-export const CreateKeyBodySchema = z
-	.object({
-		name: z.string().trim().min(1).max(100),
-		account: z
-			.string()
-			.regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, '_' and '-', at most 64")
-			.optional(),
-		scopes: z.array(ScopeSchema).min(1).optional(),
-	})
-	.strict()
-	.openapi("CreateKeyRequest");
-
-const KeyFields = {
-	id: z.string().openapi({ example: "key_0f3k2l1m9n8b7v6c5x4z3a2s1d" }),
-	name: z.string(),
-	account: z.string(),
-	scopes: z.array(ScopeSchema),
-	prefix: z.string().openapi({ description: "The key's first characters, to recognise it." }),
-	created_at: z.string().datetime(),
-};
-
-export const KeySchema = z
-	.object({
-		...KeyFields,
-		last_used_at: z.string().datetime().nullable(),
-		revoked_at: z.string().datetime().nullable(),
-	})
-	.openapi("ApiKey");
-
-export const CreatedKeySchema = z
-	.object({ ...KeyFields, key: z.string().openapi({ description: "The secret key. Shown once, never again." }) })
-	.openapi("CreatedApiKey");
+import { ALL_SCOPES, CreatedKeySchema, CreateKeyBodySchema, KeySchema } from "../schemas/keys";
 
 function toKey(row: ApiKeyRow): z.infer<typeof KeySchema> {
 	return {

@@ -4,7 +4,7 @@ import { requireKey } from "../auth/middleware";
 import { getAccountSecrets, rotateShareSecret } from "../db/account-secrets";
 import { getJobAccount } from "../db/jobs";
 import { ApiError, problemResponses } from "../errors";
-import { JobIdParamSchema } from "../jobs/api-schema";
+import { JobIdParamSchema } from "../schemas/jobs";
 import {
 	DEFAULT_SHARE_TTL_S,
 	MAX_SHARE_TTL_S,

@@ -1,5 +1,5 @@
 import { getAccountSecrets } from "../db/account-secrets";
-import type { JobView } from "../jobs/api-schema";
+import type { JobView } from "../schemas/jobs";
 import { DEFAULT_SHARE_TTL_S, shareExpiry, signShareUrl } from "./links";
 
 /**

@@ -1,4 +1,5 @@
 import { AwsClient } from "aws4fetch";
+import type { S3Config } from "../config/s3";
 import type { SignedRequest, SignPartOptions, SignPutOptions, UrlSigner } from "./signer";
 
 /*
@@ -10,31 +11,8 @@ import type { SignedRequest, SignPartOptions, SignPutOptions, UrlSigner } from "
  * policy, so the size cannot be capped here: `complete` checks it (and every part size) after the transfer.
  */
 
-/** R2 S3 credentials and where to reach the S3 API. */
-export interface S3Config {
-	accessKeyId: string;
-	secretAccessKey: string;
-	bucket: string;
-	/** `https://<account>.r2.cloudflarestorage.com` for R2; any S3 endpoint for tests. No trailing slash. */
-	endpoint: string;
-	/** `auto` for R2. */
-	region: string;
-}
-
 /** The longest expiry S3 SigV4 (and R2) accept: 7 days. */
 export const MAX_PRESIGN_S = 7 * 24 * 3600;
-
-/** The R2 S3 config from the Worker's env, or null when any of the four settings is missing. */
-export function s3ConfigFrom(env: Partial<Record<string, unknown>>): S3Config | null {
-	const v = (name: string) => (typeof env[name] === "string" ? (env[name] as string).trim() : "");
-	const accountId = v("R2_ACCOUNT_ID");
-	const accessKeyId = v("R2_ACCESS_KEY_ID");
-	const secretAccessKey = v("R2_SECRET_ACCESS_KEY");
-	const bucket = v("R2_BUCKET");
-	if (!accountId || !accessKeyId || !secretAccessKey || !bucket) return null;
-	const endpoint = (v("R2_ENDPOINT") || `https://${accountId}.r2.cloudflarestorage.com`).replace(/\/+$/, "");
-	return { accessKeyId, secretAccessKey, bucket, endpoint, region: v("R2_REGION") || "auto" };
-}
 
 /** S3 path encoding: each key segment percent-encoded per RFC 3986, slashes kept. */
 export function encodeS3Key(key: string): string {

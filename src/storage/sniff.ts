@@ -3,10 +3,8 @@
  * The declared Content-Type of an upload is checked against the bytes at `complete`, so a renamed file
  * never reaches a GPU backend as the wrong kind.
  */
-export const IMAGE_TYPES = ["image/png", "image/jpeg", "image/webp"] as const;
-export const AUDIO_TYPES = ["audio/wav", "audio/mpeg", "audio/flac", "audio/ogg"] as const;
-export type ImageType = (typeof IMAGE_TYPES)[number];
-export type AudioType = (typeof AUDIO_TYPES)[number];
+import { AUDIO_TYPES, type AudioType, IMAGE_TYPES, type ImageType } from "../schemas/uploads";
+
 export type MediaType = ImageType | AudioType;
 
 /** How many leading bytes `sniff` needs. */

@@ -1,5 +1,5 @@
+import type { MediaLimits } from "../config";
 import { hex } from "../lib/ids";
-import type { MediaLimits } from "./limits";
 import { audioDuration, imageDimensions, MEDIA_HEAD_BYTES, MEDIA_TAIL_BYTES, type MediaInfo } from "./media-info";
 import { mediaKind, normalizeMediaType, sniff } from "./sniff";
 

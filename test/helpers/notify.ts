@@ -2,18 +2,10 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { inject } from "vitest";
 import type { JobRecord } from "../../src/jobs/record";
-import {
-	call,
-	PNG,
-	prompt,
-	putPodBackend,
-	record,
-	relayTransfers,
-	stepUntil,
-	stub,
-	upload,
-} from "../emulators/pod/harness";
+import { prompt, putPodBackend, relayTransfers } from "../emulators/pod/harness";
 import type { ReceivedWebhook, ScriptedResponse } from "../emulators/webhook-receiver/server";
+import { call, PNG, upload } from "./api";
+import { record, stepUntil, stub } from "./job-object";
 
 /** A receiver path unique to this test, its full URL, and its control calls. */
 export function hook(name: string) {

@@ -4,7 +4,9 @@
  * backend got, a share link, a webhook secret), problem assertions and console capture.
  */
 import { expect, vi } from "vitest";
-import { ADMIN, call, emulator, PNG, relayTransfers, stepUntil, upload } from "../emulators/pod/harness";
+import { emulator, relayTransfers } from "../emulators/pod/harness";
+import { ADMIN, call, PNG, upload } from "./api";
+import { stepUntil } from "./job-object";
 import { startJob } from "./notify";
 
 export type Security = "apiKey" | "adminToken" | "none";

@@ -1,7 +1,7 @@
 // What /openapi.json carries for the reference at /docs, and how /docs is served.
 import { describe, expect, it } from "vitest";
 import { REQUEST_EXAMPLES, TAG_GROUPS } from "../../src/openapi/reference";
-import { call } from "../emulators/pod/harness";
+import { call } from "../helpers/api";
 
 interface Operation {
 	tags?: string[];

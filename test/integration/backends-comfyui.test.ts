@@ -1,8 +1,10 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { jobVideoKey } from "../../src/storage";
-import { ADMIN, call, newAccount, PNG, prompt, stepUntil, upload } from "../emulators/pod/harness";
+import { prompt } from "../emulators/pod/harness";
 import { fakeVideo } from "../emulators/pod/server";
+import { ADMIN, call, newAccount, PNG, upload } from "../helpers/api";
+import { history, stepUntil } from "../helpers/job-object";
 
 const BACKEND = "comfy-1";
 let auth: Record<string, string>;
@@ -41,7 +43,7 @@ async function startJob(text: string, model = "wan2.2-i2v"): Promise<string> {
 	return ((await res.json()) as { id: string }).id;
 }
 
-const stepsOf = async (id: string) => (await env.JOBS.getByName(id).history()).map((h) => h.event);
+const stepsOf = async (id: string) => (await history(id)).map((h) => h.event);
 const ended = (j: { status: string }) => j.status === "succeeded" || j.status === "failed" || j.status === "canceled";
 
 describe("comfyui backend", () => {
@@ -93,8 +95,8 @@ describe("comfyui backend", () => {
 		expect(job.status).toBe("succeeded");
 		// timeout_ms is 1 s here; the download budget (10 min) would have failed the test's own timeout first.
 		expect(Date.now() - started).toBeLessThan(20_000);
-		const history = await env.JOBS.getByName(id).history();
-		expect(history.map((h) => h.detail ?? "")).toContain("Status: the backend timed out.");
+		const changes = await history(id);
+		expect(changes.map((h) => h.detail ?? "")).toContain("Status: the backend timed out.");
 	});
 
 	it("a video sent without a content-length goes to R2 as a multipart upload", async () => {

@@ -7,20 +7,10 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { JobRecord } from "../../src/jobs/record";
-import {
-	ADMIN,
-	call,
-	newAccount,
-	PNG,
-	prompt,
-	putPodBackend,
-	record,
-	relayTransfers,
-	stepUntil,
-	stub,
-	upload,
-} from "../emulators/pod/harness";
+import { prompt, putPodBackend, relayTransfers } from "../emulators/pod/harness";
 import { putRunpodBackend, rpControl } from "../emulators/runpod/harness";
+import { ADMIN, call, newAccount, PNG, upload } from "../helpers/api";
+import { history, record, stepUntil, stub } from "../helpers/job-object";
 
 let alice: Record<string, string>;
 let bob: Record<string, string>;
@@ -76,7 +66,7 @@ async function podToEnd(id: string): Promise<JobRecord> {
 	return stepUntil(id, (j) => j.status === "succeeded" || j.status === "failed");
 }
 
-const events = async (id: string) => (await stub(id).history()).map((h) => h.event);
+const events = async (id: string) => (await history(id)).map((h) => h.event);
 
 describe("admission", () => {
 	it("admits up to max_concurrency; a freed slot goes to the account served longest ago", async () => {

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { JobRecord } from "../../src/jobs/record";
 import { jobVideoKey } from "../../src/storage";
-import { ADMIN, call, newAccount, PNG, prompt, record, stepUntil, stub, upload } from "../emulators/pod/harness";
+import { prompt } from "../emulators/pod/harness";
 import {
 	deliverWebhooks,
 	putRunpodBackend,
@@ -13,6 +13,8 @@ import {
 	rpJob,
 	runpod,
 } from "../emulators/runpod/harness";
+import { ADMIN, call, newAccount, PNG, upload } from "../helpers/api";
+import { history, record, stepUntil, stub } from "../helpers/job-object";
 
 const BACKEND = "rp-main";
 let auth: Record<string, string>;
@@ -192,7 +194,7 @@ describe("runpod backend: webhooks", () => {
 		expect(delivered.map((d) => d.status)).toEqual([200, 200]);
 		const done = await untilSucceeded(id, Date.now() + 5000);
 		expect(done.status).toBe("succeeded");
-		const events = (await stub(id).history()).filter((h) => h.event === "succeeded");
+		const events = (await history(id)).filter((h) => h.event === "succeeded");
 		expect(events).toHaveLength(1);
 	});
 

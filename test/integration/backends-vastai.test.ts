@@ -1,7 +1,9 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { ADMIN, call, newAccount, PNG, prompt, stepUntil, upload } from "../emulators/pod/harness";
+import { prompt } from "../emulators/pod/harness";
+import { ADMIN, call, newAccount, PNG, upload } from "../helpers/api";
+import { stepUntil } from "../helpers/job-object";
 
 let auth: Record<string, string>;
 let image: string;
@@ -80,8 +82,13 @@ describe("vastai backend", () => {
 		expect(inst.body.onstart).toContain("download_models.sh");
 		expect(inst.body.onstart).toContain("wan2.2-i2v");
 		expect(inst.destroyed).toBe(false);
-		// Idle past idle_destroy_s: the backend's alarm destroys it.
-		await new Promise((r) => setTimeout(r, 1100));
+		// Idle past idle_destroy_s (its last use moved back 2 s in the object's storage, instead of sleeping): the
+		// backend's alarm destroys it.
+		await runInDurableObject(env.BACKENDS.getByName("vast-1"), (_instance, state) => {
+			state.storage.sql.exec(
+				"UPDATE meta SET value = json_set(value, '$.last_used_at', json_extract(value, '$.last_used_at') - 2000) WHERE key = 'vast'",
+			);
+		});
 		expect(await runDurableObjectAlarm(env.BACKENDS.getByName("vast-1"))).toBe(true);
 		expect((await instances()).find((i) => i.id === inst.id)?.destroyed).toBe(true);
 		expect(await env.BACKENDS.getByName("vast-1").vastInstance()).toBeNull();

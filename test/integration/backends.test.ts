@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { ADMIN, call, pod, putPodBackend } from "../emulators/pod/harness";
+import { pod, putPodBackend } from "../emulators/pod/harness";
+import { ADMIN, call } from "../helpers/api";
 
 function put(name: string, body: unknown) {
 	return call(`/v1/admin/backends/${name}`, { method: "PUT", headers: ADMIN, body: JSON.stringify(body) });

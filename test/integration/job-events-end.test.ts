@@ -1,6 +1,8 @@
 // The end of a job's event stream: what a resume at or past the last event gets, and the succeeded job's share link.
 import { describe, expect, it } from "vitest";
-import { call, newAccount, relayTransfers, stepUntil } from "../emulators/pod/harness";
+import { relayTransfers } from "../emulators/pod/harness";
+import { call, newAccount } from "../helpers/api";
+import { stepUntil } from "../helpers/job-object";
 import { runToSuccess, startJob } from "../helpers/notify";
 
 interface Frame {

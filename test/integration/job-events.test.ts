@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, newAccount, relayTransfers, stepUntil, stub } from "../emulators/pod/harness";
+import { relayTransfers } from "../emulators/pod/harness";
+import { call, newAccount } from "../helpers/api";
+import { listeners, stepUntil } from "../helpers/job-object";
 import { startJob } from "../helpers/notify";
 
 let auth: Record<string, string>;
@@ -83,7 +85,7 @@ describe("GET /v1/jobs/{id}/events", () => {
 		const ids = (seenA ?? []).map((e) => Number(e.id));
 		expect(ids).toEqual([...ids].sort((x, y) => x - y));
 		expect(new Set(ids).size).toBe(ids.length);
-		expect(await stub(id).listeners()).toBe(0);
+		expect(await listeners(id)).toBe(0);
 	});
 
 	it("resumes after Last-Event-ID with only the later events; 204 once nothing is left", async () => {
@@ -117,14 +119,14 @@ describe("GET /v1/jobs/{id}/events", () => {
 		if (!reader) throw new Error("no body");
 		const [first] = await readEvents(reader, 1);
 		expect(first?.data.status).toBe("queued");
-		expect(await stub(id).listeners()).toBe(1);
+		expect(await listeners(id)).toBe(1);
 		await reader.cancel();
 		// The next event is the write through which the object learns the client is gone.
 		await stepUntil(id, (j) => j.status === "running");
 		let left = 1;
 		for (let i = 0; i < 50 && left > 0; i++) {
 			await new Promise((r) => setTimeout(r, 20));
-			left = await stub(id).listeners();
+			left = await listeners(id);
 		}
 		expect(left).toBe(0);
 	});

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, newAccount, PNG, prompt, putPodBackend, upload, wav } from "../emulators/pod/harness";
+import { prompt, putPodBackend } from "../emulators/pod/harness";
+import { call, newAccount, PNG, upload, wav } from "../helpers/api";
 
 let auth: Record<string, string>;
 let other: Record<string, string>;

@@ -3,19 +3,9 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { JobDO } from "../../durable-objects/job/job-do";
 import type { JobRecord } from "../../src/jobs/record";
-import {
-	call,
-	emulator,
-	newAccount,
-	PNG,
-	prompt,
-	putPodBackend,
-	record,
-	relayTransfers,
-	stepUntil,
-	stub,
-	upload,
-} from "../emulators/pod/harness";
+import { emulator, prompt, putPodBackend, relayTransfers } from "../emulators/pod/harness";
+import { call, newAccount, PNG, upload } from "../helpers/api";
+import { history, record, stepUntil, stub } from "../helpers/job-object";
 
 let auth: Record<string, string>;
 let image: string;
@@ -43,8 +33,6 @@ async function runToSuccess(jobId: string): Promise<JobRecord> {
 	await relayTransfers(running.remote_id ?? "");
 	return stepUntil(jobId, (j) => j.status !== "running");
 }
-
-const history = (jobId: string) => stub(jobId).history();
 
 describe.each([
 	["503 on /run", "run=503*2"],

@@ -4,7 +4,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ABANDONED_CLAIM_MS } from "../../src/db/idempotency";
-import { call, newAccount, PNG, putPodBackend, upload } from "../emulators/pod/harness";
+import { putPodBackend } from "../emulators/pod/harness";
+import { call, newAccount, PNG, upload } from "../helpers/api";
 
 let auth: Record<string, string>;
 let image: string;

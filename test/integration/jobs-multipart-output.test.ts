@@ -1,17 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { OUTPUT_PART_BYTES } from "../../src/storage/output";
-import {
-	call,
-	emulator,
-	newAccount,
-	PNG,
-	prompt,
-	putPodBackend,
-	relayTransfers,
-	stepUntil,
-	upload,
-} from "../emulators/pod/harness";
+import { emulator, prompt, putPodBackend, relayTransfers } from "../emulators/pod/harness";
+import { call, newAccount, PNG, upload } from "../helpers/api";
+import { stepUntil } from "../helpers/job-object";
 import { sha256Hex } from "../helpers/media";
 
 const MiB = 1024 * 1024;

@@ -1,17 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-	call,
-	emulator,
-	newAccount,
-	PNG,
-	prompt,
-	putPodBackend,
-	record,
-	relayTransfers,
-	stepUntil,
-	upload,
-	wav,
-} from "../emulators/pod/harness";
+import { emulator, prompt, putPodBackend, relayTransfers } from "../emulators/pod/harness";
+import { call, newAccount, PNG, upload, wav } from "../helpers/api";
+import { record, stepUntil } from "../helpers/job-object";
 
 describe("a job, end to end on the pod emulator", () => {
 	it("runs queued → running → succeeded and serves the video whole and by range", async () => {

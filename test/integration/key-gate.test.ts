@@ -10,7 +10,7 @@ import { RateLimiterDO } from "../../durable-objects/rate-limiter";
 import { generateApiKey, hashApiKey } from "../../src/auth/api-keys";
 import { createLogger } from "../../src/lib/logger";
 import { admitKey } from "../../src/limits/admission";
-import { ADMIN, call } from "../emulators/pod/harness";
+import { ADMIN, call } from "../helpers/api";
 import { newKey } from "../helpers/security";
 
 const listJobs = (auth: Record<string, string>) => call("/v1/jobs", { headers: auth });

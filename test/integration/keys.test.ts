@@ -1,11 +1,5 @@
-import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-
-const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
-
-function call(path: string, init: RequestInit = {}) {
-	return exports.default.fetch(new Request(`http://reelgate.test${path}`, init));
-}
+import { ADMIN, call } from "../helpers/api";
 
 describe("admin keys", () => {
 	it("creates a key shown once, lists it without the secret, and revokes it at once", async () => {

@@ -1,6 +1,6 @@
 // GET /v1/limits says whose key made the request, so a client can show it when the key is saved.
 import { expect, it } from "vitest";
-import { call, newAccount } from "../emulators/pod/harness";
+import { call, newAccount } from "../helpers/api";
 
 it("names the key, its account and its scopes", async () => {
 	const auth = await newAccount("whose");

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { ADMIN, call, newAccount, putPodBackend } from "../emulators/pod/harness";
+import { putPodBackend } from "../emulators/pod/harness";
+import { ADMIN, call, newAccount } from "../helpers/api";
 
 let auth: Record<string, string>;
 

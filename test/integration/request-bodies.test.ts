@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_JSON_BODY_BYTES } from "../../src/lib/json-body-limit";
-import { ADMIN, call, newAccount } from "../emulators/pod/harness";
+import { ADMIN, call, newAccount } from "../helpers/api";
 
 let auth: Record<string, string>;
 beforeAll(async () => {

@@ -4,7 +4,7 @@
  * malformed `Authorization` headers get a 401 problem, never a 5xx or HTML.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { ADMIN, call } from "../emulators/pod/harness";
+import { ADMIN, call } from "../helpers/api";
 import { startJob } from "../helpers/notify";
 import {
 	bearer,

@@ -6,7 +6,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/index";
-import { call, ORIGIN } from "../emulators/pod/harness";
+import { call, ORIGIN } from "../helpers/api";
 import { drain, label, makeTenant, openApiOperations, type Tenant } from "../helpers/security";
 
 let t: Tenant;

@@ -8,8 +8,10 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/index";
 import { open } from "../../src/lib/secret-box";
-import { ADMIN, call, emulator, ORIGIN, PNG, prompt, relayTransfers, stepUntil } from "../emulators/pod/harness";
+import { emulator, prompt, relayTransfers } from "../emulators/pod/harness";
 import { deliverWebhooks, putRunpodBackend, relayRunpod, rpJob, runpod } from "../emulators/runpod/harness";
+import { ADMIN, call, ORIGIN, PNG } from "../helpers/api";
+import { stepUntil } from "../helpers/job-object";
 import { alarmUntil, hook, makeDeliveriesDue, startJob } from "../helpers/notify";
 import { captureConsole, newKey } from "../helpers/security";
 

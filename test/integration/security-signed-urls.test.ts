@@ -7,7 +7,9 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { jobVideoKey, objectKeys, submissionOf } from "../../src/storage";
 import { WorkerUrlSigner } from "../../src/storage/worker-signer";
-import { call, emulator, ORIGIN, PNG, stepUntil } from "../emulators/pod/harness";
+import { emulator } from "../emulators/pod/harness";
+import { call, ORIGIN, PNG } from "../helpers/api";
+import { stepUntil } from "../helpers/job-object";
 import { startJob } from "../helpers/notify";
 import { expectProblem, makeTenant, type Tenant } from "../helpers/security";
 

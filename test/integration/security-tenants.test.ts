@@ -5,7 +5,8 @@
  * added later with a parameter this file cannot fill fails the sweep until it is mapped below.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, record } from "../emulators/pod/harness";
+import { call } from "../helpers/api";
+import { record } from "../helpers/job-object";
 import {
 	bearer,
 	drain,

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { getAccountSecrets } from "../../src/db/account-secrets";
 import { signShareUrl } from "../../src/share/links";
-import { call, newAccount, ORIGIN } from "../emulators/pod/harness";
+import { call, newAccount, ORIGIN } from "../helpers/api";
 import { runToSuccess, startJob } from "../helpers/notify";
 
 let auth: Record<string, string>;

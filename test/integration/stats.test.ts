@@ -1,13 +1,8 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-
-const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
-
-function call(path: string, init: RequestInit = {}) {
-	return exports.default.fetch(new Request(`http://reelgate.test${path}`, init));
-}
+import { ADMIN, call } from "../helpers/api";
 
 interface StatsBody {
 	window_seconds: number;

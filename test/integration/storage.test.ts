@@ -1,15 +1,11 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { serveObject } from "../../src/storage/serve-object";
 import { WorkerUrlSigner } from "../../src/storage/worker-signer";
+import { call, ORIGIN } from "../helpers/api";
 import { noiseBytes, pngBytes, sha256Hex } from "../helpers/media";
 
-const ORIGIN = "http://reelgate.test";
 const signer = new WorkerUrlSigner(env.SIGNING_SECRET, ORIGIN);
-
-function call(url: string, init: RequestInit = {}) {
-	return exports.default.fetch(new Request(url, init));
-}
 
 async function expectProblem(res: Response, status: number, code: string): Promise<{ detail: string }> {
 	expect(res.status).toBe(status);

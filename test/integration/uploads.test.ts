@@ -1,9 +1,8 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { expirePendingUploads, getReadyUpload } from "../../src/db/uploads";
+import { ADMIN, call } from "../helpers/api";
 import { jpegBytes, mp3Bytes, noiseBytes, pngBytes, SAMPLES, sha256Hex, wavBytes } from "../helpers/media";
-
-const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
 
 interface Upload {
 	id: string;
@@ -17,10 +16,6 @@ interface Upload {
 	completed_at?: string;
 	error?: { code: string; message: string };
 	upload?: { method: string; url: string; headers: Record<string, string>; expires_at: string };
-}
-
-function call(path: string, init: RequestInit = {}) {
-	return exports.default.fetch(new Request(path.startsWith("http") ? path : `http://reelgate.test${path}`, init));
 }
 
 async function createKey(account: string, scopes?: string[]): Promise<string> {

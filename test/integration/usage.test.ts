@@ -1,11 +1,6 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-
-const ADMIN = { authorization: "Bearer test-admin-token" };
-
-function call(path: string, init: RequestInit = {}) {
-	return exports.default.fetch(new Request(`http://reelgate.test${path}`, init));
-}
+import { ADMIN, call } from "../helpers/api";
 
 interface JobRow {
 	id: string;

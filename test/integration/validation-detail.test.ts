@@ -1,6 +1,6 @@
 // A refused request names the field and the rule in its `detail`, and lists every field in `errors`.
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, newAccount } from "../emulators/pod/harness";
+import { call, newAccount } from "../helpers/api";
 
 let auth: Record<string, string>;
 

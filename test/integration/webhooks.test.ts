@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { JobNotifier } from "../../durable-objects/job/notifier";
 import { openJobSql } from "../../durable-objects/job/schema";
 import { JobStore } from "../../durable-objects/job/store";
-import { call, newAccount, record, stepUntil, stub } from "../emulators/pod/harness";
+import { call, newAccount } from "../helpers/api";
+import { record, stepUntil, stub } from "../helpers/job-object";
 import { alarmUntil, hook, makeDeliveriesDue, runToSuccess, startJob } from "../helpers/notify";
 
 const NONE: { headers: Record<string, string>; body: string } = { headers: {}, body: "" };

@@ -4,7 +4,7 @@ import { main } from "../../scripts/gpu.mjs";
 import { collector, startAdminRecorder } from "./helpers.mjs";
 
 // A minimal vast.ai stand-in: POST /api/v0/template/ → {template}, PUT /api/v0/asks/{id}/ → {new_contract},
-// GET/DELETE /api/v0/instances/{id}/ (shapes from /work/shared/reference/gpu-protocols.md §5 and vast-ai/docs).
+// GET/DELETE /api/v0/instances/{id}/ (shapes from https://docs.vast.ai/api-reference/introduction).
 const KEY = "vast-secret-key-123456";
 let vast;
 let admin;

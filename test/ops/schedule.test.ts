@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-	isWithinHours,
-	KeepWarmConfigError,
-	localHour,
-	parseKeepWarmConfig,
-	parseOffset,
-} from "../../src/ops/schedule";
+import { KeepWarmConfigError, parseKeepWarmConfig, parseOffset } from "../../src/config/keep-warm";
+import { isWithinHours, localHour } from "../../src/ops/schedule";
 
 const at = (iso: string) => Date.parse(iso);
 

@@ -14,7 +14,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { S3RequestPresigner } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { amzDate, R2PresignedUrlSigner, type S3Config, s3ConfigFrom } from "../../src/storage/r2-signer";
+import { type S3Config, s3ConfigFrom } from "../../src/config/s3";
+import { amzDate, R2PresignedUrlSigner } from "../../src/storage/r2-signer";
 import { findVersitygw, type S3Server, startVersitygw } from "./versitygw";
 
 const found = findVersitygw();

@@ -72,7 +72,7 @@ describe("runpod job objects", () => {
 });
 
 describe("webhook tokens", () => {
-	it("are per job and checked in constant time", async () => {
+	it("are per job and per secret", async () => {
 		const t = await runpodWebhookToken("secret", "job_a");
 		expect(await verifyRunpodWebhookToken("secret", "job_a", t)).toBe(true);
 		expect(await verifyRunpodWebhookToken("secret", "job_b", t)).toBe(false);

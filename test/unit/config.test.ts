@@ -1,4 +1,4 @@
-/** What can be configured (src/config.ts): the vars parsed once into `Config`, and each bad one refused by name. */
+/** What can be configured (src/config/): the vars parsed once into `Config`, and each bad one refused by name. */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { buildParams } from "../../durable-objects/job/input";
 import { parseRemoteError } from "../../src/backends/remote-error";
 import { parseStatus } from "../../src/backends/runpod-protocol";
-import { canonicalJson } from "../../src/jobs/canonical-json";
-import { buildParams } from "../../src/jobs/input";
+import { canonicalJson } from "../../src/lib/canonical-json";
 import { open, openJson, seal, sealJson } from "../../src/lib/secret-box";
 
 describe("pod /status parsing", () => {

@@ -1,5 +1,6 @@
 /**
- * TEST DOUBLE: a small TypeScript emulator of ComfyUI's HTTP API (gpu-protocols.md §4) for the `comfyui` backend
+ * TEST DOUBLE: a small TypeScript emulator of ComfyUI's HTTP API
+ * (https://github.com/Comfy-Org/ComfyUI/blob/v0.8.0/server.py) for the `comfyui` backend
  * tests, run in Node by the vitest global setup. (server.py next to it emulates the websocket side for the Python
  * GPU worker; the Worker's adapter follows prompts through `/history` and `/queue`, which this one serves without
  * a Python environment.) Behind `Authorization: Bearer <token>` like a vast.ai template's Caddy (401 otherwise).

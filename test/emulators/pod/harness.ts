@@ -1,20 +1,10 @@
 /**
- * The workerd side of the pod emulator: helpers the jobs tests use to set up a key, uploads and a `pod` backend
- * pointing at the emulator, to step a job's alarm, and to relay the emulator's transfers through the Worker
- * (see server.ts for why the test performs them).
+ * The workerd side of the pod emulator: a `pod` backend pointing at the emulator, calls to its protocol and its
+ * control API, and the relay of its transfers through the Worker (see server.ts for why the test performs them).
+ * The Worker-side helpers (keys, uploads, the job object) are in test/helpers.
  */
-import { runDurableObjectAlarm } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
 import { inject } from "vitest";
-import type { JobRecord } from "../../../src/jobs/record";
-import { pngBytes, wavBytes } from "../../helpers/media";
-
-export const ORIGIN = "http://reelgate.test";
-export const ADMIN = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
-
-export function call(path: string, init: RequestInit = {}): Promise<Response> {
-	return exports.default.fetch(new Request(path.startsWith("http") ? path : `${ORIGIN}${path}`, init));
-}
+import { ADMIN, call } from "../../helpers/api";
 
 export function pod(): { url: string; token: string } {
 	return inject("podEmulator");
@@ -26,46 +16,6 @@ export function emulator(path: string, init: RequestInit = {}): Promise<Response
 	const headers = new Headers(init.headers);
 	headers.set("authorization", `Bearer ${token}`);
 	return fetch(`${url}${path}`, { ...init, headers });
-}
-
-/** A fresh API key for `account`; returns headers that authenticate with it. */
-export async function newAccount(account: string): Promise<Record<string, string>> {
-	const res = await call("/v1/admin/keys", {
-		method: "POST",
-		headers: ADMIN,
-		body: JSON.stringify({ name: `test-${account}`, account }),
-	});
-	if (res.status !== 201) throw new Error(`key creation failed: ${res.status} ${await res.text()}`);
-	const { key } = (await res.json()) as { key: string };
-	return { authorization: `Bearer ${key}`, "content-type": "application/json" };
-}
-
-/** Test media from the shared builders (test/helpers/media.ts). */
-export const PNG = pngBytes();
-export const wav = (seconds = 0.1): Uint8Array => wavBytes({ seconds });
-
-/** Uploads bytes through the uploads API (create, PUT to the signed URL, complete); returns the `upl_…` id. */
-export async function upload(
-	auth: Record<string, string>,
-	bytes: Uint8Array,
-	contentType: string,
-	filename: string,
-	complete = true,
-): Promise<string> {
-	const created = await call("/v1/uploads", {
-		method: "POST",
-		headers: auth,
-		body: JSON.stringify({ filename, content_type: contentType, size: bytes.byteLength }),
-	});
-	if (created.status !== 201) throw new Error(`upload create failed: ${created.status} ${await created.text()}`);
-	const u = (await created.json()) as { id: string; upload: { url: string; headers: Record<string, string> } };
-	const put = await call(u.upload.url, { method: "PUT", headers: u.upload.headers, body: bytes });
-	if (!put.ok) throw new Error(`upload PUT failed: ${put.status} ${await put.text()}`);
-	if (complete) {
-		const done = await call(`/v1/uploads/${u.id}/complete`, { method: "POST", headers: auth });
-		if (done.status !== 200) throw new Error(`upload complete failed: ${done.status} ${await done.text()}`);
-	}
-	return u.id;
 }
 
 /** Registers a `pod` backend pointing at the emulator (short call timeout, so `timeout` faults are quick). */
@@ -82,30 +32,6 @@ export async function putPodBackend(name: string, extra: Record<string, unknown>
 			...extra,
 		}),
 	});
-}
-
-export function stub(jobId: string) {
-	return env.JOBS.getByName(jobId);
-}
-
-export async function record(jobId: string): Promise<JobRecord> {
-	const job = await stub(jobId).get();
-	if (!job) throw new Error(`no job ${jobId}`);
-	return job;
-}
-
-/**
- * Runs the job's alarm until `done` holds (at most `max` steps). A loop rather than a fixed count: the platform
- * may also fire the (due) alarm by itself, and the DO serializes both.
- */
-export async function stepUntil(jobId: string, done: (job: JobRecord) => boolean, max = 12): Promise<JobRecord> {
-	let job = await record(jobId);
-	for (let i = 0; i < max && !done(job); i++) {
-		await runDurableObjectAlarm(stub(jobId));
-		job = await record(jobId);
-	}
-	if (!done(job)) throw new Error(`job ${jobId} stuck: ${JSON.stringify({ status: job.status, error: job.error })}`);
-	return job;
 }
 
 /**

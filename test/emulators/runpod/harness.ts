@@ -3,7 +3,7 @@
  * and deliver the webhooks it queued, both through the Worker (see server.ts for why the test performs them).
  */
 import { inject } from "vitest";
-import { ADMIN, call } from "../pod/harness";
+import { ADMIN, call } from "../../helpers/api";
 
 export function runpod(): { url: string; apiKey: string; endpointId: string } {
 	return inject("runpodEmulator");

@@ -1,8 +1,8 @@
 /**
- * TEST DOUBLE: an emulator of RunPod Serverless's queue API (docs: serverless/endpoints/operation-reference,
- * job-states, send-requests; see /work/shared/reference/gpu-protocols.md §1, §7), run in Node by the vitest
- * global setup. Base URL `{url}/v2/{endpoint_id}`; `Authorization: Bearer <key>` (401 otherwise); an unknown
- * endpoint id answers 404. Routes: `POST /run` ({input, webhook?, policy?} → {id, status: IN_QUEUE}),
+ * TEST DOUBLE: an emulator of RunPod Serverless's queue API
+ * (https://docs.runpod.io/serverless/endpoints/operation-reference, .../job-states, .../send-requests), run in Node
+ * by the vitest global setup. Base URL `{url}/v2/{endpoint_id}`; `Authorization: Bearer <key>` (401 otherwise);
+ * an unknown endpoint id answers 404. Routes: `POST /run` ({input, webhook?, policy?} → {id, status: IN_QUEUE}),
  * `GET /status/{id}` (the job object: id, status, delayTime, executionTime, output | error), `POST /cancel/{id}`,
  * `GET /health` ({jobs:{completed,failed,inProgress,inQueue,retried}, workers:{idle,running}}).
  *

@@ -1,9 +1,9 @@
 /**
- * TEST DOUBLE: an emulator of vast.ai's REST API (gpu-protocols.md §5), run in Node by the vitest global setup.
- * Bearer auth (401 otherwise). Routes: `POST /api/v0/bundles/` (offers filtered by the `gte`/`lte`/`eq`/`in`
- * operators on gpu_ram, reliability, dph_total, num_gpus, verified, rentable, gpu_name), `PUT /api/v0/asks/{offer}/`
- * → {success, new_contract}, `GET /api/v0/instances/{id}/` → {instances: {…} | null}, `GET /api/v1/instances/` →
- * {instances, next_token}, `DELETE /api/v0/instances/{id}/`.
+ * TEST DOUBLE: an emulator of vast.ai's REST API (https://docs.vast.ai/api-reference/introduction), run in Node
+ * by the vitest global setup. Bearer auth (401 otherwise). Routes: `POST /api/v0/bundles/` (offers filtered by the
+ * `gte`/`lte`/`eq`/`in` operators on gpu_ram, reliability, dph_total, num_gpus, verified, rentable, gpu_name),
+ * `PUT /api/v0/asks/{offer}/` → {success, new_contract}, `GET /api/v0/instances/{id}/` → {instances: {…} | null},
+ * `GET /api/v1/instances/` → {instances, next_token}, `DELETE /api/v0/instances/{id}/`.
  *
  * An instance boots over `show` calls: actual_status null → loading → running, with `ports["8188/tcp"]` mapped to
  * the ComfyUI emulator (whose Bearer token list gets the instance's env WEB_PASSWORD, as the template's Caddy does).

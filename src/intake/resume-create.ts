@@ -1,6 +1,6 @@
 import { finishIdempotent } from "../db/idempotency";
 import { releaseJobSlot } from "../db/job-slots";
-import type { JobRecord } from "./record";
+import type { JobRecord } from "../jobs/record";
 
 /**
  * Picks up a creation whose request died midway (`beginIdempotent` answered `resume`). If it got as far as the

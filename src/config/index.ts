@@ -7,11 +7,25 @@
  * BACKEND_SECRETS_KEY) are read where they are used; only R2's S3 credentials join `Config`, for the presigner.
  */
 import { z } from "zod";
-import { KeepWarmConfigError, parseKeepWarmConfig } from "./ops/schedule";
-import type { MediaLimits } from "./storage/limits";
-import { s3ConfigFrom } from "./storage/r2-signer";
+import { KeepWarmConfigError, parseKeepWarmConfig } from "./keep-warm";
+import { s3ConfigFrom } from "./s3";
 
 const MiB = 1024 * 1024;
+
+/**
+ * The content bounds of uploads (`Config.media`), one shape so the upload route, URL inputs and the
+ * verifier agree.
+ */
+export interface MediaLimits {
+	maxImageBytes: number;
+	maxAudioBytes: number;
+	minImageWidth: number;
+	minImageHeight: number;
+	maxImageWidth: number;
+	maxImageHeight: number;
+	/** Longest accepted audio, in seconds. */
+	maxAudioSeconds: number;
+}
 
 interface IssueSink {
 	addIssue(issue: { code: "custom"; message: string; path?: string[] }): void;

@@ -1,7 +1,25 @@
+/**
+ * The public wire shapes of jobs: what `POST /v1/jobs` takes, what a job looks like, the list and its query, and
+ * the enums a client may see. Routes validate with these, `/openapi.json` is generated from them, and the SDK
+ * infers its types from them (sdk/types.ts); nothing here depends on how jobs are run.
+ */
 import { z } from "@hono/zod-openapi";
-import { MODELS } from "../backends/types";
-import type { JobSnapshot } from "./record";
-import { JOB_STATUSES } from "./state";
+
+/** A job's statuses: queued → running → succeeded | failed | canceled (the last three are terminal). */
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "canceled"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** The models a job may ask for. */
+export const MODELS = ["preview", "wan2.2-i2v", "wan2.2-s2v"] as const;
+export type Model = (typeof MODELS)[number];
+
+/** The events of a job's event stream (`GET /v1/jobs/{id}/events`). */
+export const JOB_EVENT_TYPES = ["status", "progress"] as const;
+export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
+
+/** Where a webhook message stands: queued or retrying, delivered, given up, or switched off by a 410. */
+export const DELIVERY_STATUSES = ["pending", "delivered", "failed", "disabled"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 export const MIN_SIDE = 64;
 export const MAX_SIDE = 1920;
@@ -114,7 +132,7 @@ export const JobSchema = z
 							id: z.string().openapi({ description: "The `webhook-id` header: the same on every retry." }),
 							type: z.string().openapi({ example: "job.succeeded" }),
 							attempts: z.number().int(),
-							status: z.enum(["pending", "delivered", "failed", "disabled"]),
+							status: z.enum(DELIVERY_STATUSES),
 							last_status_code: z.number().int().optional(),
 							last_error: z.string().optional(),
 							next_attempt_at: z.string().optional(),
@@ -149,26 +167,3 @@ export const JobIdParamSchema = z.object({
 		.max(64)
 		.openapi({ param: { name: "id", in: "path" }, example: "job_0a1b2c3d4e5f6g7h8i9j" }),
 });
-
-/** The public JSON of a job; links are absolute, from the origin the client used. */
-export function toJobView(job: JobSnapshot, origin: string): JobView {
-	const self = `${origin}/v1/jobs/${job.id}`;
-	const links = { self, events: `${self}/events`, video: `${self}/video` };
-	const view: JobView = {
-		id: job.id,
-		status: job.status,
-		model: job.model,
-		created_at: job.created_at,
-		progress: job.progress,
-		backend: job.backend,
-		attempts: job.attempts,
-		links,
-	};
-	if (job.started_at) view.started_at = job.started_at;
-	if (job.completed_at) view.completed_at = job.completed_at;
-	if (job.error) view.error = job.error;
-	if (job.output) view.output = { video: { url: links.video, ...job.output.video } };
-	if (job.cost) view.cost = job.cost;
-	if (job.webhook) view.webhook = job.webhook;
-	return view;
-}

@@ -1,8 +1,9 @@
-import type { GpuJobInput, Model } from "../backends/types";
-import { configOf } from "../config";
-import { signerFor } from "../storage";
-import { signOutputTarget } from "../storage/output";
-import type { JobParams, JobSpec } from "./record";
+import type { GpuJobInput } from "../../src/backends/types";
+import { configOf } from "../../src/config";
+import type { JobParams, JobSpec } from "../../src/jobs/record";
+import type { Model } from "../../src/schemas/jobs";
+import { signerFor } from "../../src/storage";
+import { signOutputTarget } from "../../src/storage/output";
 
 interface ModelDefaults {
 	width: number;

@@ -2,12 +2,12 @@ import { type PickResult, pickBackend } from "../backends/routing";
 import { configOf } from "../config";
 import { getReadyUpload, getUpload } from "../db/uploads";
 import { ApiError } from "../errors";
+import type { JobRecord, JobSpec, UploadRef } from "../jobs/record";
 import { newId, nowIso } from "../lib/ids";
 import { findModel, listModels } from "../models/catalog";
+import type { CreateJobBody } from "../schemas/jobs";
 import { ingestUrlInput } from "../storage/url-input";
 import { checkWebhookUrl, refusalMessage } from "../webhooks/url";
-import type { CreateJobBody } from "./api-schema";
-import type { JobRecord, JobSpec, UploadRef } from "./record";
 
 /**
  * Resolves `input.image` / `input.audio` to a READY upload of this account of the right media type. A URL is
