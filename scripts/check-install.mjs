@@ -71,4 +71,6 @@ for (const [spec, allowed] of Object.entries(approved)) {
 
 for (const p of problems) console.error(p);
 if (problems.length) process.exit(1);
-console.log(`install check: ${entries.length} locked packages, ${needed.size} install scripts decided (approved or denied)`);
+console.log(
+	`install check: ${entries.length} locked packages, ${needed.size} install scripts decided (approved or denied)`,
+);
