@@ -7,7 +7,10 @@
 // - every registry entry records its download address and integrity: npm trusts a pinned `allowScripts` approval
 //   only against the address in the lock (https://docs.npmjs.com/cli/v11/commands/npm-approve-scripts), and the
 //   project's .npmrc keeps npm writing them;
-// - `allowScripts` approves exactly the locked packages that have install scripts, each pinned to its locked version.
+// - `allowScripts` decides every locked package that has an install script: approved pinned to its locked version
+//   where the stack needs the script (workerd's and esbuild's binaries, the pinned node), or denied by name where it
+//   does not (vue-demi, deep in the API reference renderer's tree, only switches Vue versions for source builds; the
+//   renderer is served from its prebuilt standalone bundle); no approval is left for a package that is not locked.
 // Exits 1 with one line per problem.
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -56,8 +59,9 @@ for (const [where, entry] of entries) {
 const needed = new Set(entries.filter(([, e]) => e.hasInstallScript).map(([w, e]) => `${nameOf(w, e)}@${e.version}`));
 const approved = pkg.allowScripts ?? {};
 for (const spec of needed) {
+	if (approved[spec.slice(0, spec.lastIndexOf("@"))] === false) continue;
 	if (approved[spec] !== true)
-		problems.push(`package.json allowScripts: approve "${spec}": true (it has an install script)`);
+		problems.push(`package.json allowScripts: approve "${spec}": true, or deny it by name (it has an install script)`);
 }
 for (const [spec, allowed] of Object.entries(approved)) {
 	if (allowed === true && !needed.has(spec)) {
@@ -67,4 +71,4 @@ for (const [spec, allowed] of Object.entries(approved)) {
 
 for (const p of problems) console.error(p);
 if (problems.length) process.exit(1);
-console.log(`install check: ${entries.length} locked packages, ${needed.size} approved install scripts`);
+console.log(`install check: ${entries.length} locked packages, ${needed.size} install scripts decided (approved or denied)`);
