@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// `npm test`: the type checks (Workers side, shipped code alone, Node side), Biome and the layering check, the
-// workerd suite (vitest), the SDK's Node suite, the operations suite (deploy scripts against RunPod/Cloudflare API emulators, costs), the R2
-// presigner against a real S3 server (test/s3, versitygw), the pytest suites, then the end-to-end and browser (demo
-// page in Chromium, CLI) suites against the real local stack, the schema fuzz run (test/fuzz) and the chaos run
-// (test/chaos); one closing line `N passed, N failed[, N skipped]` summed over all of them.
+// `npm test`: the type checks (Workers side, shipped code alone, Node side), Biome, the layering check and the check
+// that the generated Env types are current, the workerd suite (vitest), the SDK's Node suite, the operations suite
+// (deploy scripts against RunPod/Cloudflare API emulators, costs), the R2 presigner against a real S3 server
+// (test/s3, versitygw), the pytest suites, then the end-to-end and browser (demo page in Chromium, CLI) suites
+// against the real local stack, the schema fuzz run (test/fuzz) and the chaos run (test/chaos); one closing line
+// `N passed, N failed[, N skipped]` summed over all of them.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -161,8 +162,9 @@ async function pythonSuite(env) {
 }
 
 /**
- * The type checks, the linter/formatter, the layering check (no import cycles between folders) and the install
- * check (lock file, allowScripts), each counted as one check.
+ * The type checks, the linter/formatter, the layering check (no import cycles between folders), the generated
+ * types check (worker-configuration.d.ts is what `wrangler types` makes now) and the install check (lock file,
+ * allowScripts), each counted as one check.
  */
 async function staticSuite(env) {
 	const bin = (name) => path.join(ROOT, "node_modules", ".bin", name);
@@ -172,6 +174,7 @@ async function staticSuite(env) {
 		["typecheck:runtime", bin("tsc"), ["-p", "tsconfig.runtime.json", "--noEmit"]],
 		["lint", bin("biome"), ["check", "."]],
 		["layers", nodeBinary(), [path.join(ROOT, "scripts", "check-layers.mjs")]],
+		["types", nodeBinary(), [path.join(ROOT, "scripts", "check-types.mjs")]],
 		["install", nodeBinary(), [path.join(ROOT, "scripts", "check-install.mjs")]],
 	];
 	const counts = { passed: 0, failed: 0, skipped: 0 };
