@@ -3,7 +3,9 @@
  * The declared Content-Type of an upload is checked against the bytes at `complete`, so a renamed file
  * never reaches a GPU backend as the wrong kind.
  */
-import { AUDIO_TYPES, type AudioType, IMAGE_TYPES, type ImageType } from "../schemas/uploads";
+// With its extension: the CLI runs this file under Node's type stripping (sdk/files.ts), which resolves no
+// extensionless import.
+import { AUDIO_TYPES, type AudioType, IMAGE_TYPES, type ImageType } from "../schemas/uploads.ts";
 
 export type MediaType = ImageType | AudioType;
 
