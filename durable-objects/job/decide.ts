@@ -81,6 +81,11 @@ export function timedOut(job: StoredJob, ctx: DecisionContext): Decision {
 	return failed(job, { code: "timeout", message: `The job did not finish within ${job.spec.deadline_s} s.` }, ctx);
 }
 
+/** An input's stored bytes are not the ones verified at upload (src/storage/input-check.ts). */
+export function inputChanged(job: StoredJob, message: string, ctx: DecisionContext): Decision {
+	return failed(job, { code: "input_changed", message }, ctx);
+}
+
 /** The job's backend was deleted. */
 export function backendGone(job: StoredJob, ctx: DecisionContext): Decision {
 	const message = `The backend "${job.spec.backend.name}" no longer exists.`;
@@ -109,6 +114,7 @@ export function afterFailure(job: StoredJob, failure: BackendFailure, ctx: Decis
 }
 
 function retryOrFail(job: StoredJob, failure: BackendFailure, ctx: DecisionContext): Decision {
+	if (failure.reason === "input_changed") return failed(job, { code: "input_changed", message: failure.message }, ctx);
 	if (!policyOf(failure.reason).retry) return failed(job, { code: "backend_error", message: failure.message }, ctx);
 	const failures = job.transient_failures + 1;
 	const delayMs = retryDelayMs(failures, failure.retryAfterMs, ctx.random);

@@ -9,6 +9,7 @@ import { type JobRecord, type JobSpec, snapshotOf } from "../../src/jobs/record"
 import { initialState, isTerminal, type TransitionRefusal, type VideoOutput } from "../../src/jobs/state";
 import { createLogger, type Logger } from "../../src/lib/logger";
 import { recordJobMetrics } from "../../src/ops/metrics";
+import { changedInput } from "../../src/storage/input-check";
 import {
 	afterPoll,
 	afterSubmit,
@@ -17,6 +18,7 @@ import {
 	backendGone,
 	type Decision,
 	type DecisionContext,
+	inputChanged,
 	notAdmitted,
 	timedOut,
 } from "./decide";
@@ -222,6 +224,12 @@ export class JobDO extends DurableObject<Env> {
 	}
 
 	async #submit(job: StoredJob, backend: GpuBackend, row: BackendRow): Promise<void> {
+		// Each submission hands out fresh reads of the inputs: they must still be the verified bytes.
+		const changed = await changedInput(this.env.BUCKET, job.spec.inputs);
+		if (changed) {
+			await this.#carryOut(inputChanged(job, changed, this.#context()));
+			return;
+		}
 		// Admission (src/backends/routing.ts): a slot on the backend, unless its circuit is open.
 		const admission = await admitJob(this.env, job.spec, row);
 		if (!admission.ok) {

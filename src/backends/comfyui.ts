@@ -1,3 +1,5 @@
+import type { UploadRef } from "../jobs/record";
+import { verifiedReadCondition } from "../storage/input-check";
 import type { ComfyuiConfig } from "./config";
 import { type BackendResult, failure, httpFailure, networkFailure } from "./failure";
 import { isObject, readJson } from "./http";
@@ -152,9 +154,13 @@ export class ComfyuiBackend implements GpuBackend {
 	}
 
 	/** `POST /upload/image` (any file type) of an input read from R2; returns the name ComfyUI stored. */
-	async #upload(objectKey: string, contentType: string, name: string): Promise<BackendResult<{ name: string }>> {
-		const object = await this.#deps.bucket.get(objectKey);
+	async #upload(ref: UploadRef, field: string, name: string): Promise<BackendResult<{ name: string }>> {
+		const contentType = ref.content_type;
+		const object = await this.#deps.bucket.get(ref.object_key, verifiedReadCondition(ref));
 		if (!object) return failure("input_missing", "Submit: an input file is missing from storage.");
+		if (!("body" in object)) {
+			return failure("input_changed", `${field}: the stored bytes are not the ones verified at upload.`);
+		}
 		const form = new FormData();
 		form.set("image", new File([await object.arrayBuffer()], name, { type: contentType }));
 		form.set("overwrite", "true");
@@ -184,16 +190,16 @@ export class ComfyuiBackend implements GpuBackend {
 			if (known.known) return { ok: true, remoteId: promptId };
 			const ext = (ct: string) => (ct.split("/")[1] ?? "bin").replace("mpeg", "mp3").replace("x-wav", "wav");
 			const image = await this.#upload(
-				job.inputs.image.object_key,
-				job.inputs.image.content_type,
+				job.inputs.image,
+				"inputs.image",
 				`${job.id}-image.${ext(job.inputs.image.content_type)}`,
 			);
 			if (!image.ok) return image;
 			let audio: string | undefined;
 			if (job.inputs.audio) {
 				const up = await this.#upload(
-					job.inputs.audio.object_key,
-					job.inputs.audio.content_type,
+					job.inputs.audio,
+					"inputs.audio",
 					`${job.id}-audio.${ext(job.inputs.audio.content_type)}`,
 				);
 				if (!up.ok) return up;

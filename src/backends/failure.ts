@@ -19,7 +19,9 @@ export type FailureReason =
 	/** Not a failure of the backend: it is preparing (a vast.ai instance booting). */
 	| "booting"
 	/** The job's own input is gone from storage: no backend could run it. */
-	| "input_missing";
+	| "input_missing"
+	/** The job's input in storage is not the verified bytes: no backend may run it. */
+	| "input_changed";
 
 /** A failed call to a backend. Adapters return these, never throw them. */
 export interface BackendFailure {
@@ -60,6 +62,7 @@ export function policyOf(reason: FailureReason): FailurePolicy {
 		case "booting":
 			return { retry: true, breaker: "ignore", failover: "never" };
 		case "input_missing":
+		case "input_changed":
 			return { retry: false, breaker: "success", failover: "never" };
 	}
 }

@@ -77,9 +77,19 @@ export function getUpload(db: D1Database, accountId: string, uploadId: string): 
 	return first<UploadRow>(db, "SELECT * FROM uploads WHERE id = ? AND account_id = ?", uploadId, accountId);
 }
 
-/** The status of the upload stored at `objectKey`, for the storage route's PUT guard. */
+/**
+ * The status of the upload whose signed URLs write `objectKey` (`uploads/{account}/{upload}`), for the storage
+ * route's PUT guard. Looked up by the upload's id, since a ready upload's `object_key` names its pinned copy.
+ */
 export async function uploadStatusByKey(db: D1Database, objectKey: string): Promise<UploadStatus | null> {
-	const row = await first<{ status: UploadStatus }>(db, "SELECT status FROM uploads WHERE object_key = ?", objectKey);
+	const m = /^uploads\/([^/]+)\/([^/]+)$/.exec(objectKey);
+	if (!m) return null;
+	const row = await first<{ status: UploadStatus }>(
+		db,
+		"SELECT status FROM uploads WHERE id = ? AND account_id = ?",
+		m[2],
+		m[1],
+	);
 	return row?.status ?? null;
 }
 
@@ -97,18 +107,25 @@ export function getReadyUpload(db: D1Database, accountId: string, uploadId: stri
 	);
 }
 
-/** pending → ready, with what verification measured. False when another request settled the upload first. */
+/**
+ * pending → ready, with what verification measured: `verified.key` is the pinned copy (src/storage/pin.ts) every
+ * consumer reads from then on, `etag` and `sha256` those of its bytes. False when another request settled the
+ * upload first.
+ */
 export async function markUploadReady(
 	db: D1Database,
 	id: string,
-	etag: string,
+	verified: { key: string; etag: string; sha256: string },
 	now: string,
 	media: Record<string, number> = {},
 ): Promise<boolean> {
 	const result = await run(
 		db,
-		"UPDATE uploads SET status = 'ready', etag = ?, completed_at = ?, media = ?, error = NULL WHERE id = ? AND status = 'pending'",
-		etag,
+		`UPDATE uploads SET status = 'ready', object_key = ?, etag = ?, sha256 = ?, completed_at = ?, media = ?, error = NULL
+		 WHERE id = ? AND status = 'pending'`,
+		verified.key,
+		verified.etag,
+		verified.sha256,
 		now,
 		JSON.stringify(media),
 		id,

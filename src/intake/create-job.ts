@@ -1,6 +1,6 @@
 import { type PickResult, pickBackend } from "../backends/routing";
 import { configOf } from "../config";
-import { getReadyUpload, getUpload } from "../db/uploads";
+import { getReadyUpload, getUpload, type ReadyUpload } from "../db/uploads";
 import { ApiError } from "../errors";
 import type { JobRecord, JobSpec, UploadRef } from "../jobs/record";
 import { newId, nowIso } from "../lib/ids";
@@ -20,8 +20,7 @@ async function resolveUpload(env: Env, accountId: string, ref: string, field: "i
 		if (!ingested.ok) {
 			throw new ApiError(ingested.code, ingested.message, { errors: [{ path, message: ingested.reason }] });
 		}
-		const { upload } = ingested;
-		return { upload_id: upload.id, object_key: upload.object_key, content_type: upload.content_type };
+		return refOf(ingested.upload);
 	}
 	const db = env.DB;
 	const upload = await getReadyUpload(db, accountId, ref);
@@ -42,7 +41,18 @@ async function resolveUpload(env: Env, accountId: string, ref: string, field: "i
 			errors: [{ path, message: `must be an ${field} upload` }],
 		});
 	}
-	return { upload_id: upload.id, object_key: upload.object_key, content_type: upload.content_type };
+	return refOf(upload);
+}
+
+/** What the job keeps of an upload: where its verified bytes are and what they must be. */
+function refOf(upload: ReadyUpload): UploadRef {
+	return {
+		upload_id: upload.id,
+		object_key: upload.object_key,
+		content_type: upload.content_type,
+		...(upload.etag ? { etag: upload.etag } : {}),
+		...(upload.sha256 ? { sha256: upload.sha256 } : {}),
+	};
 }
 
 /** Turns a routing refusal into the problem the client sees: a switch with no default, so new reasons must be handled. */

@@ -7,6 +7,9 @@ export interface UploadRef {
 	upload_id: string;
 	object_key: string;
 	content_type: string;
+	/** The R2 etag and SHA-256 of the verified bytes: every read for the job must find exactly these (absent on jobs from before). */
+	etag?: string;
+	sha256?: string;
 }
 
 /** What the client asked for, validated. */

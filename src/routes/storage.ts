@@ -148,6 +148,18 @@ async function handlePut(c: Context<AppEnv>): Promise<Response> {
 	}
 	if (!stored.ok) throw new ApiError("invalid_request", "The body's length did not match Content-Length.");
 	const { object } = stored;
+	// Checked again once the bytes are in: `complete` may have run while they streamed. It verified a pinned copy
+	// (src/storage/pin.ts), so these late bytes would reach no consumer; they are dropped and the client told.
+	if (grant.key.startsWith(UPLOADS_PREFIX)) {
+		const status = await uploadStatusByKey(c.env.DB, grant.key);
+		if (status !== "pending") {
+			await dropLateWrite(c.env.BUCKET, grant.key, object.etag);
+			throw new ApiError(
+				"conflict",
+				`The upload became ${status ?? "gone"} while these bytes were sent: they were not kept, and its verified bytes are unchanged.`,
+			);
+		}
+	}
 	return c.json({ key: object.key, size: object.size, etag: object.etag }, 200, { etag: object.httpEtag });
 }
 
@@ -176,8 +188,18 @@ async function putPart(
 		throw new ApiError("conflict", "The multipart upload is no longer open.", { cause: err });
 	}
 	if (!stored.ok) throw new ApiError("invalid_request", "The body's length did not match Content-Length.");
+	if (isUpload && !(await pendingUploadByKey(c.env.DB, grant.key))) {
+		// Settled while this part streamed: the assembled object no longer takes parts, so it is unchanged.
+		throw new ApiError("conflict", "The upload was completed or aborted while this part was sent: it was not kept.");
+	}
 	if (row) await recordPart(c.env.DB, row.id, { part_number: part, etag: stored.etag, size: length }, nowIso());
 	return c.json({ part_number: part, etag: stored.etag, size: length }, 200, { etag: `"${stored.etag}"` });
+}
+
+/** Deletes a late write to an upload's key, unless yet another write replaced it meanwhile (that one answers for itself). */
+async function dropLateWrite(bucket: R2Bucket, key: string, etag: string): Promise<void> {
+	const now = await bucket.head(key);
+	if (now?.etag === etag) await bucket.delete(key);
 }
 
 async function handleGet(c: Context<AppEnv>): Promise<Response> {

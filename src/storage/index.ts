@@ -33,6 +33,12 @@ export const objectKeys = {
 	/** The bytes of an upload. */
 	uploadKey: (accountId: string, uploadId: string): string => `uploads/${accountId}/${uploadId}`,
 	/**
+	 * The verified copy of an upload (src/storage/pin.ts): no URL is ever signed for a PUT here, so once `complete`
+	 * has checked these bytes nothing a client holds can change them. `nonce` tells concurrent attempts apart.
+	 */
+	verifiedKey: (accountId: string, uploadId: string, nonce: string): string =>
+		`verified/${accountId}/${uploadId}/${nonce}`,
+	/**
 	 * A job's video. Each submission to a backend (numbered from 1) writes under its own `att_N` segment, so a run
 	 * the job gave up on (lost, timed out, failed over) can never overwrite the video of the run that succeeded.
 	 * Without a number: the single per-job key that jobs from before per-submission keys wrote.
@@ -55,3 +61,9 @@ export function jobVideoKey(job: { spec: { id: string; account_id: string }; out
 
 /** The prefix of every upload's key; the storage route guards PUTs under it. */
 export const UPLOADS_PREFIX = "uploads/";
+
+/** The upload an `uploads/{account}/{upload}` key belongs to, or null for any other key. */
+export function uploadOfKey(key: string): { accountId: string; uploadId: string } | null {
+	const m = /^uploads\/([^/]+)\/([^/]+)$/.exec(key);
+	return m?.[1] && m[2] ? { accountId: m[1], uploadId: m[2] } : null;
+}

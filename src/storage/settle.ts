@@ -11,6 +11,7 @@ import {
 import { nowIso } from "../lib/ids";
 import { r2SignerFor } from "./index";
 import { checkParts, completeParts, type StoredPart } from "./multipart";
+import { pinnedKeyFor, pinObject } from "./pin";
 import { verdictMessage, verifyUploadObject } from "./verify-upload";
 
 /** How settling a pending upload ended; the route (or a URL input) turns a refusal into a problem. */
@@ -49,8 +50,9 @@ export async function failUpload(env: Env, row: UploadRow, code: string, message
 
 /**
  * Settles a pending upload: assembles a multipart upload's parts (after checking every part is there with
- * the planned size), then verifies the object (size, magic bytes, media bounds, sha256) and marks it ready,
- * or deletes it and marks it failed.
+ * the planned size), copies the object to a key no URL can write (src/storage/pin.ts), verifies that copy (size,
+ * magic bytes, media bounds, sha256) and marks the upload ready with it, or deletes everything and marks it failed.
+ * A PUT that lands on the upload's own key after the copy changes nothing any consumer reads.
  */
 export async function settleUpload(env: Env, row: UploadRow): Promise<SettleResult> {
 	if (row.multipart_upload_id && row.part_size) {
@@ -58,25 +60,41 @@ export async function settleUpload(env: Env, row: UploadRow): Promise<SettleResu
 		if (assembled) return assembled;
 	}
 	const limits = configOf(env).media;
-	const expect = { key: row.object_key, size: row.size, contentType: row.content_type, sha256: row.sha256 };
+	const pinnedKey = pinnedKeyFor(row.account_id, row.id);
+	const expect = { key: pinnedKey, size: row.size, contentType: row.content_type, sha256: row.sha256 };
+	const pin = await pinObject(env.BUCKET, row.object_key, pinnedKey, row.size);
+	if (!pin.ok) {
+		if (pin.reason === "missing") return notStoredYet();
+		if (pin.reason === "changed") return { ok: false, code: "conflict", message: verdictMessage(pin, expect) };
+		const message = verdictMessage(pin, expect, limits);
+		await failUpload(env, row, "unprocessable", message);
+		return { ok: false, code: "unprocessable", message };
+	}
 	const verdict = await verifyUploadObject(env.BUCKET, expect, limits);
 	if (verdict.ok) {
-		await markUploadReady(env.DB, row.id, verdict.etag, nowIso(), { ...verdict.media });
-		if (row.multipart_upload_id) await forgetParts(env.DB, row.id);
-		// Re-read: a concurrent `complete` may have settled it first; either way the row is the truth.
+		const verified = { key: pinnedKey, etag: verdict.etag, sha256: verdict.sha256 };
+		if (await markUploadReady(env.DB, row.id, verified, nowIso(), { ...verdict.media })) {
+			// Nobody reads the client's key from now on.
+			await env.BUCKET.delete(row.object_key);
+			if (row.multipart_upload_id) await forgetParts(env.DB, row.id);
+		} else {
+			// A concurrent `complete` settled it first: its copy is the one the row names.
+			await env.BUCKET.delete(pinnedKey);
+		}
+		// Re-read: either way the row is the truth.
 		return { ok: true, row: (await getUpload(env.DB, row.account_id, row.id)) ?? row };
 	}
-	if (verdict.reason === "missing") {
-		return {
-			ok: false,
-			code: "not_ready",
-			message: "No bytes uploaded yet: PUT them to the upload URL, then complete.",
-		};
+	await env.BUCKET.delete(pinnedKey);
+	if (verdict.reason === "missing" || verdict.reason === "changed") {
+		return { ok: false, code: "conflict", message: verdictMessage({ ok: false, reason: "changed" }, expect) };
 	}
-	if (verdict.reason === "changed") return { ok: false, code: "conflict", message: verdictMessage(verdict, expect) };
 	const message = verdictMessage(verdict, expect, limits);
 	await failUpload(env, row, "unprocessable", message);
 	return { ok: false, code: "unprocessable", message };
+}
+
+function notStoredYet(): SettleResult {
+	return { ok: false, code: "not_ready", message: "No bytes uploaded yet: PUT them to the upload URL, then complete." };
 }
 
 /** Completes the multipart upload; null when the object is now assembled (or already was). */

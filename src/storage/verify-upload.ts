@@ -13,7 +13,8 @@ export interface UploadExpectation {
 
 /** The outcome of checking an upload's bytes: a tagged union the route turns into problems. */
 export type VerifyResult =
-	| { ok: true; etag: string; media: MediaInfo }
+	/** `sha256`: the digest of the whole object, always measured (declared or not). */
+	| { ok: true; etag: string; sha256: string; media: MediaInfo }
 	/** No object at the key yet. */
 	| { ok: false; reason: "missing" }
 	/** The object was replaced while it was being read; nothing is known. */
@@ -29,7 +30,8 @@ export type VerifyResult =
 /**
  * Checks the stored object against what the upload declared: size (from `head`), type (magic bytes) and the
  * media bounds (image dimensions, audio duration) from a ranged read of the first bytes (plus the last bytes
- * for Ogg), and sha256 (the whole object streamed through `DigestStream`, never buffered). Every read is bound
+ * for Ogg), and its sha256 (the whole object streamed through `DigestStream`, never buffered; measured even when
+ * none was declared, so every consumer can be held to the exact bytes verified). Every read is bound
  * to the etag seen by `head`, so the verdict is about one version. Without `limits`, no media bounds apply.
  */
 export async function verifyUploadObject(
@@ -72,15 +74,13 @@ export async function verifyUploadObject(
 		}
 	}
 
-	if (expect.sha256) {
-		const whole = await bucket.get(expect.key, { onlyIf });
-		if (!whole || !("body" in whole)) return { ok: false, reason: "changed" };
-		const digest = new crypto.DigestStream("SHA-256");
-		await whole.body.pipeTo(digest);
-		const actual = hex(await digest.digest);
-		if (actual !== expect.sha256) return { ok: false, reason: "sha256", actual };
-	}
-	return { ok: true, etag: head.etag, media };
+	const whole = await bucket.get(expect.key, { onlyIf });
+	if (!whole || !("body" in whole)) return { ok: false, reason: "changed" };
+	const digest = new crypto.DigestStream("SHA-256");
+	await whole.body.pipeTo(digest);
+	const actual = hex(await digest.digest);
+	if (expect.sha256 && actual !== expect.sha256) return { ok: false, reason: "sha256", actual };
+	return { ok: true, etag: head.etag, sha256: actual, media };
 }
 
 function withinImageBounds(d: { width: number; height: number }, l: MediaLimits): boolean {

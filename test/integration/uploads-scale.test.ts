@@ -6,7 +6,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { expirePendingUploads } from "../../src/db/uploads";
+import { expirePendingUploads, getReadyUpload } from "../../src/db/uploads";
 import worker from "../../src/index";
 import { completeOutputMultipart, signOutputTarget } from "../../src/storage/output";
 import { ingestUrlInput } from "../../src/storage/url-input";
@@ -155,7 +155,10 @@ describe("multipart uploads (Worker-signed, through the R2 binding's multipart A
 		const ready = (await done.json()) as UploadBody;
 		expect(ready.status).toBe("ready");
 		expect(ready.duration_s).toBeCloseTo(60, 3);
-		const stored = await env.BUCKET.get(uploadKeyOf("scale", body.id));
+		// The verified copy the row names is what consumers read; the client's key is emptied.
+		const row = await getReadyUpload(env.DB, "scale", body.id);
+		expect(await env.BUCKET.head(uploadKeyOf("scale", body.id))).toBeNull();
+		const stored = await env.BUCKET.get(row?.object_key ?? "");
 		expect(stored?.size).toBe(bigWav.length);
 		expect(await sha256Hex(new Uint8Array(await (stored as R2ObjectBody).arrayBuffer()))).toBe(sha256);
 

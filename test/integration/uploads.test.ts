@@ -267,8 +267,11 @@ describe("uploads: complete errors (nothing is left in R2)", () => {
 		expect((await put(created.upload, bytes)).status).toBe(200);
 		expect((await complete(key, created.id)).status).toBe(200);
 		await expectProblem(await put(created.upload, pngBytes(2, 2, [0, 0, 255])), 409, "conflict");
-		const stored = await env.BUCKET.get(objectKeyOf(created.upload.url));
+		const ready = await getReadyUpload(env.DB, "acme", created.id);
+		const stored = await env.BUCKET.get(ready?.object_key ?? "");
 		expect(await sha256Hex(new Uint8Array(await (stored as R2ObjectBody).arrayBuffer()))).toBe(await sha256Hex(bytes));
+		// Nothing is left at the URL's key: the verified bytes live under a key no URL writes.
+		expect(await env.BUCKET.head(objectKeyOf(created.upload.url))).toBeNull();
 	});
 
 	it("an expired upload cannot be completed", async () => {
@@ -337,14 +340,16 @@ describe("uploads: for other modules", () => {
 		expect((await put(created.upload, bytes)).status).toBe(200);
 		expect((await complete(key, created.id)).status).toBe(200);
 		const ready = await getReadyUpload(env.DB, "acme", created.id);
+		// The verified copy (a key no signed URL writes), with the etag and sha256 of its bytes, measured even
+		// though none was declared.
 		expect(ready).toMatchObject({
 			id: created.id,
-			object_key: objectKeyOf(created.upload.url),
+			object_key: expect.stringMatching(new RegExp(`^verified/acme/${created.id}/[0-9a-f]{16}$`)),
 			content_type: "image/png",
 			size: bytes.length,
-			sha256: null,
+			sha256: await sha256Hex(bytes),
 		});
-		expect(ready?.etag).toBe((await env.BUCKET.head(objectKeyOf(created.upload.url)))?.etag);
+		expect(ready?.etag).toBe((await env.BUCKET.head(ready?.object_key ?? ""))?.etag);
 		expect(await getReadyUpload(env.DB, "globex", created.id)).toBeNull();
 	});
 
@@ -364,7 +369,8 @@ describe("uploads: for other modules", () => {
 		expect(((await (await getUpload(key, fresh.id)).json()) as Upload).status).toBe("pending");
 		expect(await env.BUCKET.head(objectKeyOf(fresh.upload.url))).not.toBeNull();
 		expect(((await (await getUpload(key, ready.id)).json()) as Upload).status).toBe("ready");
-		expect(await env.BUCKET.head(objectKeyOf(ready.upload.url))).not.toBeNull();
+		const kept = await getReadyUpload(env.DB, "acme", ready.id);
+		expect(await env.BUCKET.head(kept?.object_key ?? "")).not.toBeNull();
 		await expectProblem(await complete(key, stale.id), 409, "conflict");
 	});
 });
