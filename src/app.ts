@@ -6,7 +6,7 @@ import { configOf } from "./config";
 import type { AppEnv } from "./env";
 import { ApiError, type ErrorCode, problemResponse } from "./errors";
 import { newId } from "./lib/ids";
-import { limitJsonBodies } from "./lib/json-body-limit";
+import { limitBodies } from "./lib/json-body-limit";
 import { createLogger } from "./lib/logger";
 import { fieldErrors, validationDetail } from "./validation";
 
@@ -83,7 +83,7 @@ function cspFor(res: Response): string {
 	return json ? "default-src 'none'; frame-ancestors 'none'" : "frame-ancestors 'none'";
 }
 
-/** Request id, JSON access log, security headers, CORS, the JSON body limit: installed once, before every route. */
+/** Request id, JSON access log, security headers, CORS, the body limit: installed once, before every route. */
 export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 	app.use("*", async (c, next) => {
 		const incoming = c.req.header("x-request-id");
@@ -138,7 +138,11 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 		// The answer depends on Origin whether or not this one is allowed: caches must key on it.
 		c.res.headers.append("vary", "origin");
 	});
-	app.use("*", limitJsonBodies);
+	// Signed storage PUTs stream into R2 under their own signed size; every other body is read whole, so capped.
+	app.use(
+		"*",
+		limitBodies((path) => path.startsWith("/v1/storage/")),
+	);
 	app.use("*", requireDeclaredBodies(app));
 }
 

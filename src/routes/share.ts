@@ -46,7 +46,7 @@ const createShareRoute = createRoute({
 	tags: ["Jobs"],
 	summary: "A signed link to the finished video",
 	description:
-		'Body (optional; none or `{}` gives 24 h): `{ "expires_in_s": 60..604800 }`. The link plays without an API ' +
+		'Body (optional, JSON, at most 1 MiB; none or `{}` gives 24 h): `{ "expires_in_s": 60..604800 }`. The link plays without an API ' +
 		"key until it expires or `POST /v1/share/secret/rotate` revokes it.",
 	security,
 	middleware: [requireKey("jobs:read")] as const,
@@ -54,7 +54,7 @@ const createShareRoute = createRoute({
 	request: { params: JobIdParamSchema },
 	responses: {
 		200: { description: "The link", content: { "application/json": { schema: ShareLinkSchema } } },
-		...problemResponses(400, 401, 403, 404, 409),
+		...problemResponses(400, 401, 403, 404, 409, 413, 415),
 	},
 });
 
@@ -100,6 +100,18 @@ const serveShareRoute = createRoute({
 
 /** The optional body of `POST /v1/jobs/{id}/share`: none or blank means defaults. */
 async function shareBody(req: Request): Promise<z.infer<typeof CreateShareBodySchema>> {
+	const type = req.headers.get("content-type");
+	const empty = req.body === null || req.headers.get("content-length") === "0";
+	// Refused before a byte is read: only JSON is parsed (the body limit caps what JSON may be read).
+	if (!empty && type !== null && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+		throw new ApiError(
+			"unsupported_media_type",
+			`The body must be JSON (Content-Type: application/json), not ${type}.`,
+			{
+				errors: [{ path: "json", message: "must be sent as application/json" }],
+			},
+		);
+	}
 	const raw = (await req.text()).trim();
 	if (!raw) return {};
 	let parsed: unknown;
