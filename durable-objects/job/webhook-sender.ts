@@ -4,7 +4,7 @@ import type { JobSpec } from "../../src/jobs/record";
 import type { Logger } from "../../src/lib/logger";
 import { DEFAULT_SHARE_TTL_S, shareExpiry, signShareUrl } from "../../src/share/links";
 import { attemptDelivery } from "../../src/webhooks/deliver";
-import { checkWebhookUrl, refusalMessage } from "../../src/webhooks/url";
+import { checkWebhookUrl } from "../../src/webhooks/url";
 import type { WebhookOutbox } from "./outbox";
 
 /** Adds the 24 h `share_url` to a `job.succeeded` payload's job, as GET /v1/jobs/{id} shows it. */
@@ -33,7 +33,7 @@ export async function sendDueDeliveries(
 	const webhook = spec.webhook;
 	const target = webhook ? checkWebhookUrl(webhook.url, configOf(env).allowLoopbackWebhooks) : null;
 	if (!webhook || !target?.ok) {
-		const error = target && !target.ok ? refusalMessage(target.reason) : "the job has no webhook";
+		const error = target && !target.ok ? target.message : "the job has no webhook";
 		for (const d of due) outbox.fail(d.id, error);
 		return true;
 	}

@@ -7,7 +7,7 @@ import { newId, nowIso } from "../lib/ids";
 import { findModel, listModels } from "../models/catalog";
 import type { CreateJobBody } from "../schemas/jobs";
 import { ingestUrlInput } from "../storage/url-input";
-import { checkWebhookUrl, refusalMessage } from "../webhooks/url";
+import { checkWebhookUrl } from "../webhooks/url";
 
 /**
  * Resolves `input.image` / `input.audio` to a READY upload of this account of the right media type. A URL is
@@ -18,7 +18,9 @@ async function resolveUpload(env: Env, accountId: string, ref: string, field: "i
 	if (/^https?:\/\//i.test(ref)) {
 		const ingested = await ingestUrlInput(env, accountId, ref, field);
 		if (!ingested.ok) {
-			throw new ApiError(ingested.code, ingested.message, { errors: [{ path, message: ingested.reason }] });
+			throw new ApiError(ingested.code, `input.${field}: ${ingested.message}`, {
+				errors: [{ path, message: ingested.reason }],
+			});
 		}
 		return refOf(ingested.upload);
 	}
@@ -103,8 +105,9 @@ export async function createJob(
 	if (body.webhook) {
 		const checked = checkWebhookUrl(body.webhook.url, config.allowLoopbackWebhooks);
 		if (!checked.ok) {
-			const detail = refusalMessage(checked.reason);
-			throw new ApiError("invalid_request", detail, { errors: [{ path: "json.webhook.url", message: detail }] });
+			throw new ApiError("unprocessable", `webhook.url: ${checked.message}`, {
+				errors: [{ path: "json.webhook.url", message: checked.message }],
+			});
 		}
 	}
 	const image = await resolveUpload(env, accountId, body.input.image, "image");

@@ -5,7 +5,7 @@ import { type AccountSecrets, getAccountSecrets, rotateWebhookSecret, signingSec
 import { ApiError, problemResponses } from "../errors";
 import { newId } from "../lib/ids";
 import { attemptDelivery } from "../webhooks/deliver";
-import { checkWebhookUrl, refusalMessage } from "../webhooks/url";
+import { checkWebhookUrl } from "../webhooks/url";
 
 const security = [{ apiKey: [] }];
 
@@ -86,7 +86,7 @@ const testRoute = createRoute({
 	request: { body: { required: true, content: { "application/json": { schema: WebhookTestBodySchema } } } },
 	responses: {
 		200: { description: "The attempt", content: { "application/json": { schema: WebhookTestResultSchema } } },
-		...problemResponses(400, 401, 403),
+		...problemResponses(400, 401, 403, 422),
 	},
 });
 
@@ -113,8 +113,9 @@ export const webhooksRoutes = newRouter()
 		const { url } = c.req.valid("json");
 		const checked = checkWebhookUrl(url, c.var.config.allowLoopbackWebhooks);
 		if (!checked.ok) {
-			const detail = refusalMessage(checked.reason);
-			throw new ApiError("invalid_request", detail, { errors: [{ path: "json.url", message: detail }] });
+			throw new ApiError("unprocessable", `url: ${checked.message}`, {
+				errors: [{ path: "json.url", message: checked.message }],
+			});
 		}
 		const secrets = signingSecrets(await getAccountSecrets(c.env, c.var.caller.accountId));
 		const id = newId("msg");

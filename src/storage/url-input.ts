@@ -2,12 +2,12 @@ import { configOf } from "../config";
 import { getReadyUpload, insertUpload, type ReadyUpload, type UploadRow } from "../db/uploads";
 import type { ErrorCode } from "../errors";
 import { newId, nowIso } from "../lib/ids";
+import { checkOutboundUrl } from "../lib/url-guard";
 import { objectKeys } from "./index";
 import { maxBytesFor } from "./limits";
 import { putStream } from "./put-stream";
 import { settleUpload } from "./settle";
 import { mediaKind, normalizeMediaType, SNIFF_BYTES, sniff } from "./sniff";
-import { checkFetchUrl } from "./ssrf";
 
 /** At most this many redirects are followed, each re-checked by the SSRF guard. */
 export const MAX_REDIRECTS = 5;
@@ -37,7 +37,7 @@ function refusal(code: UrlInputRefusal["code"], reason: UrlInputRefusal["reason"
 
 /**
  * Fetches a job's URL input (`"image": "https://…"`) into R2 and stores it as a verified upload, so the job
- * references an `upl_` id like any other input. Guarded against SSRF (`ssrf.ts`: https only, no private,
+ * references an `upl_` id like any other input. Guarded against SSRF (src/lib/url-guard.ts: https only, no private,
  * loopback, link-local, metadata or internal hosts, re-checked on every redirect, at most 5; loopback only with
  * `ALLOW_LOOPBACK_URL_INPUTS=true`), capped at the kind's byte limit (the body is streamed, never buffered
  * whole) and at `URL_INPUT_TIMEOUT_MS`, then given the same checks as an upload: magic bytes of the expected
@@ -62,8 +62,8 @@ export async function ingestUrlInput(
 	let response: Response | null = null;
 	let current = url;
 	for (let hop = 0; !response; hop++) {
-		const check = checkFetchUrl(current, { allowLoopback });
-		if (!check.ok) return refusal("invalid_request", "forbidden_url", check.message);
+		const check = checkOutboundUrl(current, { allowLoopback });
+		if (!check.ok) return refusal("unprocessable", "forbidden_url", check.message);
 		let res: Response;
 		try {
 			res = await fetcher(check.url.toString(), {

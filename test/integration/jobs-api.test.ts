@@ -56,14 +56,15 @@ describe("POST /v1/jobs validation", () => {
 		[
 			"an http webhook",
 			{ model: "preview", input: { image: "upl_x" }, webhook: { url: "http://x.test" } },
-			400,
+			422,
 			"json.webhook.url",
 		],
 		["an unknown field", { model: "preview", input: { image: "upl_x" }, extra: 1 }, 400, "json"],
 	])("refuses %s", async (_name, body, status, path) => {
 		const p = await problem(await post(body));
 		expect(p.status).toBe(status);
-		expect(p.code).toBe("invalid_request");
+		// Well-formed but refused by the outbound URL guard: 422; malformed: 400.
+		expect(p.code).toBe(status === 422 ? "unprocessable" : "invalid_request");
 		expect(p.errors?.map((e) => e.path)).toContain(path);
 	});
 
@@ -110,7 +111,7 @@ describe("POST /v1/jobs validation", () => {
 		["an octal loopback", "https://0177.0.0.1/a.png"],
 	])("refuses a URL input to %s before fetching anything", async (_name, url) => {
 		const p = await problem(await post({ model: "preview", input: { image: url } }));
-		expect([p.status, p.code]).toEqual([400, "invalid_request"]);
+		expect([p.status, p.code]).toEqual([422, "unprocessable"]);
 		expect(p.errors).toEqual([{ path: "json.input.image", message: "forbidden_url" }]);
 	});
 

@@ -433,25 +433,25 @@ describe("URL inputs", () => {
 
 	const png = pngBytes();
 	const hostile: [string, string, Record<string, () => Response | Promise<Response>>, string, string][] = [
-		["http", "http://example.com/a.png", {}, "invalid_request", "forbidden_url"],
-		["loopback", "https://127.0.0.1/a.png", {}, "invalid_request", "forbidden_url"],
-		["hex loopback", "https://0x7f000001/a.png", {}, "invalid_request", "forbidden_url"],
-		["metadata", "https://169.254.169.254/latest/meta-data/", {}, "invalid_request", "forbidden_url"],
-		["private", "https://10.0.0.5/a.png", {}, "invalid_request", "forbidden_url"],
-		["IPv6 link-local", "https://[fe80::1]/a.png", {}, "invalid_request", "forbidden_url"],
-		["internal name", "https://metadata.google.internal/", {}, "invalid_request", "forbidden_url"],
+		["http", "http://example.com/a.png", {}, "unprocessable", "forbidden_url"],
+		["loopback", "https://127.0.0.1/a.png", {}, "unprocessable", "forbidden_url"],
+		["hex loopback", "https://0x7f000001/a.png", {}, "unprocessable", "forbidden_url"],
+		["metadata", "https://169.254.169.254/latest/meta-data/", {}, "unprocessable", "forbidden_url"],
+		["private", "https://10.0.0.5/a.png", {}, "unprocessable", "forbidden_url"],
+		["IPv6 link-local", "https://[fe80::1]/a.png", {}, "unprocessable", "forbidden_url"],
+		["internal name", "https://metadata.google.internal/", {}, "unprocessable", "forbidden_url"],
 		[
 			"redirect to metadata",
 			"https://evil.example.com/r",
 			{ "https://evil.example.com/r": redirect("https://169.254.169.254/latest/") },
-			"invalid_request",
+			"unprocessable",
 			"forbidden_url",
 		],
 		[
 			"redirect to loopback over http",
 			"https://evil.example.com/r",
 			{ "https://evil.example.com/r": redirect("http://localhost:8787/v1/admin/keys") },
-			"invalid_request",
+			"unprocessable",
 			"forbidden_url",
 		],
 		[
@@ -461,7 +461,7 @@ describe("URL inputs", () => {
 				"https://evil.example.com/1": redirect("https://evil.example.com/2"),
 				"https://evil.example.com/2": redirect("https://192.168.0.1/"),
 			},
-			"invalid_request",
+			"unprocessable",
 			"forbidden_url",
 		],
 		[

@@ -101,12 +101,13 @@ describe("POST /v1/webhooks/test", () => {
 	});
 
 	it.each([
-		["http://example.com/hook", "json.url"],
-		["https://10.1.2.3/hook", "json.url"],
-		["ftp://example.com/x", "json.url"],
-	])("refuses %s with a 400 problem", async (url) => {
+		// Well-formed, refused by the outbound URL guard: 422; refused by the request schema: 400.
+		["http://example.com/hook", 422],
+		["https://10.1.2.3/hook", 422],
+		["ftp://example.com/x", 400],
+	])("refuses %s with a %s problem", async (url, status) => {
 		const res = await call("/v1/webhooks/test", { method: "POST", headers: auth, body: JSON.stringify({ url }) });
-		expect(res.status).toBe(400);
+		expect(res.status).toBe(status);
 		expect(res.headers.get("content-type")).toBe("application/problem+json");
 	});
 });
@@ -122,7 +123,7 @@ describe("job webhooks", () => {
 				webhook: { url: "http://example.com/hook" },
 			}),
 		});
-		expect(res.status).toBe(400);
+		expect(res.status).toBe(422);
 		expect(((await res.json()) as { errors: { path: string }[] }).errors[0]?.path).toBe("json.webhook.url");
 	});
 
