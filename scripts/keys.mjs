@@ -6,7 +6,7 @@ import { resolveApiUrl, unreachableMessage } from "./lib/local-stack.mjs";
 import { DEV_VARS } from "./lib/paths.mjs";
 
 const HELP = `Usage:
-  npm run keys -- create --name NAME [--account ACCOUNT] [--scopes jobs:read,jobs:write]
+  npm run keys -- create --name NAME [--account ACCOUNT] [--scopes jobs:read,jobs:write[,account:admin]]
   npm run keys -- list
   npm run keys -- revoke KEY_ID
 

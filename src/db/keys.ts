@@ -1,4 +1,4 @@
-import type { Scope } from "../schemas/keys";
+import { ALL_SCOPES, type Scope } from "../schemas/keys";
 import { all, first, run } from "./sql";
 
 export interface ApiKeyRow {
@@ -83,5 +83,5 @@ export async function touchKey(db: D1Database, id: string, now: string, cutoff: 
 
 export function parseScopes(json: string): Scope[] {
 	const parsed: unknown = JSON.parse(json);
-	return Array.isArray(parsed) ? (parsed.filter((s) => s === "jobs:read" || s === "jobs:write") as Scope[]) : [];
+	return Array.isArray(parsed) ? (parsed.filter((s) => ALL_SCOPES.includes(s)) as Scope[]) : [];
 }

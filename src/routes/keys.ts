@@ -6,7 +6,7 @@ import { type ApiKeyRow, ensureAccount, findKeyById, insertKey, listKeys, parseS
 import { notFound, problemResponses } from "../errors";
 import { newId, nowIso } from "../lib/ids";
 import { forgetKeys } from "../limits/admission";
-import { ALL_SCOPES, CreatedKeySchema, CreateKeyBodySchema, KeySchema } from "../schemas/keys";
+import { CreatedKeySchema, CreateKeyBodySchema, DEFAULT_SCOPES, KeySchema } from "../schemas/keys";
 
 function toKey(row: ApiKeyRow): z.infer<typeof KeySchema> {
 	return {
@@ -74,7 +74,7 @@ export async function createApiKey(
 ): Promise<z.infer<typeof CreatedKeySchema>> {
 	const now = nowIso();
 	const accountId = input.account ?? newId("acct");
-	const scopes = input.scopes ? [...new Set(input.scopes)] : ALL_SCOPES;
+	const scopes = input.scopes ? [...new Set(input.scopes)] : DEFAULT_SCOPES;
 	const key = generateApiKey();
 	const id = newId("key");
 	await ensureAccount(db, accountId, now);

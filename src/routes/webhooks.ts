@@ -9,17 +9,30 @@ import { checkWebhookUrl } from "../webhooks/url";
 
 const security = [{ apiKey: [] }];
 
+const SecretStateFields = {
+	secret_prefix: z.string().openapi({
+		example: "whsec_MfKQ",
+		description: "The current secret's first characters, to tell which one a receiver holds. Never the secret.",
+	}),
+	previous_secret_expires_at: z.string().nullable().openapi({
+		description: "After a rotation, webhooks are also signed with the previous secret until this instant.",
+	}),
+	created_at: z.string(),
+	rotated_at: z.string().nullable(),
+};
+
+/** What any key may read about the secret: enough to tell which one is current, nothing to verify or forge with. */
+export const WebhookSecretInfoSchema = z.object(SecretStateFields).openapi("WebhookSecretInfo");
+
+/** The answer of a rotation: the only place the secret itself is ever shown. */
 export const WebhookSecretSchema = z
 	.object({
 		secret: z.string().openapi({
 			example: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-			description: "Verify `webhook-signature` with this (Standard Webhooks, `v1` HMAC-SHA256).",
+			description:
+				"Verify `webhook-signature` with this (Standard Webhooks, `v1` HMAC-SHA256). Shown once: store it now.",
 		}),
-		previous_secret_expires_at: z.string().nullable().openapi({
-			description: "After a rotation, webhooks are also signed with the previous secret until this instant.",
-		}),
-		created_at: z.string(),
-		rotated_at: z.string().nullable(),
+		...SecretStateFields,
 	})
 	.openapi("WebhookSecret");
 
@@ -49,12 +62,14 @@ const getSecretRoute = createRoute({
 	method: "get",
 	path: "/v1/webhooks/secret",
 	tags: ["Webhooks"],
-	summary: "The account's webhook signing secret",
-	description: "Created on first use. Webhooks carry `webhook-id`, `webhook-timestamp` and `webhook-signature`.",
+	summary: "Which webhook signing secret is current (never the secret itself)",
+	description:
+		"The secret is a credential: it is shown once, by `POST /v1/webhooks/secret/rotate` (scope `account:admin`). " +
+		"This reports its prefix and rotation times. Webhooks carry `webhook-id`, `webhook-timestamp` and `webhook-signature`.",
 	security,
 	middleware: [requireKey("jobs:read")] as const,
 	responses: {
-		200: { description: "The secret", content: { "application/json": { schema: WebhookSecretSchema } } },
+		200: { description: "The secret's state", content: { "application/json": { schema: WebhookSecretInfoSchema } } },
 		...problemResponses(401, 403),
 	},
 });
@@ -63,12 +78,13 @@ const rotateSecretRoute = createRoute({
 	method: "post",
 	path: "/v1/webhooks/secret/rotate",
 	tags: ["Webhooks"],
-	summary: "Rotate the webhook signing secret",
+	summary: "Make a new webhook signing secret and show it, once (scope `account:admin`)",
 	description:
-		"Returns the new secret. For 24 h both are valid: each webhook carries two signatures " +
-		"(`v1,<new> v1,<old>`), so receivers can switch without missing one.",
+		"Returns the new secret: the only answer that ever contains it. For 24 h both are valid: each webhook carries " +
+		"two signatures (`v1,<new> v1,<old>`), so receivers can switch without missing one. Needs a key with the " +
+		"`account:admin` scope (keys get it only when created with it).",
 	security,
-	middleware: [requireKey("jobs:write")] as const,
+	middleware: [requireKey("account:admin")] as const,
 	responses: {
 		200: { description: "The new secret", content: { "application/json": { schema: WebhookSecretSchema } } },
 		...problemResponses(401, 403),
@@ -90,10 +106,13 @@ const testRoute = createRoute({
 	},
 });
 
-function secretView(s: AccountSecrets) {
+/** Characters of a `whsec_` secret that may be shown: the prefix and 4 of its 32 random bytes' encoding. */
+const SHOWN_PREFIX = "whsec_".length + 4;
+
+function secretState(s: AccountSecrets): z.infer<typeof WebhookSecretInfoSchema> {
 	const previousValid = s.webhookPreviousUntil !== null && Date.parse(s.webhookPreviousUntil) > Date.now();
 	return {
-		secret: s.webhook,
+		secret_prefix: s.webhook.slice(0, SHOWN_PREFIX),
 		previous_secret_expires_at: previousValid ? s.webhookPreviousUntil : null,
 		created_at: s.createdAt,
 		rotated_at: s.webhookRotatedAt,
@@ -102,12 +121,12 @@ function secretView(s: AccountSecrets) {
 
 export const webhooksRoutes = newRouter()
 	.openapi(getSecretRoute, async (c) => {
-		return c.json(secretView(await getAccountSecrets(c.env, c.var.caller.accountId)), 200);
+		return c.json(secretState(await getAccountSecrets(c.env, c.var.caller.accountId)), 200);
 	})
 	.openapi(rotateSecretRoute, async (c) => {
 		const rotated = await rotateWebhookSecret(c.env, c.var.caller.accountId);
 		c.var.log.info("webhook_secret_rotated");
-		return c.json(secretView(rotated), 200);
+		return c.json({ secret: rotated.webhook, ...secretState(rotated) }, 200);
 	})
 	.openapi(testRoute, async (c) => {
 		const { url } = c.req.valid("json");

@@ -5,10 +5,15 @@
  */
 import { z } from "@hono/zod-openapi";
 
-/** What a key may do; each route names the scope it needs. */
-export const ScopeSchema = z.enum(["jobs:read", "jobs:write"]);
+/**
+ * What a key may do; each route names the scope it needs. `account:admin` guards the account's credentials (the
+ * webhook signing secret's rotation, the only call that shows it): never granted unless asked for.
+ */
+export const ScopeSchema = z.enum(["jobs:read", "jobs:write", "account:admin"]);
 export type Scope = z.infer<typeof ScopeSchema>;
 export const ALL_SCOPES: Scope[] = [...ScopeSchema.options];
+/** A key created without `scopes` gets these: everything but the account's credentials. */
+export const DEFAULT_SCOPES: Scope[] = ["jobs:read", "jobs:write"];
 
 export const CreateKeyBodySchema = z
 	.object({
@@ -17,7 +22,11 @@ export const CreateKeyBodySchema = z
 			.string()
 			.regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, '_' and '-', at most 64")
 			.optional(),
-		scopes: z.array(ScopeSchema).min(1).optional(),
+		scopes: z
+			.array(ScopeSchema)
+			.min(1)
+			.optional()
+			.openapi({ description: "Default `jobs:read` and `jobs:write`; `account:admin` only when listed." }),
 	})
 	.strict()
 	.openapi("CreateKeyRequest");

@@ -25,6 +25,32 @@ export async function newAccount(account: string): Promise<Record<string, string
 	return { authorization: `Bearer ${key}`, "content-type": "application/json" };
 }
 
+/** A key of `account` with the `account:admin` scope (which no key gets unless asked for); returns its headers. */
+export async function newAdminKey(account: string): Promise<Record<string, string>> {
+	const res = await call("/v1/admin/keys", {
+		method: "POST",
+		headers: ADMIN,
+		body: JSON.stringify({
+			name: `test-${account}-admin`,
+			account,
+			scopes: ["jobs:read", "jobs:write", "account:admin"],
+		}),
+	});
+	if (res.status !== 201) throw new Error(`key creation failed: ${res.status} ${await res.text()}`);
+	const { key } = (await res.json()) as { key: string };
+	return { authorization: `Bearer ${key}`, "content-type": "application/json" };
+}
+
+/**
+ * The account's webhook signing secret, as a receiver gets it: rotated by an `account:admin` key, the only answer
+ * that shows it. Webhooks sent from then on verify with it.
+ */
+export async function revealWebhookSecret(account: string): Promise<string> {
+	const res = await call("/v1/webhooks/secret/rotate", { method: "POST", headers: await newAdminKey(account) });
+	if (res.status !== 200) throw new Error(`rotation failed: ${res.status} ${await res.text()}`);
+	return ((await res.json()) as { secret: string }).secret;
+}
+
 /** Test media from the shared builders (media.ts). */
 export const PNG = pngBytes();
 export const wav = (seconds = 0.1): Uint8Array => wavBytes({ seconds });

@@ -5,7 +5,7 @@
  */
 import { expect, vi } from "vitest";
 import { emulator, relayTransfers } from "../emulators/pod/harness";
-import { ADMIN, call, PNG, upload } from "./api";
+import { ADMIN, call, PNG, revealWebhookSecret, upload } from "./api";
 import { stepUntil } from "./job-object";
 import { startJob } from "./notify";
 
@@ -142,7 +142,7 @@ export async function makeTenant(account: string, backend: string): Promise<Tena
 	const queuedJobId = await startJob(auth, backend);
 	const share = await call(`/v1/jobs/${jobId}/share`, { method: "POST", headers: auth });
 	if (share.status !== 200) throw new Error(`share failed: ${share.status} ${await share.text()}`);
-	const secret = await call("/v1/webhooks/secret", { headers: auth });
+	const webhookSecret = await revealWebhookSecret(account);
 	return {
 		account,
 		key,
@@ -153,7 +153,7 @@ export async function makeTenant(account: string, backend: string): Promise<Tena
 		jobId,
 		queuedJobId,
 		shareUrl: ((await share.json()) as { url: string }).url,
-		webhookSecret: ((await secret.json()) as { secret: string }).secret,
+		webhookSecret,
 		backendUrls: {
 			inputs: Object.fromEntries(Object.entries(info.input.inputs).map(([k, v]) => [k, v.url])),
 			output: info.input.output.put,

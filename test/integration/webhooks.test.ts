@@ -4,21 +4,22 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { JobNotifier } from "../../durable-objects/job/notifier";
 import { openJobSql } from "../../durable-objects/job/schema";
 import { JobStore } from "../../durable-objects/job/store";
-import { call, newAccount } from "../helpers/api";
+import { call, newAccount, newAdminKey, revealWebhookSecret } from "../helpers/api";
 import { record, stepUntil, stub } from "../helpers/job-object";
 import { alarmUntil, hook, makeDeliveriesDue, runToSuccess, startJob } from "../helpers/notify";
 
 const NONE: { headers: Record<string, string>; body: string } = { headers: {}, body: "" };
 
 let auth: Record<string, string>;
+let hooksSecret: string;
 beforeAll(async () => {
 	auth = await newAccount("hooks");
+	hooksSecret = await revealWebhookSecret("hooks");
 });
 
-async function secret(headers = auth): Promise<string> {
-	const res = await call("/v1/webhooks/secret", { headers });
-	expect(res.status).toBe(200);
-	return ((await res.json()) as { secret: string }).secret;
+/** The "hooks" account's secret, revealed once before any of its webhooks was sent. */
+async function secret(): Promise<string> {
+	return hooksSecret;
 }
 
 /** The job payload a receiver got, verified with the independent reference library. */
@@ -31,20 +32,56 @@ function verified(whsec: string, req: { headers: Record<string, string>; body: s
 }
 
 describe("the webhook secret", () => {
-	it("is a whsec_ secret per account, stable until rotated; rotation keeps the old one signing for 24 h", async () => {
-		const first = await secret();
-		expect(first).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
-		expect(await secret()).toBe(first);
-		const other = await newAccount("hooks-other");
-		expect(await secret(other)).not.toBe(first);
-
-		const rotated = await call("/v1/webhooks/secret/rotate", { method: "POST", headers: other });
+	it("is a whsec_ secret per account, shown only by its rotation; the old one keeps signing for 24 h", async () => {
+		const admin = await newAdminKey("hooks-shown");
+		const rotated = await call("/v1/webhooks/secret/rotate", { method: "POST", headers: admin });
 		expect(rotated.status).toBe(200);
-		const view = (await rotated.json()) as { secret: string; previous_secret_expires_at: string };
-		expect(view.secret).not.toBe(await secret());
+		const view = (await rotated.json()) as {
+			secret: string;
+			secret_prefix: string;
+			previous_secret_expires_at: string;
+		};
+		expect(view.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+		expect(view.secret_prefix).toBe(view.secret.slice(0, 10));
 		const overlap = Date.parse(view.previous_secret_expires_at) - Date.now();
 		expect(overlap).toBeGreaterThan(23.9 * 3600_000);
 		expect(overlap).toBeLessThanOrEqual(24 * 3600_000);
+		expect(await revealWebhookSecret("hooks-other")).not.toBe(view.secret);
+
+		// Any key reads which secret is current, never the secret: nothing to verify or forge with.
+		const reader = await newAccount("hooks-shown");
+		const read = await call("/v1/webhooks/secret", { headers: reader });
+		expect(read.status).toBe(200);
+		const text = await read.text();
+		expect(text).not.toContain(view.secret.slice(10));
+		expect(JSON.parse(text)).toEqual({
+			secret_prefix: view.secret_prefix,
+			previous_secret_expires_at: view.previous_secret_expires_at,
+			created_at: expect.any(String),
+			rotated_at: expect.any(String),
+		});
+	});
+
+	it("rotation needs the account:admin scope: a jobs key (read or write) is refused and nothing changes", async () => {
+		const admin = await newAdminKey("hooks-scope");
+		const before = (await (await call("/v1/webhooks/secret", { headers: admin })).json()) as { secret_prefix: string };
+		for (const scopes of [["jobs:read"], ["jobs:read", "jobs:write"]]) {
+			const created = await call("/v1/admin/keys", {
+				method: "POST",
+				headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" },
+				body: JSON.stringify({ name: "scoped", account: "hooks-scope", scopes }),
+			});
+			const { key } = (await created.json()) as { key: string };
+			const res = await call("/v1/webhooks/secret/rotate", {
+				method: "POST",
+				headers: { authorization: `Bearer ${key}` },
+			});
+			expect(res.status).toBe(403);
+			const problem = (await res.json()) as { detail: string };
+			expect(problem.detail).toMatch(/account:admin/);
+		}
+		const after = (await (await call("/v1/webhooks/secret", { headers: admin })).json()) as { secret_prefix: string };
+		expect(after.secret_prefix).toBe(before.secret_prefix);
 	});
 
 	it("needs an API key", async () => {
@@ -70,6 +107,7 @@ describe("the webhook secret", () => {
 describe("POST /v1/webhooks/test", () => {
 	it("sends a signed webhook.test now and reports the attempt; after a rotation both secrets verify", async () => {
 		const account = await newAccount("hooks-test");
+		const old = await revealWebhookSecret("hooks-test");
 		const target = hook("test");
 		const res = await call("/v1/webhooks/test", {
 			method: "POST",
@@ -79,16 +117,11 @@ describe("POST /v1/webhooks/test", () => {
 		expect(res.status).toBe(200);
 		const result = (await res.json()) as { id: string; delivered: boolean; status_code: number };
 		expect(result).toMatchObject({ delivered: true, status_code: 200, type: "webhook.test" });
-		const old = await secret(account);
 		const [got] = await target.received();
 		expect(got?.headers["webhook-id"]).toBe(result.id);
 		expect(verified(old, got ?? NONE).type).toBe("webhook.test");
 
-		const fresh = (
-			(await (await call("/v1/webhooks/secret/rotate", { method: "POST", headers: account })).json()) as {
-				secret: string;
-			}
-		).secret;
+		const fresh = await revealWebhookSecret("hooks-test");
 		await target.script({ status: 503 });
 		const second = (await (
 			await call("/v1/webhooks/test", { method: "POST", headers: account, body: JSON.stringify({ url: target.url }) })
