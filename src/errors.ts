@@ -18,6 +18,7 @@ export const ErrorCodeSchema = z.enum([
 	"idempotency_mismatch",
 	"idempotency_in_flight",
 	"backend_unavailable",
+	"model_unavailable",
 	"internal",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
@@ -77,6 +78,7 @@ export function statusOf(
 			return 416;
 		case "unprocessable":
 		case "idempotency_mismatch":
+		case "model_unavailable":
 			return 422;
 		case "rate_limited":
 			return 429;
@@ -104,6 +106,7 @@ const TITLES: Record<ErrorCode, string> = {
 	idempotency_mismatch: "Idempotency key reused with another request",
 	idempotency_in_flight: "Idempotency key in use",
 	backend_unavailable: "Backend unavailable",
+	model_unavailable: "Model unavailable",
 	internal: "Internal error",
 };
 

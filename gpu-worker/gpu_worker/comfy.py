@@ -46,8 +46,16 @@ def describe_prompt_error(body: dict) -> str:
     return f"ComfyUI rejected the workflow: {message}"
 
 
+# The workflow nodes that read the job's inputs: an error there is about that input, and says so.
+_INPUT_NODES = {"LoadImage": "inputs.image", "LoadAudio": "inputs.audio"}
+
+
 def describe_execution_error(data: dict) -> str:
-    return (f"ComfyUI failed in node {data.get('node_id')} ({data.get('node_type')}): "
+    """The job's error for a failed node: the input it concerns when a loader failed, never a file of the worker
+    (ComfyUI quotes its input directory's paths; `public_message` drops them)."""
+    field = _INPUT_NODES.get(str(data.get("node_type")))
+    prefix = f"{field} could not be read: " if field else ""
+    return (f"{prefix}ComfyUI failed in node {data.get('node_id')} ({data.get('node_type')}): "
             f"{data.get('exception_type', 'error')}: {_short(data.get('exception_message', ''), 600)}")
 
 
@@ -98,7 +106,7 @@ class ComfyClient:
             if pid and not _pid_alive(pid):
                 raise WorkerError("internal", f"ComfyUI (pid {pid}) exited before it became ready")
             if time.monotonic() >= deadline:
-                raise WorkerError("timeout", f"ComfyUI at {self.base_url} not ready after {deadline_s:.0f} s")
+                raise WorkerError("timeout", f"ComfyUI not ready after {deadline_s:.0f} s")
             await asyncio.sleep(interval_s)
 
     async def upload(self, path: Path, name: str) -> str:

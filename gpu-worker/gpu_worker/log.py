@@ -11,6 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 _URL_RE = re.compile(r"\b(?:https?|wss?)://[^\s'\"<>]+")
 # An absolute file path (not the path part of a URL, which follows a host name): `/tmp/reelgate-x/image.png`.
 _PATH_RE = re.compile(r"(?<![\w:/.\-~])/(?:[^\s/'\"<>:]+/)+([^\s/'\"<>:,;)]+)")
+# The same path as exception texts quote it, with the space before it: ` '/tmp/reelgate-x/image.png'`.
+_QUOTED_PATH_RE = re.compile(r"""\s?(['"])/(?:[^\s/'"<>:]+/)+[^\s/'"<>:]+\1""")
 
 
 def strip_query(url: str) -> str:
@@ -29,8 +31,10 @@ def redact(text: str) -> str:
 
 def public_message(text: str) -> str:
     """A message fit for the job's error, which API users read: redacted, and every absolute path on this machine
-    cut to its file name (`cannot identify image file 'image.png'`), so no internal layout leaks."""
-    return _PATH_RE.sub(lambda m: m.group(1), redact(text))
+    dropped (`inputs.image could not be decoded: cannot identify image file`): the message names the job's input,
+    never a file of the worker, so no internal layout (or the job's temporary directory) leaks."""
+    cut = _PATH_RE.sub("", _QUOTED_PATH_RE.sub("", redact(text)))
+    return re.sub(r"[ \t]{2,}", " ", cut).strip()
 
 
 def log_event(event: str, **fields) -> None:

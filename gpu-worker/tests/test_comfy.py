@@ -155,4 +155,6 @@ def test_an_execution_error_carries_no_path_of_the_worker():
     data = {"node_id": "11", "node_type": "LoadImage", "exception_type": "PIL.UnidentifiedImageError",
             "exception_message": "cannot identify image file '/comfyui/input/reelgate-j-image.png'"}
     error = WorkerError("inference_failed", describe_execution_error(data))
-    assert "/comfyui" not in error.message and "'reelgate-j-image.png'" in error.message
+    assert error.message.startswith("inputs.image could not be read: ")
+    assert "/comfyui" not in error.message and "reelgate-j-image.png" not in error.message
+    assert error.message.endswith("PIL.UnidentifiedImageError: cannot identify image file")

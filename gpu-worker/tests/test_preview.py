@@ -70,6 +70,19 @@ def test_undecodable_image_is_invalid_input(tmp_path):
     with pytest.raises(WorkerError) as info:
         render_preview(bad, tmp_path / "o.mp4", width=64, height=64, fps=8, frames=2)
     assert info.value.code == "invalid_input"
+    assert info.value.message.startswith("inputs.image ")
+    assert str(tmp_path) not in info.value.message and "bad.png" not in info.value.message
+
+
+@pytest.mark.parametrize(("raw", "public"), [
+    ("cannot identify image file '/tmp/reelgate-k2/image.png'", "cannot identify image file"),
+    ('inputs.audio could not be decoded: [Errno 1094995529] Invalid data: "/tmp/reelgate-k2/audio.wav"',
+     "inputs.audio could not be decoded: [Errno 1094995529] Invalid data:"),
+    ("No such file or directory: /var/lib/worker/x/y.bin, retrying", "No such file or directory: , retrying"),
+    ("see https://r2.example/k?X-Amz-Signature=abc", "see https://r2.example/k"),
+])
+def test_public_messages_carry_no_path_of_the_worker(raw, public):
+    assert WorkerError("invalid_input", raw).message == public
 
 
 def test_undecodable_audio_is_invalid_input(media, tmp_path):

@@ -15,13 +15,30 @@ import { isObject } from "./http";
 const MAX_MESSAGE = 500;
 const FALLBACK_CODE = "inference_failed";
 
+/** A URL's query (signatures, tokens) and an absolute file path, quoted or not (a worker's temporary files). */
+const URL_QUERY = /(\bhttps?:\/\/[^\s'"<>?#]+)[?#][^\s'"<>]*/g;
+const QUOTED_PATH = /\s?(['"])\/(?:[^\s/'"<>:]+\/)+[^\s/'"<>:]+\1/g;
+const BARE_PATH = /(?<![\w:/.~-])\/(?:[^\s/'"<>:]+\/)+[^\s/'"<>:,;)]+/g;
+
+/**
+ * What of a remote message a client may read: no signed query and no path on the machine that ran the job. The
+ * GPU worker cleans its messages itself (gpu_worker/log.py); this holds for any other worker a backend runs.
+ */
+export function publicMessage(text: string): string {
+	const cut = text.replace(URL_QUERY, "$1").replace(QUOTED_PATH, "").replace(BARE_PATH, "");
+	return cut
+		.replace(/[ \t]{2,}/g, " ")
+		.trim()
+		.slice(0, MAX_MESSAGE);
+}
+
 function fromObject(error: Record<string, unknown>): RemoteError | undefined {
 	if (typeof error.code === "string" && error.code) {
 		const message = typeof error.message === "string" ? error.message : "The GPU job failed.";
-		return { code: error.code, message: message.slice(0, MAX_MESSAGE) };
+		return { code: error.code, message: publicMessage(message) };
 	}
 	if (typeof error.error_message === "string") {
-		return { code: FALLBACK_CODE, message: error.error_message.slice(0, MAX_MESSAGE) };
+		return { code: FALLBACK_CODE, message: publicMessage(error.error_message) };
 	}
 	return undefined;
 }
@@ -39,7 +56,7 @@ export function parseRemoteError(error: unknown): RemoteError {
 		} catch {
 			// A plain message, not JSON.
 		}
-		return { code: FALLBACK_CODE, message: error.slice(0, MAX_MESSAGE) };
+		return { code: FALLBACK_CODE, message: publicMessage(error) };
 	}
 	return { code: FALLBACK_CODE, message: "The GPU job failed without an error message." };
 }

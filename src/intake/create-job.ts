@@ -69,7 +69,12 @@ function pickProblem(pick: Exclude<PickResult, { ok: true }>, model: string): Ap
 		case "model_unsupported":
 			return new ApiError("conflict", `Backend "${pick.name}" does not serve model ${model}.`);
 		case "none_available":
-			return new ApiError("backend_unavailable", `No enabled backend serves model ${model}.`);
+			// Not a passing state (busy or failing backends still take the job and queue it): an operator must act.
+			return new ApiError(
+				"model_unavailable",
+				`No enabled backend serves model ${model}. An operator enables it by adding or enabling a backend that serves it (PUT /v1/admin/backends/{name} with ${model} in its "models", or no "models" list).`,
+				{ errors: [{ path: "json.model", message: "no enabled backend serves it" }] },
+			);
 	}
 }
 

@@ -52,7 +52,8 @@ const putRoute = createRoute({
 	},
 	responses: {
 		200: { description: "Stored", content: { "application/json": { schema: StoredObjectSchema } } },
-		...problemResponses(400, 403, 409, 413, 415),
+		// 404: a path no signed URL has (a key with an encoded line break matches no route).
+		...problemResponses(400, 403, 404, 409, 413, 415),
 	},
 });
 

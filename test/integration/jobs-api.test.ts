@@ -20,9 +20,14 @@ function post(body: unknown, headers: Record<string, string> = auth) {
 	return call("/v1/jobs", { method: "POST", headers, body: JSON.stringify(body) });
 }
 
-async function problem(res: Response): Promise<{ status: number; code: string; errors?: { path: string }[] }> {
+async function problem(
+	res: Response,
+): Promise<{ status: number; code: string; detail: string; errors?: { path: string; message?: string }[] }> {
 	expect(res.headers.get("content-type")).toBe("application/problem+json");
-	return { status: res.status, ...((await res.json()) as { code: string; errors?: { path: string }[] }) };
+	return {
+		status: res.status,
+		...((await res.json()) as { code: string; detail: string; errors?: { path: string }[] }),
+	};
 }
 
 describe("POST /v1/jobs validation", () => {
@@ -152,7 +157,7 @@ describe("POST /v1/jobs validation", () => {
 });
 
 describe("backend routing", () => {
-	it("answers 409 for a disabled or non-serving backend and 503 when none serves the model", async () => {
+	it("answers 409 for a disabled or non-serving backend and 422 model_unavailable when none serves the model", async () => {
 		expect((await putPodBackend("pod-off", { enabled: false })).status).toBe(200);
 		expect((await putPodBackend("pod-preview-only", { models: ["preview"], priority: 0 })).status).toBe(200);
 		const off = await problem(await post({ model: "preview", input: { image }, backend: "pod-off" }));
@@ -164,7 +169,9 @@ describe("backend routing", () => {
 		// Only `pod-api` serves every model; with it disabled nothing serves wan2.2-i2v.
 		expect((await putPodBackend("pod-api", { enabled: false })).status).toBe(200);
 		const none = await problem(await post({ model: "wan2.2-i2v", input: { image } }));
-		expect([none.status, none.code]).toEqual([503, "backend_unavailable"]);
+		expect([none.status, none.code]).toEqual([422, "model_unavailable"]);
+		expect(none.detail).toMatch(/wan2\.2-i2v.*PUT \/v1\/admin\/backends/);
+		expect(none.errors).toEqual([{ path: "json.model", message: "no enabled backend serves it" }]);
 		const picked = await post({ model: "preview", input: { image } });
 		expect(((await picked.json()) as { backend: { name: string } }).backend.name).toBe("pod-preview-only");
 		expect((await putPodBackend("pod-api")).status).toBe(200);

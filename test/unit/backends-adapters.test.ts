@@ -51,6 +51,26 @@ describe("runpod job objects", () => {
 		expect(parseRemoteError(err)).toEqual({ code: "inference_failed", message: "CUDA out of memory" });
 	});
 
+	it.each([
+		[
+			JSON.stringify({
+				code: "invalid_input",
+				message: "inputs.image: cannot identify image file '/tmp/reelgate-x/image.png'",
+			}),
+			"inputs.image: cannot identify image file",
+		],
+		[
+			JSON.stringify({ error_type: "OSError", error_message: "No such file: /runpod-volume/models/wan.safetensors" }),
+			"No such file:",
+		],
+		[
+			"fetch https://bucket.r2.example/in/a.png?X-Amz-Signature=abc&token=t failed",
+			"fetch https://bucket.r2.example/in/a.png failed",
+		],
+	])("a remote message reaches the job without a path of the worker or a signed query", (raw, shown) => {
+		expect(parseRemoteError(raw).message).toBe(shown);
+	});
+
 	// The GPU worker's codes (gpu-worker/gpu_worker/errors.py), each in the string form RunPod declares and in the
 	// object form older workers sent; the Worker's resubmission rule needs the transfer codes to survive.
 	const WORKER_CODES = (
