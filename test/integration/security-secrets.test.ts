@@ -47,6 +47,27 @@ async function fullFlow(): Promise<Record<string, string>> {
 	expect((await call(upl.upload.url, { method: "PUT", headers: upl.upload.headers, body: PNG })).status).toBe(200);
 	expect((await call(`/v1/uploads/${upl.id}/complete`, { method: "POST", headers: auth })).status).toBe(200);
 
+	// A client that cuts its PUT off mid-body: the error path logs no more of the URL than the happy one.
+	const cutUpload = await call("/v1/uploads", {
+		method: "POST",
+		headers: auth,
+		body: JSON.stringify({ filename: "cut.png", content_type: "image/png", size: PNG.byteLength }),
+	});
+	const cut = (await cutUpload.json()) as { upload: { url: string; headers: Record<string, string> } };
+	const broken = new ReadableStream<Uint8Array>({
+		start(controller) {
+			controller.enqueue(PNG.slice(0, 10));
+			controller.error(new Error("connection reset by peer"));
+		},
+	});
+	const cutRes = await call(cut.upload.url, {
+		method: "PUT",
+		headers: { ...cut.upload.headers, "content-length": String(PNG.byteLength) },
+		body: broken,
+		duplex: "half",
+	} as RequestInit);
+	expect(cutRes.status).toBe(400);
+
 	// A pod job with a webhook whose URL carries its own token, run to success and delivered.
 	const target = hook("secrets");
 	const hookUrl = `${target.url}?token=hook-url-token-5f1c`;
@@ -93,6 +114,7 @@ async function fullFlow(): Promise<Record<string, string>> {
 		"webhook secret": whsec,
 		"webhook secret body": whsec.replace(/^whsec_/, ""),
 		"upload URL signature": sigOf(upl.upload.url),
+		"cut upload URL signature": sigOf(cut.upload.url),
 		"backend input URL signature": sigOf(info.input.inputs.image?.url ?? ""),
 		"backend output URL signature": sigOf(info.input.output.put.url),
 		"RunPod input URL signature": sigOf(remote.input.inputs.image?.url ?? ""),
