@@ -1,6 +1,6 @@
 import type { GpuJobInput } from "../../src/backends/types";
 import { configOf } from "../../src/config";
-import type { JobParams, JobSpec } from "../../src/jobs/record";
+import type { JobParams, JobSpec, UploadRef } from "../../src/jobs/record";
 import type { Model } from "../../src/schemas/jobs";
 import { signerFor } from "../../src/storage";
 import { signOutputTarget } from "../../src/storage/output";
@@ -70,10 +70,14 @@ export async function buildJobInput(
 		expiresInS,
 		contentType: "video/mp4",
 	});
+	// With the SHA-256 `complete` recorded, so the worker runs on exactly the verified bytes or not at all.
+	const verified = (ref: UploadRef) => (ref.sha256 ? { sha256: ref.sha256 } : {});
 	const inputs: GpuJobInput["inputs"] = {
-		image: { url: image.url, content_type: spec.inputs.image.content_type },
+		image: { url: image.url, content_type: spec.inputs.image.content_type, ...verified(spec.inputs.image) },
 	};
-	if (audio && spec.inputs.audio) inputs.audio = { url: audio.url, content_type: spec.inputs.audio.content_type };
+	if (audio && spec.inputs.audio) {
+		inputs.audio = { url: audio.url, content_type: spec.inputs.audio.content_type, ...verified(spec.inputs.audio) };
+	}
 	return {
 		input: {
 			model: spec.model,

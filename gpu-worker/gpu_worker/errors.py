@@ -12,6 +12,7 @@ from .log import public_message
 ERROR_CODES = (
     "invalid_input",
     "input_download_failed",
+    "input_changed",
     "models_missing",
     "inference_failed",
     "output_upload_failed",

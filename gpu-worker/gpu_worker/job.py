@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +45,8 @@ LIMITS = {
 class InputFile:
     url: str
     content_type: str | None = None
+    # The SHA-256 the API verified at upload: the downloaded bytes must have it (`input_changed` otherwise).
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,10 @@ def _input_file(raw: Any, where: str, allowed: tuple[str, ...]) -> InputFile:
         if not isinstance(content_type, str) or content_type.split(";")[0].strip().lower() not in allowed:
             raise _fail(f"{where}.content_type must be one of {', '.join(allowed)}")
         content_type = content_type.split(";")[0].strip().lower()
-    return InputFile(url=_url(raw.get("url"), f"{where}.url"), content_type=content_type)
+    sha256 = raw.get("sha256")
+    if sha256 is not None and not (isinstance(sha256, str) and re.fullmatch(r"[0-9a-f]{64}", sha256)):
+        raise _fail(f"{where}.sha256 must be 64 lowercase hex digits")
+    return InputFile(url=_url(raw.get("url"), f"{where}.url"), content_type=content_type, sha256=sha256)
 
 
 def _params(raw: Any, model: str) -> Params:

@@ -73,14 +73,21 @@ async def download_input(
             if resp.content_length is not None and resp.content_length > max_bytes:
                 raise WorkerError("input_download_failed", f"{field} is larger than {max_bytes} bytes")
             size = 0
+            digest = hashlib.sha256()
             with open(dest, "wb") as out:
                 async for chunk in resp.content.iter_chunked(CHUNK):
                     size += len(chunk)
                     if size > max_bytes:
                         raise WorkerError("input_download_failed", f"{field} is larger than {max_bytes} bytes")
+                    digest.update(chunk)
                     out.write(chunk)
             if size == 0:
                 raise WorkerError("input_download_failed", f"{field} is empty")
+            # The job runs on the bytes the API verified at upload, or not at all: not retried, they would not change.
+            if source.sha256 is not None and digest.hexdigest() != source.sha256:
+                raise WorkerError("input_changed",
+                                  f"{field}: the downloaded bytes are not the ones verified at upload "
+                                  f"(sha256 {digest.hexdigest()}, expected {source.sha256})")
             return dest
 
     return await _with_retries(f"{field} GET", source.url, attempts, backoff_s, "input_download_failed", attempt)

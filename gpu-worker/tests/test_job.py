@@ -50,10 +50,13 @@ GOOD = [
     ("content type with charset", variant("inputs.image.content_type", "image/PNG; x=y"),
      lambda j: j.image.content_type == "image/png"),
     ("extra fields ignored", variant("future_field", 1), lambda j: j.model == "wan2.2-i2v"),
+    ("verified sha256", variant("inputs.image.sha256", "ab" * 32), lambda j: j.image.sha256 == "ab" * 32),
+    ("no sha256 (older API)", BASE, lambda j: j.image.sha256 is None),
 ]
 
 BAD = [
     ("not an object", "hello", "input must be an object"),
+    ("sha256 not hex", variant("inputs.image.sha256", "xyz"), "inputs.image.sha256 must be 64 lowercase hex digits"),
     ("unknown model", variant("model", "sora"), "model must be one of"),
     ("missing image", variant("inputs.image", DELETE), "inputs.image is required"),
     ("s2v without audio", variant("model", "wan2.2-s2v"), "inputs.audio is required"),

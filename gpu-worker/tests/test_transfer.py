@@ -35,6 +35,21 @@ async def test_download_retries_5xx_then_succeeds(file_host, session, tmp_path):
     assert file_host.requests.count(("GET", "/files/image.png")) == 3
 
 
+async def test_download_checks_the_verified_sha256(file_host, session, tmp_path):
+    expected = hashlib.sha256(file_host.files["image.png"]).hexdigest()
+    good = InputFile(file_host.url("/files/image.png"), sha256=expected)
+    path = await download_input(session, good, str(tmp_path), "image.png", max_bytes=10**7)
+    assert path.read_bytes() == file_host.files["image.png"]
+
+    changed = InputFile(file_host.url("/files/image.png"), sha256="0" * 64)
+    with pytest.raises(WorkerError) as info:
+        await download_input(session, changed, str(tmp_path), "image.png", max_bytes=10**7, attempts=3, backoff_s=0.01)
+    assert info.value.code == "input_changed"
+    assert info.value.message.startswith("inputs.image: the downloaded bytes are not the ones verified at upload")
+    # Not retried: the same URL would serve the same bytes.
+    assert file_host.requests.count(("GET", "/files/image.png")) == 2
+
+
 async def test_download_does_not_retry_4xx_and_hides_the_signature(file_host, session, tmp_path, capsys):
     with pytest.raises(WorkerError) as info:
         await download_input(session, InputFile(file_host.url("/files/missing.png")), str(tmp_path), "x",

@@ -8,9 +8,10 @@ import type { BackendResult } from "./failure";
 /** The input of one GPU job, per docs/gpu-job-protocol.md. */
 export interface GpuJobInput {
 	model: Model;
+	/** `sha256`: what `complete` verified; the worker fails the job with `input_changed` on other bytes. */
 	inputs: {
-		image: { url: string; content_type: string };
-		audio?: { url: string; content_type: string };
+		image: { url: string; content_type: string; sha256?: string };
+		audio?: { url: string; content_type: string; sha256?: string };
 	};
 	params: Record<string, string | number>;
 	output: {

@@ -8,6 +8,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { getReadyUpload } from "../../src/db/uploads";
 import worker from "../../src/index";
+import { emulator, putPodBackend, relayTransfers } from "../emulators/pod/harness";
 import { ADMIN, newAccount } from "../helpers/api";
 import { stepUntil } from "../helpers/job-object";
 import { pngBytes, sha256Hex, wavBytes } from "../helpers/media";
@@ -153,6 +154,25 @@ describe("a PUT racing complete (Worker-signed URLs)", () => {
 		});
 		expect(seen.status).toBe(200);
 		expect(new Uint8Array(await seen.arrayBuffer())).toEqual(good);
+
+		// A job on the GPU worker (pod mode): its input carries the verified sha256, and its signed GET serves them.
+		expect((await putPodBackend("pod-race")).status).toBe(200);
+		const podRes = await call("/v1/jobs", {
+			method: "POST",
+			headers: auth,
+			body: JSON.stringify({ model: "preview", backend: "pod-race", input: { image: created.id, prompt: "a fox" } }),
+		});
+		expect(podRes.status).toBe(202);
+		const podJob = ((await podRes.json()) as { id: string }).id;
+		const running = await stepUntil(podJob, (j) => j.status === "running");
+		const info = (await (await emulator(`/_control/jobs/${running.remote_id}`)).json()) as {
+			input: { inputs: { image: { url: string; sha256?: string } } };
+		};
+		expect(info.input.inputs.image.sha256).toBe(await sha256Hex(good));
+		const fetched = await call(info.input.inputs.image.url);
+		expect(new Uint8Array(await fetched.arrayBuffer())).toEqual(good);
+		await relayTransfers(running.remote_id ?? "");
+		expect((await stepUntil(podJob, (j) => j.status === "succeeded")).status).toBe("succeeded");
 	});
 
 	it("multipart: a part still streaming when complete assembles the upload is refused; the verified bytes stand", async () => {

@@ -74,7 +74,7 @@ describe("runpod job objects", () => {
 	// The GPU worker's codes (gpu-worker/gpu_worker/errors.py), each in the string form RunPod declares and in the
 	// object form older workers sent; the Worker's resubmission rule needs the transfer codes to survive.
 	const WORKER_CODES = (
-		"invalid_input input_download_failed models_missing inference_failed output_upload_failed output_too_large " +
+		"invalid_input input_download_failed input_changed models_missing inference_failed output_upload_failed output_too_large " +
 		"timeout canceled internal"
 	).split(" ");
 	it.each(WORKER_CODES)("FAILED with %s keeps its code in the string and in the legacy object form", async (code) => {
