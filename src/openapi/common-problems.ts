@@ -7,8 +7,9 @@ type RouteConfig = Parameters<Registry["registerPath"]>[0];
 
 /**
  * The problems the app's shared machinery can answer on a route, whatever its handler does: 400 from the
- * validation hook when the route validates any part of the request; 413 from the JSON body limit and 415 from the
- * body validator's content-type check when it takes a body; 401 and 403 from the auth middleware when it is
+ * validation hook when the route validates any part of the request; 413 from the body limit when it takes a body or
+ * is a POST, PUT or PATCH (a client may send one anyway) and 415 from the body validator's content-type check when
+ * it takes a body; 401 and 403 from the auth middleware when it is
  * secured; 429 from the rate limiter, which every API-key route passes through. Declared here once so no route's
  * OpenAPI entry can miss them.
  */
@@ -19,6 +20,8 @@ export function commonProblemStatuses(route: RouteConfig): number[] {
 		statuses.push(400);
 	}
 	if (request?.body) statuses.push(413, 415);
+	// The body limit counts any body sent, declared or not (src/lib/json-body-limit.ts).
+	else if (["post", "put", "patch"].includes(route.method)) statuses.push(413);
 	if (route.security?.some((requirement) => Object.keys(requirement).length > 0)) statuses.push(401, 403);
 	return statuses;
 }
