@@ -2,7 +2,10 @@ import { all, first, run } from "./sql";
 
 export type UploadStatus = "pending" | "ready" | "failed" | "expired";
 
-/** A row of `uploads` (migrations 0001, 0002). `error` is JSON `{ code, message }` when the upload failed. */
+/**
+ * A row of `uploads` (migrations 0001, 0002, 0004, 0009). `error` is JSON `{ code, message }` when the upload failed.
+ * `upload_key_swept_at` (0009) is read only by the cron's sweep of late writes.
+ */
 export interface UploadRow {
 	id: string;
 	account_id: string;
@@ -242,6 +245,33 @@ export async function expirePendingUploads(env: Env, nowIso: string): Promise<nu
 		total += rows.length;
 		if (rows.length < EXPIRE_BATCH) return total;
 	}
+}
+
+/**
+ * Settled uploads whose own key (`uploads/{account}/{upload}`) has not been cleared since their URLs died (expired
+ * before `cutoff`): ready ones whose bytes were pinned under `verified/`, and failed ones. Ready uploads from before
+ * pinning read their own key and are never listed. For `sweepLateWrites` (src/storage/settle.ts).
+ */
+export function unsweptSettledUploads(
+	db: D1Database,
+	cutoff: string,
+	limit: number,
+): Promise<{ id: string; account_id: string }[]> {
+	return all<{ id: string; account_id: string }>(
+		db,
+		`SELECT id, account_id FROM uploads
+		 WHERE upload_key_swept_at IS NULL AND expires_at < ?
+		   AND ((status = 'ready' AND object_key LIKE 'verified/%') OR status = 'failed')
+		 LIMIT ?`,
+		cutoff,
+		limit,
+	);
+}
+
+/** Records that these uploads' own keys were cleared (migration 0009): each is swept once. */
+export async function markUploadKeysSwept(db: D1Database, ids: string[], now: string): Promise<void> {
+	if (ids.length === 0) return;
+	await db.batch(ids.map((id) => db.prepare("UPDATE uploads SET upload_key_swept_at = ? WHERE id = ?").bind(now, id)));
 }
 
 /** Aborts a multipart upload; one that is already completed, aborted or unknown is not an error here. */

@@ -1,15 +1,18 @@
 import { configOf } from "../config";
 import {
 	abortQuietly,
+	COMPLETE_GRACE_MS,
 	forgetParts,
 	getUpload,
 	markUploadFailed,
+	markUploadKeysSwept,
 	markUploadReady,
 	recordedParts,
 	type UploadRow,
+	unsweptSettledUploads,
 } from "../db/uploads";
 import { nowIso } from "../lib/ids";
-import { r2SignerFor } from "./index";
+import { objectKeys, r2SignerFor } from "./index";
 import { checkParts, completeParts, type StoredPart } from "./multipart";
 import { pinnedKeyFor, pinObject } from "./pin";
 import { verdictMessage, verifyUploadObject } from "./verify-upload";
@@ -129,4 +132,29 @@ async function assemble(env: Env, row: UploadRow, uploadId: string, partSize: nu
 		return { ok: false, code: "unprocessable", message };
 	}
 	return null;
+}
+
+const SWEEP_BATCH = 500;
+
+/**
+ * Clears the client's key of settled uploads once their URLs are dead (expired more than `COMPLETE_GRACE_MS` ago, so
+ * no PUT can still be landing). A PUT that finished after `complete` (an R2 presigned PUT never asks the Worker), or
+ * after the upload failed, left bytes there that nothing reads. Called by the cron; returns how many were swept.
+ */
+export async function sweepLateWrites(env: Env, nowIso: string): Promise<number> {
+	const cutoff = new Date(Date.parse(nowIso) - COMPLETE_GRACE_MS).toISOString();
+	let total = 0;
+	for (;;) {
+		const rows = await unsweptSettledUploads(env.DB, cutoff, SWEEP_BATCH);
+		if (rows.length === 0) return total;
+		// The client's key, derived: a ready row's `object_key` names its verified copy, which must stay.
+		await env.BUCKET.delete(rows.map((r) => objectKeys.uploadKey(r.account_id, r.id)));
+		await markUploadKeysSwept(
+			env.DB,
+			rows.map((r) => r.id),
+			nowIso,
+		);
+		total += rows.length;
+		if (rows.length < SWEEP_BATCH) return total;
+	}
 }

@@ -8,6 +8,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { getReadyUpload } from "../../src/db/uploads";
 import worker from "../../src/index";
+import { runScheduled } from "../../src/scheduled";
 import { emulator, putPodBackend, relayTransfers } from "../emulators/pod/harness";
 import { ADMIN, newAccount } from "../helpers/api";
 import { stepUntil } from "../helpers/job-object";
@@ -240,5 +241,42 @@ describe("job inputs are read only as verified", () => {
 		expect(job.error?.code).toBe("input_changed");
 		expect(job.error?.message).toMatch(/^inputs\.image: /);
 		expect(job.error?.message).not.toMatch(/verified\/|uploads\//);
+	});
+});
+
+describe("late writes are cleared once the upload's URLs are dead", () => {
+	async function readyUpload(name: string, bytes: Uint8Array): Promise<string> {
+		const created = await create({ filename: name, content_type: "image/png", size: bytes.length });
+		const target = created.upload;
+		if (!target) throw new Error("no upload URL");
+		const headers = { ...target.headers, "content-length": String(bytes.length) };
+		expect((await call(target.url, { method: "PUT", headers, body: bytes })).status).toBe(200);
+		expect((await complete(created.id)).status).toBe(200);
+		return created.id;
+	}
+
+	it("the cron deletes bytes a presigned PUT left at the upload's own key, once, and keeps the verified copy", async () => {
+		const good = pngBytes(2, 2, [1, 2, 3]);
+		const id = await readyUpload("late.png", good);
+		// What an R2 presigned PUT still streaming at `complete` leaves behind: bytes at the URL's key.
+		const own = `uploads/race/${id}`;
+		await env.BUCKET.put(own, pngBytes(2, 2, [3, 2, 1]));
+		// An upload verified before pinning reads its own key: the sweep must leave it alone.
+		const legacy = await readyUpload("legacy.png", good);
+		const legacyKey = `uploads/race/${legacy}`;
+		await env.BUCKET.put(legacyKey, good);
+		await env.DB.prepare("UPDATE uploads SET object_key = ? WHERE id = ?").bind(legacyKey, legacy).run();
+
+		const past = new Date(Date.now() - 2 * 3600_000).toISOString();
+		await env.DB.prepare("UPDATE uploads SET expires_at = ? WHERE id IN (?, ?)").bind(past, id, legacy).run();
+		await runScheduled(env, Date.now());
+
+		expect(await env.BUCKET.head(own)).toBeNull();
+		expect(await verifiedBytes("race", id)).toEqual(good);
+		expect(await env.BUCKET.head(legacyKey)).not.toBeNull();
+		const swept = await env.DB.prepare("SELECT upload_key_swept_at FROM uploads WHERE id = ?")
+			.bind(id)
+			.first<{ upload_key_swept_at: string | null }>();
+		expect(swept?.upload_key_swept_at).toBeTruthy();
 	});
 });
