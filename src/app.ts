@@ -138,10 +138,11 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 		// The answer depends on Origin whether or not this one is allowed: caches must key on it.
 		c.res.headers.append("vary", "origin");
 	});
-	// Signed storage PUTs stream into R2 under their own signed size; every other body is read whole, so capped.
+	// Signed storage PUTs and one-request uploads (src/routes/uploads-inline.ts) stream into R2 under their own exact
+	// size and cap; every other body is read whole, so capped.
 	app.use(
 		"*",
-		limitBodies((path) => path.startsWith("/v1/storage/")),
+		limitBodies((path) => path.startsWith("/v1/storage/") || path === "/v1/uploads/inline"),
 	);
 	app.use("*", requireDeclaredBodies(app));
 }

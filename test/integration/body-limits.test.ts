@@ -81,7 +81,8 @@ function target(op: Operation): { url: string; headers: Record<string, string> }
 	const url = op.path
 		.replace("/v1/jobs/{id}/share", `/v1/jobs/${succeededJob}/share`)
 		.replace(/\{key\}/, "uploads/acct/upl_x")
-		.replace(/\{[^}]+\}/g, "body-limits-x");
+		.replace(/\{[^}]+\}/g, "body-limits-x")
+		.replace(/^\/v1\/uploads\/inline$/, "/v1/uploads/inline?filename=pad.png");
 	return { url, headers: url.startsWith("/v1/admin/") ? { ...ADMIN } : { ...auth } };
 }
 
@@ -110,8 +111,10 @@ describe("every route that takes a body, sent 8 MiB of padded JSON", () => {
 				headers: { ...headers, "content-type": type, "content-length": String(bytes.length) },
 				body: bytes,
 			});
-			// A signed storage PUT refuses the URL first (403): it streams under its own signed size.
-			await expectRefused(res, label, op.path.startsWith("/v1/storage/") ? [403] : [413]);
+			// The routes that stream into R2 under their own cap refuse first on their own terms: a signed storage PUT
+			// its URL (403), the one-request upload a type that is not media (415).
+			const own = op.path.startsWith("/v1/storage/") ? [403] : op.path === "/v1/uploads/inline" ? [415] : [413];
+			await expectRefused(res, label, own);
 		}
 	});
 
