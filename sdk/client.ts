@@ -63,6 +63,9 @@ export type FinishedJob = Job & {
 	download(dest: WritableStream<Uint8Array> | string): Promise<number>;
 };
 
+/** Files up to this size go in one request (`POST /v1/uploads/inline`, the server's own cap); larger ones by signed URLs. */
+export const INLINE_UPLOAD_MAX_BYTES = 8 * 1024 * 1024;
+
 export interface UploadFileOptions {
 	filename: string;
 	contentType: string;
@@ -264,23 +267,24 @@ export class Reelgate {
 	}
 
 	/**
-	 * Uploads a file and returns it `ready`: creates the upload, PUTs the bytes (part by part when the server
-	 * answers with a multipart target), then completes it so the server verifies size, type and SHA-256. Bytes
-	 * this account already stored (same SHA-256) are not sent again: the server answers with that upload.
+	 * Uploads a file and returns it `ready`. A small file (up to `INLINE_UPLOAD_MAX_BYTES`) goes in one request;
+	 * otherwise (or on a server without that route) this creates the upload, PUTs the bytes (part by part when the
+	 * server answers with a multipart target), then completes it so the server verifies size, type and SHA-256.
+	 * Bytes this account already stored (same SHA-256) are not sent again: the server answers with that upload.
 	 */
 	async uploadFile(data: UploadData, options: UploadFileOptions): Promise<Upload> {
 		const bytes = await toBytesOrBlob(data);
 		const total = sizeOf(bytes);
+		const sha256 = options.sha256 ?? (await sha256Hex(bytes));
+		const report = (sent: number) => options.onProgress?.(sent, total);
+		if (total > 0 && total <= INLINE_UPLOAD_MAX_BYTES) {
+			const inline = await this.#uploadInline(bytes, sha256, options, report);
+			if (inline) return inline;
+		}
 		const created = await this.#json<CreatedUpload>("POST", "/v1/uploads", {
-			body: {
-				filename: options.filename,
-				content_type: options.contentType,
-				size: total,
-				sha256: options.sha256 ?? (await sha256Hex(bytes)),
-			},
+			body: { filename: options.filename, content_type: options.contentType, size: total, sha256 },
 			signal: options.signal,
 		});
-		const report = (sent: number) => options.onProgress?.(sent, total);
 		if (created.status === "ready") {
 			report(total);
 			return created;
@@ -451,6 +455,51 @@ export class Reelgate {
 		if (!res.ok) throw await ReelgateError.fromResponse(res);
 		onSent(sizeOf(data));
 		return res;
+	}
+
+	/**
+	 * A small file in one request (`POST /v1/uploads/inline`): answered ready, or by the upload that already has these
+	 * bytes. Null when the server has no such route or takes less in one request (404, 405, 413): the caller then
+	 * uses signed URLs.
+	 */
+	async #uploadInline(
+		data: Uint8Array | Blob,
+		sha256: string,
+		options: UploadFileOptions,
+		report: (sent: number) => void,
+	): Promise<Upload | null> {
+		const query = new URLSearchParams({ filename: options.filename, sha256 });
+		const url = this.#url(`/v1/uploads/inline?${query}`);
+		report(0);
+		const res = await this.#reachable(
+			this.baseUrl,
+			fetchWithRetries(
+				() => {
+					const { body, init } = countingBody(data, report);
+					return this.#fetch(url, {
+						...init,
+						method: "POST",
+						headers: {
+							...this.#auth(),
+							accept: "application/json",
+							"content-type": options.contentType,
+							"content-length": String(sizeOf(data)),
+						},
+						body,
+						signal: options.signal,
+					});
+				},
+				this.#retry,
+				options.signal,
+			),
+		);
+		if (res.status === 404 || res.status === 405 || res.status === 413) {
+			await res.body?.cancel();
+			return null;
+		}
+		if (!res.ok) throw await ReelgateError.fromResponse(res);
+		report(sizeOf(data));
+		return (await res.json()) as Upload;
 	}
 
 	/** PUTs each listed part (all of them at create; the missing ones when resuming), in order. */

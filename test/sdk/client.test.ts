@@ -73,7 +73,33 @@ describe("retries", () => {
 });
 
 describe("uploadFile", () => {
-	it("creates, PUTs (retrying a 502), reports progress, and completes", async () => {
+	it("sends a small file in one request (POST /v1/uploads/inline) and reports progress", async () => {
+		const client = await clientFor((req, res) => {
+			if (req.method === "POST" && req.path.startsWith("/v1/uploads/inline")) {
+				return json(res, 201, { id: "upl_i", status: "ready", size: req.body.length });
+			}
+			problem(res, 404, "not_found", req.path);
+		});
+		const bytes = new Uint8Array(200_000).map((_, i) => i % 251);
+		const progress: number[] = [];
+		const ready = await client.uploadFile(bytes, {
+			filename: "a b.png",
+			contentType: "image/png",
+			onProgress: (sent) => progress.push(sent),
+		});
+		expect(ready).toMatchObject({ id: "upl_i", status: "ready" });
+		const seen = api?.seen ?? [];
+		expect(seen).toHaveLength(1);
+		const query = new URL(`http://x${seen[0]?.path ?? ""}`).searchParams;
+		expect(query.get("filename")).toBe("a b.png");
+		expect(query.get("sha256")).toMatch(/^[0-9a-f]{64}$/);
+		expect(seen[0]?.headers["content-type"]).toBe("image/png");
+		expect(seen[0]?.headers["content-length"]).toBe("200000");
+		expect(Buffer.compare(seen[0]?.body ?? Buffer.alloc(0), Buffer.from(bytes))).toBe(0);
+		expect(progress.at(-1)).toBe(200_000);
+	});
+
+	it("on a server without the one-request route: creates, PUTs (retrying a 502), reports progress, and completes", async () => {
 		let puts = 0;
 		const client = await clientFor((req, res) => {
 			const base = api?.url ?? "";
@@ -100,7 +126,8 @@ describe("uploadFile", () => {
 			onProgress: (sent) => progress.push(sent),
 		});
 		expect(ready.status).toBe("ready");
-		const [create, , put] = api?.seen ?? [];
+		const [inline, create, , put] = api?.seen ?? [];
+		expect(inline?.path).toMatch(/^\/v1\/uploads\/inline\?/);
 		const declared = JSON.parse(create?.body.toString() ?? "{}");
 		expect(declared).toMatchObject({ filename: "a.png", content_type: "image/png", size: 200_000 });
 		expect(declared.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -136,6 +163,8 @@ describe("uploadFile", () => {
 				});
 			}
 			if (req.method === "PUT") return json(res, 200, {});
+			// A server whose one-request route takes less than this file.
+			if (req.path.startsWith("/v1/uploads/inline")) return problem(res, 413, "payload_too_large", "too large");
 			return json(res, 200, { id: "upl_m", status: "ready" });
 		});
 		const progress: number[] = [];
