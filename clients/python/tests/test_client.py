@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import struct
+import urllib.parse
 import zlib
 from pathlib import Path
 
@@ -179,6 +180,9 @@ def test_multipart_parts_are_sent_from_their_offsets(api: FakeApi, tmp_path: Pat
     path.write_bytes(data)
 
     def answer(req: Seen, n: int) -> Reply:
+        if req.path.startswith("/v1/uploads/inline"):
+            # A server whose one-request route takes less than this file.
+            return Reply(413, problem(413, "payload_too_large", "too large"))
         if req.path == "/v1/uploads":
             parts = [{"part_number": i, "size": 2 if i == 3 else 4, "url": f"{api.url}/part/{i}", "headers": {}} for i in (1, 2, 3)]
             return Reply(201, {"id": "upl_m", "status": "pending", "multipart": {"part_size": 4, "parts": parts}})
@@ -191,6 +195,29 @@ def test_multipart_parts_are_sent_from_their_offsets(api: FakeApi, tmp_path: Pat
     reelgate.Client(api.url, "rg_test").upload_file(path, on_progress=lambda sent, total: progress.append(sent))
     assert [(s.path, s.body) for s in api.seen if s.method == "PUT"] == [("/part/1", b"aaaa"), ("/part/2", b"bbbb"), ("/part/3", b"cc")]
     assert progress[-1] == 10
+
+
+def test_a_small_file_goes_in_one_request(api: FakeApi, tmp_path: Path):
+    data = png()
+    path = tmp_path / "a b.png"
+    path.write_bytes(data)
+
+    def answer(req: Seen, n: int) -> Reply:
+        if req.method == "POST" and req.path.startswith("/v1/uploads/inline"):
+            return Reply(201, {"id": "upl_i", "status": "ready", "size": len(req.body)})
+        return Reply(404, problem(404, "not_found", req.path))
+
+    api.script = answer
+    progress = []
+    ready = reelgate.Client(api.url, "rg_test").upload_file(path, on_progress=lambda sent, total: progress.append(sent))
+    assert ready["status"] == "ready"
+    assert len(api.seen) == 1
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(api.seen[0].path).query)
+    assert query["filename"] == ["a b.png"]
+    assert query["sha256"] == [hashlib.sha256(data).hexdigest()]
+    assert api.seen[0].headers["content-type"] == "image/png"
+    assert api.seen[0].body == data
+    assert progress[-1] == len(data)
 
 
 def test_no_answer_names_the_url_and_how_to_change_it(api: FakeApi):

@@ -25,6 +25,8 @@ TERMINAL_STATUSES = ("succeeded", "failed", "canceled")
 # Status codes a later identical request may get past.
 RETRYABLE_STATUSES = (429, 500, 502, 503, 504)
 CHUNK = 1 << 20
+# Files up to this size go in one request (POST /v1/uploads/inline, the server's own cap); larger ones by signed URLs.
+INLINE_UPLOAD_MAX_BYTES = 8 * 1024 * 1024
 # A broken event stream is resumed (Last-Event-ID) this many times before the client polls instead.
 STREAM_RESUMES = 3
 
@@ -209,12 +211,16 @@ class Client:
         with open(path, "rb") as f:
             while block := f.read(CHUNK):
                 digest.update(block)
+        report = on_progress or (lambda sent, total: None)
+        if 0 < size <= INLINE_UPLOAD_MAX_BYTES:
+            inline = self._upload_inline(path, name, content_type, size, digest.hexdigest(), report)
+            if inline is not None:
+                return inline
         created = self.request(
             "POST",
             "/v1/uploads",
             {"filename": name, "content_type": content_type, "size": size, "sha256": digest.hexdigest()},
         )
-        report = on_progress or (lambda sent, total: None)
         if created["status"] == "ready":
             # This account already stored these bytes (same SHA-256): nothing to send.
             report(size, size)
@@ -245,6 +251,39 @@ class Client:
             with open(path, "wb") as f:
                 f.write(data)
             return self.upload_file(path, content_type=content_type, filename=filename)
+
+    def _upload_inline(
+        self, path: str, name: str, content_type: str, size: int, sha256: str, report: Callable[[int, int], None]
+    ) -> Optional[Dict[str, Any]]:
+        """A small file in one request (``POST /v1/uploads/inline``), answered ready. None when the server has no such
+        route or takes less in one request (404, 405, 413): the caller then uses signed URLs."""
+        query = urllib.parse.urlencode({"filename": name, "sha256": sha256})
+        url = f"{self.base_url.rstrip('/')}/v1/uploads/inline?{query}"
+        headers = {
+            "Authorization": f"Bearer {self.api_key}",
+            "Accept": "application/json",
+            "Content-Type": content_type,
+            "Content-Length": str(size),
+        }
+        sent = [0]
+
+        def counted(n: int) -> None:
+            sent[0] += n
+            report(sent[0], size)
+
+        def attempt() -> urllib.request.Request:
+            sent[0] = 0
+            body = _FileSlice(path, 0, size, counted)
+            return urllib.request.Request(url, data=body, headers=headers, method="POST")  # type: ignore[arg-type]
+
+        report(0, size)
+        try:
+            with self._open(attempt) as res:
+                return json.loads(res.read().decode("utf-8"))
+        except ReelgateError as err:
+            if err.status in (404, 405, 413):
+                return None
+            raise
 
     def _put(self, url: str, headers: Optional[Mapping[str, str]], path: str, start: int, size: int, sent: List[int], counted: Callable[[int], None]) -> None:
         put_headers = dict(headers or {})
