@@ -10,6 +10,13 @@
  * An `onstart` containing `#die` makes it `exited` instead. Control (no auth): `GET /_control/instances` (all, with the
  * create bodies, destroyed ones included), `POST /_control/instances` {label} adds an instance as if created
  * elsewhere (an orphan), `GET /_control/searches` (the search bodies received).
+ *
+ * Faults, per scope: an API key `<key>.<scope>` is accepted too, and `PUT /_control/scopes/<scope>` sets that
+ * scope's faults, so test files sharing the emulator do not see each other's: `single_use_offers` (an offer rented
+ * once answers 400 "no_such_ask" to every later create and leaves the search, as on vast.ai), `no_offers` (every
+ * search finds none), `refuse_key` (401 to everything), `destroy_status` (DELETE answers it, with `Retry-After:
+ * destroy_retry_after_s` when set, and destroys nothing). `POST /_control/instances/<id>/kill` makes an instance
+ * `exited`, as a host failure would.
  */
 import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 
@@ -91,8 +98,19 @@ function matches(offer: Json, filter: Json): boolean {
 	return true;
 }
 
+interface Scope {
+	single_use_offers?: boolean;
+	no_offers?: boolean;
+	refuse_key?: boolean;
+	destroy_status?: number;
+	destroy_retry_after_s?: number;
+	/** Offers rented in this scope (with single_use_offers). */
+	rented: number[];
+}
+
 interface Instance {
 	id: number;
+	killed?: boolean;
 	label: string;
 	offer: Json;
 	body: Json;
@@ -109,12 +127,29 @@ export async function startVastEmulator(options: {
 	const instances = new Map<number, Instance>();
 	const searches: Json[] = [];
 	let nextId = 5000;
+	const scopes = new Map<string, Scope>();
+	const scopeOf = (key: string): Scope | null => {
+		if (key === apiKey) return { rented: [] };
+		if (!key.startsWith(`${apiKey}.`)) return null;
+		const name = key.slice(apiKey.length + 1);
+		const scope = scopes.get(name) ?? { rented: [] };
+		scopes.set(name, scope);
+		return scope;
+	};
 
 	const send = sendJson;
 
 	function view(inst: Instance): Json {
 		const dies = String(inst.body.onstart ?? "").includes("#die");
-		const status = dies && inst.shows >= 2 ? "exited" : inst.shows < 1 ? null : inst.shows < 2 ? "loading" : "running";
+		const status = inst.killed
+			? "exited"
+			: dies && inst.shows >= 2
+				? "exited"
+				: inst.shows < 1
+					? null
+					: inst.shows < 2
+						? "loading"
+						: "running";
 		const base: Json = {
 			id: inst.id,
 			label: inst.label,
@@ -163,18 +198,45 @@ export async function startVastEmulator(options: {
 			});
 			return send(res, 200, { id });
 		}
-		if (req.headers.authorization !== `Bearer ${apiKey}`) return send(res, 401, { success: false, error: "auth" });
+		const scopeControl = /^\/_control\/scopes\/([\w-]+)$/.exec(path);
+		if (scopeControl && req.method === "PUT") {
+			const name = scopeControl[1] as string;
+			scopes.set(name, { ...(json() as Omit<Scope, "rented">), rented: scopes.get(name)?.rented ?? [] });
+			return send(res, 200, { ok: true });
+		}
+		const kill = /^\/_control\/instances\/(\d+)\/kill$/.exec(path);
+		if (kill && req.method === "POST") {
+			const inst = instances.get(Number(kill[1]));
+			if (!inst) return send(res, 404, { error: "no such instance" });
+			inst.killed = true;
+			return send(res, 200, { ok: true });
+		}
+		const auth = String(req.headers.authorization ?? "");
+		const scope = auth.startsWith("Bearer ") ? scopeOf(auth.slice(7)) : null;
+		if (!scope || scope.refuse_key) {
+			return send(res, 401, { success: false, error: "invalid_api_key", msg: "Invalid API key." });
+		}
 
 		if (req.method === "POST" && path === "/api/v0/bundles/") {
 			const filter = json();
 			searches.push(filter);
 			const limit = typeof filter.limit === "number" ? filter.limit : 64;
-			return send(res, 200, { offers: OFFERS.filter((o) => matches(o, filter)).slice(0, limit) });
+			if (scope.no_offers) return send(res, 200, { offers: [] });
+			const open = OFFERS.filter((o) => !scope.rented.includes(o.id) && matches(o, filter));
+			return send(res, 200, { offers: open.slice(0, limit) });
 		}
 		const ask = /^\/api\/v0\/asks\/(\d+)\/$/.exec(path);
 		if (req.method === "PUT" && ask) {
 			const offer = OFFERS.find((o) => o.id === Number(ask[1]));
 			if (!offer) return send(res, 404, { success: false, error: "no_such_ask" });
+			if (scope.single_use_offers && scope.rented.includes(offer.id)) {
+				return send(res, 400, {
+					success: false,
+					error: "no_such_ask",
+					msg: `Offer ${offer.id} is no longer available.`,
+				});
+			}
+			if (scope.single_use_offers) scope.rented.push(offer.id);
 			const body = json();
 			const id = nextId++;
 			instances.set(id, { id, label: String(body.label ?? ""), offer, body, shows: 0, destroyed: false });
@@ -186,6 +248,10 @@ export async function startVastEmulator(options: {
 		if (one) {
 			const inst = instances.get(Number(one[1]));
 			if (req.method === "DELETE") {
+				if (scope.destroy_status) {
+					const body = { success: false, error: "rate_limited", msg: "Too many requests." };
+					return send(res, scope.destroy_status, body, { "retry-after": String(scope.destroy_retry_after_s ?? 1) });
+				}
 				if (!inst || inst.destroyed) return send(res, 404, { success: false, error: "no_such_instance" });
 				inst.destroyed = true;
 				return send(res, 200, { success: true });

@@ -1,0 +1,207 @@
+/**
+ * The vastai backend against vast.ai's failures (test/emulators/vastai/server.ts, each test in its own fault
+ * scope): offers that can be rented once, a refused key, no offer, an instance killed under a job, a refused
+ * destroy. Each asks what a client or an operator sees through the public API, and what is left billing.
+ */
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import { prompt } from "../emulators/pod/harness";
+import { ADMIN, call, newAccount, PNG, upload } from "../helpers/api";
+import { history, record, stepUntil } from "../helpers/job-object";
+
+let auth: Record<string, string>;
+let image: string;
+
+const vast = () => inject("vastEmulator");
+
+interface EmuInstance {
+	id: number;
+	label: string;
+	actual_status: string | null;
+	destroyed: boolean;
+}
+
+interface VastView {
+	instance: { id: number; status: string } | null;
+	waiting: { reason: string; message: string; no_offer_since: number | null } | null;
+	deleting: { attempts: number; next_at: string; remaining: { id: number; message: string }[] } | null;
+}
+
+async function instances(backend: string): Promise<EmuInstance[]> {
+	const all = (await (await fetch(`${vast().url}/_control/instances`)).json()) as EmuInstance[];
+	return all.filter((i) => i.label === `reelgate:${backend}`);
+}
+
+/** Sets the faults of the emulator scope named after the backend (its API key is `<key>.<backend>`). */
+async function faults(backend: string, set: Record<string, unknown>): Promise<void> {
+	const res = await fetch(`${vast().url}/_control/scopes/${backend}`, { method: "PUT", body: JSON.stringify(set) });
+	expect(res.status).toBe(200);
+}
+
+async function putVast(name: string, config: Record<string, unknown> = {}): Promise<void> {
+	const res = await call(`/v1/admin/backends/${name}`, {
+		method: "PUT",
+		headers: ADMIN,
+		body: JSON.stringify({
+			kind: "vastai",
+			models: ["wan2.2-i2v"],
+			config: {
+				api_key: `${vast().apiKey}.${name}`,
+				base_url: vast().url,
+				max_dph_usd: 0.5,
+				min_reliability: 0.99,
+				idle_destroy_s: 3600,
+				...config,
+			},
+		}),
+	});
+	expect(res.status).toBe(200);
+}
+
+async function startJob(backend: string): Promise<string> {
+	const res = await call("/v1/jobs", {
+		method: "POST",
+		headers: auth,
+		body: JSON.stringify({ model: "wan2.2-i2v", backend, input: { image, prompt: prompt(), duration_s: 1 } }),
+	});
+	expect(res.status).toBe(202);
+	return ((await res.json()) as { id: string }).id;
+}
+
+/** The backend as the admin API lists it (null: gone). */
+async function adminView(name: string): Promise<{ enabled: boolean; vast: VastView | null } | null> {
+	const res = await call("/v1/admin/backends", { headers: ADMIN });
+	const list = (await res.json()) as { data: { name: string; enabled: boolean; vast: VastView | null }[] };
+	return list.data.find((b) => b.name === name) ?? null;
+}
+
+const instanceOf = (remoteId: string | null) => Number(remoteId?.split("/")[0]);
+
+beforeAll(async () => {
+	auth = await newAccount("vast-faults");
+	image = await upload(auth, PNG, "image/png", "fox.png");
+});
+
+describe("vastai backend under faults", () => {
+	it("simultaneous jobs rent one instance, even where an offer can be rented only once", async () => {
+		await faults("vf-race", { single_use_offers: true });
+		await putVast("vf-race");
+		const ids = await Promise.all([startJob("vf-race"), startJob("vf-race"), startJob("vf-race")]);
+		// Every job's first step at the same moment, then each job on to the end.
+		const [a, b, c] = ids.map((id) => env.JOBS.getByName(id));
+		await Promise.all([a, b, c].map((s) => (s ? runDurableObjectAlarm(s) : undefined)));
+		const done = await Promise.all(ids.map((id) => stepUntil(id, (j) => j.status === "succeeded", 25)));
+		const rented = await instances("vf-race");
+		expect(rented).toHaveLength(1);
+		expect(new Set(done.map((j) => instanceOf(j.remote_id)))).toEqual(new Set([rented[0]?.id]));
+		// Simultaneous ensure calls share one step: one search, one create.
+		const stub = env.BACKENDS.getByName("vf-race");
+		const answers = await Promise.all([stub.vastEnsure("vf-race"), stub.vastEnsure("vf-race")]);
+		expect(answers.map((x) => x.state?.instance_id)).toEqual([rented[0]?.id, rented[0]?.id]);
+		expect(await instances("vf-race")).toHaveLength(1);
+	});
+
+	it("a refused API key fails the job at once as backend_misconfigured, with vast.ai's words and no key", async () => {
+		await faults("vf-key", { refuse_key: true });
+		await putVast("vf-key");
+		const id = await startJob("vf-key");
+		const job = await stepUntil(id, (j) => j.status === "failed", 4);
+		expect(job.error?.code).toBe("backend_misconfigured");
+		expect(job.error?.message).toContain("vast.ai refused the backend's API key");
+		expect(job.error?.message).toContain("Invalid API key.");
+		expect(JSON.stringify(job)).not.toContain(vast().apiKey);
+		expect((await adminView("vf-key"))?.vast?.waiting?.reason).toBe("misconfigured");
+		expect(await instances("vf-key")).toHaveLength(0);
+	});
+
+	it("with no matching offer a job says why it waits, then fails with no_capacity naming the filters", async () => {
+		await faults("vf-none", { no_offers: true });
+		await putVast("vf-none", { capacity_wait_s: 120, gpu_names: ["RTX 4090"] });
+		const id = await startJob("vf-none");
+		await stepUntil(id, (j) => j.transient_failures > 0, 4);
+		const waits = (await history(id)).filter((h) => h.event === "retry");
+		expect(waits.at(-1)?.detail).toContain("Waiting for a vast.ai offer matching the filters (VRAM >= 24 GB");
+		const view = (await adminView("vf-none"))?.vast;
+		expect(view?.waiting).toMatchObject({ reason: "booting" });
+		expect(view?.waiting?.no_offer_since).toBeTypeOf("number");
+		// Two minutes later (the wait's start moved back in the object's storage, instead of sleeping).
+		await runInDurableObject(env.BACKENDS.getByName("vf-none"), (_instance, state) => {
+			state.storage.sql.exec(
+				"UPDATE meta SET value = json_set(value, '$.no_offer_since', json_extract(value, '$.no_offer_since') - 121000) WHERE key = 'vast_wait'",
+			);
+		});
+		const job = await stepUntil(id, (j) => j.status === "failed", 4);
+		expect(job.error?.code).toBe("no_capacity");
+		expect(job.error?.message).toContain("price <= $0.5/h, reliability >= 0.99, GPU in RTX 4090");
+		expect(job.error?.message).toContain("for 120 s");
+		expect(await instances("vf-none")).toHaveLength(0);
+	});
+
+	it("an instance killed under a queued job is noticed, destroyed and replaced, and the job runs again", async () => {
+		await faults("vf-kill", {});
+		await putVast("vf-kill");
+		const id = await startJob("vf-kill");
+		const submitted = await stepUntil(id, (j) => j.remote_id !== null, 12);
+		const first = instanceOf(submitted.remote_id);
+		expect((await fetch(`${vast().url}/_control/instances/${first}/kill`, { method: "POST" })).status).toBe(200);
+		// The backend's watch tick (due while a job holds a slot on the instance) asks vast.ai and finds it exited.
+		expect(await runDurableObjectAlarm(env.BACKENDS.getByName("vf-kill"))).toBe(true);
+		expect((await instances("vf-kill")).find((i) => i.id === first)?.destroyed).toBe(true);
+		const job = await stepUntil(id, (j) => j.status === "succeeded", 25);
+		const second = instanceOf(job.remote_id);
+		expect(second).not.toBe(first);
+		expect(job.attempts).toBe(2);
+		const lost = (await history(id)).find((h) => h.event === "lost");
+		expect(lost?.detail).toContain(`instance ${first}`);
+		const live = (await instances("vf-kill")).filter((i) => !i.destroyed);
+		expect(live.map((i) => i.id)).toEqual([second]);
+	});
+
+	it("a job that cannot reach ComfyUI asks vast.ai, and a dead instance is replaced at once", async () => {
+		await faults("vf-check", {});
+		await putVast("vf-check");
+		const id = await startJob("vf-check");
+		const submitted = await stepUntil(id, (j) => j.remote_id !== null, 12);
+		const first = instanceOf(submitted.remote_id);
+		const stub = env.BACKENDS.getByName("vf-check");
+		expect(await stub.vastCheck("vf-check", first)).toEqual({ gone: false, message: "vast.ai reports it running." });
+		await fetch(`${vast().url}/_control/instances/${first}/kill`, { method: "POST" });
+		const check = await stub.vastCheck("vf-check", first);
+		expect(check).toMatchObject({ gone: true });
+		expect(check.message).toContain(`instance ${first} is exited`);
+		expect((await instances("vf-check")).find((i) => i.id === first)?.destroyed).toBe(true);
+		const job = await stepUntil(id, (j) => j.status === "succeeded", 25);
+		expect(instanceOf(job.remote_id)).not.toBe(first);
+	});
+
+	it("deleting a backend whose destroy vast.ai refuses keeps it deleting until the instance is gone", async () => {
+		await faults("vf-del", {});
+		await putVast("vf-del");
+		const id = await startJob("vf-del");
+		const job = await stepUntil(id, (j) => j.status === "succeeded", 25);
+		const inst = instanceOf(job.remote_id);
+		await faults("vf-del", { destroy_status: 429, destroy_retry_after_s: 30 });
+		const res = await call("/v1/admin/backends/vf-del", { method: "DELETE", headers: ADMIN });
+		expect(res.status).toBe(202);
+		const body = (await res.json()) as { enabled: boolean; vast: VastView };
+		expect(body.enabled).toBe(false);
+		expect(body.vast.deleting?.remaining.map((r) => r.id)).toContain(inst);
+		expect(body.vast.deleting?.remaining[0]?.message).toContain("HTTP 429: Too many requests.");
+		expect((await instances("vf-del")).find((i) => i.id === inst)?.destroyed).toBe(false);
+		// Still listed, key kept: no job rents for it meanwhile.
+		expect((await adminView("vf-del"))?.vast?.deleting?.attempts).toBe(1);
+		const refused = await env.BACKENDS.getByName("vf-del").vastEnsure("vf-del");
+		expect(refused).toMatchObject({ ready: false, reason: "misconfigured" });
+		// A second refusal backs off further.
+		await runDurableObjectAlarm(env.BACKENDS.getByName("vf-del"));
+		const again = (await adminView("vf-del"))?.vast?.deleting;
+		expect(again?.attempts).toBe(2);
+		// vast.ai accepts again: the next retry destroys it and the backend goes.
+		await faults("vf-del", {});
+		await runDurableObjectAlarm(env.BACKENDS.getByName("vf-del"));
+		expect((await instances("vf-del")).find((i) => i.id === inst)?.destroyed).toBe(true);
+		expect(await adminView("vf-del")).toBeNull();
+		expect((await record(id)).status).toBe("succeeded");
+	});
+});
