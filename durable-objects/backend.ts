@@ -17,6 +17,7 @@ import {
 	type VastWaitNote,
 } from "../src/backends/vastai-fleet";
 import { deleteBackend } from "../src/db/backends";
+import { rentalEnded, rentalReady, rentalStarted } from "../src/db/rentals";
 import { isTerminal } from "../src/jobs/state";
 import { createLogger } from "../src/lib/logger";
 import { BACKEND_META, openBackendSql } from "./backend-schema";
@@ -130,7 +131,7 @@ export class BackendDO extends DurableObject<Env> {
 	/** The current instance (null: none); `touch` marks it used now, which defers the idle destroy. */
 	async vastInstance(touch = false): Promise<VastState | null> {
 		const state = this.#vast();
-		if (state && touch) this.#saveVast({ ...state, last_used_at: Date.now() });
+		if (state && touch) await this.#saveVast({ ...state, last_used_at: Date.now() });
 		return state;
 	}
 
@@ -234,7 +235,7 @@ export class BackendDO extends DurableObject<Env> {
 		const now = Date.now();
 		const result = await ensureInstance(settings, backend, before, now, wait?.no_offer_since ?? null);
 		// Stored before anything else can fail: an instance vast.ai created is never forgotten.
-		this.#saveVast(result.state);
+		await this.#saveVast(result.state, "died or did not boot");
 		if (result.state && result.state.instance_id !== before?.instance_id) {
 			this.#log.info("vast_rented", { backend, instance: result.state.instance_id, dph: result.state.dph });
 		}
@@ -278,7 +279,7 @@ export class BackendDO extends DurableObject<Env> {
 		if (destroyed.length > 0) this.#log.info("vast_destroyed", { backend: name, instances: destroyed });
 		if (remaining.length > 0) this.#log.warn("vast_destroy_refused", { backend: name, remaining });
 		// A touch during the calls above moved last_used_at: keep the stored state unless it was destroyed.
-		if (state === null) this.#saveVast(null);
+		if (state === null) await this.#saveVast(null, "idle");
 		return false;
 	}
 
@@ -286,7 +287,7 @@ export class BackendDO extends DurableObject<Env> {
 	async #dropDead(settings: VastSettings, state: VastState, status: string): Promise<string> {
 		const backend = this.#sql.meta(BACKEND_META.name) ?? "";
 		const destroyed = await new VastaiClient(settings.apiKey, settings.baseUrl).destroyInstance(state.instance_id);
-		this.#saveVast(null);
+		await this.#saveVast(null, status);
 		this.#log.warn("vast_instance_dead", { backend, instance: state.instance_id, status, destroyed: destroyed.ok });
 		return `The vast.ai instance ${state.instance_id} is ${status}; it was destroyed and another is rented.`;
 	}
@@ -319,7 +320,7 @@ export class BackendDO extends DurableObject<Env> {
 			false,
 			now + 1,
 		);
-		this.#saveVast(state);
+		await this.#saveVast(state, "backend deleted");
 		if (destroyed.length > 0) this.#log.info("vast_destroyed", { backend, instances: destroyed });
 		if (remaining.length === 0) {
 			this.#sql.deleteMeta(BACKEND_META.vastDeleting);
@@ -381,9 +382,34 @@ export class BackendDO extends DurableObject<Env> {
 		return raw ? (JSON.parse(raw) as VastState | null) : null;
 	}
 
-	/** Stored even when null, so the alarm keeps reconciling orphans of a backend that once had an instance. */
-	#saveVast(state: VastState | null): void {
+	/**
+	 * Stored even when null, so the alarm keeps reconciling orphans of a backend that once had an instance. A change
+	 * of instance is a rental starting or ending (`end`: why), recorded in D1 for the usage report.
+	 */
+	async #saveVast(state: VastState | null, end = "destroyed"): Promise<void> {
+		const before = this.#vast();
 		this.#sql.setMeta(BACKEND_META.vast, JSON.stringify(state));
+		const name = this.#sql.meta(BACKEND_META.name);
+		if (!name) return;
+		const db = this.env.DB;
+		const now = new Date().toISOString();
+		const writes: Promise<void>[] = [];
+		if (before && before.instance_id !== state?.instance_id) {
+			writes.push(rentalEnded(db, name, before.instance_id, now, end));
+		}
+		if (state && state.instance_id !== before?.instance_id) {
+			const at = new Date(state.created_at).toISOString();
+			writes.push(rentalStarted(db, { backend: name, instance: state.instance_id, dphUsd: state.dph, at }));
+		}
+		if (state?.status === "ready" && before?.instance_id === state.instance_id && before.status !== "ready") {
+			writes.push(rentalReady(db, name, state.instance_id, now));
+		}
+		try {
+			await Promise.all(writes);
+		} catch (err) {
+			// The rental record is for reports: losing one must not stop the lifecycle.
+			this.#log.warn("vast_rental_record_failed", { error: err instanceof Error ? err.message : String(err) });
+		}
 	}
 
 	/** Drops holders whose job is gone, terminal, or now routed to another backend. */

@@ -204,4 +204,36 @@ describe("vastai backend under faults", () => {
 		expect(await adminView("vf-del")).toBeNull();
 		expect((await record(id)).status).toBe("succeeded");
 	});
+
+	it("the whole rental is billed per backend: boot and idle time show beside what the jobs carry", async () => {
+		await faults("vf-rent", {});
+		await putVast("vf-rent", { idle_destroy_s: 1 });
+		const id = await startJob("vf-rent");
+		const job = await stepUntil(id, (j) => j.status === "succeeded", 25);
+		await runInDurableObject(env.BACKENDS.getByName("vf-rent"), (_instance, state) => {
+			state.storage.sql.exec(
+				"UPDATE meta SET value = json_set(value, '$.last_used_at', json_extract(value, '$.last_used_at') - 2000) WHERE key = 'vast'",
+			);
+		});
+		await runDurableObjectAlarm(env.BACKENDS.getByName("vf-rent"));
+		const row = await env.DB.prepare(
+			"SELECT started_at, ready_at, ended_at, end_reason FROM vast_rentals WHERE backend_name = 'vf-rent'",
+		).first<{ started_at: string; ready_at: string | null; ended_at: string | null; end_reason: string }>();
+		expect(row?.ready_at).not.toBeNull();
+		expect(row?.end_reason).toBe("idle");
+		// A rental of 100 s, 70 of them booting (moved back in D1 instead of waiting).
+		const ended = Date.parse(row?.ended_at ?? "");
+		await env.DB.prepare("UPDATE vast_rentals SET started_at = ?, ready_at = ? WHERE backend_name = 'vf-rent'")
+			.bind(new Date(ended - 100_000).toISOString(), new Date(ended - 30_000).toISOString())
+			.run();
+		const usage = (await (await call("/v1/admin/usage", { headers: ADMIN })).json()) as {
+			rentals: Record<string, number | string>[];
+		};
+		const rental = usage.rentals.find((r) => r.backend_name === "vf-rent");
+		// $0.21/h for 100 s = $0.005833; the job carried 4.2 s of it.
+		expect(rental).toMatchObject({ instances: 1, billed_seconds: 100, boot_seconds: 70 });
+		expect(rental?.billed_usd).toBeCloseTo(0.005833, 6);
+		expect(rental?.jobs_cost_usd).toBe(job.cost?.usd);
+		expect(rental?.unattributed_usd).toBeCloseTo(0.005833 - (job.cost?.usd ?? 0), 6);
+	});
 });
