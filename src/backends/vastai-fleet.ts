@@ -8,7 +8,7 @@ import { base64url } from "../lib/ids";
 import { openJson } from "../lib/secret-box";
 import { storedConfig } from "./config";
 import { comfyUrl, DEAD_STATUSES, VASTAI_BASE_URL, VastaiClient } from "./vastai-api";
-import { templateFor } from "./workflows";
+import { fetchPlan, missingFiles, modelFilesFor, onstartScript } from "./vastai-models";
 
 export interface VastSettings {
 	apiKey: string;
@@ -20,7 +20,10 @@ export interface VastSettings {
 	image: string;
 	templateHashId?: string;
 	diskGb: number;
-	onstart: string;
+	/** The onstart script for a new instance (the operator's own, or one that fetches `files`; signed URLs fresh). */
+	onstart: () => Promise<string>;
+	/** The model files jobs need: an instance is ready only once ComfyUI lists each of them. */
+	files: { folder: string; name: string }[];
 	idleDestroyS: number;
 	bootTimeoutS: number;
 	/** How long jobs wait for an offer matching the filters before they fail over or fail with `no_capacity`. */
@@ -90,12 +93,6 @@ export interface VastStatus {
 	deleting: VastDeleting | null;
 }
 
-/** The onstart script: fetch the models the backend serves (gpu-worker/scripts/download_models.sh), then run. */
-export function defaultOnstart(models: string[]): string {
-	const wanted = models.filter((m) => templateFor(m)).join(" ") || "wan2.2-i2v wan2.2-s2v";
-	return `bash -c 'cd /workspace && (test -d reelgate || git clone --depth 1 "$REELGATE_REPO" reelgate) && reelgate/gpu-worker/scripts/download_models.sh --root /workspace/ComfyUI/models ${wanted}' &`;
-}
-
 /** The label every instance of this backend carries: what orphan reconciliation recognises as ours. */
 export const labelFor = (backend: string) => `reelgate:${backend}`;
 
@@ -107,6 +104,8 @@ export async function loadVastSettings(env: Env, name: string): Promise<VastSett
 	if (stored.kind !== "vastai") return null;
 	const c = stored.config;
 	const models = JSON.parse(row.models) as string[];
+	const files = await modelFilesFor(env, models);
+	const bootTimeoutS = c.boot_timeout_s ?? 1200;
 	return {
 		apiKey: c.api_key ?? "",
 		baseUrl: c.base_url ?? VASTAI_BASE_URL,
@@ -117,9 +116,11 @@ export async function loadVastSettings(env: Env, name: string): Promise<VastSett
 		image: c.image ?? "vastai/comfyui",
 		templateHashId: c.template_hash_id,
 		diskGb: c.disk_gb ?? 80,
-		onstart: c.onstart ?? defaultOnstart(models),
+		// Signed URLs last the whole boot allowance, and a margin for a slow last file.
+		onstart: async () => c.onstart ?? onstartScript(await fetchPlan(env, files, bootTimeoutS + 600)),
+		files: files.map((f) => ({ folder: f.folder, name: f.name })),
 		idleDestroyS: c.idle_destroy_s ?? 600,
-		bootTimeoutS: c.boot_timeout_s ?? 1200,
+		bootTimeoutS,
 		capacityWaitS: c.capacity_wait_s ?? 120,
 	};
 }
@@ -221,6 +222,7 @@ async function rent(
 		};
 	}
 	let last: Failed | null = null;
+	const onstart = await s.onstart();
 	for (const offer of offers.value.slice(0, CREATE_TRIES)) {
 		const password = base64url(crypto.getRandomValues(new Uint8Array(24)));
 		const body: Record<string, unknown> = {
@@ -228,7 +230,7 @@ async function rent(
 			label: labelFor(backend),
 			disk: s.diskGb,
 			runtype: "args",
-			onstart: s.onstart,
+			onstart,
 			target_state: "running",
 			cancel_unavail: true,
 			env: { WEB_PASSWORD: password, "-p 8188:8188": "1" },
@@ -307,7 +309,16 @@ export async function ensureInstance(
 	}
 	const url = inst.actual_status === "running" ? comfyUrl(inst) : null;
 	if (url && (await comfyAnswers(url, state.password))) {
-		return { ready: true, state: { ...state, status: "ready", url, last_used_at: now } };
+		// ComfyUI answers long before the weights are down: a job sent now would fail validation for good.
+		const missing = await missingFiles(url, state.password, s.files);
+		if (missing?.length === 0) return { ready: true, state: { ...state, status: "ready", url, last_used_at: now } };
+		const have = missing ? s.files.length - missing.length : "?";
+		return {
+			ready: false,
+			state: { ...state, url },
+			reason: "booting",
+			message: `The vast.ai instance ${state.instance_id} is fetching its model files (${have} of ${s.files.length} present).`,
+		};
 	}
 	return {
 		ready: false,

@@ -236,4 +236,15 @@ describe("vastai backend under faults", () => {
 		expect(rental?.jobs_cost_usd).toBe(job.cost?.usd);
 		expect(rental?.unattributed_usd).toBeCloseTo(0.005833 - (job.cost?.usd ?? 0), 6);
 	});
+
+	it("an instance is ready only once ComfyUI lists every model file: no job is sent while they download", async () => {
+		await faults("vf-late", {});
+		await putVast("vf-late", { onstart: "echo #models-late" });
+		const id = await startJob("vf-late");
+		const job = await stepUntil(id, (j) => j.status === "succeeded", 25);
+		const retries = (await history(id)).filter((h) => h.event === "retry").map((h) => h.detail ?? "");
+		// ComfyUI answered twice with its model folders empty: the job waited, then ran once.
+		expect(retries.filter((d) => d.includes("is fetching its model files (0 of 6 present)"))).toHaveLength(2);
+		expect(job.attempts).toBe(1);
+	});
 });

@@ -7,7 +7,8 @@
  *
  * An instance boots over `show` calls: actual_status null → loading → running, with `ports["8188/tcp"]` mapped to
  * the ComfyUI emulator (whose Bearer token list gets the instance's env WEB_PASSWORD, as the template's Caddy does).
- * An `onstart` containing `#die` makes it `exited` instead. Control (no auth): `GET /_control/instances` (all, with the
+ * An `onstart` containing `#die` makes it `exited` instead; one containing `#models-late` makes its ComfyUI list
+ * empty model folders for the first two listings, as while the onstart still fetches the weights. Control (no auth): `GET /_control/instances` (all, with the
  * create bodies, destroyed ones included), `POST /_control/instances` {label} adds an instance as if created
  * elsewhere (an orphan), `GET /_control/searches` (the search bodies received).
  *
@@ -121,7 +122,7 @@ interface Instance {
 export async function startVastEmulator(options: {
 	apiKey?: string;
 	comfyPort: number;
-	addComfyToken: (token: string) => void;
+	addComfyToken: (token: string, options?: { modelsAfter?: number }) => void;
 }): Promise<VastEmulator> {
 	const apiKey = options.apiKey ?? "vast-emulator-key";
 	const instances = new Map<number, Instance>();
@@ -241,7 +242,9 @@ export async function startVastEmulator(options: {
 			const id = nextId++;
 			instances.set(id, { id, label: String(body.label ?? ""), offer, body, shows: 0, destroyed: false });
 			const env = (body.env ?? {}) as Json;
-			if (typeof env.WEB_PASSWORD === "string") options.addComfyToken(env.WEB_PASSWORD);
+			// `#models-late` in the onstart: ComfyUI answers before its model folders fill (two listings later).
+			const late = String(body.onstart ?? "").includes("#models-late") ? { modelsAfter: 2 } : undefined;
+			if (typeof env.WEB_PASSWORD === "string") options.addComfyToken(env.WEB_PASSWORD, late);
 			return send(res, 200, { success: true, new_contract: id });
 		}
 		const one = /^\/api\/v0\/instances\/(\d+)\/$/.exec(path);
