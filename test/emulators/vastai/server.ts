@@ -16,7 +16,9 @@
  * scope's faults, so test files sharing the emulator do not see each other's: `single_use_offers` (an offer rented
  * once answers 400 "no_such_ask" to every later create and leaves the search, as on vast.ai), `no_offers` (every
  * search finds none), `refuse_key` (401 to everything), `destroy_status` (DELETE answers it, with `Retry-After:
- * destroy_retry_after_s` when set, and destroys nothing). `POST /_control/instances/<id>/kill` makes an instance
+ * destroy_retry_after_s` when set, and destroys nothing), `first_dies_after_shows` (the scope's first instance turns
+ * `exited` once shown more than N times: alive through its boot, then lost). A destroyed instance's offer can be rented again.
+ * `POST /_control/instances/<id>/kill` makes an instance
  * `exited`, as a host failure would.
  */
 import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
@@ -105,6 +107,10 @@ interface Scope {
 	refuse_key?: boolean;
 	destroy_status?: number;
 	destroy_retry_after_s?: number;
+	/** The scope's first instance dies (`exited`) once shown more than this many times: a host lost after the boot. */
+	first_dies_after_shows?: number;
+	/** Instances created in this scope so far. */
+	created?: number;
 	/** Offers rented in this scope (with single_use_offers). */
 	rented: number[];
 }
@@ -112,6 +118,10 @@ interface Scope {
 interface Instance {
 	id: number;
 	killed?: boolean;
+	/** The fault scope it was created in (its offer is given back on destroy). */
+	scope?: Scope;
+	/** Shown more than this many times, it is `exited`. */
+	diesAfterShows?: number;
 	label: string;
 	offer: Json;
 	body: Json;
@@ -142,15 +152,17 @@ export async function startVastEmulator(options: {
 
 	function view(inst: Instance): Json {
 		const dies = String(inst.body.onstart ?? "").includes("#die");
-		const status = inst.killed
-			? "exited"
-			: dies && inst.shows >= 2
+		const dieAfter = inst.diesAfterShows;
+		const status =
+			inst.killed || (dieAfter !== undefined && inst.shows > dieAfter)
 				? "exited"
-				: inst.shows < 1
-					? null
-					: inst.shows < 2
-						? "loading"
-						: "running";
+				: dies && inst.shows >= 2
+					? "exited"
+					: inst.shows < 1
+						? null
+						: inst.shows < 2
+							? "loading"
+							: "running";
 		const base: Json = {
 			id: inst.id,
 			label: inst.label,
@@ -202,7 +214,12 @@ export async function startVastEmulator(options: {
 		const scopeControl = /^\/_control\/scopes\/([\w-]+)$/.exec(path);
 		if (scopeControl && req.method === "PUT") {
 			const name = scopeControl[1] as string;
-			scopes.set(name, { ...(json() as Omit<Scope, "rented">), rented: scopes.get(name)?.rented ?? [] });
+			const before = scopes.get(name);
+			scopes.set(name, {
+				...(json() as Omit<Scope, "rented">),
+				rented: before?.rented ?? [],
+				created: before?.created,
+			});
 			return send(res, 200, { ok: true });
 		}
 		const kill = /^\/_control\/instances\/(\d+)\/kill$/.exec(path);
@@ -240,7 +257,18 @@ export async function startVastEmulator(options: {
 			if (scope.single_use_offers) scope.rented.push(offer.id);
 			const body = json();
 			const id = nextId++;
-			instances.set(id, { id, label: String(body.label ?? ""), offer, body, shows: 0, destroyed: false });
+			scope.created = (scope.created ?? 0) + 1;
+			const diesAfterShows = scope.created === 1 ? scope.first_dies_after_shows : undefined;
+			instances.set(id, {
+				id,
+				label: String(body.label ?? ""),
+				offer,
+				body,
+				shows: 0,
+				destroyed: false,
+				scope,
+				diesAfterShows,
+			});
 			const env = (body.env ?? {}) as Json;
 			// `#models-late` in the onstart: ComfyUI answers before its model folders fill (two listings later).
 			const late = String(body.onstart ?? "").includes("#models-late") ? { modelsAfter: 2 } : undefined;
@@ -257,6 +285,8 @@ export async function startVastEmulator(options: {
 				}
 				if (!inst || inst.destroyed) return send(res, 404, { success: false, error: "no_such_instance" });
 				inst.destroyed = true;
+				// The machine is free again: its offer can be rented anew.
+				if (inst.scope) inst.scope.rented = inst.scope.rented.filter((o) => o !== inst.offer.id);
 				return send(res, 200, { success: true });
 			}
 			if (!inst || inst.destroyed) return send(res, 200, { instances: null });
