@@ -8,6 +8,7 @@ import {
 	ensureInstance,
 	instanceHealth,
 	loadVastSettings,
+	noOfferSince,
 	reconcileFleet,
 	type VastDeleting,
 	type VastRemaining,
@@ -233,7 +234,7 @@ export class BackendDO extends DurableObject<Env> {
 		const before = this.#vast();
 		const wait = this.#json<VastWaitNote>(BACKEND_META.vastWait);
 		const now = Date.now();
-		const result = await ensureInstance(settings, backend, before, now, wait?.no_offer_since ?? null);
+		const result = await ensureInstance(settings, backend, before, now, noOfferSince(wait, settings, now));
 		// Stored before anything else can fail: an instance vast.ai created is never forgotten.
 		await this.#saveVast(result.state, "died or did not boot");
 		if (result.state && result.state.instance_id !== before?.instance_id) {
@@ -246,6 +247,7 @@ export class BackendDO extends DurableObject<Env> {
 				message: result.message,
 				since: wait?.reason === result.reason ? wait.since : new Date(now).toISOString(),
 				no_offer_since: result.noOfferSince ?? null,
+				checked_at: now,
 			};
 			this.#sql.setMeta(BACKEND_META.vastWait, JSON.stringify(note));
 		}

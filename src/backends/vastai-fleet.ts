@@ -71,6 +71,18 @@ export interface VastWaitNote {
 	since: string;
 	/** Since when no offer has matched the filters (epoch ms), which bounds the wait for capacity. */
 	no_offer_since: number | null;
+	/** When it was last written (epoch ms): an old empty search says nothing of the market since. */
+	checked_at?: number;
+}
+
+/**
+ * When the wait for capacity began, as a new step should count it: a wait not looked at for longer than the
+ * capacity wait itself (no job asked meanwhile) starts over, so a job arriving after a quiet spell gets its own.
+ */
+export function noOfferSince(note: VastWaitNote | null, s: VastSettings, now: number): number | null {
+	if (!note?.no_offer_since) return null;
+	const last = note.checked_at ?? note.no_offer_since;
+	return now - last > Math.max(60, s.capacityWaitS) * 1000 ? null : note.no_offer_since;
 }
 
 /** An instance vast.ai has not confirmed destroyed (id 0: the list of instances could not be read). */

@@ -171,7 +171,10 @@ const putRoute = createRoute({
 		params: NameParamSchema,
 		body: { required: true, content: { "application/json": { schema: PutBackendBodySchema } } },
 	},
-	responses: { 200: { description: "The backend", content: backendJson }, ...problemResponses(400, 401, 403) },
+	responses: {
+		200: { description: "The backend", content: backendJson },
+		...problemResponses(400, 401, 403, 409),
+	},
 });
 
 const deleteRoute = createRoute({
@@ -219,6 +222,15 @@ export const backendsRoutes = newRouter()
 		const { name } = c.req.valid("param");
 		const body = c.req.valid("json");
 		const existing = await getBackend(c.env.DB, name);
+		const deleting = existing?.kind === "vastai" ? (await vastOf(c.env, existing))?.deleting : null;
+		if (deleting) {
+			// Re-enabling it would rent again while its old instances are still being destroyed.
+			const running = deleting.remaining.map((r) => r.id).join(", ");
+			throw new ApiError(
+				"conflict",
+				`Backend ${name} is being deleted: vast.ai has not confirmed instances ${running} destroyed; it goes once they are.`,
+			);
+		}
 		const { plain, set, clear } = splitConfig(body.kind, body.config);
 		// Secrets are write-only, so a client cannot echo them back: absent ones keep the stored value (same kind).
 		const kept =

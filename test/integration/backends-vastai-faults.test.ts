@@ -135,6 +135,17 @@ describe("vastai backend under faults", () => {
 		expect(job.error?.code).toBe("no_capacity");
 		expect(job.error?.message).toContain("price <= $0.5/h, reliability >= 0.99, GPU in RTX 4090");
 		expect(job.error?.message).toContain("for 120 s");
+		// A job arriving at once is told at once; one arriving after a quiet spell (no search for over the wait)
+		// gets a wait of its own.
+		const next = await startJob("vf-none");
+		expect((await stepUntil(next, (j) => j.status === "failed", 4)).error?.code).toBe("no_capacity");
+		await runInDurableObject(env.BACKENDS.getByName("vf-none"), (_instance, state) => {
+			state.storage.sql.exec(
+				"UPDATE meta SET value = json_set(value, '$.checked_at', json_extract(value, '$.checked_at') - 121000) WHERE key = 'vast_wait'",
+			);
+		});
+		const later = await startJob("vf-none");
+		expect((await stepUntil(later, (j) => j.transient_failures > 0, 4)).status).toBe("queued");
 		expect(await instances("vf-none")).toHaveLength(0);
 	});
 
@@ -193,6 +204,14 @@ describe("vastai backend under faults", () => {
 		expect((await adminView("vf-del"))?.vast?.deleting?.attempts).toBe(1);
 		const refused = await env.BACKENDS.getByName("vf-del").vastEnsure("vf-del");
 		expect(refused).toMatchObject({ ready: false, reason: "misconfigured" });
+		// Nor can it be brought back meanwhile.
+		const put = await call("/v1/admin/backends/vf-del", {
+			method: "PUT",
+			headers: ADMIN,
+			body: JSON.stringify({ kind: "vastai", config: { base_url: vast().url } }),
+		});
+		expect(put.status).toBe(409);
+		expect(((await put.json()) as { detail: string }).detail).toContain(`instances ${inst} destroyed`);
 		// A second refusal backs off further.
 		await runDurableObjectAlarm(env.BACKENDS.getByName("vf-del"));
 		const again = (await adminView("vf-del"))?.vast?.deleting;
