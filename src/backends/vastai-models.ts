@@ -17,8 +17,8 @@ export interface FileFetch {
 	sha256?: string;
 }
 
-/** The ComfyUI model root of the vastai/comfyui image. */
-const MODEL_ROOT = "/workspace/ComfyUI/models";
+/** The vastai/comfyui image's workspace: ComfyUI's models under it, our fetch script and its log beside. */
+const WORKSPACE = "/workspace";
 
 /** The weight files the backend's models need (every ComfyUI model when it names none), each once. */
 export async function modelFilesFor(env: Env, models: string[]): Promise<ModelFile[]> {
@@ -55,12 +55,12 @@ const word = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
  * place, so ComfyUI never lists a file that is incomplete or wrong. `HF_TOKEN`, when the instance has one, is sent
  * to huggingface.co only.
  */
-export function onstartScript(plan: FileFetch[]): string {
+export function onstartScript(plan: FileFetch[], workspace = WORKSPACE): string {
 	const gets = plan.map(
 		(f) => `get ${word(f.folder)} ${word(f.name)} ${word(f.url)} ${f.size ?? "-"} ${f.sha256 ?? "-"} || failed=1`,
 	);
 	const script = [
-		`M=${MODEL_ROOT}`,
+		`M=${workspace}/ComfyUI/models`,
 		"failed=0",
 		"dl() {",
 		'  case "$1" in https://huggingface.co/*)',
@@ -78,14 +78,16 @@ export function onstartScript(plan: FileFetch[]): string {
 		'  mv "$f.part" "$f" && echo "ready: $2"',
 		"}",
 		...gets,
+		'echo "done: failed=$failed"',
 		'exit "$failed"',
 	].join("\n");
+	const dir = `${workspace}/reelgate`;
 	return [
-		"mkdir -p /workspace/reelgate",
-		"cat > /workspace/reelgate/fetch-models.sh <<'REELGATE_SCRIPT'",
+		`mkdir -p ${dir}`,
+		`cat > ${dir}/fetch-models.sh <<'REELGATE_SCRIPT'`,
 		script,
 		"REELGATE_SCRIPT",
-		"nohup bash /workspace/reelgate/fetch-models.sh > /workspace/reelgate/fetch-models.log 2>&1 &",
+		`nohup bash ${dir}/fetch-models.sh > ${dir}/fetch-models.log 2>&1 &`,
 		"",
 	].join("\n");
 }
