@@ -98,12 +98,12 @@ afterAll(async () => {
 
 /**
  * The vast.ai backends, each over its own emulator scope: `chaos-vast` (offers rentable once: simultaneous jobs
- * must share one rental), `-lost` (its first instance exits after its boot), `-key` (the key refused) and `-none`
+ * must share one rental), `-lost` (its first instance exits 4 s after its boot, its port closed under the jobs on it), `-key` (the key refused) and `-none`
  * (no offer, and no wait for one).
  */
 const VAST_VARIANTS: Record<string, { faults: Record<string, unknown>; config?: Record<string, unknown> }> = {
 	"chaos-vast": { faults: { single_use_offers: true } },
-	"chaos-vast-lost": { faults: { first_dies_after_shows: 3 } },
+	"chaos-vast-lost": { faults: { first_dies_after_ms: 4000 } },
 	"chaos-vast-key": { faults: { refuse_key: true } },
 	"chaos-vast-none": { faults: { no_offers: true }, config: { capacity_wait_s: 0 } },
 };

@@ -169,7 +169,7 @@ describe("vastai backend under faults", () => {
 		expect(live.map((i) => i.id)).toEqual([second]);
 	});
 
-	it("a job that cannot reach ComfyUI asks vast.ai, and a dead instance is replaced at once", async () => {
+	it("a job whose instance stops answering asks vast.ai, and a dead instance is replaced at once", async () => {
 		await faults("vf-check", {});
 		await putVast("vf-check");
 		const id = await startJob("vf-check");
@@ -177,13 +177,29 @@ describe("vastai backend under faults", () => {
 		const first = instanceOf(submitted.remote_id);
 		const stub = env.BACKENDS.getByName("vf-check");
 		expect(await stub.vastCheck("vf-check", first)).toEqual({ gone: false, message: "vast.ai reports it running." });
+		// The host dies: its port refuses connections. The job's next poll cannot reach ComfyUI, so it asks vast.ai.
 		await fetch(`${vast().url}/_control/instances/${first}/kill`, { method: "POST" });
-		const check = await stub.vastCheck("vf-check", first);
-		expect(check).toMatchObject({ gone: true });
-		expect(check.message).toContain(`instance ${first} is exited`);
-		expect((await instances("vf-check")).find((i) => i.id === first)?.destroyed).toBe(true);
 		const job = await stepUntil(id, (j) => j.status === "succeeded", 25);
 		expect(instanceOf(job.remote_id)).not.toBe(first);
+		expect(job.attempts).toBe(2);
+		const lost = (await history(id)).find((h) => h.event === "lost");
+		expect(lost?.detail).toContain(`The vast.ai instance ${first} is exited; it was destroyed and another is rented.`);
+		// Never "backend could not be reached" until the deadline: at most the one failed poll before the check.
+		expect(
+			(await history(id)).filter((h) => h.event === "retry" && h.detail?.includes("could not be reached")),
+		).toEqual([]);
+		expect((await instances("vf-check")).find((i) => i.id === first)?.destroyed).toBe(true);
+	});
+
+	it("a host lost right after its boot is replaced, and the job still succeeds", async () => {
+		await faults("vf-flaky", { first_dies_after_ms: 0 });
+		await putVast("vf-flaky");
+		const id = await startJob("vf-flaky");
+		const job = await stepUntil(id, (j) => j.status === "succeeded", 30);
+		const rented = await instances("vf-flaky");
+		expect(rented.length).toBe(2);
+		expect(rented[0]?.destroyed).toBe(true);
+		expect(instanceOf(job.remote_id)).toBe(rented[1]?.id);
 	});
 
 	it("deleting a backend whose destroy vast.ai refuses keeps it deleting until the instance is gone", async () => {

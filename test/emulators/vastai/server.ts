@@ -16,12 +16,53 @@
  * scope's faults, so test files sharing the emulator do not see each other's: `single_use_offers` (an offer rented
  * once answers 400 "no_such_ask" to every later create and leaves the search, as on vast.ai), `no_offers` (every
  * search finds none), `refuse_key` (401 to everything), `destroy_status` (DELETE answers it, with `Retry-After:
- * destroy_retry_after_s` when set, and destroys nothing), `first_dies_after_shows` (the scope's first instance turns
- * `exited` once shown more than N times: alive through its boot, then lost). A destroyed instance's offer can be rented again.
- * `POST /_control/instances/<id>/kill` makes an instance
- * `exited`, as a host failure would.
+ * destroy_retry_after_s` when set, and destroys nothing), `first_dies_after_ms` (the scope's first instance turns
+ * `exited`, its port closed, N ms after it was first shown running: alive through its boot, then lost). A destroyed instance's offer can be rented again.
+ * `POST /_control/instances/<id>/kill` makes an instance `exited`, as a host failure would. Each instance has its own
+ * port in front of the ComfyUI emulator (its `8188/tcp`), closed when it dies or is destroyed: a client still using
+ * the address meets a refused connection, as with a real dead host.
  */
-import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
+import {
+	type Json,
+	type LoopbackServer,
+	type NodeRequest,
+	type NodeResponse,
+	readBody,
+	sendJson,
+	serveOnLoopback,
+} from "../loopback-http";
+
+/**
+ * An instance's own port in front of the shared ComfyUI emulator, as vast.ai maps each instance's 8188: closed
+ * when the instance dies or is destroyed, so a client still using its address meets a refused connection.
+ */
+async function instancePort(comfyPort: number): Promise<LoopbackServer> {
+	return serveOnLoopback(async (req, res) => {
+		const body = await readBody(req);
+		const headers: Record<string, string> = {};
+		for (const [k, v] of Object.entries(req.headers)) {
+			if (typeof v === "string" && !["host", "connection", "content-length"].includes(k)) headers[k] = v;
+		}
+		const upstream = await fetch(`http://127.0.0.1:${comfyPort}${req.url ?? "/"}`, {
+			method: req.method,
+			headers,
+			body: req.method === "GET" || req.method === "HEAD" ? undefined : body,
+		});
+		const out: Record<string, string> = {};
+		upstream.headers.forEach((v, k) => {
+			if (!["transfer-encoding", "connection", "content-encoding", "keep-alive"].includes(k)) out[k] = v;
+		});
+		res.writeHead(upstream.status, out);
+		if (!upstream.body) return res.end();
+		const reader = upstream.body.getReader();
+		for (;;) {
+			const { done, value } = await reader.read();
+			if (done) break;
+			res.write(value);
+		}
+		res.end();
+	});
+}
 
 export interface VastEmulator {
 	url: string;
@@ -107,8 +148,8 @@ interface Scope {
 	refuse_key?: boolean;
 	destroy_status?: number;
 	destroy_retry_after_s?: number;
-	/** The scope's first instance dies (`exited`) once shown more than this many times: a host lost after the boot. */
-	first_dies_after_shows?: number;
+	/** The scope's first instance dies (`exited`) this long after it was first shown running: a host lost later. */
+	first_dies_after_ms?: number;
 	/** Instances created in this scope so far. */
 	created?: number;
 	/** Offers rented in this scope (with single_use_offers). */
@@ -120,8 +161,12 @@ interface Instance {
 	killed?: boolean;
 	/** The fault scope it was created in (its offer is given back on destroy). */
 	scope?: Scope;
-	/** Shown more than this many times, it is `exited`. */
-	diesAfterShows?: number;
+	/** It dies this long after it is first shown running. */
+	diesAfterMs?: number;
+	dying?: boolean;
+	/** Its port in front of ComfyUI, closed once it dies or is destroyed. */
+	port?: LoopbackServer;
+	portClosed?: boolean;
 	label: string;
 	offer: Json;
 	body: Json;
@@ -139,6 +184,7 @@ export async function startVastEmulator(options: {
 	const searches: Json[] = [];
 	let nextId = 5000;
 	const scopes = new Map<string, Scope>();
+	const timers: ReturnType<typeof setTimeout>[] = [];
 	const scopeOf = (key: string): Scope | null => {
 		if (key === apiKey) return { rented: [] };
 		if (!key.startsWith(`${apiKey}.`)) return null;
@@ -152,17 +198,15 @@ export async function startVastEmulator(options: {
 
 	function view(inst: Instance): Json {
 		const dies = String(inst.body.onstart ?? "").includes("#die");
-		const dieAfter = inst.diesAfterShows;
-		const status =
-			inst.killed || (dieAfter !== undefined && inst.shows > dieAfter)
+		const status = inst.killed
+			? "exited"
+			: dies && inst.shows >= 2
 				? "exited"
-				: dies && inst.shows >= 2
-					? "exited"
-					: inst.shows < 1
-						? null
-						: inst.shows < 2
-							? "loading"
-							: "running";
+				: inst.shows < 1
+					? null
+					: inst.shows < 2
+						? "loading"
+						: "running";
 		const base: Json = {
 			id: inst.id,
 			label: inst.label,
@@ -174,10 +218,26 @@ export async function startVastEmulator(options: {
 			public_ipaddr: "127.0.0.1",
 			template_hash_id: inst.body.template_hash_id ?? null,
 		};
+		if (status === "exited") closePort(inst);
+		if (status === "running" && inst.diesAfterMs !== undefined && !inst.dying) {
+			inst.dying = true;
+			const death = setTimeout(() => {
+				inst.killed = true;
+				closePort(inst);
+			}, inst.diesAfterMs);
+			timers.push(death);
+		}
 		if (status === "running") {
-			base.ports = { "8188/tcp": [{ HostIp: "0.0.0.0", HostPort: String(options.comfyPort) }] };
+			base.ports = { "8188/tcp": [{ HostIp: "0.0.0.0", HostPort: String(inst.port?.port ?? options.comfyPort) }] };
 		}
 		return base;
+	}
+
+	/** The instance is gone: whoever still holds its address meets a refused connection. */
+	function closePort(inst: Instance): void {
+		if (inst.portClosed || !inst.port) return;
+		inst.portClosed = true;
+		void inst.port.close();
 	}
 
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
@@ -208,6 +268,7 @@ export async function startVastEmulator(options: {
 				body: {},
 				shows: 2,
 				destroyed: false,
+				port: await instancePort(options.comfyPort),
 			});
 			return send(res, 200, { id });
 		}
@@ -227,6 +288,7 @@ export async function startVastEmulator(options: {
 			const inst = instances.get(Number(kill[1]));
 			if (!inst) return send(res, 404, { error: "no such instance" });
 			inst.killed = true;
+			closePort(inst);
 			return send(res, 200, { ok: true });
 		}
 		const auth = String(req.headers.authorization ?? "");
@@ -258,7 +320,7 @@ export async function startVastEmulator(options: {
 			const body = json();
 			const id = nextId++;
 			scope.created = (scope.created ?? 0) + 1;
-			const diesAfterShows = scope.created === 1 ? scope.first_dies_after_shows : undefined;
+			const diesAfterMs = scope.created === 1 ? scope.first_dies_after_ms : undefined;
 			instances.set(id, {
 				id,
 				label: String(body.label ?? ""),
@@ -267,7 +329,8 @@ export async function startVastEmulator(options: {
 				shows: 0,
 				destroyed: false,
 				scope,
-				diesAfterShows,
+				diesAfterMs,
+				port: await instancePort(options.comfyPort),
 			});
 			const env = (body.env ?? {}) as Json;
 			// `#models-late` in the onstart: ComfyUI answers before its model folders fill (two listings later).
@@ -285,6 +348,7 @@ export async function startVastEmulator(options: {
 				}
 				if (!inst || inst.destroyed) return send(res, 404, { success: false, error: "no_such_instance" });
 				inst.destroyed = true;
+				closePort(inst);
 				// The machine is free again: its offer can be rented anew.
 				if (inst.scope) inst.scope.rented = inst.scope.rented.filter((o) => o !== inst.offer.id);
 				return send(res, 200, { success: true });
@@ -311,6 +375,10 @@ export async function startVastEmulator(options: {
 	return {
 		url: `http://127.0.0.1:${port}`,
 		apiKey,
-		close: () => server.close(),
+		close: async () => {
+			for (const t of timers) clearTimeout(t);
+			for (const inst of instances.values()) closePort(inst);
+			await server.close();
+		},
 	};
 }
