@@ -191,7 +191,7 @@ function notReady(state: VastState | null, what: string, r: Failed, noOfferSince
 		ready: false,
 		state,
 		reason: "booting",
-		message: `${what}: ${r.message}.`,
+		message: `${what}: ${r.message}${/[.!?]$/.test(r.message) ? "" : "."}`,
 		...(r.retryAfterMs === undefined ? {} : { retryAfterMs: r.retryAfterMs }),
 		...(noOfferSince === undefined ? {} : { noOfferSince }),
 	};

@@ -202,6 +202,25 @@ describe("vastai backend under faults", () => {
 		expect(instanceOf(job.remote_id)).toBe(rented[1]?.id);
 	});
 
+	it("a create vast.ai rate-limits is retried no sooner than its Retry-After, with vast.ai's words", async () => {
+		// Two refusals: whichever of the job's first steps ran (its own alarm, or one run here), the last was refused.
+		await faults("vf-429", { create_429: 2, create_retry_after_s: 40 });
+		await putVast("vf-429");
+		const id = await startJob("vf-429");
+		const waiting = await stepUntil(id, (j) => j.transient_failures > 0, 4);
+		expect(waiting.status).toBe("queued");
+		const last = (await history(id)).at(-1);
+		expect(last).toMatchObject({
+			event: "retry",
+			detail: "Instance creation failed: vast.ai answered HTTP 429: Too many requests.",
+		});
+		const alarm = await runInDurableObject(env.JOBS.getByName(id), (_instance, state) => state.storage.getAlarm());
+		expect(alarm).toBeGreaterThanOrEqual(Date.parse(last?.at ?? "") + 40_000 - 50);
+		// Then it rents and runs.
+		expect((await stepUntil(id, (j) => j.status === "succeeded", 25)).attempts).toBe(1);
+		expect(await instances("vf-429")).toHaveLength(1);
+	});
+
 	it("deleting a backend whose destroy vast.ai refuses keeps it deleting until the instance is gone", async () => {
 		await faults("vf-del", {});
 		await putVast("vf-del");

@@ -16,7 +16,8 @@
  * scope's faults, so test files sharing the emulator do not see each other's: `single_use_offers` (an offer rented
  * once answers 400 "no_such_ask" to every later create and leaves the search, as on vast.ai), `no_offers` (every
  * search finds none), `refuse_key` (401 to everything), `destroy_status` (DELETE answers it, with `Retry-After:
- * destroy_retry_after_s` when set, and destroys nothing), `first_dies_after_ms` (the scope's first instance turns
+ * destroy_retry_after_s` when set, and destroys nothing), `create_429` (that many creates answer 429 with `Retry-After:
+ * create_retry_after_s`), `first_dies_after_ms` (the scope's first instance turns
  * `exited`, its port closed, N ms after it was first shown running: alive through its boot, then lost). A destroyed instance's offer can be rented again.
  * `POST /_control/instances/<id>/kill` makes an instance `exited`, as a host failure would. Each instance has its own
  * port in front of the ComfyUI emulator (its `8188/tcp`), closed when it dies or is destroyed: a client still using
@@ -152,6 +153,9 @@ interface Scope {
 	first_dies_after_ms?: number;
 	/** Instances created in this scope so far. */
 	created?: number;
+	/** The next this many creates answer 429 with `Retry-After: create_retry_after_s` (default 1). */
+	create_429?: number;
+	create_retry_after_s?: number;
 	/** Offers rented in this scope (with single_use_offers). */
 	rented: number[];
 }
@@ -309,6 +313,11 @@ export async function startVastEmulator(options: {
 		if (req.method === "PUT" && ask) {
 			const offer = OFFERS.find((o) => o.id === Number(ask[1]));
 			if (!offer) return send(res, 404, { success: false, error: "no_such_ask" });
+			if (scope.create_429) {
+				scope.create_429 -= 1;
+				const body = { success: false, error: "rate_limited", msg: "Too many requests." };
+				return send(res, 429, body, { "retry-after": String(scope.create_retry_after_s ?? 1) });
+			}
 			if (scope.single_use_offers && scope.rented.includes(offer.id)) {
 				return send(res, 400, {
 					success: false,
