@@ -111,8 +111,12 @@ export class VastaiBackend implements GpuBackend {
 		const offers = await new VastaiClient(settings.apiKey, settings.baseUrl).searchOffers(offerFilter(settings));
 		const latency_ms = Date.now() - started;
 		const state = await this.#stub().vastInstance(false);
+		const { waiting, deleting } = await this.#stub().vastStatus();
 		const details: Record<string, unknown> = {
 			instance: state ? { id: state.instance_id, status: state.status, dph_total: state.dph } : null,
+			// Why jobs wait, and a deletion under way: what an operator testing the backend wants to see first.
+			waiting: waiting ? { reason: waiting.reason, message: waiting.message } : null,
+			...(deleting ? { deleting: { attempts: deleting.attempts, remaining: deleting.remaining } } : {}),
 		};
 		if (!offers.ok) return { reachable: false, latency_ms, details: { ...details, error: offers.message } };
 		details.offers_available = offers.value.length;

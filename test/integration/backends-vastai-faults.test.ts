@@ -112,6 +112,12 @@ describe("vastai backend under faults", () => {
 		expect(job.error?.message).toContain("Invalid API key.");
 		expect(JSON.stringify(job)).not.toContain(vast().apiKey);
 		expect((await adminView("vf-key"))?.vast?.waiting?.reason).toBe("misconfigured");
+		// The backend's test says so too.
+		const tested = await call("/v1/admin/backends/vf-key/test", { method: "POST", headers: ADMIN });
+		expect(await tested.json()).toMatchObject({
+			reachable: false,
+			details: { error: "vast.ai answered HTTP 401: Invalid API key.", waiting: { reason: "misconfigured" } },
+		});
 		expect(await instances("vf-key")).toHaveLength(0);
 	});
 

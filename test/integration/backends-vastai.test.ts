@@ -139,7 +139,7 @@ describe("vastai backend", () => {
 		const health = (await res.json()) as { reachable: boolean; details: Record<string, unknown> };
 		expect(health).toMatchObject({
 			reachable: true,
-			details: { offers_available: 2, cheapest_dph: 0.21, instance: null },
+			details: { offers_available: 2, cheapest_dph: 0.21, instance: null, waiting: null },
 		});
 	});
 });
