@@ -14,6 +14,13 @@ export const BACKEND_META = {
 	breaker: "breaker",
 	/** A vastai backend's instance (src/backends/vastai-fleet.ts `VastState`), JSON; `null` once it had one. */
 	vast: "vast",
+	/**
+	 * Why a vastai backend's jobs wait (src/backends/vastai-fleet.ts `VastWaitNote`), JSON: the last not-ready answer and since when
+	 * no offer has matched. Absent once an instance is ready.
+	 */
+	vastWait: "vast_wait",
+	/** A vastai backend being deleted (`VastDeleting`), JSON: kept until vast.ai confirms every destroy. */
+	vastDeleting: "vast_deleting",
 } as const;
 
 /**

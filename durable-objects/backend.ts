@@ -1,13 +1,24 @@
 import { DurableObject } from "cloudflare:workers";
 import { admit, type Breaker, closedBreaker, record } from "../src/backends/breaker";
 import type { AcquireRequest, AcquireResult, BackendSnapshot } from "../src/backends/types";
+import { VastaiClient } from "../src/backends/vastai-api";
 import {
+	deletionBackoffMs,
 	type Ensure,
 	ensureInstance,
+	instanceHealth,
 	loadVastSettings,
+	noOfferSince,
 	reconcileFleet,
+	type VastDeleting,
+	type VastRemaining,
+	type VastSettings,
 	type VastState,
+	type VastStatus,
+	type VastWaitNote,
 } from "../src/backends/vastai-fleet";
+import { deleteBackend } from "../src/db/backends";
+import { rentalEnded, rentalReady, rentalStarted } from "../src/db/rentals";
 import { isTerminal } from "../src/jobs/state";
 import { createLogger } from "../src/lib/logger";
 import { BACKEND_META, openBackendSql } from "./backend-schema";
@@ -18,6 +29,8 @@ export const RECONCILE_MS = 2_000;
 /** A vastai backend's lifecycle step (idle destroy, orphans) runs this often while it has an instance. */
 export const VAST_TICK_MS = 60_000;
 export const VAST_ORPHAN_TICK_MS = 10 * 60_000;
+/** While jobs hold slots on a vastai instance, its vast.ai status is checked this often. */
+export const VAST_WATCH_MS = 30_000;
 /** At most this many holders are checked per pass, so a large backend is swept over a few passes. */
 const CHECK_BATCH = 25;
 
@@ -39,6 +52,10 @@ const FAIR_ORDER = `ORDER BY (SELECT COUNT(*) FROM slot s WHERE s.account_id = w
 export class BackendDO extends DurableObject<Env> {
 	readonly #sql: ObjectSql;
 	readonly #log = createLogger({ component: "backend_do" });
+	/** The vast.ai lifecycle steps, one after another (`#exclusive`). */
+	#lifecycle: Promise<void> = Promise.resolve();
+	/** The ensure step in flight, which every caller meanwhile awaits. */
+	#ensuring: Promise<Ensure> | null = null;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -97,28 +114,73 @@ export class BackendDO extends DurableObject<Env> {
 
 	/**
 	 * `vastai` backends: one step towards a ready instance (src/backends/vastai-fleet.ts). Jobs call it before each
-	 * submission; it never waits for the boot, the job retries.
+	 * submission; it never waits for the boot, the job retries. Calls that arrive while a step is in flight (the
+	 * object takes other calls while it awaits vast.ai) share that step's answer, so simultaneous jobs rent one
+	 * instance, and only the step itself writes the state.
 	 */
 	async vastEnsure(backend: string): Promise<Ensure> {
-		if (this.#sql.meta(BACKEND_META.name) !== backend) this.#sql.setMeta(BACKEND_META.name, backend);
-		const settings = await loadVastSettings(this.env, backend);
-		if (!settings) return { ready: false, state: null, message: `Backend ${backend} is not a vastai backend.` };
-		const result = await ensureInstance(settings, backend, this.#vast(), Date.now());
-		this.#saveVast(result.state);
-		await this.#arm();
-		return result;
+		if (this.#ensuring) return this.#ensuring;
+		const step = this.#exclusive(() => this.#ensureStep(backend));
+		this.#ensuring = step;
+		try {
+			return await step;
+		} finally {
+			if (this.#ensuring === step) this.#ensuring = null;
+		}
 	}
 
 	/** The current instance (null: none); `touch` marks it used now, which defers the idle destroy. */
 	async vastInstance(touch = false): Promise<VastState | null> {
 		const state = this.#vast();
-		if (state && touch) this.#saveVast({ ...state, last_used_at: Date.now() });
+		if (state && touch) await this.#saveVast({ ...state, last_used_at: Date.now() });
 		return state;
 	}
 
 	/**
-	 * While jobs wait: free the slots of jobs that ended or moved and hand them on. For a vastai backend: destroy
-	 * the instance once idle, and any orphan instance. Then come back while there is work left.
+	 * A job could not reach ComfyUI on `instanceId`: asks vast.ai whether the instance lives. A dead or vanished
+	 * one is destroyed and a replacement rented at once; the answer says whether the job's instance is gone.
+	 */
+	async vastCheck(backend: string, instanceId: number): Promise<{ gone: boolean; message: string }> {
+		const verdict = await this.#exclusive(async () => {
+			const state = this.#vast();
+			if (state?.instance_id !== instanceId) {
+				return { gone: true, dropped: false, message: `The vast.ai instance ${instanceId} was replaced.` };
+			}
+			const settings = await loadVastSettings(this.env, backend);
+			if (!settings) return { gone: false, dropped: false, message: "Not a vastai backend." };
+			const health = await instanceHealth(settings, instanceId);
+			if (health.kind !== "dead") {
+				const message =
+					health.kind === "unknown" ? health.message : `vast.ai reports it ${health.status ?? "starting"}.`;
+				return { gone: false, dropped: false, message };
+			}
+			return { gone: true, dropped: true, message: await this.#dropDead(settings, state, health.status) };
+		});
+		if (verdict.dropped) this.#replace(backend);
+		return { gone: verdict.gone, message: verdict.message };
+	}
+
+	/** What the admin API shows of a vastai backend: its instance, why jobs wait, and a deletion under way. */
+	async vastStatus(): Promise<VastStatus> {
+		const state = this.#vast();
+		return {
+			instance: state
+				? {
+						id: state.instance_id,
+						status: state.status,
+						dph_total: state.dph,
+						created_at: new Date(state.created_at).toISOString(),
+					}
+				: null,
+			waiting: this.#json<VastWaitNote>(BACKEND_META.vastWait),
+			deleting: this.#json<VastDeleting>(BACKEND_META.vastDeleting),
+		};
+	}
+
+	/**
+	 * While jobs wait: free the slots of jobs that ended or moved and hand them on. For a vastai backend: watch the
+	 * instance while jobs use it, destroy it once idle, destroy orphans, and carry on a deletion. Then come back
+	 * while there is work left.
 	 */
 	override async alarm(): Promise<void> {
 		const now = Date.now();
@@ -126,37 +188,172 @@ export class BackendDO extends DurableObject<Env> {
 		const max = Number(this.#sql.meta(BACKEND_META.max) ?? 0);
 		if (max > 0) this.#grant(max, now);
 		const name = this.#sql.meta(BACKEND_META.name);
-		if (name && this.#sql.meta(BACKEND_META.vast) !== null) {
-			const settings = await loadVastSettings(this.env, name);
-			// Gone or no longer vastai: nothing to reconcile with (deleting the backend destroyed its instances).
-			if (!settings) this.#sql.deleteMeta(BACKEND_META.vast);
-			if (settings) {
-				const busy = this.#count("slot") > 0 || this.#count("waiting") > 0;
-				const { state, destroyed } = await reconcileFleet(settings, name, this.#vast(), busy, now);
-				if (destroyed.length > 0) this.#log.info("vast_destroyed", { backend: name, instances: destroyed });
-				this.#saveVast(state);
-			}
+		if (name && (this.#sql.meta(BACKEND_META.vast) !== null || this.#deleting())) {
+			const replace = await this.#exclusive(() => this.#vastTick(name, now));
+			if (replace) this.#replace(name);
 		}
 		await this.#arm();
 	}
 
 	/**
-	 * Destroys the backend's instance and every orphan labelled for it, now (the backend is being deleted or
-	 * disabled). Returns the instances destroyed.
+	 * Destroys the backend's instance and every orphan labelled for it (the backend is being deleted). The backend
+	 * stays `deleting` (no instance is rented for it) until vast.ai confirms every destroy; what it would not destroy
+	 * is retried by the alarm with backoff, which deletes the backend once nothing is left.
 	 */
-	async vastShutdown(backend: string): Promise<number[]> {
+	async vastShutdown(backend: string): Promise<{ destroyed: number[]; remaining: VastRemaining[] }> {
+		if (this.#sql.meta(BACKEND_META.name) !== backend) this.#sql.setMeta(BACKEND_META.name, backend);
+		const out = await this.#exclusive(() => this.#shutdownStep(backend, Date.now()));
+		await this.#arm();
+		return out;
+	}
+
+	/** Runs `fn` after every lifecycle step before it: vast.ai calls of one backend never interleave. */
+	#exclusive<T>(fn: () => Promise<T>): Promise<T> {
+		const run = this.#lifecycle.then(fn);
+		this.#lifecycle = run.then(
+			() => undefined,
+			() => undefined,
+		);
+		return run;
+	}
+
+	async #ensureStep(backend: string): Promise<Ensure> {
+		if (this.#sql.meta(BACKEND_META.name) !== backend) this.#sql.setMeta(BACKEND_META.name, backend);
+		if (this.#deleting()) {
+			return { ready: false, state: null, reason: "misconfigured", message: `Backend ${backend} is being deleted.` };
+		}
 		const settings = await loadVastSettings(this.env, backend);
-		if (!settings) return [];
-		const { state, destroyed } = await reconcileFleet(
+		if (!settings) {
+			return {
+				ready: false,
+				state: null,
+				reason: "misconfigured",
+				message: `Backend ${backend} is not a vastai backend.`,
+			};
+		}
+		const before = this.#vast();
+		const wait = this.#json<VastWaitNote>(BACKEND_META.vastWait);
+		const now = Date.now();
+		const result = await ensureInstance(settings, backend, before, now, noOfferSince(wait, settings, now));
+		// Stored before anything else can fail: an instance vast.ai created is never forgotten.
+		await this.#saveVast(result.state, "died or did not boot");
+		if (result.state && result.state.instance_id !== before?.instance_id) {
+			this.#log.info("vast_rented", { backend, instance: result.state.instance_id, dph: result.state.dph });
+		}
+		if (result.ready) this.#sql.deleteMeta(BACKEND_META.vastWait);
+		else {
+			const note: VastWaitNote = {
+				reason: result.reason,
+				message: result.message,
+				since: wait?.reason === result.reason ? wait.since : new Date(now).toISOString(),
+				no_offer_since: result.noOfferSince ?? null,
+				checked_at: now,
+			};
+			this.#sql.setMeta(BACKEND_META.vastWait, JSON.stringify(note));
+		}
+		await this.#arm();
+		return result;
+	}
+
+	/** The alarm's vast.ai step; true when the instance died and a replacement should be rented. */
+	async #vastTick(name: string, now: number): Promise<boolean> {
+		if (this.#deleting()) {
+			await this.#shutdownStep(name, now);
+			return false;
+		}
+		const settings = await loadVastSettings(this.env, name);
+		// Gone or no longer vastai: nothing to reconcile with (deleting the backend destroyed its instances).
+		if (!settings) {
+			this.#sql.deleteMeta(BACKEND_META.vast);
+			return false;
+		}
+		const busy = this.#count("slot") > 0 || this.#count("waiting") > 0;
+		const watched = this.#vast();
+		// While jobs use the instance, a death is noticed within a tick rather than at the jobs' deadline.
+		if (busy && watched?.status === "ready") {
+			const health = await instanceHealth(settings, watched.instance_id);
+			if (health.kind === "dead") {
+				await this.#dropDead(settings, watched, health.status);
+				return true;
+			}
+		}
+		const { state, destroyed, remaining } = await reconcileFleet(settings, name, this.#vast(), busy, now);
+		if (destroyed.length > 0) this.#log.info("vast_destroyed", { backend: name, instances: destroyed });
+		if (remaining.length > 0) this.#log.warn("vast_destroy_refused", { backend: name, remaining });
+		// A touch during the calls above moved last_used_at: keep the stored state unless it was destroyed.
+		if (state === null) await this.#saveVast(null, "idle");
+		return false;
+	}
+
+	/** Destroys a dead instance (a refused destroy is left to the orphan sweep) and forgets it. */
+	async #dropDead(settings: VastSettings, state: VastState, status: string): Promise<string> {
+		const backend = this.#sql.meta(BACKEND_META.name) ?? "";
+		const destroyed = await new VastaiClient(settings.apiKey, settings.baseUrl).destroyInstance(state.instance_id);
+		await this.#saveVast(null, status);
+		this.#log.warn("vast_instance_dead", { backend, instance: state.instance_id, status, destroyed: destroyed.ok });
+		return `The vast.ai instance ${state.instance_id} is ${status}; it was destroyed and another is rented.`;
+	}
+
+	/** Rents a replacement now and wakes the jobs holding a slot, so they notice their instance is gone. */
+	#replace(backend: string): void {
+		this.ctx.waitUntil(this.vastEnsure(backend).catch(() => undefined));
+		const holders = this.#sql.all<{ job_id: string }>("SELECT job_id FROM slot");
+		for (const { job_id } of holders) {
+			this.ctx.waitUntil(
+				this.env.JOBS.getByName(job_id)
+					.poke()
+					.catch(() => false),
+			);
+		}
+	}
+
+	/** One try at destroying everything of a backend being deleted; deletes the backend once nothing is left. */
+	async #shutdownStep(backend: string, now: number): Promise<{ destroyed: number[]; remaining: VastRemaining[] }> {
+		const settings = await loadVastSettings(this.env, backend);
+		if (!settings) {
+			this.#sql.deleteMeta(BACKEND_META.vastDeleting);
+			return { destroyed: [], remaining: [] };
+		}
+		const before = this.#json<VastDeleting>(BACKEND_META.vastDeleting);
+		const { state, destroyed, remaining } = await reconcileFleet(
 			{ ...settings, idleDestroyS: 0 },
 			backend,
 			this.#vast(),
 			false,
-			Date.now() + 1,
+			now + 1,
 		);
-		this.#saveVast(state);
+		await this.#saveVast(state, "backend deleted");
 		if (destroyed.length > 0) this.#log.info("vast_destroyed", { backend, instances: destroyed });
-		return destroyed;
+		if (remaining.length === 0) {
+			this.#sql.deleteMeta(BACKEND_META.vastDeleting);
+			// A deletion the alarm finished: the backend (and its key) goes only now.
+			if (before) {
+				await deleteBackend(this.env.DB, backend);
+				this.#sql.deleteMeta(BACKEND_META.vast);
+				this.#sql.deleteMeta(BACKEND_META.vastWait);
+				this.#log.info("vast_backend_deleted", { backend, attempts: before.attempts + 1 });
+			}
+			return { destroyed, remaining };
+		}
+		const attempts = (before?.attempts ?? 0) + 1;
+		const deleting: VastDeleting = {
+			since: before?.since ?? new Date(now).toISOString(),
+			attempts,
+			next_at: new Date(now + deletionBackoffMs(attempts)).toISOString(),
+			remaining,
+		};
+		this.#sql.setMeta(BACKEND_META.vastDeleting, JSON.stringify(deleting));
+		this.#log.warn("vast_destroy_refused", { backend, remaining, attempts });
+		return { destroyed, remaining };
+	}
+
+	#deleting(): VastDeleting | null {
+		return this.#json<VastDeleting>(BACKEND_META.vastDeleting);
+	}
+
+	#json<T>(key: string): T | null {
+		const raw = this.#sql.meta(key);
+		return raw ? (JSON.parse(raw) as T) : null;
 	}
 
 	/** Re-arms the alarm while jobs wait (soon) or a vastai instance may be billing (each tick). */
@@ -164,9 +361,14 @@ export class BackendDO extends DurableObject<Env> {
 		const now = Date.now();
 		const due: number[] = [];
 		if (this.#count("waiting") > 0) due.push(now + RECONCILE_MS);
+		const vast = this.#vast();
+		// Jobs on an instance: watch it closely, so a dead one is replaced while they can still finish.
+		if (vast && this.#count("slot") > 0) due.push(now + VAST_WATCH_MS);
 		// A vastai backend that ever had an instance keeps reconciling (orphans), slowly once it has none.
-		if (this.#vast()) due.push(now + VAST_TICK_MS);
+		if (vast) due.push(now + VAST_TICK_MS);
 		else if (this.#sql.meta(BACKEND_META.vast) !== null) due.push(now + VAST_ORPHAN_TICK_MS);
+		const deleting = this.#deleting();
+		if (deleting) due.push(Math.max(now, Date.parse(deleting.next_at)));
 		if (due.length === 0) return;
 		const current = await this.ctx.storage.getAlarm();
 		const at = Math.min(...due);
@@ -182,9 +384,34 @@ export class BackendDO extends DurableObject<Env> {
 		return raw ? (JSON.parse(raw) as VastState | null) : null;
 	}
 
-	/** Stored even when null, so the alarm keeps reconciling orphans of a backend that once had an instance. */
-	#saveVast(state: VastState | null): void {
+	/**
+	 * Stored even when null, so the alarm keeps reconciling orphans of a backend that once had an instance. A change
+	 * of instance is a rental starting or ending (`end`: why), recorded in D1 for the usage report.
+	 */
+	async #saveVast(state: VastState | null, end = "destroyed"): Promise<void> {
+		const before = this.#vast();
 		this.#sql.setMeta(BACKEND_META.vast, JSON.stringify(state));
+		const name = this.#sql.meta(BACKEND_META.name);
+		if (!name) return;
+		const db = this.env.DB;
+		const now = new Date().toISOString();
+		const writes: Promise<void>[] = [];
+		if (before && before.instance_id !== state?.instance_id) {
+			writes.push(rentalEnded(db, name, before.instance_id, now, end));
+		}
+		if (state && state.instance_id !== before?.instance_id) {
+			const at = new Date(state.created_at).toISOString();
+			writes.push(rentalStarted(db, { backend: name, instance: state.instance_id, dphUsd: state.dph, at }));
+		}
+		if (state?.status === "ready" && before?.instance_id === state.instance_id && before.status !== "ready") {
+			writes.push(rentalReady(db, name, state.instance_id, now));
+		}
+		try {
+			await Promise.all(writes);
+		} catch (err) {
+			// The rental record is for reports: losing one must not stop the lifecycle.
+			this.#log.warn("vast_rental_record_failed", { error: err instanceof Error ? err.message : String(err) });
+		}
 	}
 
 	/** Drops holders whose job is gone, terminal, or now routed to another backend. */

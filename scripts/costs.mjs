@@ -29,11 +29,14 @@ export function workloadOf(usage) {
 	if (!usage?.totals || typeof usage.window_seconds !== "number") {
 		throw new CostsError("Not a usage report: expected `totals` and `window_seconds` (GET /v1/admin/usage).");
 	}
+	// vast.ai bills the whole rental; jobs carry only their run time. The rest (boot, idle) was paid all the same.
+	const overhead = (usage.rentals ?? []).reduce((sum, r) => sum + (r.unattributed_usd ?? 0), 0);
 	return {
 		window_seconds: usage.window_seconds,
 		jobs: usage.totals.jobs,
 		gpu_seconds: usage.totals.gpu_seconds,
 		recorded_cost_usd: usage.totals.cost_usd,
+		rental_overhead_usd: Math.round(overhead * 1e6) / 1e6,
 	};
 }
 
@@ -47,11 +50,18 @@ export function formatReport(report, usage) {
 	const hours = w.window_seconds / 3600;
 	const lines = [
 		`Workload ${usage.from} → ${usage.to} (${(hours / 24).toFixed(1)} days): ${w.jobs} jobs, ${(w.gpu_seconds / 3600).toFixed(2)} GPU-hours (${pct(report.utilization)} of one GPU)`,
-		`Recorded cost: ${usd(w.recorded_cost_usd)}`,
+		w.rental_overhead_usd > 0
+			? `Recorded cost: ${usd(w.recorded_cost_usd)} carried by jobs + ${usd(w.rental_overhead_usd)} of vast.ai boot and idle time = ${usd(w.recorded_cost_usd + w.rental_overhead_usd)} paid`
+			: `Recorded cost: ${usd(w.recorded_cost_usd)}`,
 	];
 	for (const b of usage.by_backend ?? []) {
 		lines.push(
 			`  ${b.backend_name ?? "(none)"} (${b.backend_kind ?? "?"}): ${b.jobs} jobs, ${(b.gpu_seconds / 3600).toFixed(2)} GPU-h, ${usd(b.cost_usd)}`,
+		);
+	}
+	for (const r of usage.rentals ?? []) {
+		lines.push(
+			`  ${r.backend_name} (vast.ai rentals): ${r.instances} instances, ${(r.billed_seconds / 3600).toFixed(2)} h billed (${(r.boot_seconds / 3600).toFixed(2)} h booting), ${usd(r.billed_usd)}: ${usd(r.jobs_cost_usd)} carried by jobs, ${usd(r.unattributed_usd)} boot and idle`,
 		);
 	}
 	lines.push("On each kind of backend:");

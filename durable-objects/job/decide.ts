@@ -115,7 +115,9 @@ export function afterFailure(job: StoredJob, failure: BackendFailure, ctx: Decis
 
 function retryOrFail(job: StoredJob, failure: BackendFailure, ctx: DecisionContext): Decision {
 	if (failure.reason === "input_changed") return failed(job, { code: "input_changed", message: failure.message }, ctx);
-	if (!policyOf(failure.reason).retry) return failed(job, { code: "backend_error", message: failure.message }, ctx);
+	if (!policyOf(failure.reason).retry) {
+		return failed(job, { code: failure.code ?? "backend_error", message: failure.message }, ctx);
+	}
 	const failures = job.transient_failures + 1;
 	const delayMs = retryDelayMs(failures, failure.retryAfterMs, ctx.random);
 	return {
@@ -177,17 +179,21 @@ export function afterPoll(job: StoredJob, result: BackendResult<PollStatus>, ctx
 		case "canceled":
 			return failed(live, { code: "canceled_by_backend", message: "The backend canceled the job." }, ctx);
 		case "lost":
-			return lost(live, ctx);
+			return lost(live, ctx, result.error?.message);
 	}
 }
 
-/** The backend forgot the job (404): resubmit while under the attempt limit, else fail. */
-function lost(job: StoredJob, ctx: DecisionContext): Decision {
+/**
+ * The backend forgot the job (404, or the machine it ran on died): resubmit while under the attempt limit, else
+ * fail. `why`, when the backend said, goes to the job's history.
+ */
+function lost(job: StoredJob, ctx: DecisionContext, why?: string): Decision {
 	if (job.attempts >= MAX_ATTEMPTS) {
 		return failed(job, { code: "lost", message: `The backend lost the job ${job.attempts} times; giving up.` }, ctx);
 	}
 	const applied = applyEvent(job, { type: "lost" }, ctx.now);
-	return applied.ok ? { type: "schedule", job: applied.job, delayMs: 0, event: "lost" } : { type: "none" };
+	if (!applied.ok) return { type: "none" };
+	return { type: "schedule", job: applied.job, delayMs: 0, event: "lost", ...(why ? { detail: why } : {}) };
 }
 
 /**

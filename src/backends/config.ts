@@ -59,6 +59,10 @@ export const VastaiConfigSchema = z.looseObject({
 		description: "Destroy the instance after this long without a job (default 600).",
 	}),
 	boot_timeout_s: z.number().int().min(60).max(7200).optional().openapi({ description: "Default 1200." }),
+	capacity_wait_s: z.number().int().min(0).max(86_400).optional().openapi({
+		description:
+			"How long jobs wait for an offer matching the filters before they fail over or fail with `no_capacity` (default 120).",
+	}),
 });
 
 const common = {

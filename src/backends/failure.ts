@@ -18,6 +18,8 @@ export type FailureReason =
 	| "bad_answer"
 	/** Not a failure of the backend: it is preparing (a vast.ai instance booting). */
 	| "booting"
+	/** The backend has no machine to offer within its wait (no vast.ai offer matches its filters): it did not take the job. */
+	| "no_capacity"
 	/** The job's own input is gone from storage: no backend could run it. */
 	| "input_missing"
 	/** The job's input in storage is not the verified bytes: no backend may run it. */
@@ -31,6 +33,8 @@ export interface BackendFailure {
 	message: string;
 	/** The server's Retry-After, when it gave one. */
 	retryAfterMs?: number;
+	/** The job's error code when this failure ends it (default `backend_error`). */
+	code?: string;
 }
 
 export type BackendResult<T> = ({ ok: true } & T) | BackendFailure;
@@ -61,6 +65,9 @@ export function policyOf(reason: FailureReason): FailurePolicy {
 			return { retry: true, breaker: "failure", failover: "never" };
 		case "booting":
 			return { retry: true, breaker: "ignore", failover: "never" };
+		case "no_capacity":
+			// The backend is healthy; it just has nothing to rent. Another backend may.
+			return { retry: false, breaker: "ignore", failover: "now" };
 		case "input_missing":
 		case "input_changed":
 			return { retry: false, breaker: "success", failover: "never" };

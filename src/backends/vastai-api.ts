@@ -2,6 +2,7 @@
  * A small client of vast.ai's REST API (https://docs.vast.ai/api-reference/introduction): search offers, create,
  * show, list and destroy instances. Bearer auth; every call has a timeout; failures come back as values, never thrown.
  */
+import { parseRetryAfter } from "../lib/retry-after";
 import { isObject } from "./http";
 
 export const VASTAI_BASE_URL = "https://console.vast.ai";
@@ -24,7 +25,21 @@ export interface VastInstance {
 	dph_total?: number;
 }
 
-export type VastResult<T> = { ok: true; value: T } | { ok: false; status: number; message: string };
+/**
+ * A failed call: the HTTP status (0: no answer), a message that keeps vast.ai's own words (its `msg` or `error`),
+ * and its `Retry-After`, when it gave one.
+ */
+export type VastResult<T> =
+	| { ok: true; value: T }
+	| { ok: false; status: number; message: string; retryAfterMs?: number };
+
+/** vast.ai's own explanation in an error answer (`{"success": false, "error": "…", "msg": "…"}`), kept short. */
+function errorText(json: unknown): string | null {
+	if (!isObject(json)) return null;
+	const parts = [json.msg, json.error].filter((v): v is string => typeof v === "string" && v.length > 0);
+	const text = parts[0] ?? null;
+	return text ? text.replace(/\s+/g, " ").slice(0, 200) : null;
+}
 
 /** Statuses from which an instance never becomes `running` (destroy it and try another offer). */
 export const DEAD_STATUSES = ["exited", "unknown", "offline"];
@@ -51,7 +66,16 @@ export class VastaiClient {
 				signal: AbortSignal.timeout(TIMEOUT_MS),
 			});
 			const json: unknown = await res.json().catch(() => undefined);
-			if (!res.ok) return { ok: false, status: res.status, message: `vast.ai answered HTTP ${res.status}` };
+			if (!res.ok) {
+				const said = errorText(json);
+				const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+				return {
+					ok: false,
+					status: res.status,
+					message: `vast.ai answered HTTP ${res.status}${said ? `: ${said}` : ""}`,
+					...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+				};
+			}
 			return { ok: true, value: json };
 		} catch (err) {
 			return {

@@ -8,7 +8,7 @@ import { base64url } from "../lib/ids";
 import { openJson } from "../lib/secret-box";
 import { storedConfig } from "./config";
 import { comfyUrl, DEAD_STATUSES, VASTAI_BASE_URL, VastaiClient } from "./vastai-api";
-import { templateFor } from "./workflows";
+import { fetchPlan, missingFiles, modelFilesFor, onstartScript } from "./vastai-models";
 
 export interface VastSettings {
 	apiKey: string;
@@ -20,9 +20,14 @@ export interface VastSettings {
 	image: string;
 	templateHashId?: string;
 	diskGb: number;
-	onstart: string;
+	/** The onstart script for a new instance (the operator's own, or one that fetches `files`; signed URLs fresh). */
+	onstart: () => Promise<string>;
+	/** The model files jobs need: an instance is ready only once ComfyUI lists each of them. */
+	files: { folder: string; name: string }[];
 	idleDestroyS: number;
 	bootTimeoutS: number;
+	/** How long jobs wait for an offer matching the filters before they fail over or fail with `no_capacity`. */
+	capacityWaitS: number;
 }
 
 export interface VastState {
@@ -36,12 +41,68 @@ export interface VastState {
 	last_used_at: number;
 }
 
-export type Ensure = { ready: true; state: VastState } | { ready: false; state: VastState | null; message: string };
+/** Why no instance is ready for a job, as the job's failure reason (src/backends/failure.ts) will say it. */
+export type EnsureReason = "booting" | "misconfigured" | "no_capacity";
 
-/** The onstart script: fetch the models the backend serves (gpu-worker/scripts/download_models.sh), then run. */
-export function defaultOnstart(models: string[]): string {
-	const wanted = models.filter((m) => templateFor(m)).join(" ") || "wan2.2-i2v wan2.2-s2v";
-	return `bash -c 'cd /workspace && (test -d reelgate || git clone --depth 1 "$REELGATE_REPO" reelgate) && reelgate/gpu-worker/scripts/download_models.sh --root /workspace/ComfyUI/models ${wanted}' &`;
+export type Ensure =
+	| { ready: true; state: VastState }
+	| {
+			ready: false;
+			state: VastState | null;
+			reason: EnsureReason;
+			/** vast.ai's own words kept; never the API key or a signed URL. */
+			message: string;
+			/** vast.ai's Retry-After, when it asked for one. */
+			retryAfterMs?: number;
+			/** Since when no offer has matched the filters (null: one did, or none was searched). */
+			noOfferSince?: number | null;
+	  };
+
+/** A deletion vast.ai refused is retried after 30 s, doubling up to 10 min. */
+export function deletionBackoffMs(attempts: number): number {
+	return Math.min(10 * 60_000, 30_000 * 2 ** Math.max(0, attempts - 1));
+}
+
+/** Why a vastai backend's jobs wait: the last not-ready answer (stored under `vast_wait`). */
+export interface VastWaitNote {
+	reason: string;
+	message: string;
+	/** Since when jobs have waited for this reason. */
+	since: string;
+	/** Since when no offer has matched the filters (epoch ms), which bounds the wait for capacity. */
+	no_offer_since: number | null;
+	/** When it was last written (epoch ms): an old empty search says nothing of the market since. */
+	checked_at?: number;
+}
+
+/**
+ * When the wait for capacity began, as a new step should count it: a wait not looked at for longer than the
+ * capacity wait itself (no job asked meanwhile) starts over, so a job arriving after a quiet spell gets its own.
+ */
+export function noOfferSince(note: VastWaitNote | null, s: VastSettings, now: number): number | null {
+	if (!note?.no_offer_since) return null;
+	const last = note.checked_at ?? note.no_offer_since;
+	return now - last > Math.max(60, s.capacityWaitS) * 1000 ? null : note.no_offer_since;
+}
+
+/** An instance vast.ai has not confirmed destroyed (id 0: the list of instances could not be read). */
+export interface VastRemaining {
+	id: number;
+	message: string;
+}
+
+/** A deletion under way (stored under `vast_deleting`). */
+export interface VastDeleting {
+	since: string;
+	attempts: number;
+	next_at: string;
+	remaining: VastRemaining[];
+}
+
+export interface VastStatus {
+	instance: { id: number; status: string; dph_total: number; created_at: string } | null;
+	waiting: VastWaitNote | null;
+	deleting: VastDeleting | null;
 }
 
 /** The label every instance of this backend carries: what orphan reconciliation recognises as ours. */
@@ -55,6 +116,8 @@ export async function loadVastSettings(env: Env, name: string): Promise<VastSett
 	if (stored.kind !== "vastai") return null;
 	const c = stored.config;
 	const models = JSON.parse(row.models) as string[];
+	const files = await modelFilesFor(env, models);
+	const bootTimeoutS = c.boot_timeout_s ?? 1200;
 	return {
 		apiKey: c.api_key ?? "",
 		baseUrl: c.base_url ?? VASTAI_BASE_URL,
@@ -65,9 +128,12 @@ export async function loadVastSettings(env: Env, name: string): Promise<VastSett
 		image: c.image ?? "vastai/comfyui",
 		templateHashId: c.template_hash_id,
 		diskGb: c.disk_gb ?? 80,
-		onstart: c.onstart ?? defaultOnstart(models),
+		// Signed URLs last the whole boot allowance, and a margin for a slow last file.
+		onstart: async () => c.onstart ?? onstartScript(await fetchPlan(env, files, bootTimeoutS + 600)),
+		files: files.map((f) => ({ folder: f.folder, name: f.name })),
 		idleDestroyS: c.idle_destroy_s ?? 600,
-		bootTimeoutS: c.boot_timeout_s ?? 1200,
+		bootTimeoutS,
+		capacityWaitS: c.capacity_wait_s ?? 120,
 	};
 }
 
@@ -100,67 +166,184 @@ async function comfyAnswers(url: string, password: string): Promise<boolean> {
 	}
 }
 
+/** The filters in words, for a job told that no offer matches them. */
+export function describeFilters(s: VastSettings): string {
+	const gpus = s.gpuNames?.length ? `, GPU in ${s.gpuNames.join(" | ")}` : "";
+	return `VRAM >= ${s.minGpuRamGb} GB, price <= $${s.maxDph}/h, reliability >= ${s.minReliability}${gpus}`;
+}
+
+/** A refused key (401, 403) refuses every job: the backend is misconfigured, not busy. */
+const refusedKey = (status: number) => status === 401 || status === 403;
+
+type Failed = { ok: false; status: number; message: string; retryAfterMs?: number };
+
+/** A failed vast.ai call as the answer to jobs: a refused key at once, anything else retried (Retry-After kept). */
+function notReady(state: VastState | null, what: string, r: Failed, noOfferSince?: number | null): Ensure {
+	if (refusedKey(r.status)) {
+		return {
+			ready: false,
+			state,
+			reason: "misconfigured",
+			message: `vast.ai refused the backend's API key (${r.message}).`,
+		};
+	}
+	return {
+		ready: false,
+		state,
+		reason: "booting",
+		message: `${what}: ${r.message}${/[.!?]$/.test(r.message) ? "" : "."}`,
+		...(r.retryAfterMs === undefined ? {} : { retryAfterMs: r.retryAfterMs }),
+		...(noOfferSince === undefined ? {} : { noOfferSince }),
+	};
+}
+
+/** At most this many offers are tried in one step when the cheapest are taken by someone else meanwhile. */
+const CREATE_TRIES = 3;
+
 /**
- * One step towards a ready instance: rent one when there is none, follow it while it loads, and give it up when it
- * dies or does not boot in time. Never waits: the job retries until `ready`.
+ * Rents the cheapest fitting offer. An offer rented by someone else between search and create (vast.ai answers
+ * 4xx) gives way to the next one. `noOfferSince` is carried so that a wait for capacity is bounded.
  */
-export async function ensureInstance(
+async function rent(
+	client: VastaiClient,
 	s: VastSettings,
 	backend: string,
-	state: VastState | null,
 	now: number,
+	noOfferSince: number | null,
 ): Promise<Ensure> {
-	const client = new VastaiClient(s.apiKey, s.baseUrl);
-	if (state?.status === "ready") return { ready: true, state };
-	if (!state) {
-		const offers = await client.searchOffers(offerFilter(s));
-		if (!offers.ok) return { ready: false, state: null, message: `Offer search failed: ${offers.message}.` };
-		const offer = offers.value[0];
-		if (!offer) return { ready: false, state: null, message: "No vast.ai offer fits (VRAM, price cap, reliability)." };
+	const offers = await client.searchOffers(offerFilter(s));
+	if (!offers.ok) return notReady(null, "Offer search failed", offers, noOfferSince);
+	if (offers.value.length === 0) {
+		const since = noOfferSince ?? now;
+		const filters = describeFilters(s);
+		if (now - since >= s.capacityWaitS * 1000) {
+			return {
+				ready: false,
+				state: null,
+				reason: "no_capacity",
+				message: `No vast.ai offer matched the filters (${filters}) for ${s.capacityWaitS} s.`,
+				noOfferSince: since,
+			};
+		}
+		return {
+			ready: false,
+			state: null,
+			reason: "booting",
+			message: `Waiting for a vast.ai offer matching the filters (${filters}).`,
+			noOfferSince: since,
+		};
+	}
+	let last: Failed | null = null;
+	const onstart = await s.onstart();
+	for (const offer of offers.value.slice(0, CREATE_TRIES)) {
 		const password = base64url(crypto.getRandomValues(new Uint8Array(24)));
 		const body: Record<string, unknown> = {
 			image: s.image,
 			label: labelFor(backend),
 			disk: s.diskGb,
 			runtype: "args",
-			onstart: s.onstart,
+			onstart,
 			target_state: "running",
 			cancel_unavail: true,
 			env: { WEB_PASSWORD: password, "-p 8188:8188": "1" },
 		};
 		if (s.templateHashId) body.template_hash_id = s.templateHashId;
 		const created = await client.createInstance(offer.id, body);
-		if (!created.ok) return { ready: false, state: null, message: `Instance creation failed: ${created.message}.` };
-		const fresh: VastState = {
-			instance_id: created.value,
-			status: "loading",
-			password,
-			url: null,
-			dph: offer.dph_total ?? 0,
-			created_at: now,
-			last_used_at: now,
-		};
-		return { ready: false, state: fresh, message: "A vast.ai instance is starting." };
+		if (created.ok) {
+			const fresh: VastState = {
+				instance_id: created.value,
+				status: "loading",
+				password,
+				url: null,
+				dph: offer.dph_total ?? 0,
+				created_at: now,
+				last_used_at: now,
+			};
+			return {
+				ready: false,
+				state: fresh,
+				reason: "booting",
+				message: "A vast.ai instance is starting.",
+				noOfferSince: null,
+			};
+		}
+		last = created;
+		// Only an offer taken meanwhile is worth another try; a refused key, a rate limit or an outage is not.
+		if (created.status < 400 || created.status >= 500 || created.status === 429 || refusedKey(created.status)) break;
 	}
+	return notReady(null, "Instance creation failed", last ?? { ok: false, status: 0, message: "no offer tried" }, null);
+}
+
+/** What vast.ai says of an instance now: alive (any status from which it may still run), dead or gone, or unknown. */
+export type InstanceHealth =
+	| { kind: "alive"; status: string | null }
+	| { kind: "dead"; status: string }
+	| { kind: "unknown"; message: string };
+
+export async function instanceHealth(s: VastSettings, instanceId: number): Promise<InstanceHealth> {
+	const shown = await new VastaiClient(s.apiKey, s.baseUrl).showInstance(instanceId);
+	if (!shown.ok) return { kind: "unknown", message: shown.message };
+	const status = shown.value?.actual_status ?? null;
+	if (!shown.value) return { kind: "dead", status: "gone" };
+	if (status && DEAD_STATUSES.includes(status)) return { kind: "dead", status };
+	return { kind: "alive", status };
+}
+
+/**
+ * One step towards a ready instance: rent one when there is none, follow it while it loads, and give it up when it
+ * dies or does not boot in time. Never waits: the job retries until `ready`. The caller runs one step at a time
+ * per backend and stores the state it returns, so a rented instance is never forgotten.
+ */
+export async function ensureInstance(
+	s: VastSettings,
+	backend: string,
+	state: VastState | null,
+	now: number,
+	noOfferSince: number | null = null,
+): Promise<Ensure> {
+	const client = new VastaiClient(s.apiKey, s.baseUrl);
+	if (state?.status === "ready") return { ready: true, state };
+	if (!state) return rent(client, s, backend, now, noOfferSince);
 	const shown = await client.showInstance(state.instance_id);
-	if (!shown.ok) return { ready: false, state, message: `Instance check failed: ${shown.message}.` };
+	if (!shown.ok) return notReady(state, "Instance check failed", shown);
 	const inst = shown.value;
 	const timedOut = now > state.created_at + s.bootTimeoutS * 1000;
 	if (!inst || DEAD_STATUSES.includes(inst.actual_status ?? "") || timedOut) {
+		// A destroy refused here leaves the instance labelled and unknown to the state: the orphan sweep retries it.
 		if (inst) await client.destroyInstance(state.instance_id);
-		return { ready: false, state: null, message: "The vast.ai instance died or did not boot; renting another." };
+		const why = timedOut ? `did not boot within ${s.bootTimeoutS} s` : `is ${inst?.actual_status ?? "gone"}`;
+		return {
+			ready: false,
+			state: null,
+			reason: "booting",
+			message: `The vast.ai instance ${state.instance_id} ${why}; renting another.`,
+		};
 	}
 	const url = inst.actual_status === "running" ? comfyUrl(inst) : null;
 	if (url && (await comfyAnswers(url, state.password))) {
-		return { ready: true, state: { ...state, status: "ready", url, last_used_at: now } };
+		// ComfyUI answers long before the weights are down: a job sent now would fail validation for good.
+		const missing = await missingFiles(url, state.password, s.files);
+		if (missing?.length === 0) return { ready: true, state: { ...state, status: "ready", url, last_used_at: now } };
+		const have = missing ? s.files.length - missing.length : "?";
+		return {
+			ready: false,
+			state: { ...state, url },
+			reason: "booting",
+			message: `The vast.ai instance ${state.instance_id} is fetching its model files (${have} of ${s.files.length} present).`,
+		};
 	}
-	return { ready: false, state: { ...state, url }, message: "The vast.ai instance is still starting." };
+	return {
+		ready: false,
+		state: { ...state, url },
+		reason: "booting",
+		message: `The vast.ai instance ${state.instance_id} is still starting (${inst.actual_status ?? "provisioning"}).`,
+	};
 }
 
 /**
  * The reconciliation step (BackendDO alarm): destroys the instance when idle past `idleDestroyS` (no job holds a
- * slot), and every instance labelled for this backend that the state does not know. Returns the new state and the
- * ids destroyed.
+ * slot), and every instance labelled for this backend that the state does not know. Returns the new state, the ids
+ * destroyed, and those vast.ai would not destroy (with its answer), which the caller retries.
  */
 export async function reconcileFleet(
 	s: VastSettings,
@@ -168,23 +351,28 @@ export async function reconcileFleet(
 	state: VastState | null,
 	busy: boolean,
 	now: number,
-): Promise<{ state: VastState | null; destroyed: number[] }> {
+): Promise<{ state: VastState | null; destroyed: number[]; remaining: { id: number; message: string }[] }> {
 	const client = new VastaiClient(s.apiKey, s.baseUrl);
 	const destroyed: number[] = [];
+	const remaining: { id: number; message: string }[] = [];
 	let next = state;
 	if (next && !busy && now - next.last_used_at > s.idleDestroyS * 1000) {
 		const r = await client.destroyInstance(next.instance_id);
 		if (r.ok) {
 			destroyed.push(next.instance_id);
 			next = null;
-		}
+		} else remaining.push({ id: next.instance_id, message: r.message });
 	}
 	const listed = await client.listInstances();
-	if (listed.ok) {
-		for (const inst of listed.value) {
-			if (inst.label !== labelFor(backend) || inst.id === next?.instance_id) continue;
-			if ((await client.destroyInstance(inst.id)).ok) destroyed.push(inst.id);
-		}
+	if (!listed.ok) {
+		remaining.push({ id: 0, message: `listing instances failed: ${listed.message}` });
+		return { state: next, destroyed, remaining };
 	}
-	return { state: next, destroyed };
+	for (const inst of listed.value) {
+		if (inst.label !== labelFor(backend) || inst.id === next?.instance_id) continue;
+		const r = await client.destroyInstance(inst.id);
+		if (r.ok) destroyed.push(inst.id);
+		else remaining.push({ id: inst.id, message: r.message });
+	}
+	return { state: next, destroyed, remaining };
 }

@@ -50,10 +50,22 @@ export class VastaiBackend implements GpuBackend {
 		input: GpuJobInput,
 	): Promise<BackendResult<{ remoteId: string; pricePerSecondUsd?: number }>> {
 		const ensured = await this.#stub().vastEnsure(this.#name);
-		if (!ensured.ready) return failure("booting", ensured.message, BOOT_RETRY_MS);
-		const comfy = await this.#comfy(job, ensured.state.instance_id);
+		if (!ensured.ready) {
+			// A refused key or no capacity within the wait: the job is told now (failover, or fails with the code).
+			if (ensured.reason === "misconfigured")
+				return { ...failure("misconfigured", ensured.message), code: "backend_misconfigured" };
+			if (ensured.reason === "no_capacity") return { ...failure("no_capacity", ensured.message), code: "no_capacity" };
+			return failure("booting", ensured.message, Math.max(BOOT_RETRY_MS, ensured.retryAfterMs ?? 0));
+		}
+		const instance = ensured.state.instance_id;
+		const comfy = await this.#comfy(job, instance);
 		if (!comfy) return failure("booting", "Instance not ready.", BOOT_RETRY_MS);
 		const r = await comfy.submit(input);
+		if (!r.ok && r.reason === "unreachable") {
+			// ComfyUI silent: when vast.ai says the instance died, the job waits for the replacement instead.
+			const check = await this.#stub().vastCheck(this.#name, instance);
+			if (check.gone) return failure("booting", check.message, BOOT_RETRY_MS);
+		}
 		if (!r.ok) return r;
 		return {
 			ok: true,
@@ -71,8 +83,18 @@ export class VastaiBackend implements GpuBackend {
 		const { instance, prompt } = VastaiBackend.#split(remoteId);
 		const comfy = await this.#comfy(job, instance);
 		// The instance is gone (destroyed, died): the job is lost with it and goes back to the queue.
-		if (!comfy) return { ok: true, state: "lost" };
-		return comfy.poll(prompt);
+		if (!comfy) return VastaiBackend.#lost(`The vast.ai instance ${instance} is gone; the job is submitted again.`);
+		const polled = await comfy.poll(prompt);
+		if (!polled.ok && polled.reason === "unreachable") {
+			const check = await this.#stub().vastCheck(this.#name, instance);
+			if (check.gone) return VastaiBackend.#lost(`${check.message} The job is submitted again.`);
+		}
+		return polled;
+	}
+
+	/** The job never produced output on an instance that died: it is resubmitted, and its history says why. */
+	static #lost(message: string): BackendResult<PollStatus> {
+		return { ok: true, state: "lost", error: { code: "instance_lost", message } };
 	}
 
 	async #cancel(job: JobContext, remoteId: string): Promise<BackendResult<Record<never, never>>> {
@@ -89,8 +111,12 @@ export class VastaiBackend implements GpuBackend {
 		const offers = await new VastaiClient(settings.apiKey, settings.baseUrl).searchOffers(offerFilter(settings));
 		const latency_ms = Date.now() - started;
 		const state = await this.#stub().vastInstance(false);
+		const { waiting, deleting } = await this.#stub().vastStatus();
 		const details: Record<string, unknown> = {
 			instance: state ? { id: state.instance_id, status: state.status, dph_total: state.dph } : null,
+			// Why jobs wait, and a deletion under way: what an operator testing the backend wants to see first.
+			waiting: waiting ? { reason: waiting.reason, message: waiting.message } : null,
+			...(deleting ? { deleting: { attempts: deleting.attempts, remaining: deleting.remaining } } : {}),
 		};
 		if (!offers.ok) return { reachable: false, latency_ms, details: { ...details, error: offers.message } };
 		details.offers_available = offers.value.length;

@@ -65,6 +65,11 @@ export async function deleteBackend(db: D1Database, name: string): Promise<boole
 	return res.meta.changes > 0;
 }
 
+/** Turns a backend off for routing without touching its settings (a deletion waiting on its instances). */
+export async function setBackendEnabled(db: D1Database, name: string, enabled: boolean, now: string): Promise<void> {
+	await run(db, "UPDATE backends SET enabled = ?, updated_at = ? WHERE name = ?", enabled ? 1 : 0, now, name);
+}
+
 export async function setBackendHealth(db: D1Database, name: string, health: string): Promise<void> {
 	await run(db, "UPDATE backends SET last_health = ? WHERE name = ?", health, name);
 }

@@ -34,6 +34,8 @@ export interface Workload {
 	gpu_seconds: number;
 	/** What the jobs were charged as recorded (their backends' prices at the time). */
 	recorded_cost_usd: number;
+	/** vast.ai rental time billed but carried by no job (boot and idle), from the usage report's `rentals`. */
+	rental_overhead_usd?: number;
 }
 
 export interface CostEstimate {

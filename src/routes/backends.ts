@@ -8,6 +8,7 @@ import {
 	deleteBackend,
 	getBackend,
 	listBackends,
+	setBackendEnabled,
 	setBackendHealth,
 	upsertBackend,
 } from "../db/backends";
@@ -28,6 +29,34 @@ const HealthSchema = z.object({
 	details: z.record(z.string(), z.unknown()),
 	checked_at: z.string().optional(),
 });
+
+const VastStatusSchema = z
+	.object({
+		instance: z
+			.object({ id: z.number().int(), status: z.string(), dph_total: z.number(), created_at: z.string() })
+			.nullable(),
+		waiting: z
+			.object({
+				reason: z.string().openapi({ description: "`booting`, `misconfigured` (refused key) or `no_capacity`." }),
+				message: z.string().openapi({ description: "vast.ai's own words where it gave any." }),
+				since: z.string(),
+				no_offer_since: z.number().nullable(),
+			})
+			.nullable()
+			.openapi({ description: "Why jobs wait for an instance; null once one is ready." }),
+		deleting: z
+			.object({
+				since: z.string(),
+				attempts: z.number().int(),
+				next_at: z.string().openapi({ description: "When the destroys are tried again." }),
+				remaining: z.array(z.object({ id: z.number().int(), message: z.string() })).openapi({
+					description: "Instances vast.ai has not confirmed destroyed, with its answer (id 0: the list failed).",
+				}),
+			})
+			.nullable()
+			.openapi({ description: "A deletion waiting until vast.ai confirms every destroy; the backend is disabled." }),
+	})
+	.openapi("VastStatus");
 
 export const BackendSchema = z
 	.object({
@@ -50,6 +79,10 @@ export const BackendSchema = z
 			})
 			.nullable()
 			.openapi({ description: "Jobs holding a slot, jobs queued for one, and the circuit breaker's state." }),
+		vast: VastStatusSchema.nullable().optional().openapi({
+			description:
+				"A vastai backend's rental: its instance, why jobs wait, a deletion under way; null for other kinds.",
+		}),
 		created_at: z.string(),
 		updated_at: z.string(),
 	})
@@ -75,6 +108,16 @@ async function routingOf(
 	}
 }
 
+/** A vastai backend's rental as its BackendDO keeps it; null for other kinds or when it cannot be read now. */
+async function vastOf(env: Env, row: BackendRow): Promise<z.infer<typeof VastStatusSchema> | null> {
+	if (row.kind !== "vastai") return null;
+	try {
+		return await env.BACKENDS.getByName(row.name).vastStatus();
+	} catch {
+		return null;
+	}
+}
+
 /** The public view of a backend: secrets never leave, only whether each is set. */
 async function toBackend(env: Env, row: BackendRow): Promise<z.infer<typeof BackendSchema>> {
 	const config = JSON.parse(row.config) as Record<string, unknown>;
@@ -91,6 +134,7 @@ async function toBackend(env: Env, row: BackendRow): Promise<z.infer<typeof Back
 		config,
 		last_health: row.last_health ? (JSON.parse(row.last_health) as z.infer<typeof HealthSchema>) : null,
 		routing: await routingOf(env, row.name),
+		vast: await vastOf(env, row),
 		created_at: row.created_at,
 		updated_at: row.updated_at,
 	};
@@ -127,7 +171,10 @@ const putRoute = createRoute({
 		params: NameParamSchema,
 		body: { required: true, content: { "application/json": { schema: PutBackendBodySchema } } },
 	},
-	responses: { 200: { description: "The backend", content: backendJson }, ...problemResponses(400, 401, 403) },
+	responses: {
+		200: { description: "The backend", content: backendJson },
+		...problemResponses(400, 401, 403, 409),
+	},
 });
 
 const deleteRoute = createRoute({
@@ -135,10 +182,18 @@ const deleteRoute = createRoute({
 	path: "/v1/admin/backends/{name}",
 	tags: ["Admin"],
 	summary: "Delete a GPU backend",
+	description:
+		"A vastai backend goes only once vast.ai confirms every instance destroyed. When it refuses a destroy, the answer " +
+		"is 202 with the backend, disabled and `vast.deleting` set; the destroys are retried with backoff and the backend " +
+		"is deleted when none is left.",
 	security,
 	middleware: [requireAdmin] as const,
 	request: { params: NameParamSchema },
-	responses: { 204: { description: "Deleted" }, ...problemResponses(401, 403, 404) },
+	responses: {
+		202: { description: "Deletion under way: instances still running", content: backendJson },
+		204: { description: "Deleted" },
+		...problemResponses(401, 403, 404),
+	},
 });
 
 const testRoute = createRoute({
@@ -167,6 +222,15 @@ export const backendsRoutes = newRouter()
 		const { name } = c.req.valid("param");
 		const body = c.req.valid("json");
 		const existing = await getBackend(c.env.DB, name);
+		const deleting = existing?.kind === "vastai" ? (await vastOf(c.env, existing))?.deleting : null;
+		if (deleting) {
+			// Re-enabling it would rent again while its old instances are still being destroyed.
+			const running = deleting.remaining.map((r) => r.id).join(", ");
+			throw new ApiError(
+				"conflict",
+				`Backend ${name} is being deleted: vast.ai has not confirmed instances ${running} destroyed; it goes once they are.`,
+			);
+		}
 		const { plain, set, clear } = splitConfig(body.kind, body.config);
 		// Secrets are write-only, so a client cannot echo them back: absent ones keep the stored value (same kind).
 		const kept =
@@ -202,10 +266,20 @@ export const backendsRoutes = newRouter()
 		const { name } = c.req.valid("param");
 		const existing = await getBackend(c.env.DB, name);
 		if (!existing) throw notFound("Backend");
-		// A vastai backend rents instances: destroy them before its API key goes, or they would bill on.
+		// A vastai backend rents instances: its API key must stay until vast.ai confirms each destroyed, or they would
+		// bill on with nothing left to clean them up.
 		if (existing.kind === "vastai") {
-			const destroyed = await c.env.BACKENDS.getByName(name).vastShutdown(name);
+			const { destroyed, remaining } = await c.env.BACKENDS.getByName(name).vastShutdown(name);
 			c.var.log.info("backend_instances_destroyed", { backend: name, count: destroyed.length });
+			if (remaining.length > 0) {
+				await setBackendEnabled(c.env.DB, name, false, nowIso());
+				c.var.log.warn("backend_deletion_pending", { backend: name, remaining: remaining.map((r) => r.id) });
+				const row = (await getBackend(c.env.DB, name)) ?? existing;
+				return c.json(await toBackend(c.env, row), 202);
+			}
+			// The object may have finished an earlier deletion itself: gone either way.
+			await deleteBackend(c.env.DB, name);
+			return c.body(null, 204);
 		}
 		if (!(await deleteBackend(c.env.DB, name))) throw notFound("Backend");
 		return c.body(null, 204);

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "../app";
 import { requireAdmin, requireKey } from "../auth/middleware";
+import { type RentalUsage, rentalUsage } from "../db/rentals";
 import { type UsageGroup, type UsageRow, usageRows } from "../db/usage";
 import { invalid, problemResponses } from "../errors";
 
@@ -44,9 +45,44 @@ const UsageSchema = z
 	})
 	.openapi("Usage");
 
+const RentalSchema = z
+	.object({
+		backend_name: z.string(),
+		instances: z.number().int().openapi({ description: "Instances that billed within the window." }),
+		billed_seconds: z.number().openapi({ description: "Their rental time within the window, boot and idle included." }),
+		boot_seconds: z.number().openapi({ description: "Of which booting (created until ComfyUI first answered)." }),
+		billed_usd: z.number().openapi({ description: "What vast.ai billed for that time at each instance's $/h." }),
+		jobs_cost_usd: z.number().openapi({ description: "What the backend's jobs that finished in the window carry." }),
+		unattributed_usd: z.number().openapi({
+			description: "Billed but carried by no job (boot and idle): billed_usd − jobs_cost_usd, at least 0.",
+		}),
+	})
+	.openapi("RentalUsage");
+
 const AdminUsageSchema = UsageSchema.extend({
 	by_account: z.array(z.object({ account: z.string(), ...GroupFields })),
+	rentals: z.array(RentalSchema).openapi({
+		description: "vast.ai rentals per vastai backend: the whole rental is billed, jobs carry only their run time.",
+	}),
 }).openapi("AdminUsage");
+
+/** Each backend's rentals beside what its jobs carry: the rest is boot and idle time nobody was charged for. */
+export function rentalsSummary(rentals: RentalUsage[], rows: UsageRow[]) {
+	return rentals.map((r) => {
+		const jobs = rows.filter((row) => row.backend_name === r.backend_name).reduce((sum, row) => sum + row.cost_usd, 0);
+		const billed = Math.round(r.billed_usd * 1e6) / 1e6;
+		const jobsCost = Math.round(jobs * 1e6) / 1e6;
+		return {
+			backend_name: r.backend_name,
+			instances: r.instances,
+			billed_seconds: Math.round(r.billed_seconds * 1000) / 1000,
+			boot_seconds: Math.round(r.boot_seconds * 1000) / 1000,
+			billed_usd: billed,
+			jobs_cost_usd: jobsCost,
+			unattributed_usd: Math.max(0, Math.round((billed - jobsCost) * 1e6) / 1e6),
+		};
+	});
+}
 
 /** Resolves and checks the window; ISO strings in UTC so they compare with the stored `completed_at`. */
 export function usageWindow(q: { from?: string; to?: string }, nowMs = Date.now()): { from: string; to: string } {
@@ -148,5 +184,8 @@ export const usageRoutes = newRouter()
 	.openapi(adminUsageRoute, async (c) => {
 		const q = c.req.valid("query");
 		const window = usageWindow(q);
-		return c.json(summarizeUsage(await usageRows(c.env.DB, window.from, window.to, q.account), window), 200);
+		const rows = await usageRows(c.env.DB, window.from, window.to, q.account);
+		// Rentals belong to backends, not accounts: an account's view has none.
+		const rentals = q.account ? [] : await rentalUsage(c.env.DB, window.from, window.to, new Date().toISOString());
+		return c.json({ ...summarizeUsage(rows, window), rentals: rentalsSummary(rentals, rows) }, 200);
 	});

@@ -1,5 +1,5 @@
-// The chaos run: CHAOS_JOBS (default 200) jobs through the real local runtime and the pod, RunPod and bare ComfyUI
-// emulators, with a seeded mix of backend faults per job (CHAOS_SEED replays one), while the runtime is SIGKILLed
+// The chaos run: CHAOS_JOBS (default 200) jobs through the real local runtime and the pod, RunPod, bare ComfyUI and
+// vast.ai emulators, with a seeded mix of backend faults per job (CHAOS_SEED replays one), while the runtime is SIGKILLed
 // and restarted twice.
 // Every accepted job must reach the terminal state its faults call for, every succeeded video must download
 // byte-exact, and no job may be announced succeeded twice. A quarter of the clients follow their job through the
@@ -10,6 +10,7 @@ import { makePng } from "../e2e/media";
 import { type ComfyEmulator, startComfyEmulator } from "../emulators/comfyui/server";
 import { fakeVideo, type PodEmulator, startPodEmulator } from "../emulators/pod/server";
 import { type RunpodEmulator, startRunpodEmulator } from "../emulators/runpod/server";
+import { startVastEmulator, type VastEmulator } from "../emulators/vastai/server";
 import { startWebhookReceiver, type WebhookReceiver } from "../emulators/webhook-receiver/server";
 import { ResilientClient } from "./client";
 import { type FollowResult, followEvents } from "./event-follower";
@@ -65,6 +66,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let pod: PodEmulator;
 let runpod: RunpodEmulator;
 let comfy: ComfyEmulator;
+let vast: VastEmulator;
 let receiver: WebhookReceiver;
 let runtime: LocalRuntime;
 
@@ -80,17 +82,34 @@ beforeAll(async () => {
 		videoSeed: "prompt",
 	});
 	comfy = await startComfyEmulator({ token: "chaos-comfy-token", tickMs: COMFY_TICK_MS, videoSeed: "prompt" });
+	vast = await startVastEmulator({
+		apiKey: "chaos-vast-key",
+		comfyPort: Number(new URL(comfy.url).port),
+		addComfyToken: (t, o) => comfy.addToken(t, o),
+	});
 	receiver = await startWebhookReceiver();
 	runtime = await LocalRuntime.start({ ALLOW_LOOPBACK_WEBHOOKS: "true" });
 });
 
 afterAll(async () => {
 	await runtime?.stop();
-	await Promise.all([pod?.close(), runpod?.close(), comfy?.close(), receiver?.close()]);
+	await Promise.all([pod?.close(), runpod?.close(), comfy?.close(), vast?.close(), receiver?.close()]);
 });
 
 /**
- * Registers the three emulators as backends. The call timeout is short, so a `timeout` fault costs seconds, yet not so
+ * The vast.ai backends, each over its own emulator scope: `chaos-vast` (offers rentable once: simultaneous jobs
+ * must share one rental), `-lost` (its first instance exits 4 s after its boot, its port closed under the jobs on it), `-key` (the key refused) and `-none`
+ * (no offer, and no wait for one).
+ */
+const VAST_VARIANTS: Record<string, { faults: Record<string, unknown>; config?: Record<string, unknown> }> = {
+	"chaos-vast": { faults: { single_use_offers: true } },
+	"chaos-vast-lost": { faults: { first_dies_after_ms: 4000 } },
+	"chaos-vast-key": { faults: { refuse_key: true } },
+	"chaos-vast-none": { faults: { no_offers: true }, config: { capacity_wait_s: 0 } },
+};
+
+/**
+ * Registers the emulators as backends. The call timeout is short, so a `timeout` fault costs seconds, yet not so
  * short that a loaded machine's slow answer reads as a timeout (and trips the backend's circuit breaker).
  */
 async function registerBackends(client: ResilientClient, until: number): Promise<void> {
@@ -107,7 +126,27 @@ async function registerBackends(client: ResilientClient, until: number): Promise
 			},
 		},
 		"chaos-comfy": { kind: "comfyui", config: { url: comfy.url, token: comfy.token, timeout_ms: CALL_TIMEOUT_MS } },
+		...Object.fromEntries(
+			Object.entries(VAST_VARIANTS).map(([name, v]) => [
+				name,
+				{
+					kind: "vastai",
+					models: ["wan2.2-i2v"],
+					config: {
+						api_key: `${vast.apiKey}.${name}`,
+						base_url: vast.url,
+						max_dph_usd: 0.5,
+						min_reliability: 0.99,
+						idle_destroy_s: 3600,
+						...v.config,
+					},
+				},
+			]),
+		),
 	};
+	for (const [name, v] of Object.entries(VAST_VARIANTS)) {
+		await fetch(`${vast.url}/_control/scopes/${name}`, { method: "PUT", body: JSON.stringify(v.faults) });
+	}
 	for (const [name, body] of Object.entries(backends)) {
 		await client.json(
 			"PUT",
@@ -165,7 +204,7 @@ async function driveJob(client: ResilientClient, job: Tracked, creating: ReturnT
 	const body = {
 		model: "wan2.2-i2v",
 		input: { image: job.account.image, prompt: job.plan.prompt, resolution: "256x256" },
-		backend: `chaos-${job.plan.backend}`,
+		backend: `chaos-${job.plan.backend}${job.plan.variant ? `-${job.plan.variant}` : ""}`,
 		webhook: { url: `${receiver.url}/hooks/chaos-${SEED}-${job.plan.index}` },
 	};
 	try {
@@ -338,6 +377,11 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 		for (const f of j.plan.faults) faultsPlanned[f] = (faultsPlanned[f] ?? 0) + 1;
 	}
 	const resubmitted = jobs.filter((j) => (j.view?.attempts ?? 0) > 1).length;
+	const rentals = (await (await fetch(`${vast.url}/_control/instances`)).json()) as {
+		label: string;
+		destroyed: boolean;
+	}[];
+	const rentedBy = (name: string) => rentals.filter((r) => r.label === `reelgate:${name}`);
 	const followed = jobs.filter((j) => j.followed);
 	const streamProblems = followed.flatMap((j) => (j.followed?.problems ?? []).map((p) => `${label(j)}: ${p}`));
 	const sum = (f: (r: FollowResult<JobView>) => number) =>
@@ -350,6 +394,9 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 			`  faults served by the pod emulator: ${JSON.stringify(pod.injected())}`,
 			`  faults served by the RunPod emulator: ${JSON.stringify(runpod.injected())}`,
 			`  faults served by the ComfyUI emulator: ${JSON.stringify(comfy.injected())}`,
+			`  vast.ai instances rented: ${Object.keys(VAST_VARIANTS)
+				.map((n) => `${n} ${rentedBy(n).length} (${rentedBy(n).filter((r) => !r.destroyed).length} live)`)
+				.join(", ")}`,
 			`  restarts: ${runtime.restarts.map((r, i) => `#${i + 1} ${r.inFlight} in flight, down ${r.downMs} ms`).join("; ")}`,
 			`  client retries: ${JSON.stringify(client.tally.retries)}; 5xx answers other than 503: ${client.tally.serverErrors.length}`,
 			`  jobs resubmitted by the Worker (attempts > 1): ${resubmitted}; webhook redeliveries (same webhook-id): ${redeliveries}`,
@@ -376,6 +423,10 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 	expect(streamProblems, "event streams that broke their contract").toEqual([]);
 	// A submit whose answer was lost is followed on the retry, never queued on the GPU a second time.
 	expect(comfy.queuedTwice(), "ComfyUI prompts queued twice").toEqual([]);
+	// A refused key or an empty market rents nothing; the shared backend never holds two live instances at once.
+	expect(rentedBy("chaos-vast-key"), "instances rented with a refused key").toEqual([]);
+	expect(rentedBy("chaos-vast-none"), "instances rented with no offer").toEqual([]);
+	expect(rentedBy("chaos-vast").filter((r) => !r.destroyed).length, "live chaos-vast instances").toBeLessThanOrEqual(1);
 	// 503 is the runtime coming back up (retried by the client); any other 5xx is the API failing a client.
 	expect(client.tally.serverErrors, "5xx answers other than 503").toEqual([]);
 	expect(runtime.restarts.length).toBeGreaterThanOrEqual(2);

@@ -3,18 +3,23 @@
 // code it ends with.
 import type { Rng } from "./prng";
 
-export type BackendKind = "pod" | "runpod" | "comfy";
-export const BACKENDS: readonly BackendKind[] = ["pod", "runpod", "comfy"];
+export type BackendKind = "pod" | "runpod" | "comfy" | "vast";
+export const BACKENDS: readonly BackendKind[] = ["pod", "runpod", "comfy", "vast"];
 
 export interface FaultKind {
 	name: string;
 	/** One fault per slot and job: the emulators read only the first directive of a name. */
-	slot: "run" | "status" | "vanish" | "slow" | "webhook" | "fail" | "upload" | "view" | "chunked";
+	slot: "run" | "status" | "vanish" | "slow" | "webhook" | "fail" | "upload" | "view" | "chunked" | "backend";
 	on: readonly BackendKind[];
 	/** The job must end `failed` with `code`; otherwise it must still end `succeeded`. */
 	permanent: boolean;
 	directives(rng: Rng): string[];
 	code?(backend: BackendKind): string;
+	/**
+	 * A fault of the whole backend (vast.ai's account or market): the job goes to `chaos-<kind>-<variant>`, a backend
+	 * whose emulator scope has that fault (chaos.test.ts `VAST_VARIANTS`).
+	 */
+	variant?: string;
 }
 
 const BOTH = ["pod", "runpod"] as const;
@@ -188,11 +193,42 @@ export const FAULTS: readonly FaultKind[] = [
 		directives: () => ["vanish"],
 		code: () => "lost",
 	},
+	// vast.ai (test/emulators/vastai/server.ts), whose instances serve the same ComfyUI: every job without a fault
+	// shares one instance of `chaos-vast`, whose offers can be rented once, so jobs arriving together must not race
+	// into several rentals. The others go to a backend with the fault in its emulator scope.
+	{
+		name: "vast-instance-lost",
+		slot: "backend",
+		on: ["vast"],
+		permanent: false,
+		variant: "lost",
+		directives: () => [],
+	},
+	{
+		name: "vast-key-refused",
+		slot: "backend",
+		on: ["vast"],
+		permanent: true,
+		variant: "key",
+		directives: () => [],
+		code: () => "backend_misconfigured",
+	},
+	{
+		name: "vast-no-offer",
+		slot: "backend",
+		on: ["vast"],
+		permanent: true,
+		variant: "none",
+		directives: () => [],
+		code: () => "no_capacity",
+	},
 ];
 
 export interface JobPlan {
 	index: number;
 	backend: BackendKind;
+	/** The backend fault's variant (`chaos-<backend>-<variant>`), when it has one. */
+	variant?: string;
 	faults: string[];
 	directives: string[];
 	/** The error code the job must end with; undefined: it must succeed. */
@@ -225,6 +261,7 @@ export function planJob(rng: Rng, index: number, tag: string): JobPlan {
 	return {
 		index,
 		backend,
+		variant: chosen.find((f) => f.variant)?.variant,
 		faults: chosen.map((f) => f.name),
 		directives,
 		expectCode: permanent?.code?.(backend),

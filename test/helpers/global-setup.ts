@@ -32,7 +32,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 	project.provide("comfyEmulator", { url: comfy.url, token: comfy.token });
 	const vast = await startVastEmulator({
 		comfyPort: Number(new URL(comfy.url).port),
-		addComfyToken: (t) => comfy.addToken(t),
+		addComfyToken: (t, o) => comfy.addToken(t, o),
 	});
 	project.provide("vastEmulator", { url: vast.url, apiKey: vast.apiKey });
 	return async () => {

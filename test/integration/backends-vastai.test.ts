@@ -79,8 +79,12 @@ describe("vastai backend", () => {
 		expect(ours).toHaveLength(1);
 		const inst = ours[0] as EmuInstance;
 		expect(inst.body.env?.WEB_PASSWORD).toMatch(/^[A-Za-z0-9_-]{32}$/);
-		expect(inst.body.onstart).toContain("download_models.sh");
-		expect(inst.body.onstart).toContain("wan2.2-i2v");
+		// The onstart fetches the model's files itself (no repository to clone), each verified before ComfyUI sees it.
+		expect(inst.body.onstart).not.toContain("git clone");
+		expect(inst.body.onstart).toContain(
+			"get 'diffusion_models' 'wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors' 'https://huggingface.co/",
+		);
+		expect(inst.body.onstart).toContain('mv "$f.part" "$f"');
 		expect(inst.destroyed).toBe(false);
 		// Idle past idle_destroy_s (its last use moved back 2 s in the object's storage, instead of sleeping): the
 		// backend's alarm destroys it.
@@ -135,7 +139,7 @@ describe("vastai backend", () => {
 		const health = (await res.json()) as { reachable: boolean; details: Record<string, unknown> };
 		expect(health).toMatchObject({
 			reachable: true,
-			details: { offers_available: 2, cheapest_dph: 0.21, instance: null },
+			details: { offers_available: 2, cheapest_dph: 0.21, instance: null, waiting: null },
 		});
 	});
 });

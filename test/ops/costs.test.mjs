@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { costs, workloadOf } from "../../scripts/costs.mjs";
 import { breakEvenUtilization, compareCosts, gpusNeeded, percentile } from "../../src/ops/cost-model.ts";
@@ -101,6 +104,34 @@ describe("npm run costs", () => {
 		expect(out.text()).toMatch(/serverless\s+\$18\.00/);
 		expect(out.text()).toMatch(/pod pays off above 66\.7% busy \(57600 GPU-seconds/);
 		expect(out.text()).not.toContain(admin.token);
+	});
+
+	it("counts what vast.ai billed beyond the jobs: boot and idle time of each rental", async () => {
+		const dir = mkdtempSync(path.join(tmpdir(), "costs-"));
+		const file = path.join(dir, "usage.json");
+		const rentals = [
+			{
+				backend_name: "vast",
+				instances: 2,
+				billed_seconds: 7200,
+				boot_seconds: 140,
+				billed_usd: 0.84,
+				jobs_cost_usd: 0.5,
+				unattributed_usd: 0.34,
+			},
+		];
+		writeFileSync(file, JSON.stringify({ ...usage, rentals }));
+		const out = collector();
+		const r = await costs(["--file", file], { env: {}, log: out.log });
+		expect(r.workload.rental_overhead_usd).toBe(0.34);
+		// $27.36 carried by jobs + $0.34 of boot and idle = $27.70 paid.
+		expect(out.text()).toContain(
+			"Recorded cost: $27.36 carried by jobs + $0.3400 of vast.ai boot and idle time = $27.70 paid",
+		);
+		expect(out.text()).toContain(
+			"vast (vast.ai rentals): 2 instances, 2.00 h billed (0.04 h booting), $0.8400: $0.5000 carried by jobs, $0.3400 boot and idle",
+		);
+		rmSync(dir, { recursive: true, force: true });
 	});
 
 	it("refuses bad input clearly", async () => {

@@ -65,6 +65,26 @@ describe("after a submission", () => {
 		const d = afterFailure(pinned, { ok: false, reason: "rejected", message: "no" }, ctx);
 		expect(d.type).toBe("finish");
 	});
+
+	it("moves a job away from a backend with no capacity, else fails it with the failure's own code", () => {
+		const none = {
+			ok: false,
+			reason: "no_capacity",
+			message: "No vast.ai offer matched",
+			code: "no_capacity",
+		} as const;
+		expect(afterSubmit(job(), none, ctx)).toMatchObject({
+			type: "failover",
+			otherwise: { type: "finish", job: { error: { code: "no_capacity", message: "No vast.ai offer matched" } } },
+		});
+		const pinned = job();
+		pinned.spec.backend.pinned = true;
+		const key = { ok: false, reason: "misconfigured", message: "key refused", code: "backend_misconfigured" } as const;
+		expect(afterSubmit(pinned, key, ctx)).toMatchObject({
+			type: "finish",
+			job: { error: { code: "backend_misconfigured" } },
+		});
+	});
 });
 
 describe("after a refused admission", () => {
@@ -107,6 +127,9 @@ describe("after a poll", () => {
 			event: "lost",
 			delayMs: 0,
 		});
+		// Why it was lost (a dead machine) goes to the history.
+		const died = { ok: true, state: "lost", error: { code: "instance_lost", message: "instance 5 exited" } } as const;
+		expect(afterPoll(submitted, died, ctx)).toMatchObject({ event: "lost", detail: "instance 5 exited" });
 		const last = job({ remote_id: "r3", attempts: MAX_ATTEMPTS });
 		expect(afterPoll(last, { ok: true, state: "lost" }, ctx)).toMatchObject({
 			type: "finish",

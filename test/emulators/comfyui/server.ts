@@ -11,7 +11,10 @@
  * → {exec_info:{queue_remaining}}; `GET /history/{id}` → {} until done, then {id:{prompt, outputs, status, meta}}
  * with the video under `images` + `animated:[true]` (SaveVideo); `GET /queue` → {queue_running, queue_pending};
  * `POST /queue` {delete}|{clear}; `POST /interrupt` {prompt_id?}; `POST /history` {delete}|{clear};
- * `GET /view?filename&subfolder&type`; `GET /system_stats`.
+ * `GET /view?filename&subfolder&type`; `GET /system_stats`; `GET /models/{folder}` → the file names in that model
+ * folder: every weight file the shipped manifests (models/*.json) list there, as if all were present (404 for a
+ * folder ComfyUI does not know). A token added with `modelsAfter: N` (a vast.ai instance still fetching its models)
+ * sees each folder empty for its first N listings of it.
  *
  * Each `/history/{id}` call moves that prompt one step: pending → running → finished. Clock mode (`tickMs`): a timer
  * moves every live prompt one step per tick instead, and `/history` only reports (many jobs polled slowly still
@@ -35,6 +38,7 @@
  * `videoSeed: "prompt"` makes the video `fakeVideo(prompt, size)` (the positive prompt's text), so a client that
  * knows the prompt knows the bytes; by default it is `fakeVideo(prompt_id)`.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 import { fakeVideo } from "../pod/server";
 
@@ -54,7 +58,7 @@ export interface ComfyEmulator {
 	/** The prompt ids queued again while still known (queued, running or in the history): a job run twice. */
 	queuedTwice(): string[];
 	/** Accepts another Bearer token too (a vast.ai instance's WEB_PASSWORD, see ../vastai/server.ts). */
-	addToken(token: string): void;
+	addToken(token: string, options?: { modelsAfter?: number }): void;
 	close(): Promise<void>;
 }
 
@@ -110,11 +114,34 @@ function positiveText(graph: Prompt["graph"]): string | undefined {
 	return undefined;
 }
 
+/** Model folder → the file names the shipped manifests list there (the folders ComfyUI knows, some empty). */
+function shippedModelFiles(): Map<string, string[]> {
+	const out = new Map<string, string[]>(
+		["checkpoints", "diffusion_models", "loras", "text_encoders", "vae", "audio_encoders", "clip_vision"].map((f) => [
+			f,
+			[],
+		]),
+	);
+	const dir = new URL("../../../models/", import.meta.url);
+	for (const entry of readdirSync(dir)) {
+		if (!entry.endsWith(".json") || entry === "manifest.schema.json") continue;
+		const manifest = JSON.parse(readFileSync(new URL(entry, dir), "utf8")) as {
+			files?: { folder: string; name: string }[];
+		};
+		for (const f of manifest.files ?? []) out.set(f.folder, [...(out.get(f.folder) ?? []), f.name]);
+	}
+	return out;
+}
+
 export async function startComfyEmulator(options: ComfyEmulatorOptions = {}): Promise<ComfyEmulator> {
 	const token = options.token ?? "comfy-emulator-token";
 	const files = new Map<string, Uint8Array>(); // "type/subfolder/name" → bytes
 	const prompts = new Map<string, Prompt>();
 	const tokens = new Set([token]);
+	/** Per token, how many listings of each folder come back empty (an instance still fetching its weights). */
+	const modelsLate = new Map<string, number>();
+	const lateListings = new Map<string, number>();
+	const modelFolders = shippedModelFiles();
 	/** Every graph queued, kept after the prompt is deleted, for `GET /_control/prompts/{id}/graph`. */
 	const graphs = new Map<string, Prompt["graph"]>();
 	/** How many times each prompt id was queued (a client that posts a prompt twice runs it twice). */
@@ -397,6 +424,17 @@ export async function startComfyEmulator(options: ComfyEmulatorOptions = {}): Pr
 			res.writeHead(200, { "content-type": "video/mp4", "content-length": String(bytes.byteLength) });
 			return res.end(bytes);
 		}
+		const folder = /^\/models\/([\w-]+)$/.exec(path);
+		if (req.method === "GET" && folder) {
+			const names = modelFolders.get(folder[1] ?? "");
+			if (!names) return send(res, 404, {});
+			const caller = String(req.headers.authorization ?? "").replace(/^Bearer /, "");
+			const seen = `${caller}/${folder[1]}`;
+			const listings = (lateListings.get(seen) ?? 0) + 1;
+			lateListings.set(seen, listings);
+			if (listings <= (modelsLate.get(caller) ?? 0)) return send(res, 200, []);
+			return send(res, 200, names);
+		}
 		if (req.method === "GET" && path === "/system_stats") {
 			return send(res, 200, {
 				system: { os: "posix", comfyui_version: "0.38.1", python_version: "3.12.3", pytorch_version: "2.8.0" },
@@ -425,7 +463,10 @@ export async function startComfyEmulator(options: ComfyEmulatorOptions = {}): Pr
 	return {
 		url: `http://127.0.0.1:${port}`,
 		token,
-		addToken: (t) => tokens.add(t),
+		addToken: (t, o) => {
+			tokens.add(t);
+			if (o?.modelsAfter) modelsLate.set(t, o.modelsAfter);
+		},
 		injected: () => Object.fromEntries(served),
 		queuedTwice: () => [...twice],
 		close: () => {

@@ -7,11 +7,63 @@
  *
  * An instance boots over `show` calls: actual_status null → loading → running, with `ports["8188/tcp"]` mapped to
  * the ComfyUI emulator (whose Bearer token list gets the instance's env WEB_PASSWORD, as the template's Caddy does).
- * An `onstart` containing `#die` makes it `exited` instead. Control (no auth): `GET /_control/instances` (all, with the
+ * An `onstart` containing `#die` makes it `exited` instead; one containing `#models-late` makes its ComfyUI list
+ * empty model folders for the first two listings, as while the onstart still fetches the weights. Control (no auth): `GET /_control/instances` (all, with the
  * create bodies, destroyed ones included), `POST /_control/instances` {label} adds an instance as if created
  * elsewhere (an orphan), `GET /_control/searches` (the search bodies received).
+ *
+ * Faults, per scope: an API key `<key>.<scope>` is accepted too, and `PUT /_control/scopes/<scope>` sets that
+ * scope's faults, so test files sharing the emulator do not see each other's: `single_use_offers` (an offer rented
+ * once answers 400 "no_such_ask" to every later create and leaves the search, as on vast.ai), `no_offers` (every
+ * search finds none), `refuse_key` (401 to everything), `destroy_status` (DELETE answers it, with `Retry-After:
+ * destroy_retry_after_s` when set, and destroys nothing), `create_429` (that many creates answer 429 with `Retry-After:
+ * create_retry_after_s`), `first_dies_after_ms` (the scope's first instance turns
+ * `exited`, its port closed, N ms after it was first shown running: alive through its boot, then lost). A destroyed instance's offer can be rented again.
+ * `POST /_control/instances/<id>/kill` makes an instance `exited`, as a host failure would. Each instance has its own
+ * port in front of the ComfyUI emulator (its `8188/tcp`), closed when it dies or is destroyed: a client still using
+ * the address meets a refused connection, as with a real dead host.
  */
-import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
+import {
+	type Json,
+	type LoopbackServer,
+	type NodeRequest,
+	type NodeResponse,
+	readBody,
+	sendJson,
+	serveOnLoopback,
+} from "../loopback-http";
+
+/**
+ * An instance's own port in front of the shared ComfyUI emulator, as vast.ai maps each instance's 8188: closed
+ * when the instance dies or is destroyed, so a client still using its address meets a refused connection.
+ */
+async function instancePort(comfyPort: number): Promise<LoopbackServer> {
+	return serveOnLoopback(async (req, res) => {
+		const body = await readBody(req);
+		const headers: Record<string, string> = {};
+		for (const [k, v] of Object.entries(req.headers)) {
+			if (typeof v === "string" && !["host", "connection", "content-length"].includes(k)) headers[k] = v;
+		}
+		const upstream = await fetch(`http://127.0.0.1:${comfyPort}${req.url ?? "/"}`, {
+			method: req.method,
+			headers,
+			body: req.method === "GET" || req.method === "HEAD" ? undefined : body,
+		});
+		const out: Record<string, string> = {};
+		upstream.headers.forEach((v, k) => {
+			if (!["transfer-encoding", "connection", "content-encoding", "keep-alive"].includes(k)) out[k] = v;
+		});
+		res.writeHead(upstream.status, out);
+		if (!upstream.body) return res.end();
+		const reader = upstream.body.getReader();
+		for (;;) {
+			const { done, value } = await reader.read();
+			if (done) break;
+			res.write(value);
+		}
+		res.end();
+	});
+}
 
 export interface VastEmulator {
 	url: string;
@@ -91,8 +143,34 @@ function matches(offer: Json, filter: Json): boolean {
 	return true;
 }
 
+interface Scope {
+	single_use_offers?: boolean;
+	no_offers?: boolean;
+	refuse_key?: boolean;
+	destroy_status?: number;
+	destroy_retry_after_s?: number;
+	/** The scope's first instance dies (`exited`) this long after it was first shown running: a host lost later. */
+	first_dies_after_ms?: number;
+	/** Instances created in this scope so far. */
+	created?: number;
+	/** The next this many creates answer 429 with `Retry-After: create_retry_after_s` (default 1). */
+	create_429?: number;
+	create_retry_after_s?: number;
+	/** Offers rented in this scope (with single_use_offers). */
+	rented: number[];
+}
+
 interface Instance {
 	id: number;
+	killed?: boolean;
+	/** The fault scope it was created in (its offer is given back on destroy). */
+	scope?: Scope;
+	/** It dies this long after it is first shown running. */
+	diesAfterMs?: number;
+	dying?: boolean;
+	/** Its port in front of ComfyUI, closed once it dies or is destroyed. */
+	port?: LoopbackServer;
+	portClosed?: boolean;
 	label: string;
 	offer: Json;
 	body: Json;
@@ -103,18 +181,36 @@ interface Instance {
 export async function startVastEmulator(options: {
 	apiKey?: string;
 	comfyPort: number;
-	addComfyToken: (token: string) => void;
+	addComfyToken: (token: string, options?: { modelsAfter?: number }) => void;
 }): Promise<VastEmulator> {
 	const apiKey = options.apiKey ?? "vast-emulator-key";
 	const instances = new Map<number, Instance>();
 	const searches: Json[] = [];
 	let nextId = 5000;
+	const scopes = new Map<string, Scope>();
+	const timers: ReturnType<typeof setTimeout>[] = [];
+	const scopeOf = (key: string): Scope | null => {
+		if (key === apiKey) return { rented: [] };
+		if (!key.startsWith(`${apiKey}.`)) return null;
+		const name = key.slice(apiKey.length + 1);
+		const scope = scopes.get(name) ?? { rented: [] };
+		scopes.set(name, scope);
+		return scope;
+	};
 
 	const send = sendJson;
 
 	function view(inst: Instance): Json {
 		const dies = String(inst.body.onstart ?? "").includes("#die");
-		const status = dies && inst.shows >= 2 ? "exited" : inst.shows < 1 ? null : inst.shows < 2 ? "loading" : "running";
+		const status = inst.killed
+			? "exited"
+			: dies && inst.shows >= 2
+				? "exited"
+				: inst.shows < 1
+					? null
+					: inst.shows < 2
+						? "loading"
+						: "running";
 		const base: Json = {
 			id: inst.id,
 			label: inst.label,
@@ -126,10 +222,26 @@ export async function startVastEmulator(options: {
 			public_ipaddr: "127.0.0.1",
 			template_hash_id: inst.body.template_hash_id ?? null,
 		};
+		if (status === "exited") closePort(inst);
+		if (status === "running" && inst.diesAfterMs !== undefined && !inst.dying) {
+			inst.dying = true;
+			const death = setTimeout(() => {
+				inst.killed = true;
+				closePort(inst);
+			}, inst.diesAfterMs);
+			timers.push(death);
+		}
 		if (status === "running") {
-			base.ports = { "8188/tcp": [{ HostIp: "0.0.0.0", HostPort: String(options.comfyPort) }] };
+			base.ports = { "8188/tcp": [{ HostIp: "0.0.0.0", HostPort: String(inst.port?.port ?? options.comfyPort) }] };
 		}
 		return base;
+	}
+
+	/** The instance is gone: whoever still holds its address meets a refused connection. */
+	function closePort(inst: Instance): void {
+		if (inst.portClosed || !inst.port) return;
+		inst.portClosed = true;
+		void inst.port.close();
 	}
 
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
@@ -160,34 +272,94 @@ export async function startVastEmulator(options: {
 				body: {},
 				shows: 2,
 				destroyed: false,
+				port: await instancePort(options.comfyPort),
 			});
 			return send(res, 200, { id });
 		}
-		if (req.headers.authorization !== `Bearer ${apiKey}`) return send(res, 401, { success: false, error: "auth" });
+		const scopeControl = /^\/_control\/scopes\/([\w-]+)$/.exec(path);
+		if (scopeControl && req.method === "PUT") {
+			const name = scopeControl[1] as string;
+			const before = scopes.get(name);
+			scopes.set(name, {
+				...(json() as Omit<Scope, "rented">),
+				rented: before?.rented ?? [],
+				created: before?.created,
+			});
+			return send(res, 200, { ok: true });
+		}
+		const kill = /^\/_control\/instances\/(\d+)\/kill$/.exec(path);
+		if (kill && req.method === "POST") {
+			const inst = instances.get(Number(kill[1]));
+			if (!inst) return send(res, 404, { error: "no such instance" });
+			inst.killed = true;
+			closePort(inst);
+			return send(res, 200, { ok: true });
+		}
+		const auth = String(req.headers.authorization ?? "");
+		const scope = auth.startsWith("Bearer ") ? scopeOf(auth.slice(7)) : null;
+		if (!scope || scope.refuse_key) {
+			return send(res, 401, { success: false, error: "invalid_api_key", msg: "Invalid API key." });
+		}
 
 		if (req.method === "POST" && path === "/api/v0/bundles/") {
 			const filter = json();
 			searches.push(filter);
 			const limit = typeof filter.limit === "number" ? filter.limit : 64;
-			return send(res, 200, { offers: OFFERS.filter((o) => matches(o, filter)).slice(0, limit) });
+			if (scope.no_offers) return send(res, 200, { offers: [] });
+			const open = OFFERS.filter((o) => !scope.rented.includes(o.id) && matches(o, filter));
+			return send(res, 200, { offers: open.slice(0, limit) });
 		}
 		const ask = /^\/api\/v0\/asks\/(\d+)\/$/.exec(path);
 		if (req.method === "PUT" && ask) {
 			const offer = OFFERS.find((o) => o.id === Number(ask[1]));
 			if (!offer) return send(res, 404, { success: false, error: "no_such_ask" });
+			if (scope.create_429) {
+				scope.create_429 -= 1;
+				const body = { success: false, error: "rate_limited", msg: "Too many requests." };
+				return send(res, 429, body, { "retry-after": String(scope.create_retry_after_s ?? 1) });
+			}
+			if (scope.single_use_offers && scope.rented.includes(offer.id)) {
+				return send(res, 400, {
+					success: false,
+					error: "no_such_ask",
+					msg: `Offer ${offer.id} is no longer available.`,
+				});
+			}
+			if (scope.single_use_offers) scope.rented.push(offer.id);
 			const body = json();
 			const id = nextId++;
-			instances.set(id, { id, label: String(body.label ?? ""), offer, body, shows: 0, destroyed: false });
+			scope.created = (scope.created ?? 0) + 1;
+			const diesAfterMs = scope.created === 1 ? scope.first_dies_after_ms : undefined;
+			instances.set(id, {
+				id,
+				label: String(body.label ?? ""),
+				offer,
+				body,
+				shows: 0,
+				destroyed: false,
+				scope,
+				diesAfterMs,
+				port: await instancePort(options.comfyPort),
+			});
 			const env = (body.env ?? {}) as Json;
-			if (typeof env.WEB_PASSWORD === "string") options.addComfyToken(env.WEB_PASSWORD);
+			// `#models-late` in the onstart: ComfyUI answers before its model folders fill (two listings later).
+			const late = String(body.onstart ?? "").includes("#models-late") ? { modelsAfter: 2 } : undefined;
+			if (typeof env.WEB_PASSWORD === "string") options.addComfyToken(env.WEB_PASSWORD, late);
 			return send(res, 200, { success: true, new_contract: id });
 		}
 		const one = /^\/api\/v0\/instances\/(\d+)\/$/.exec(path);
 		if (one) {
 			const inst = instances.get(Number(one[1]));
 			if (req.method === "DELETE") {
+				if (scope.destroy_status) {
+					const body = { success: false, error: "rate_limited", msg: "Too many requests." };
+					return send(res, scope.destroy_status, body, { "retry-after": String(scope.destroy_retry_after_s ?? 1) });
+				}
 				if (!inst || inst.destroyed) return send(res, 404, { success: false, error: "no_such_instance" });
 				inst.destroyed = true;
+				closePort(inst);
+				// The machine is free again: its offer can be rented anew.
+				if (inst.scope) inst.scope.rented = inst.scope.rented.filter((o) => o !== inst.offer.id);
 				return send(res, 200, { success: true });
 			}
 			if (!inst || inst.destroyed) return send(res, 200, { instances: null });
@@ -212,6 +384,10 @@ export async function startVastEmulator(options: {
 	return {
 		url: `http://127.0.0.1:${port}`,
 		apiKey,
-		close: () => server.close(),
+		close: async () => {
+			for (const t of timers) clearTimeout(t);
+			for (const inst of instances.values()) closePort(inst);
+			await server.close();
+		},
 	};
 }
