@@ -5,6 +5,7 @@
  * (`x-codeSamples`; the renderer adds its own curl, fetch and requests ones from the same examples).
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import { SHIPPED_MANIFESTS } from "../models/shipped";
 
 type ApiDocument = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;
 type PathItem = NonNullable<ApiDocument["paths"]>[string];
@@ -82,6 +83,9 @@ export const REQUEST_EXAMPLES: Record<string, unknown> = {
 		config: { url: "https://gpu-1.your-cloud.example", token: "…" },
 	},
 	"PUT /v1/admin/accounts/{account}/limits": { max_concurrent_jobs: 10, monthly_spend_cap_usd: 250 },
+	// The shipped manifest itself: registering it again, unchanged, is harmless.
+	"PUT /v1/admin/models/{id}": SHIPPED_MANIFESTS.find((m) => m.id === "wan2.2-i2v"),
+	"POST /v1/admin/models/{id}/validate": { backend: "gpu-1" },
 };
 
 /** Path parameter values for the snippets where the schema gives none. */

@@ -11,7 +11,7 @@
  * → {exec_info:{queue_remaining}}; `GET /history/{id}` → {} until done, then {id:{prompt, outputs, status, meta}}
  * with the video under `images` + `animated:[true]` (SaveVideo); `GET /queue` → {queue_running, queue_pending};
  * `POST /queue` {delete}|{clear}; `POST /interrupt` {prompt_id?}; `POST /history` {delete}|{clear};
- * `GET /view?filename&subfolder&type`; `GET /system_stats`.
+ * `GET /view?filename&subfolder&type`; `GET /system_stats`; `GET /object_info` (the recorded v0.8.0 one).
  *
  * Each `/history/{id}` call moves that prompt one step: pending → running → finished. Clock mode (`tickMs`): a timer
  * moves every live prompt one step per tick instead, and `/history` only reports (many jobs polled slowly still
@@ -35,6 +35,7 @@
  * `videoSeed: "prompt"` makes the video `fakeVideo(prompt, size)` (the positive prompt's text), so a client that
  * knows the prompt knows the bytes; by default it is `fakeVideo(prompt_id)`.
  */
+import { readFileSync } from "node:fs";
 import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 import { fakeVideo } from "../pod/server";
 
@@ -58,25 +59,16 @@ export interface ComfyEmulator {
 	close(): Promise<void>;
 }
 
-const KNOWN_NODES = new Set([
-	"UNETLoader",
-	"LoraLoaderModelOnly",
-	"ModelSamplingSD3",
-	"CLIPLoader",
-	"CLIPTextEncode",
-	"VAELoader",
-	"LoadImage",
-	"LoadAudio",
-	"WanImageToVideo",
-	"WanSoundImageToVideo",
-	"AudioEncoderLoader",
-	"AudioEncoderEncode",
-	"KSampler",
-	"KSamplerAdvanced",
-	"VAEDecode",
-	"CreateVideo",
-	"SaveVideo",
-]);
+/**
+ * The node classes of ComfyUI v0.8.0 as recorded (test/data/comfyui-object-info.json, no models installed): what
+ * `GET /object_info` answers and which classes `POST /prompt` knows.
+ */
+const OBJECT_INFO = (
+	JSON.parse(readFileSync(new URL("../../data/comfyui-object-info.json", import.meta.url), "utf8")) as {
+		nodes: Record<string, unknown>;
+	}
+).nodes;
+const KNOWN_NODES = new Set(Object.keys(OBJECT_INFO));
 
 interface Prompt {
 	id: string;
@@ -397,6 +389,7 @@ export async function startComfyEmulator(options: ComfyEmulatorOptions = {}): Pr
 			res.writeHead(200, { "content-type": "video/mp4", "content-length": String(bytes.byteLength) });
 			return res.end(bytes);
 		}
+		if (req.method === "GET" && path === "/object_info") return send(res, 200, OBJECT_INFO);
 		if (req.method === "GET" && path === "/system_stats") {
 			return send(res, 200, {
 				system: { os: "posix", comfyui_version: "0.38.1", python_version: "3.12.3", pytorch_version: "2.8.0" },
