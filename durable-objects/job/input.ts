@@ -17,8 +17,8 @@ export function modelDefaults(model: Model): ModelDefaults {
 		case "preview":
 			// 16:9 in multiples of 16, which every model's encoder path accepts.
 			return { width: 512, height: 288, fps: 24 };
-		case "wan2.2-i2v":
-		case "wan2.2-s2v":
+		default:
+			// Wan 2.2, and any registered ComfyUI model: its workflow is filled from its manifest's own defaults.
 			return { width: 640, height: 640, fps: 16 };
 	}
 }

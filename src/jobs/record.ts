@@ -25,6 +25,13 @@ export interface JobSpec {
 	id: string;
 	account_id: string;
 	model: Model;
+	/** The manifest version the job runs; absent on jobs created before models were versioned. */
+	model_version?: string;
+	/**
+	 * Every parameter's value as the model's schema resolved it at creation (client values, defaults, the drawn
+	 * seed) and the values derived from them: what a workflow is filled with, the same at every submission.
+	 */
+	model_params?: { values: Record<string, string | number | boolean>; derived: Record<string, number> };
 	created_at: string;
 	/** Origin for the signed URLs the GPU worker uses: PUBLIC_URL, else the creating request's origin. */
 	origin: string;
@@ -66,6 +73,7 @@ export interface JobSnapshot {
 	account_id: string;
 	status: JobState["status"];
 	model: string;
+	model_version?: string;
 	created_at: string;
 	started_at: string | null;
 	completed_at: string | null;
@@ -99,6 +107,7 @@ export function snapshotOf(record: JobRecord): JobSnapshot {
 		account_id: record.spec.account_id,
 		status: record.status,
 		model: record.spec.model,
+		...(record.spec.model_version ? { model_version: record.spec.model_version } : {}),
 		created_at: record.spec.created_at,
 		started_at: record.started_at,
 		completed_at: record.completed_at,

@@ -1,0 +1,138 @@
+// POST /v1/jobs checks `input` against the named model's manifest: its files, its parameter schema, its derived
+// values, and never clamps a value past a limit silently. A job records the manifest version it runs.
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import still from "../data/still-video-manifest.json";
+import { putPodBackend } from "../emulators/pod/harness";
+import { ADMIN, call, newAccount, PNG, upload, wav } from "../helpers/api";
+import { wavBytes } from "../helpers/media";
+
+let auth: Record<string, string>;
+let image: string;
+let longAudio: string;
+
+interface Problem {
+	status: number;
+	code: string;
+	detail: string;
+	errors?: { path: string; message: string }[];
+}
+
+const post = (body: unknown) => call("/v1/jobs", { method: "POST", headers: auth, body: JSON.stringify(body) });
+
+async function refused(body: unknown): Promise<Problem> {
+	const res = await post(body);
+	expect(res.headers.get("content-type")).toBe("application/problem+json");
+	expect(res.status).toBe(400);
+	return (await res.json()) as Problem;
+}
+
+beforeAll(async () => {
+	auth = await newAccount("models-jobs");
+	image = await upload(auth, PNG, "image/png", "still.png");
+	// 300 s of audio, at a sample rate low enough to stay small.
+	longAudio = await upload(auth, wavBytes({ seconds: 300, sampleRate: 100 }), "audio/wav", "long.wav");
+	expect((await putPodBackend("models-jobs-pod", { models: ["preview"] })).status).toBe(200);
+	const { url, token } = inject("comfyEmulator");
+	const res = await call("/v1/admin/backends/models-jobs-comfy", {
+		method: "PUT",
+		headers: ADMIN,
+		body: JSON.stringify({ kind: "comfyui", config: { url, token }, enabled: false }),
+	});
+	expect(res.status).toBe(200);
+});
+
+describe("POST /v1/jobs against the model's parameter schema", () => {
+	it.each([
+		["a steps past wan2.2-i2v's range", "wan2.2-i2v", { steps: 60 }, "input.steps: must be an integer from 2 to 50."],
+		[
+			"a resolution over wan2.2-i2v's pixel budget",
+			"wan2.2-i2v",
+			{ resolution: "1280x1280" },
+			"input.resolution: must be WIDTHxHEIGHT, each side a multiple of 16 from 128 to 1280, at most 921600 pixels.",
+		],
+		[
+			"a duration wan2.2-i2v cannot render",
+			"wan2.2-i2v",
+			{ duration_s: 12 },
+			"input.duration_s: gives frames 193 (duration_s 12, fps 16); wan2.2-i2v takes 5 to 161.",
+		],
+		[
+			"a parameter the model does not take",
+			"wan2.2-i2v",
+			{ guidance: 7 },
+			"input.guidance: wan2.2-i2v has no parameter guidance; it takes prompt, negative_prompt, resolution, duration_s, fps, seed, steps.",
+		],
+		[
+			"a file the model does not take",
+			"wan2.2-i2v",
+			{ audio: "upl_x" },
+			"input.audio: wan2.2-i2v takes no audio; it takes image.",
+		],
+		["a missing required file", "wan2.2-s2v", {}, "input.audio: is required by wan2.2-s2v."],
+	])("refuses %s, naming the field and the rule", async (_what, model, extra, detail) => {
+		const problem = await refused({ model, input: { image: "upl_x", ...extra } });
+		expect(problem.code).toBe("invalid_request");
+		expect(problem.detail).toBe(detail);
+		expect(problem.errors?.[0]?.path).toBe(`json.${detail.slice(0, detail.indexOf(":"))}`);
+	});
+
+	it("refuses 300 s of audio for the preview, which renders at most 60 s, instead of cutting it", async () => {
+		const problem = await refused({ model: "preview", input: { image, audio: longAudio } });
+		expect(problem.detail).toBe(
+			"input.audio: lasts 300 s; preview takes duration_s of at most 60: give input.duration_s to render part of it.",
+		);
+		// Naming a duration that fits renders part of the audio.
+		const res = await post({ model: "preview", input: { image, audio: longAudio, duration_s: 20 } });
+		expect(res.status).toBe(202);
+	});
+
+	it("names the known models, registered ones included, for an unknown id", async () => {
+		expect(
+			(await call("/v1/admin/models/still-video", { method: "PUT", headers: ADMIN, body: JSON.stringify(still) }))
+				.status,
+		).toBe(201);
+		const problem = await refused({ model: "sora", input: { image } });
+		expect(problem.detail).toBe(
+			'There is no model "sora"; the models are preview, still-video, wan2.2-i2v, wan2.2-s2v.',
+		);
+		expect(problem.errors).toEqual([
+			{ path: "json.model", message: "one of preview, still-video, wan2.2-i2v, wan2.2-s2v" },
+		]);
+	});
+
+	it("checks a registered model's own parameters", async () => {
+		const problem = await refused({ model: "still-video", input: { image, fps: 31 } });
+		expect(problem.detail).toBe("input.fps: must be an integer from 1 to 30.");
+	});
+});
+
+describe("the version a job runs", () => {
+	it("is recorded on the job, and a job of a retired model is still there to read", async () => {
+		const pv = await post({
+			model: "preview",
+			input: { image, audio: await upload(auth, wav(1), "audio/wav", "a.wav") },
+		});
+		expect(pv.status).toBe(202);
+		expect(await pv.json()).toMatchObject({ model: "preview", model_version: "1" });
+
+		const v2 = { ...structuredClone(still), version: "2", description: "The second version." };
+		expect(
+			(await call("/v1/admin/models/still-video", { method: "PUT", headers: ADMIN, body: JSON.stringify(v2) })).status,
+		).toBe(201);
+		await call("/v1/admin/backends/models-jobs-comfy", {
+			method: "PUT",
+			headers: ADMIN,
+			body: JSON.stringify({ kind: "comfyui", config: inject("comfyEmulator"), enabled: true }),
+		});
+		const res = await post({ model: "still-video", input: { image, duration_s: 1 } });
+		expect(res.status).toBe(202);
+		const job = (await res.json()) as { id: string; model_version: string };
+		expect(job.model_version).toBe("2");
+
+		expect((await call("/v1/admin/models/still-video", { method: "DELETE", headers: ADMIN })).status).toBe(204);
+		const after = await post({ model: "still-video", input: { image } });
+		expect(after.status).toBe(400);
+		const kept = await call(`/v1/jobs/${job.id}`, { headers: auth });
+		expect(await kept.json()).toMatchObject({ model: "still-video", model_version: "2" });
+	});
+});
