@@ -5,11 +5,12 @@
 import { type BackendRow, getBackend, listEnabledBackends } from "../db/backends";
 import type { JobSpec } from "../jobs/record";
 import { createLogger } from "../lib/logger";
-import { findModel } from "../models/catalog";
+import { manifestAt } from "../models/catalog";
 import type { ModelManifest } from "../models/manifest";
 import type { Availability } from "../models/view";
 import { COOLDOWN_MS } from "./breaker";
 import { type BackendFailure, type BackendResult, policyOf } from "./failure";
+import { isObject } from "./http";
 import { parseModels } from "./registry";
 import type { AcquireResult, BackendSnapshot } from "./types";
 
@@ -40,16 +41,57 @@ function healthy(s: BackendSnapshot | null, now: number): boolean {
 }
 
 /** What routing needs to know of a model. */
-export type ModelNeeds = Pick<ModelManifest, "id" | "kind">;
+export type ModelNeeds = Pick<ModelManifest, "id" | "kind"> & Partial<Pick<ModelManifest, "gpu">>;
+
+const GIB = 1024 ** 3;
+
+/** The largest `vram_total` (bytes) among ComfyUI's `/system_stats` devices as a health check recorded them. */
+function largestVram(details: unknown): number | null {
+	const gpus = isObject(details) && Array.isArray(details.gpus) ? details.gpus : [];
+	const sizes = gpus.map((g) => (isObject(g) && typeof g.vram_total === "number" ? g.vram_total : 0));
+	const max = Math.max(0, ...sizes);
+	return max > 0 ? max : null;
+}
+
+/**
+ * The GPU memory, in GB, a backend is known to offer: what its ComfyUI reported at the last health check (a
+ * `comfyui` backend, or a vast.ai instance that is up), else the least a vast.ai backend rents when its
+ * `min_gpu_ram_gb` is set. Null when unknown (a RunPod endpoint or pod says nothing of its GPU): no constraint then.
+ */
+export function gpuMemoryGb(row: BackendRow): number | null {
+	let health: unknown = null;
+	try {
+		health = row.last_health ? JSON.parse(row.last_health) : null;
+	} catch {
+		health = null;
+	}
+	const details = isObject(health) && isObject(health.details) ? health.details : {};
+	const reported = largestVram(row.kind === "vastai" ? details.comfyui : details);
+	if (reported !== null) return reported / GIB;
+	if (row.kind === "vastai") {
+		try {
+			const config = JSON.parse(row.config) as { min_gpu_ram_gb?: unknown };
+			// Only when set: offers searched by the default floor may still be larger, so it says nothing sure.
+			return typeof config.min_gpu_ram_gb === "number" ? config.min_gpu_ram_gb : null;
+		} catch {
+			return null;
+		}
+	}
+	return null;
+}
 
 /**
  * Whether a backend may run a model: ComfyUI-based kinds run ComfyUI workflows only (not the GPU worker's own
- * `preview`), and an operator's model list, when the backend has one, must name it.
+ * `preview`), an operator's model list, when the backend has one, must name it, and a GPU known to be smaller
+ * than the model needs (`gpu.memory_gb` of its manifest) cannot hold it.
  */
 export function servesModel(row: BackendRow, model: ModelNeeds): boolean {
 	if ((row.kind === "comfyui" || row.kind === "vastai") && model.kind !== "comfyui") return false;
 	const models = parseModels(row);
-	return models.length === 0 || models.includes(model.id);
+	if (models.length > 0 && !models.includes(model.id)) return false;
+	const memory = model.gpu ? gpuMemoryGb(row) : null;
+	// Nominal sizes run a little under the label (an "80 GB" card reports 79.2 GiB): 5% of slack.
+	return memory === null || !model.gpu || memory >= model.gpu.memory_gb * 0.95;
 }
 
 /** The last health check found it unreachable (a backend never checked counts as reachable). */
@@ -168,7 +210,8 @@ export function mayFailover(
 /** The next backend for a job leaving its current one, or null when every eligible one was tried. */
 export async function failoverTarget(env: Env, spec: JobSpec): Promise<BackendRow | null> {
 	const tried = [...(spec.tried_backends ?? []), spec.backend.name];
-	const model = await findModel(env, spec.model);
+	// The version the job runs: a model retired or replaced since still fails over by what this job needs.
+	const model = await manifestAt(env, spec.model, spec.model_version);
 	if (!model) return null;
 	const ranked = await rankBackends(env, model, tried);
 	return ranked[0] ?? null;

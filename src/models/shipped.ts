@@ -5,9 +5,10 @@
  */
 import preview from "../../models/preview.json";
 import wanI2v from "../../models/wan2.2-i2v.json";
+import wanI2vGguf from "../../models/wan2.2-i2v-gguf.json";
 import wanS2v from "../../models/wan2.2-s2v.json";
 import { type ModelManifest, ModelManifestSchema } from "./manifest";
 
-export const SHIPPED_MANIFESTS: readonly ModelManifest[] = [preview, wanI2v, wanS2v].map((raw) =>
+export const SHIPPED_MANIFESTS: readonly ModelManifest[] = [preview, wanI2v, wanI2vGguf, wanS2v].map((raw) =>
 	ModelManifestSchema.parse(raw),
 );

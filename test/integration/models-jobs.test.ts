@@ -93,10 +93,10 @@ describe("POST /v1/jobs against the model's parameter schema", () => {
 		).toBe(201);
 		const problem = await refused({ model: "sora", input: { image } });
 		expect(problem.detail).toBe(
-			'There is no model "sora"; the models are preview, still-video, wan2.2-i2v, wan2.2-s2v.',
+			'There is no model "sora"; the models are preview, still-video, wan2.2-i2v, wan2.2-i2v-gguf, wan2.2-s2v.',
 		);
 		expect(problem.errors).toEqual([
-			{ path: "json.model", message: "one of preview, still-video, wan2.2-i2v, wan2.2-s2v" },
+			{ path: "json.model", message: "one of preview, still-video, wan2.2-i2v, wan2.2-i2v-gguf, wan2.2-s2v" },
 		]);
 	});
 
@@ -134,5 +134,40 @@ describe("the version a job runs", () => {
 		expect(after.status).toBe(400);
 		const kept = await call(`/v1/jobs/${job.id}`, { headers: auth });
 		expect(await kept.json()).toMatchObject({ model: "still-video", model_version: "2" });
+	});
+});
+
+describe("routing by GPU memory", () => {
+	it("sends the fp8 Wan model only to a GPU that holds it, and its GGUF variant to a 24 GB one", async () => {
+		const { url, token } = inject("comfyEmulator");
+		for (const [name, base] of [
+			["models-jobs-4090", url],
+			["models-jobs-h100", `${url}/h100`],
+		] as const) {
+			const put = await call(`/v1/admin/backends/${name}`, {
+				method: "PUT",
+				headers: ADMIN,
+				body: JSON.stringify({ kind: "comfyui", config: { url: base, token } }),
+			});
+			expect(put.status).toBe(200);
+			// The health check records the GPU the server reports; routing reads it.
+			const test = await call(`/v1/admin/backends/${name}/test`, { method: "POST", headers: ADMIN });
+			expect(((await test.json()) as { reachable: boolean }).reachable).toBe(true);
+		}
+		const on = (model: string, backend: string) => post({ model, backend, input: { image } });
+		const refused = await on("wan2.2-i2v", "models-jobs-4090");
+		expect(refused.status).toBe(409);
+		expect(((await refused.json()) as Problem).detail).toBe(
+			'Backend "models-jobs-4090" does not serve model wan2.2-i2v.',
+		);
+		expect((await on("wan2.2-i2v-gguf", "models-jobs-4090")).status).toBe(202);
+		expect((await on("wan2.2-i2v", "models-jobs-h100")).status).toBe(202);
+		// Unpinned, the fp8 model goes to the card that holds it.
+		const routed = await post({ model: "wan2.2-i2v", input: { image } });
+		expect(((await routed.json()) as { backend: { name: string } }).backend.name).not.toBe("models-jobs-4090");
+		const listed = (await (await call("/v1/models/wan2.2-i2v-gguf", { headers: auth })).json()) as {
+			gpu: { memory_gb: number };
+		};
+		expect(listed.gpu.memory_gb).toBe(20);
 	});
 });

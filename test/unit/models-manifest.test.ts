@@ -28,7 +28,12 @@ function issuePaths(raw: unknown): string[] {
 
 describe("shipped manifests", () => {
 	it("parse, and name the models the API has always had", () => {
-		expect(SHIPPED_MANIFESTS.map((m) => m.id).sort()).toEqual(["preview", "wan2.2-i2v", "wan2.2-s2v"]);
+		expect(SHIPPED_MANIFESTS.map((m) => m.id).sort()).toEqual([
+			"preview",
+			"wan2.2-i2v",
+			"wan2.2-i2v-gguf",
+			"wan2.2-s2v",
+		]);
 		expect(shipped("preview").kind).toBe("builtin");
 		expect(shipped("wan2.2-i2v").workflow?.output.node).toBe("17");
 	});
@@ -44,7 +49,8 @@ describe("shipped manifests", () => {
 			}
 			const listed = new Set(m.files.map((f) => f.name));
 			for (const entry of loaded) expect(listed, `${m.id} loads ${entry}`).toContain(entry.split(":")[1]);
-			for (const f of m.files) expect(f.source).toMatch(/^https:\/\/huggingface\.co\/Comfy-Org\//);
+			// Comfy-Org's repackaged weights; the GGUF experts from QuantStack's conversion.
+			for (const f of m.files) expect(f.source).toMatch(/^https:\/\/huggingface\.co\/(Comfy-Org|QuantStack)\//);
 		}
 	});
 });

@@ -11,7 +11,8 @@
  * → {exec_info:{queue_remaining}}; `GET /history/{id}` → {} until done, then {id:{prompt, outputs, status, meta}}
  * with the video under `images` + `animated:[true]` (SaveVideo); `GET /queue` → {queue_running, queue_pending};
  * `POST /queue` {delete}|{clear}; `POST /interrupt` {prompt_id?}; `POST /history` {delete}|{clear};
- * `GET /view?filename&subfolder&type`; `GET /system_stats`; `GET /object_info` (the recorded v0.8.0 one).
+ * `GET /view?filename&subfolder&type`; `GET /system_stats` (an RTX 4090, or an H100 80GB under the base path
+ * `/h100`); `GET /object_info` (the recorded v0.8.0 one).
  *
  * Each `/history/{id}` call moves that prompt one step: pending → running → finished. Clock mode (`tickMs`): a timer
  * moves every live prompt one step per tick instead, and `/history` only reports (many jobs polled slowly still
@@ -262,7 +263,9 @@ export async function startComfyEmulator(options: ComfyEmulatorOptions = {}): Pr
 
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
 		const url = new URL(req.url ?? "/", "http://emulator");
-		const path = url.pathname.replace(/^\/api(?=\/)/, "");
+		// Under `/h100` the server is an 80 GB card; anywhere else a 24 GB RTX 4090 (what routing by GPU memory reads).
+		const h100 = /^\/h100(?=\/)/.test(url.pathname);
+		const path = url.pathname.replace(/^\/h100(?=\/)/, "").replace(/^\/api(?=\/)/, "");
 		const raw = await readBody(req);
 		const json = (): Json => {
 			try {
@@ -394,13 +397,21 @@ export async function startComfyEmulator(options: ComfyEmulatorOptions = {}): Pr
 			return send(res, 200, {
 				system: { os: "posix", comfyui_version: "0.38.1", python_version: "3.12.3", pytorch_version: "2.8.0" },
 				devices: [
-					{
-						name: "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
-						type: "cuda",
-						index: 0,
-						vram_total: 25_386_352_640,
-						vram_free: 24_000_000_000,
-					},
+					h100
+						? {
+								name: "cuda:0 NVIDIA H100 80GB HBM3 : cudaMallocAsync",
+								type: "cuda",
+								index: 0,
+								vram_total: 85_520_809_984,
+								vram_free: 84_000_000_000,
+							}
+						: {
+								name: "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
+								type: "cuda",
+								index: 0,
+								vram_total: 25_386_352_640,
+								vram_free: 24_000_000_000,
+							},
 				],
 			});
 		}
