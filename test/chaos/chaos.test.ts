@@ -106,7 +106,11 @@ async function registerBackends(client: ResilientClient, until: number): Promise
 				timeout_ms: CALL_TIMEOUT_MS,
 			},
 		},
-		"chaos-comfy": { kind: "comfyui", config: { url: comfy.url, token: comfy.token, timeout_ms: CALL_TIMEOUT_MS } },
+		// An 80 GB card, which holds the fp8 Wan model (routing reads the GPU a health check reports).
+		"chaos-comfy": {
+			kind: "comfyui",
+			config: { url: `${comfy.url}/h100`, token: comfy.token, timeout_ms: CALL_TIMEOUT_MS },
+		},
 	};
 	for (const [name, body] of Object.entries(backends)) {
 		await client.json(
