@@ -105,5 +105,5 @@ export async function jobWorkflow(env: Env, spec: JobSpec): Promise<FilledWorkfl
 		params = resolved.params;
 	}
 	// Job ids are `job_` and lowercase letters and digits: safe in a file name as they are.
-	return fillWorkflow(manifest, params, `video/${spec.id}`);
+	return fillWorkflow(manifest, params, `video/${spec.id}`, spec.loras ?? []);
 }

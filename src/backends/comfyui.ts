@@ -176,6 +176,10 @@ export class ComfyuiBackend implements GpuBackend {
 	 * retry finds that prompt and follows it instead of running the job twice on the GPU.
 	 */
 	async #submit(job: JobContext, input: GpuJobInput): Promise<BackendResult<{ remoteId: string }>> {
+		if (input.workflow?.loras?.length) {
+			// A bare ComfyUI cannot fetch a model file by URL; job creation refuses this, a failover may not.
+			return failure("rejected", "ComfyUI cannot fetch LoRAs by URL: the job needs a GPU worker backend.");
+		}
 		const template = input.workflow ? undefined : templateFor(input.model);
 		if (!input.workflow && !template) return failure("rejected", `ComfyUI has no workflow for ${input.model}.`);
 		try {

@@ -8,6 +8,7 @@ import { findModel, listModels } from "../models/catalog";
 import { MEDIA_KINDS, type ModelManifest } from "../models/manifest";
 import { type FieldIssue, type InputMeasures, type ResolvedParams, resolveParams } from "../models/params";
 import type { CreateJobBody } from "../schemas/jobs";
+import { checkFetchUrl } from "../storage/ssrf";
 import { ingestUrlInput } from "../storage/url-input";
 import { checkWebhookUrl, refusalMessage } from "../webhooks/url";
 
@@ -137,11 +138,43 @@ function fileIssues(model: ModelManifest, input: CreateJobBody["input"]): FieldI
 function checkParams(model: ModelManifest, input: CreateJobBody["input"], measures: InputMeasures): ResolvedParams {
 	const params: Record<string, unknown> = {};
 	for (const [name, value] of Object.entries(input)) {
-		if (!(MEDIA_KINDS as readonly string[]).includes(name)) params[name] = value;
+		if (!(MEDIA_KINDS as readonly string[]).includes(name) && name !== "loras") params[name] = value;
 	}
 	const resolved = resolveParams(model, params, measures);
 	if (!resolved.ok) throw issuesProblem(resolved.issues);
 	return resolved.params;
+}
+
+type JobLora = NonNullable<JobSpec["loras"]>[number];
+
+/**
+ * `input.loras` against the model's LoRA slot: the model takes LoRAs, no more than it allows, each URL one the
+ * Worker's URL guard lets out (https to a public host; the GPU worker downloads it), each strength in range.
+ */
+function checkLoras(
+	model: ModelManifest,
+	loras: CreateJobBody["input"]["loras"],
+	allowLoopback: boolean,
+): { ok: true; loras: JobLora[] } | { ok: false; issues: FieldIssue[] } {
+	if (!loras || loras.length === 0) return { ok: true, loras: [] };
+	const slot = model.loras;
+	if (!slot) return { ok: false, issues: [{ field: "input.loras", message: `${model.id} takes no LoRAs` }] };
+	if (loras.length > slot.max) {
+		return { ok: false, issues: [{ field: "input.loras", message: `${model.id} takes at most ${slot.max} LoRAs` }] };
+	}
+	const issues: FieldIssue[] = [];
+	const out: JobLora[] = [];
+	const { minimum, maximum } = slot.strength;
+	loras.forEach((l, i) => {
+		const checked = checkFetchUrl(l.url, { allowLoopback });
+		if (!checked.ok) issues.push({ field: `input.loras[${i}].url`, message: checked.message.replace(/\.$/, "") });
+		const strength = l.strength ?? slot.strength.default;
+		if (!Number.isFinite(strength) || strength < minimum || strength > maximum) {
+			issues.push({ field: `input.loras[${i}].strength`, message: `must be a number from ${minimum} to ${maximum}` });
+		}
+		out.push({ url: l.url, strength, ...(l.sha256 ? { sha256: l.sha256 } : {}) });
+	});
+	return issues.length > 0 ? { ok: false, issues } : { ok: true, loras: out };
 }
 
 /** The job's id and creation time, chosen before anything else (the concurrency reservation writes them first). */
@@ -176,6 +209,8 @@ export async function createJob(
 	const files = fileIssues(model, body.input);
 	if (files.length > 0) throw issuesProblem(files);
 	checkParams(model, body.input, {});
+	const loras = checkLoras(model, body.input.loras, config.urlInputs.allowLoopback);
+	if (!loras.ok) throw issuesProblem(loras.issues);
 	const image = await resolveUpload(env, accountId, body.input.image, "image");
 	const audio = body.input.audio ? await resolveUpload(env, accountId, body.input.audio, "audio") : undefined;
 	const modelParams = checkParams(
@@ -185,7 +220,14 @@ export async function createJob(
 	);
 	const pick = await pickBackend(env, model, body.backend);
 	if (!pick.ok) throw pickProblem(pick, body.model);
-	const { image: _i, audio: _a, ...params } = body.input;
+	if (loras.loras.length > 0 && (pick.row.kind === "comfyui" || pick.row.kind === "vastai")) {
+		// A bare ComfyUI has no way to fetch a model file by URL: only the GPU worker downloads LoRAs.
+		throw new ApiError(
+			"conflict",
+			`Backend "${pick.row.name}" is a ${pick.row.kind} backend, which cannot fetch LoRAs by URL; name a pod or runpod backend.`,
+		);
+	}
+	const { image: _i, audio: _a, loras: _l, ...params } = body.input;
 	const { id } = identity;
 	const spec: JobSpec = {
 		id,
@@ -193,6 +235,7 @@ export async function createJob(
 		model: body.model,
 		model_version: model.version,
 		model_params: modelParams,
+		...(loras.loras.length > 0 ? { loras: loras.loras } : {}),
 		created_at: identity.created_at,
 		origin: config.publicUrl ?? requestOrigin,
 		inputs: audio ? { image: ref(image), audio: ref(audio) } : { image: ref(image) },

@@ -32,6 +32,8 @@ export interface JobSpec {
 	 * seed) and the values derived from them: what a workflow is filled with, the same at every submission.
 	 */
 	model_params?: { values: Record<string, string | number | boolean>; derived: Record<string, number> };
+	/** The LoRAs the client asked for, checked against the model's slot, each with its strength. */
+	loras?: { url: string; strength: number; sha256?: string }[];
 	created_at: string;
 	/** Origin for the signed URLs the GPU worker uses: PUBLIC_URL, else the creating request's origin. */
 	origin: string;

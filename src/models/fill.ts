@@ -21,6 +21,18 @@ export interface FilledWorkflow {
 	files: { path: string; size?: number; sha256?: string }[];
 	/** Node classes the graph uses that come from custom nodes, with the repository providing each. */
 	custom_nodes: { class_type: string; repository: string; commit: string }[];
+	/**
+	 * The job's LoRAs, in order: each one's file, once downloaded into the `loras` folder, is named in `bind` (its
+	 * `LoraLoaderModelOnly` nodes, chained in front of every model input the manifest's slot targets).
+	 */
+	loras?: { url: string; sha256?: string; max_bytes: number; bind: NodeInput[] }[];
+}
+
+/** A LoRA of a job: where to fetch it, how strongly to apply it. */
+export interface JobLora {
+	url: string;
+	strength: number;
+	sha256?: string;
 }
 
 export class FillError extends Error {}
@@ -33,7 +45,12 @@ function write(graph: WorkflowGraph, at: NodeInput, value: unknown): void {
 }
 
 /** Writes `params` into a copy of the manifest's graph, and the per-job output prefix into its save node. */
-export function fillWorkflow(m: ModelManifest, params: ResolvedParams, prefix: string): FilledWorkflow {
+export function fillWorkflow(
+	m: ModelManifest,
+	params: ResolvedParams,
+	prefix: string,
+	loras: readonly JobLora[] = [],
+): FilledWorkflow {
 	if (!m.workflow) throw new FillError(`${m.id} has no workflow`);
 	const graph = structuredClone(m.workflow.graph);
 	for (const [name, spec] of Object.entries(m.parameters)) {
@@ -58,8 +75,19 @@ export function fillWorkflow(m: ModelManifest, params: ResolvedParams, prefix: s
 	for (const [kind, spec] of Object.entries(m.inputs) as [MediaKind, { bind: NodeInput[] }][]) {
 		if (spec.bind.length > 0) inputs[kind] = spec.bind;
 	}
+	const loraBinds = chainLoras(m, graph, loras);
 	const used = new Set(Object.values(graph).map((n) => n.class_type));
 	return {
+		...(loras.length > 0 && m.loras
+			? {
+					loras: loras.map((l, i) => ({
+						url: l.url,
+						...(l.sha256 ? { sha256: l.sha256 } : {}),
+						max_bytes: m.loras?.max_bytes ?? 0,
+						bind: loraBinds[i] ?? [],
+					})),
+				}
+			: {}),
 		model: `${m.id}@${m.version}`,
 		graph,
 		inputs,
@@ -75,6 +103,33 @@ export function fillWorkflow(m: ModelManifest, params: ResolvedParams, prefix: s
 				.map((class_type) => ({ class_type, repository: c.repository, commit: c.commit })),
 		),
 	};
+}
+
+/**
+ * Puts one `LoraLoaderModelOnly` per LoRA in front of each model input the slot targets (the first LoRA nearest
+ * the loader), on `graph` itself; returns, per LoRA, the `lora_name` inputs its file name goes to.
+ */
+function chainLoras(m: ModelManifest, graph: WorkflowGraph, loras: readonly JobLora[]): NodeInput[][] {
+	const binds: NodeInput[][] = loras.map(() => []);
+	if (!m.loras || loras.length === 0) return binds;
+	m.loras.targets.forEach((target, t) => {
+		const node = graph[target.node];
+		if (!node) throw new FillError(`no node ${target.node} for a LoRA`);
+		let upstream = node.inputs[target.input];
+		loras.forEach((lora, i) => {
+			const id = `lora_${t}_${i}`;
+			if (graph[id]) throw new FillError(`the graph already has a node ${id}`);
+			graph[id] = {
+				class_type: "LoraLoaderModelOnly",
+				inputs: { model: upstream, lora_name: "", strength_model: lora.strength },
+				_meta: { title: `LoRA ${i + 1}` },
+			};
+			binds[i]?.push({ node: id, input: "lora_name" });
+			upstream = [id, 0];
+		});
+		node.inputs[target.input] = upstream;
+	});
+	return binds;
 }
 
 /** The graph with the input files' names written where they go; a file the graph needs and lacks is an error. */

@@ -64,6 +64,27 @@ export const CreateJobBodySchema = z
 					.max(2 ** 53 - 1)
 					.optional(),
 				steps: z.number().int().min(1).max(100).optional(),
+				loras: z
+					.array(
+						z
+							.object({
+								url: z.string().min(1).max(2048).openapi({ description: "https, on a public host." }),
+								strength: z.number().optional().openapi({ description: "Default: the model's (`limits.loras`)." }),
+								sha256: z
+									.string()
+									.regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits")
+									.optional()
+									.openapi({ description: "Checked against the downloaded file; the cache key." }),
+							})
+							.strict(),
+					)
+					.max(8)
+					.optional()
+					.openapi({
+						description:
+							"LoRAs applied to the model's diffusion model, in order, for a model that takes them (`limits.loras` " +
+							"in `GET /v1/models/{id}`: how many, how large, the strength range).",
+					}),
 			})
 			// The model's own parameters beyond these: checked against its parameter schema when the job is created.
 			.catchall(z.unknown())

@@ -2,8 +2,9 @@
 // values, and never clamps a value past a limit silently. A job records the manifest version it runs.
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import still from "../data/still-video-manifest.json";
-import { putPodBackend } from "../emulators/pod/harness";
+import { emulator, putPodBackend } from "../emulators/pod/harness";
 import { ADMIN, call, newAccount, PNG, upload, wav } from "../helpers/api";
+import { stepUntil } from "../helpers/job-object";
 import { wavBytes } from "../helpers/media";
 
 let auth: Record<string, string>;
@@ -169,5 +170,98 @@ describe("routing by GPU memory", () => {
 			gpu: { memory_gb: number };
 		};
 		expect(listed.gpu.memory_gb).toBe(20);
+	});
+});
+
+describe("LoRAs by URL", () => {
+	const lora = (over: Record<string, unknown> = {}) => ({
+		url: "https://files.example.com/style.safetensors",
+		...over,
+	});
+
+	it.each([
+		["a model without a LoRA slot", "preview", [lora()], "input.loras: preview takes no LoRAs."],
+		[
+			"more than the slot takes",
+			"wan2.2-i2v",
+			[lora(), lora(), lora(), lora()],
+			"input.loras: wan2.2-i2v takes at most 3 LoRAs.",
+		],
+		[
+			"a plain-http URL",
+			"wan2.2-i2v",
+			[lora({ url: "http://files.example.com/a.safetensors" })],
+			"input.loras[0].url: The URL http://files.example.com/a.safetensors must use https.",
+		],
+		[
+			"a private address",
+			"wan2.2-i2v",
+			[lora({ url: "https://10.0.0.5/a.safetensors" })],
+			"input.loras[0].url: The URL https://10.0.0.5/a.safetensors points at a private network address.",
+		],
+		[
+			"a strength out of range",
+			"wan2.2-i2v",
+			[lora({ strength: 9 })],
+			"input.loras[0].strength: must be a number from -4 to 4.",
+		],
+	])("refuses %s, naming the field and the rule", async (_what, model, loras, detail) => {
+		const problem = await refused({ model, input: { image: "upl_x", loras } });
+		expect(problem.detail).toBe(detail);
+	});
+
+	it("refuses a LoRA job on a bare ComfyUI, which cannot fetch one", async () => {
+		const res = await post({
+			model: "wan2.2-i2v-gguf",
+			backend: "models-jobs-4090",
+			input: { image, loras: [lora()] },
+		});
+		expect(res.status).toBe(409);
+	});
+
+	it("sends the GPU worker each LoRA with a loader chained in front of both experts", async () => {
+		expect((await putPodBackend("models-jobs-lora-pod", { models: ["wan2.2-i2v"] })).status).toBe(200);
+		const sha256 = "a".repeat(64);
+		const res = await post({
+			model: "wan2.2-i2v",
+			backend: "models-jobs-lora-pod",
+			input: {
+				image,
+				loras: [lora({ sha256 }), lora({ url: "https://files.example.com/b.safetensors", strength: 0.5 })],
+			},
+		});
+		expect(res.status).toBe(202);
+		const job = await stepUntil(((await res.json()) as { id: string }).id, (j) => j.remote_id !== null);
+		const sent = (await (await emulator(`/_control/jobs/${job.remote_id}`)).json()) as {
+			input: {
+				workflow: { graph: Record<string, { class_type: string; inputs: Record<string, unknown> }>; loras: unknown[] };
+			};
+		};
+		const { graph, loras } = sent.input.workflow;
+		expect(loras).toEqual([
+			{
+				url: "https://files.example.com/style.safetensors",
+				sha256,
+				max_bytes: 2147483648,
+				bind: [
+					{ node: "lora_0_0", input: "lora_name" },
+					{ node: "lora_1_0", input: "lora_name" },
+				],
+			},
+			{
+				url: "https://files.example.com/b.safetensors",
+				max_bytes: 2147483648,
+				bind: [
+					{ node: "lora_0_1", input: "lora_name" },
+					{ node: "lora_1_1", input: "lora_name" },
+				],
+			},
+		]);
+		// ModelSamplingSD3 (5, 6) now reads the last LoRA of its chain, which reads the first, which reads the
+		// LightX2V LoRA loader the model had.
+		expect(graph["5"]?.inputs.model).toEqual(["lora_0_1", 0]);
+		expect(graph.lora_0_1?.inputs).toEqual({ model: ["lora_0_0", 0], lora_name: "", strength_model: 0.5 });
+		expect(graph.lora_0_0?.inputs).toEqual({ model: ["3", 0], lora_name: "", strength_model: 1 });
+		expect(graph["6"]?.inputs.model).toEqual(["lora_1_1", 0]);
 	});
 });
