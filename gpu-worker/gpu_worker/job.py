@@ -104,6 +104,14 @@ class CustomNodeNeed:
 
 
 @dataclass(frozen=True)
+class LoraNeed:
+    url: str
+    sha256: str | None
+    max_bytes: int
+    binds: tuple[tuple[str, str], ...]  # the (node, input) pairs its file name goes to
+
+
+@dataclass(frozen=True)
 class Workflow:
     """A ComfyUI graph the Worker filled from a model manifest (docs/gpu-job-protocol.md, `workflow`)."""
 
@@ -113,6 +121,7 @@ class Workflow:
     output_node: str
     files: tuple[ModelFileNeed, ...] = ()
     custom_nodes: tuple[CustomNodeNeed, ...] = ()
+    loras: tuple[LoraNeed, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -304,9 +313,25 @@ def _workflow(raw: Any) -> Workflow:
         nodes.append(CustomNodeNeed(_str(entry.get("class_type"), f"workflow.custom_nodes[{index}].class_type"),
                                     _str(entry.get("repository"), f"workflow.custom_nodes[{index}].repository"),
                                     _str(entry.get("commit"), f"workflow.custom_nodes[{index}].commit", 64)))
+    loras = []
+    for index, entry in enumerate(raw.get("loras") or []):
+        where = f"workflow.loras[{index}]"
+        entry = _obj(entry, where)
+        sha256 = entry.get("sha256")
+        if sha256 is not None and (not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256)):
+            raise _fail(f"{where}.sha256 must be 64 lowercase hex digits")
+        binds = []
+        for bind in entry.get("bind") or []:
+            node = graph.get(bind.get("node")) if isinstance(bind, dict) else None
+            if node is None or bind.get("input") not in node["inputs"]:
+                raise _fail(f"{where}.bind names an input the graph lacks")
+            binds.append((bind["node"], bind["input"]))
+        loras.append(LoraNeed(url=_url(entry.get("url"), f"{where}.url"), sha256=sha256,
+                              max_bytes=_int(entry.get("max_bytes"), f"{where}.max_bytes", 1, 2**40),
+                              binds=tuple(binds)))
     model = _str(raw.get("model", "workflow"), "workflow.model", 100)
     return Workflow(model=model, graph=graph, inputs=inputs, output_node=output_node, files=tuple(files),
-                    custom_nodes=tuple(nodes))
+                    custom_nodes=tuple(nodes), loras=tuple(loras))
 
 
 def parse_job_input(raw: Any) -> JobInput:

@@ -23,6 +23,7 @@ from .config import COMFY_MODELS, SETTINGS, Settings
 from .errors import WorkerError, error_body, error_from_exception
 from .job import JobInput, Workflow, parse_job_input, resolve_frames
 from .log import log_event
+from .loras import fetch_loras
 from .models import check_models, describe, file_problems, needed_file_problems
 from .transfer import download_input, new_job_dir, upload_output
 from .workflow import build_workflow, load_template
@@ -246,6 +247,13 @@ async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | Non
     audio_name = await client.upload(audio, f"reelgate-{prefix}-audio{audio.suffix}") if audio else None
     if job.workflow is not None:
         workflow = _bind_inputs(job.workflow, {"image": image_name, "audio": audio_name})
+        if job.workflow.loras:
+            progress("loading", 0.25, "fetching LoRAs")
+            names = await fetch_loras(session, job.workflow.loras, settings.models_root, settings.lora_cache_bytes,
+                                      attempts=settings.http_attempts, backoff_s=settings.http_backoff_s)
+            for need, name in zip(job.workflow.loras, names):
+                for node, input_name in need.binds:
+                    workflow[node]["inputs"][input_name] = name
     else:
         audio_s = await asyncio.to_thread(preview.probe_audio_duration, audio) if audio else None
         frames = resolve_frames(job.model, job.params, audio_s)
