@@ -136,3 +136,19 @@ def needed_file_problems(files, models_root: str) -> dict[str, str]:
         elif need.size is not None and path.stat().st_size != need.size:
             problems[need.path] = f"is {path.stat().st_size} bytes, expected {need.size}"
     return problems
+
+
+MODEL_SUFFIXES = (".safetensors", ".gguf", ".pt", ".pth", ".ckpt", ".bin", ".sft")
+
+
+def inventory(models_root: str, limit: int = 4000) -> list[str]:
+    """Every model file under MODELS_ROOT as `folder/name` (what a manifest's `files` name), sorted; at most
+    `limit`. What a backend's health answer advertises, so the Worker routes each model where its files are."""
+    root = Path(models_root)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.rglob("*"):
+        if path.suffix in MODEL_SUFFIXES and path.is_file() and "reelgate-cache" not in path.parts:
+            found.append(path.relative_to(root).as_posix())
+    return sorted(found)[:limit]

@@ -41,7 +41,8 @@ function healthy(s: BackendSnapshot | null, now: number): boolean {
 }
 
 /** What routing needs to know of a model. */
-export type ModelNeeds = Pick<ModelManifest, "id" | "kind"> & Partial<Pick<ModelManifest, "gpu">>;
+export type ModelNeeds = Pick<ModelManifest, "id" | "kind"> &
+	Partial<Pick<ModelManifest, "gpu" | "files" | "workflow">>;
 
 const GIB = 1024 ** 3;
 
@@ -59,13 +60,7 @@ function largestVram(details: unknown): number | null {
  * `min_gpu_ram_gb` is set. Null when unknown (a RunPod endpoint or pod says nothing of its GPU): no constraint then.
  */
 export function gpuMemoryGb(row: BackendRow): number | null {
-	let health: unknown = null;
-	try {
-		health = row.last_health ? JSON.parse(row.last_health) : null;
-	} catch {
-		health = null;
-	}
-	const details = isObject(health) && isObject(health.details) ? health.details : {};
+	const details = healthDetails(row);
 	const reported = largestVram(row.kind === "vastai" ? details.comfyui : details);
 	if (reported !== null) return reported / GIB;
 	if (row.kind === "vastai") {
@@ -80,15 +75,66 @@ export function gpuMemoryGb(row: BackendRow): number | null {
 	return null;
 }
 
+/** The `details` of the backend's last health check ({} when it has none). */
+function healthDetails(row: BackendRow): Record<string, unknown> {
+	try {
+		const health: unknown = row.last_health ? JSON.parse(row.last_health) : null;
+		return isObject(health) && isObject(health.details) ? health.details : {};
+	} catch {
+		return {};
+	}
+}
+
+const strings = (v: unknown): string[] | null =>
+	Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : null;
+
+/** ComfyUI reads `unet` and `diffusion_models`, `clip` and `text_encoders`, as one folder each. */
+const FOLDER_ALIASES: Record<string, string> = {
+	unet: "diffusion_models",
+	diffusion_models: "unet",
+	clip: "text_encoders",
+	text_encoders: "clip",
+};
+
+/**
+ * Whether what a GPU worker advertised at its last health check (`inventory`: the built-in models it runs, the
+ * model files under its MODELS_ROOT, ComfyUI's node classes) has what the model needs. A backend that advertises
+ * nothing (RunPod Serverless, a bare ComfyUI, an older worker) is taken at its word: true.
+ */
+function inventoryHas(row: BackendRow, model: ModelNeeds): boolean {
+	const stock = healthDetails(row).inventory;
+	if (!isObject(stock)) return true;
+	if (model.kind === "builtin") {
+		const builtin = strings(stock.builtin);
+		return builtin === null || builtin.includes(model.id);
+	}
+	const files = strings(stock.files);
+	if (files !== null) {
+		const have = new Set(files);
+		for (const f of model.files ?? []) {
+			const alias = FOLDER_ALIASES[f.folder];
+			if (!have.has(`${f.folder}/${f.name}`) && !(alias && have.has(`${alias}/${f.name}`))) return false;
+		}
+	}
+	const classes = strings(stock.node_classes);
+	if (classes !== null && model.workflow) {
+		const have = new Set(classes);
+		if (Object.values(model.workflow.graph).some((n) => !have.has(n.class_type))) return false;
+	}
+	return true;
+}
+
 /**
  * Whether a backend may run a model: ComfyUI-based kinds run ComfyUI workflows only (not the GPU worker's own
- * `preview`), an operator's model list, when the backend has one, must name it, and a GPU known to be smaller
- * than the model needs (`gpu.memory_gb` of its manifest) cannot hold it.
+ * `preview`), an operator's model list, when the backend has one, must name it, a GPU worker that advertises its
+ * model files and node classes must have the model's, and a GPU known to be smaller than the model needs
+ * (`gpu.memory_gb` of its manifest) cannot hold it.
  */
 export function servesModel(row: BackendRow, model: ModelNeeds): boolean {
 	if ((row.kind === "comfyui" || row.kind === "vastai") && model.kind !== "comfyui") return false;
 	const models = parseModels(row);
 	if (models.length > 0 && !models.includes(model.id)) return false;
+	if (!inventoryHas(row, model)) return false;
 	const memory = model.gpu ? gpuMemoryGb(row) : null;
 	// Nominal sizes run a little under the label (an "80 GB" card reports 79.2 GiB): 5% of slack.
 	return memory === null || !model.gpu || memory >= model.gpu.memory_gb * 0.95;

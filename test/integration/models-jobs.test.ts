@@ -265,3 +265,42 @@ describe("LoRAs by URL", () => {
 		expect(graph["6"]?.inputs.model).toEqual(["lora_1_1", 0]);
 	});
 });
+
+describe("a GPU worker's inventory", () => {
+	it("routes each model only to a worker that has its files and node classes", async () => {
+		const { url, token } = inject("podEmulator");
+		const stock = async (name: string, inventory: Record<string, unknown>) => {
+			const res = await emulator(`/_control/inventory/${name}`, { method: "PUT", body: JSON.stringify(inventory) });
+			expect(res.status).toBe(200);
+			const put = await call(`/v1/admin/backends/${name}`, {
+				method: "PUT",
+				headers: ADMIN,
+				body: JSON.stringify({ kind: "pod", config: { url: `${url}/inv/${name}`, token } }),
+			});
+			expect(put.status).toBe(200);
+			const test = await call(`/v1/admin/backends/${name}/test`, { method: "POST", headers: ADMIN });
+			expect(((await test.json()) as { reachable: boolean }).reachable).toBe(true);
+		};
+		const i2v = (await (await call("/v1/admin/models/wan2.2-i2v", { headers: ADMIN })).json()) as {
+			manifest: { files: { folder: string; name: string }[] };
+		};
+		const classes = ["LoadImage", "ImageScale", "RepeatImageBatch", "CreateVideo", "SaveVideo"];
+		// One worker with nothing but the core nodes a weight-free workflow needs; one with the fp8 Wan files
+		// (the experts under `unet`, which ComfyUI reads as diffusion_models) but no ComfyUI answering.
+		await stock("models-jobs-bare", { builtin: [], files: [], node_classes: classes });
+		await stock("models-jobs-wan", {
+			builtin: ["preview"],
+			files: i2v.manifest.files.map((f) => `${f.folder === "diffusion_models" ? "unet" : f.folder}/${f.name}`),
+		});
+		const on = (model: string, backend: string, input: Record<string, unknown> = {}) =>
+			post({ model, backend, input: { image, ...input } });
+		expect((await on("wan2.2-i2v", "models-jobs-bare")).status).toBe(409);
+		expect((await on("preview", "models-jobs-bare")).status).toBe(409);
+		expect((await on("wan2.2-i2v", "models-jobs-wan")).status).toBe(202);
+		expect((await on("preview", "models-jobs-wan")).status).toBe(202);
+		// The GGUF variant's files are on neither.
+		expect((await on("wan2.2-i2v-gguf", "models-jobs-wan")).status).toBe(409);
+		await call("/v1/admin/models/still-video", { method: "PUT", headers: ADMIN, body: JSON.stringify(still) });
+		expect((await on("still-video", "models-jobs-bare")).status).toBe(202);
+	});
+});
