@@ -76,6 +76,7 @@ export interface JobSnapshot {
 	status: JobState["status"];
 	model: string;
 	model_version?: string;
+	loras?: { url: string; strength: number; sha256?: string }[];
 	created_at: string;
 	started_at: string | null;
 	completed_at: string | null;
@@ -103,6 +104,18 @@ export interface JobRecord extends JobState {
 	output_key?: string | null;
 }
 
+/** A LoRA as the job shows it: the URL's query and fragment dropped, since they may hold a signature. */
+function shownLora(l: { url: string; strength: number; sha256?: string }) {
+	let url = l.url;
+	try {
+		const u = new URL(l.url);
+		url = `${u.origin}${u.pathname}`;
+	} catch {
+		url = l.url.split(/[?#]/)[0] ?? "";
+	}
+	return { url, strength: l.strength, ...(l.sha256 ? { sha256: l.sha256 } : {}) };
+}
+
 export function snapshotOf(record: JobRecord): JobSnapshot {
 	return {
 		id: record.spec.id,
@@ -110,6 +123,7 @@ export function snapshotOf(record: JobRecord): JobSnapshot {
 		status: record.status,
 		model: record.spec.model,
 		...(record.spec.model_version ? { model_version: record.spec.model_version } : {}),
+		...(record.spec.loras?.length ? { loras: record.spec.loras.map(shownLora) } : {}),
 		created_at: record.spec.created_at,
 		started_at: record.started_at,
 		completed_at: record.completed_at,

@@ -10,6 +10,7 @@ export function toJobView(job: JobSnapshot, origin: string): JobView {
 		status: job.status,
 		model: job.model,
 		...(job.model_version ? { model_version: job.model_version } : {}),
+		...(job.loras ? { loras: job.loras } : {}),
 		created_at: job.created_at,
 		progress: job.progress,
 		backend: job.backend,

@@ -121,6 +121,13 @@ export const JobSchema = z
 			.string()
 			.optional()
 			.openapi({ description: "The version of the model's manifest the job runs (`GET /v1/admin/models/{id}`)." }),
+		loras: z
+			.array(z.object({ url: z.string(), strength: z.number(), sha256: z.string().optional() }))
+			.optional()
+			.openapi({
+				description:
+					"The LoRAs the job runs with, in order (`input.loras`); each URL without its query string, which may sign it.",
+			}),
 		created_at: z.string(),
 		started_at: z.string().optional(),
 		completed_at: z.string().optional(),

@@ -222,16 +222,23 @@ describe("LoRAs by URL", () => {
 	it("sends the GPU worker each LoRA with a loader chained in front of both experts", async () => {
 		expect((await putPodBackend("models-jobs-lora-pod", { models: ["wan2.2-i2v"] })).status).toBe(200);
 		const sha256 = "a".repeat(64);
+		const signed = "https://files.example.com/b.safetensors?X-Amz-Signature=s3cr3t";
 		const res = await post({
 			model: "wan2.2-i2v",
 			backend: "models-jobs-lora-pod",
 			input: {
 				image,
-				loras: [lora({ sha256 }), lora({ url: "https://files.example.com/b.safetensors", strength: 0.5 })],
+				loras: [lora({ sha256 }), lora({ url: signed, strength: 0.5 })],
 			},
 		});
 		expect(res.status).toBe(202);
-		const job = await stepUntil(((await res.json()) as { id: string }).id, (j) => j.remote_id !== null);
+		const created = (await res.json()) as { id: string; loras: unknown };
+		// The job says which LoRAs it runs with, never a URL's signature; the GPU worker gets the URL whole.
+		expect(created.loras).toEqual([
+			{ url: "https://files.example.com/style.safetensors", strength: 1, sha256 },
+			{ url: "https://files.example.com/b.safetensors", strength: 0.5 },
+		]);
+		const job = await stepUntil(created.id, (j) => j.remote_id !== null);
 		const sent = (await (await emulator(`/_control/jobs/${job.remote_id}`)).json()) as {
 			input: {
 				workflow: { graph: Record<string, { class_type: string; inputs: Record<string, unknown> }>; loras: unknown[] };
@@ -249,7 +256,7 @@ describe("LoRAs by URL", () => {
 				],
 			},
 			{
-				url: "https://files.example.com/b.safetensors",
+				url: signed,
 				max_bytes: 2147483648,
 				bind: [
 					{ node: "lora_0_1", input: "lora_name" },
