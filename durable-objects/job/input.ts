@@ -78,6 +78,14 @@ export async function buildJobInput(
 	};
 	if (audio && spec.inputs.audio) inputs.audio = { url: audio.url, content_type: spec.inputs.audio.content_type };
 	const workflow = await jobWorkflow(env, spec);
+	if (workflow) {
+		// The operator's R2 copies, signed for this submission: the worker fetches only what it lacks.
+		workflow.files = await Promise.all(
+			workflow.files.map(async ({ r2_key, ...f }) =>
+				r2_key ? { ...f, url: (await signer.signGet(r2_key, { expiresInS })).url } : f,
+			),
+		);
+	}
 	return {
 		input: {
 			model: spec.model,

@@ -94,6 +94,9 @@ FILE_PATH = re.compile(r"^[a-z_]+/[^\\]+$")
 class ModelFileNeed:
     path: str  # `folder/name` under MODELS_ROOT
     size: int | None = None
+    sha256: str | None = None
+    url: str | None = None  # a signed GET of the operator's R2 copy, tried first
+    source: str | None = None  # the public source
 
 
 @dataclass(frozen=True)
@@ -306,7 +309,13 @@ def _workflow(raw: Any) -> Workflow:
         if not FILE_PATH.match(path) or ".." in path.split("/"):
             raise _fail(f"workflow.files[{index}].path must be folder/name inside the models folder")
         size = entry.get("size")
-        files.append(ModelFileNeed(path, _int(size, f"workflow.files[{index}].size", 1, 2**50) if size else None))
+        sha256 = entry.get("sha256")
+        if sha256 is not None and (not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256)):
+            raise _fail(f"workflow.files[{index}].sha256 must be 64 lowercase hex digits")
+        urls = {k: _url(entry[k], f"workflow.files[{index}].{k}") if entry.get(k) is not None else None
+                for k in ("url", "source")}
+        files.append(ModelFileNeed(path, _int(size, f"workflow.files[{index}].size", 1, 2**50) if size else None,
+                                   sha256, **urls))
     nodes = []
     for index, entry in enumerate(raw.get("custom_nodes") or []):
         entry = _obj(entry, f"workflow.custom_nodes[{index}]")

@@ -24,6 +24,7 @@ from .errors import WorkerError, error_body, error_from_exception
 from .job import JobInput, Workflow, parse_job_input, resolve_frames
 from .log import log_event
 from .loras import fetch_loras
+from .model_fetch import fetch_model_file
 from .models import check_models, describe, file_problems, needed_file_problems
 from .transfer import download_input, new_job_dir, upload_output
 from .workflow import build_workflow, load_template
@@ -142,6 +143,11 @@ async def _check_workflow_needs(workflow: Workflow, settings: Settings, session)
     if not settings.comfy_url:
         raise WorkerError("invalid_input", f"{workflow.model} runs on ComfyUI, which this worker does not run")
     problems = needed_file_problems(workflow.files, settings.models_root)
+    # A file absent here that the job says where to fetch is fetched now (R2 copy, then public source).
+    for need in workflow.files:
+        if problems.get(need.path) == "missing" and (need.url or need.source):
+            await fetch_model_file(session, need, settings.models_root)
+            problems = needed_file_problems(workflow.files, settings.models_root)
     try:
         installed = await comfy_client(settings, session).object_info()
     except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:

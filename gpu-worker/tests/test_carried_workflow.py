@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -81,3 +82,34 @@ def test_a_carried_workflow_is_checked_before_anything_runs(file_host):
 def test_a_model_unknown_to_the_worker_without_a_workflow_is_refused(file_host):
     with pytest.raises(JobInputError, match="or the job carries its workflow"):
         parse_job_input(job_input(file_host, "still-video", params={}))
+
+
+async def test_a_missing_file_is_fetched_from_r2_then_the_public_source(file_host, settings, comfy, tmp_path):
+    settings = dataclasses.replace(settings, comfy_url=comfy.url)
+    body = write_safetensors(tmp_path / "extra.safetensors").read_bytes()
+    file_host.files["public.safetensors"] = body
+    need = {"path": "vae/extra.safetensors", "size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+            # The R2 copy is not there (404): the public source serves it.
+            "url": file_host.url("/files/r2-copy.safetensors?X-Amz-Signature=s3cr3t"),
+            "source": file_host.url("/files/public.safetensors")}
+    result = await run_job("job-fetch", still_job(file_host, files=[need]), None, settings=settings)
+    assert "error" not in result, result
+    assert (Path(settings.models_root) / "vae" / "extra.safetensors").read_bytes() == body
+    # Present now: the next job fetches nothing.
+    before = len(file_host.requests)
+    assert "error" not in await run_job("job-again", still_job(file_host, files=[need]), None, settings=settings)
+    assert not [r for r in file_host.requests[before:] if "safetensors" in r[1]]
+
+
+async def test_a_fetched_file_that_is_not_the_pinned_one_is_kept_out(file_host, settings, comfy, tmp_path):
+    settings = dataclasses.replace(settings, comfy_url=comfy.url)
+    body = write_safetensors(tmp_path / "extra.safetensors").read_bytes()
+    file_host.files["public.safetensors"] = body
+    need = {"path": "vae/extra.safetensors", "sha256": "0" * 64, "source": file_host.url("/files/public.safetensors")}
+    result = await run_job("job-bad", still_job(file_host, files=[need]), None, settings=settings)
+    assert result["error"]["code"] == "models_missing"
+    assert result["error"]["message"].startswith("vae/extra.safetensors is missing and could not be fetched "
+                                                 "(public source: sha256 ")
+    assert "127.0.0.1" not in result["error"]["message"]
+    assert not (Path(settings.models_root) / "vae").exists() or not list((Path(settings.models_root) / "vae").iterdir())
+    assert comfy.prompts_seen == []

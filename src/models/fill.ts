@@ -17,8 +17,12 @@ export interface FilledWorkflow {
 	inputs: Partial<Record<MediaKind, NodeInput[]>>;
 	/** The node whose output is the video. */
 	output_node: string;
-	/** The weight files the graph loads, `folder/name`, with their size and sha256 when the manifest pins them. */
-	files: { path: string; size?: number; sha256?: string }[];
+	/**
+	 * The weight files the graph loads, `folder/name`, with their size and sha256 when the manifest pins them, and
+	 * where a worker that lacks one may fetch it: `url`, a short-lived signed GET of the operator's R2 copy (set
+	 * when the job input is built), then the public `source`.
+	 */
+	files: { path: string; size?: number; sha256?: string; url?: string; source?: string; r2_key?: string }[];
 	/** Node classes the graph uses that come from custom nodes, with the repository providing each. */
 	custom_nodes: { class_type: string; repository: string; commit: string }[];
 	/**
@@ -96,6 +100,8 @@ export function fillWorkflow(
 			path: `${f.folder}/${f.name}`,
 			...(f.size !== undefined ? { size: f.size } : {}),
 			...(f.sha256 ? { sha256: f.sha256 } : {}),
+			...(f.source ? { source: f.source } : {}),
+			...(f.r2_key ? { r2_key: f.r2_key } : {}),
 		})),
 		custom_nodes: m.custom_nodes.flatMap((c) =>
 			c.nodes

@@ -1,5 +1,6 @@
 // POST /v1/jobs checks `input` against the named model's manifest: its files, its parameter schema, its derived
 // values, and never clamps a value past a limit silently. A job records the manifest version it runs.
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import still from "../data/still-video-manifest.json";
 import { emulator, putPodBackend } from "../emulators/pod/harness";
@@ -309,5 +310,44 @@ describe("a GPU worker's inventory", () => {
 		expect((await on("wan2.2-i2v-gguf", "models-jobs-wan")).status).toBe(409);
 		await call("/v1/admin/models/still-video", { method: "PUT", headers: ADMIN, body: JSON.stringify(still) });
 		expect((await on("still-video", "models-jobs-bare")).status).toBe(202);
+	});
+});
+
+describe("model files from the operator's R2", () => {
+	it("gives the GPU worker a signed GET of each file's R2 copy, beside its public source", async () => {
+		const bytes = new TextEncoder().encode("weights");
+		await env.BUCKET.put("models/vae/extra.safetensors", bytes);
+		const manifest = {
+			...structuredClone(still),
+			id: "still-files",
+			files: [
+				{
+					folder: "vae",
+					name: "extra.safetensors",
+					size: bytes.byteLength,
+					r2_key: "models/vae/extra.safetensors",
+					source: "https://huggingface.co/example/extra/resolve/main/extra.safetensors",
+				},
+			],
+		};
+		const put = await call("/v1/admin/models/still-files", {
+			method: "PUT",
+			headers: ADMIN,
+			body: JSON.stringify(manifest),
+		});
+		expect(put.status).toBe(201);
+		expect((await putPodBackend("models-jobs-files-pod", { models: ["still-files"] })).status).toBe(200);
+		const res = await post({ model: "still-files", backend: "models-jobs-files-pod", input: { image } });
+		expect(res.status).toBe(202);
+		const job = await stepUntil(((await res.json()) as { id: string }).id, (j) => j.remote_id !== null);
+		const sent = (await (await emulator(`/_control/jobs/${job.remote_id}`)).json()) as {
+			input: { workflow: { files: { path: string; size: number; url: string; source: string; r2_key?: string }[] } };
+		};
+		const [file] = sent.input.workflow.files;
+		expect(file).toMatchObject({ path: "vae/extra.safetensors", size: 7, source: manifest.files[0]?.source });
+		expect(file?.r2_key).toBeUndefined();
+		const fetched = await call(file?.url ?? "");
+		expect(fetched.status).toBe(200);
+		expect(new Uint8Array(await fetched.arrayBuffer())).toEqual(bytes);
 	});
 });
