@@ -1,21 +1,30 @@
 #!/usr/bin/env node
-// `npm run models -- schema|check`: the model manifests in models/ (see docs/models.md).
+// `npm run models -- schema|check|push`: the model manifests in models/ and model files in R2 (docs/models.md).
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ModelManifestSchema, manifestJsonSchema } from "../src/models/manifest.ts";
 import { ROOT } from "./lib/paths.mjs";
+import { pushModelFile } from "./lib/push-model-file.mjs";
 
 const HELP = `Usage:
   npm run models -- schema         write models/manifest.schema.json (the manifest format as JSON Schema)
-  npm run models -- check [FILE…]  validate manifests (default: every models/*.json)`;
+  npm run models -- check [FILE…]  validate manifests (default: every models/*.json)
+  npm run models -- push FILE --folder unet [--name NAME] [--part-mb 64]
+                                   upload a model file into R2 at models/FOLDER/NAME through Reelgate's admin
+                                   API (REELGATE_URL, ADMIN_TOKEN); resumable: rerun after a failure`;
 
 const MODELS_DIR = path.join(ROOT, "models");
 const SCHEMA_FILE = path.join(MODELS_DIR, "manifest.schema.json");
 
 const { values: opts, positionals } = parseArgs({
 	allowPositionals: true,
-	options: { help: { type: "boolean", short: "h", default: false } },
+	options: {
+		help: { type: "boolean", short: "h", default: false },
+		folder: { type: "string" },
+		name: { type: "string" },
+		"part-mb": { type: "string" },
+	},
 });
 const [command, ...rest] = positionals;
 if (opts.help || !command) {
@@ -50,6 +59,33 @@ switch (command) {
 					.filter((f) => f.endsWith(".json") && f !== "manifest.schema.json")
 					.map((f) => path.join(MODELS_DIR, f));
 		process.exit(check(files));
+		break;
+	}
+	case "push": {
+		const [file] = rest;
+		if (!file || !opts.folder) {
+			console.error(`push needs a FILE and --folder.\n${HELP}`);
+			process.exit(1);
+		}
+		if (!process.env.REELGATE_URL || !process.env.ADMIN_TOKEN) {
+			console.error("push needs REELGATE_URL and ADMIN_TOKEN in the environment.");
+			process.exit(1);
+		}
+		try {
+			const done = await pushModelFile({
+				base: process.env.REELGATE_URL,
+				token: process.env.ADMIN_TOKEN,
+				file,
+				folder: opts.folder,
+				name: opts.name ?? path.basename(file),
+				partSize: opts["part-mb"] ? Number(opts["part-mb"]) * 1024 * 1024 : undefined,
+				log: (line) => console.log(line),
+			});
+			console.log(`r2_key: ${done.key}\nsize:   ${done.size}\nsha256: ${done.sha256}`);
+		} catch (err) {
+			console.error(`push failed: ${err.message}`);
+			process.exit(1);
+		}
 		break;
 	}
 	default:
