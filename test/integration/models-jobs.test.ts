@@ -1,7 +1,7 @@
 // POST /v1/jobs checks `input` against the named model's manifest: its files, its parameter schema, its derived
 // values, and never clamps a value past a limit silently. A job records the manifest version it runs.
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import still from "../data/still-video-manifest.json";
 import { emulator, putPodBackend } from "../emulators/pod/harness";
 import { ADMIN, call, newAccount, PNG, upload, wav } from "../helpers/api";
@@ -19,7 +19,29 @@ interface Problem {
 	errors?: { path: string; message: string }[];
 }
 
-const post = (body: unknown) => call("/v1/jobs", { method: "POST", headers: auth, body: JSON.stringify(body) });
+/** Jobs this file started on pods: canceled at the end. */
+const created: string[] = [];
+const ended = (j: { status: string }) => ["succeeded", "failed", "canceled"].includes(j.status);
+
+/**
+ * POST /v1/jobs. A job on a ComfyUI backend is run to its end at once: the emulator, shared with other files, runs
+ * one prompt at a time, oldest first, so a prompt left queued here would hold up theirs.
+ */
+async function post(body: unknown): Promise<Response> {
+	const res = await call("/v1/jobs", { method: "POST", headers: auth, body: JSON.stringify(body) });
+	if (res.status !== 202) return res;
+	const job = (await res.clone().json()) as { id: string; backend: { kind: string } };
+	if (job.backend.kind === "comfyui") await stepUntil(job.id, ended);
+	else created.push(job.id);
+	return res;
+}
+
+afterAll(async () => {
+	for (const id of created) {
+		await call(`/v1/jobs/${id}/cancel`, { method: "POST", headers: auth });
+		await stepUntil(id, ended);
+	}
+});
 
 async function refused(body: unknown): Promise<Problem> {
 	const res = await post(body);
@@ -95,10 +117,13 @@ describe("POST /v1/jobs against the model's parameter schema", () => {
 		).toBe(201);
 		const problem = await refused({ model: "sora", input: { image } });
 		expect(problem.detail).toBe(
-			'There is no model "sora"; the models are preview, still-video, wan2.2-i2v, wan2.2-i2v-gguf, wan2.2-s2v.',
+			'There is no model "sora"; the models are infinitetalk, preview, still-video, wan2.2-i2v, wan2.2-i2v-gguf, wan2.2-s2v.',
 		);
 		expect(problem.errors).toEqual([
-			{ path: "json.model", message: "one of preview, still-video, wan2.2-i2v, wan2.2-i2v-gguf, wan2.2-s2v" },
+			{
+				path: "json.model",
+				message: "one of infinitetalk, preview, still-video, wan2.2-i2v, wan2.2-i2v-gguf, wan2.2-s2v",
+			},
 		]);
 	});
 

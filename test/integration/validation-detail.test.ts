@@ -51,7 +51,7 @@ describe("validation problems", () => {
 		[
 			"an unknown model",
 			{ model: "sora", input: { image: "upl_x" } },
-			'There is no model "sora"; the models are preview, wan2.2-i2v, wan2.2-i2v-gguf, wan2.2-s2v.',
+			'There is no model "sora"; the models are infinitetalk, preview, wan2.2-i2v, wan2.2-i2v-gguf, wan2.2-s2v.',
 		],
 		[
 			"an unknown input field",

@@ -29,6 +29,7 @@ function issuePaths(raw: unknown): string[] {
 describe("shipped manifests", () => {
 	it("parse, and name the models the API has always had", () => {
 		expect(SHIPPED_MANIFESTS.map((m) => m.id).sort()).toEqual([
+			"infinitetalk",
 			"preview",
 			"wan2.2-i2v",
 			"wan2.2-i2v-gguf",
@@ -50,7 +51,7 @@ describe("shipped manifests", () => {
 			const listed = new Set(m.files.map((f) => f.name));
 			for (const entry of loaded) expect(listed, `${m.id} loads ${entry}`).toContain(entry.split(":")[1]);
 			// Comfy-Org's repackaged weights; the GGUF experts from QuantStack's conversion.
-			for (const f of m.files) expect(f.source).toMatch(/^https:\/\/huggingface\.co\/(Comfy-Org|QuantStack)\//);
+			for (const f of m.files) expect(f.source).toMatch(/^https:\/\/huggingface\.co\/(Comfy-Org|QuantStack|Kijai)\//);
 		}
 	});
 });

@@ -68,6 +68,54 @@ describe("the shipped workflows against ComfyUI v0.8.0's node definitions", () =
 		for (const id of Object.keys(fp8).filter((k) => k !== "1" && k !== "2")) expect(wf[id]).toEqual(fp8[id]);
 	});
 
+	it("infinitetalk: its core nodes would run, and every other class is a custom node it declares", () => {
+		const m = SHIPPED_MANIFESTS.find((x) => x.id === "infinitetalk");
+		const wf = structuredClone(m?.workflow?.graph ?? {}) as ApiWorkflow;
+		// The three MultiTalk nodes as multitalk/nodes.py declares them at the commit the manifest pins.
+		const withMultiTalk: ObjectInfo = {
+			...objectInfo,
+			MultiTalkModelLoader: { input: { required: { model: [[]] } }, output: ["MULTITALKMODEL"] },
+			Wav2VecModelLoader: {
+				input: {
+					required: {
+						model: [[]],
+						base_precision: [["fp32", "bf16", "fp16"]],
+						load_device: [["main_device", "offload_device"]],
+					},
+				},
+				output: ["WAV2VECMODEL"],
+			},
+			MultiTalkWav2VecEmbeds: {
+				input: {
+					required: {
+						wav2vec_model: ["WAV2VECMODEL"],
+						audio_1: ["AUDIO"],
+						normalize_loudness: ["BOOLEAN", { default: true }],
+						num_frames: ["INT", { default: 81, min: 1, max: 10000 }],
+						fps: ["FLOAT", { default: 25, min: 1, max: 60 }],
+						audio_scale: ["FLOAT", { default: 1, min: 0, max: 100 }],
+						audio_cfg_scale: ["FLOAT", { default: 1, min: 0, max: 100 }],
+						multi_audio_type: [["para", "add"]],
+					},
+					optional: { audio_2: ["AUDIO"], add_noise_floor: ["BOOLEAN"], smooth_transients: ["BOOLEAN"] },
+				},
+				output: ["MULTITALK_EMBEDS", "AUDIO", "INT"],
+			},
+		};
+		const problems = checkWorkflow(wf, withMultiTalk);
+		const declared = new Set(m?.custom_nodes.flatMap((c) => c.nodes));
+		const unknown = new Set(problems.filter((p) => p.rule === "unknown_node").map((p) => p.class_type));
+		// Exactly the declared custom classes whose code was not read are unknown: nothing else is missing.
+		expect(unknown).toEqual(new Set([...declared].filter((c) => !(c in withMultiTalk))));
+		const files = new Set([...(m?.files ?? []).map((f) => f.name), "input.png", "input.wav"]);
+		const beyond = problems.filter((p) => {
+			if (p.rule === "unknown_node") return false;
+			const value = String(wf[p.node]?.inputs[p.input ?? ""]);
+			return !((p.rule === "no_choices" || p.rule === "not_in_list") && files.has(value));
+		});
+		expect(beyond).toEqual([]);
+	});
+
 	it("the two-chunk s2v graph of the progress fixture is one ComfyUI would run", () => {
 		const wf = twoChunks.workflow as unknown as ApiWorkflow;
 		expect(beyondFiles("wan2.2-s2v", wf, checkWorkflow(wf, objectInfo))).toEqual([]);
