@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { workerModelFilesJson } from "../src/models/files-list.ts";
 import { ModelManifestSchema, manifestJsonSchema } from "../src/models/manifest.ts";
 import { ROOT } from "./lib/paths.mjs";
 import { pushModelFile } from "./lib/push-model-file.mjs";
@@ -10,6 +11,7 @@ import { pushModelFile } from "./lib/push-model-file.mjs";
 const HELP = `Usage:
   npm run models -- schema         write models/manifest.schema.json (the manifest format as JSON Schema)
   npm run models -- check [FILE…]  validate manifests (default: every models/*.json)
+  npm run models -- files          write gpu-worker/model-files.json from the manifests' files
   npm run models -- push FILE --folder unet [--name NAME] [--part-mb 64]
                                    upload a model file into R2 at models/FOLDER/NAME through Reelgate's admin
                                    API (REELGATE_URL, ADMIN_TOKEN); resumable: rerun after a failure`;
@@ -30,6 +32,13 @@ const [command, ...rest] = positionals;
 if (opts.help || !command) {
 	console.log(HELP);
 	process.exit(opts.help ? 0 : 1);
+}
+
+function manifestFiles() {
+	return readdirSync(MODELS_DIR)
+		.filter((f) => f.endsWith(".json") && f !== "manifest.schema.json")
+		.sort()
+		.map((f) => path.join(MODELS_DIR, f));
 }
 
 function check(files) {
@@ -53,12 +62,15 @@ switch (command) {
 		console.log(`wrote ${path.relative(ROOT, SCHEMA_FILE)}`);
 		break;
 	case "check": {
-		const files = rest.length
-			? rest.map((f) => path.resolve(f))
-			: readdirSync(MODELS_DIR)
-					.filter((f) => f.endsWith(".json") && f !== "manifest.schema.json")
-					.map((f) => path.join(MODELS_DIR, f));
+		const files = rest.length ? rest.map((f) => path.resolve(f)) : manifestFiles();
 		process.exit(check(files));
+		break;
+	}
+	case "files": {
+		const manifests = manifestFiles().map((f) => ModelManifestSchema.parse(JSON.parse(readFileSync(f, "utf8"))));
+		const out = path.join(ROOT, "gpu-worker", "model-files.json");
+		writeFileSync(out, workerModelFilesJson(manifests));
+		console.log(`wrote ${path.relative(ROOT, out)}`);
 		break;
 	}
 	case "push": {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import modelFiles from "../../gpu-worker/model-files.json";
 import committedSchema from "../../models/manifest.schema.json";
 import wanI2v from "../../models/wan2.2-i2v.json";
+import { workerModelFilesJson } from "../../src/models/files-list";
 import { type ModelManifest, ModelManifestSchema, manifestJsonSchema } from "../../src/models/manifest";
 import { SHIPPED_MANIFESTS } from "../../src/models/shipped";
 
@@ -53,6 +55,12 @@ describe("shipped manifests", () => {
 			// Comfy-Org's repackaged weights; the GGUF experts from QuantStack's conversion.
 			for (const f of m.files) expect(f.source).toMatch(/^https:\/\/huggingface\.co\/(Comfy-Org|QuantStack|Kijai)\//);
 		}
+	});
+});
+
+describe("gpu-worker/model-files.json", () => {
+	it("is the shipped manifests' files (run `npm run models -- files` after changing them)", () => {
+		expect(modelFiles).toEqual(JSON.parse(workerModelFilesJson(SHIPPED_MANIFESTS)));
 	});
 });
 
