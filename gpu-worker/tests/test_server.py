@@ -200,3 +200,19 @@ async def test_health_advertises_the_model_files_and_node_classes_it_has(make_cl
     # Without a ComfyUI answering, the node classes are left out rather than guessed.
     down = await make_client(fake_run, comfy_url="http://127.0.0.1:9")
     assert "node_classes" not in (await (await down.get("/health", headers=AUTH)).json())["inventory"]
+
+
+async def test_a_registered_model_runs_through_the_pod_api(make_client, file_host, comfy):
+    """A weight-free ComfyUI workflow the Worker filled from a manifest registered through its admin API, sent to
+    a pod that enables only the preview: it runs, as the pod's RunPod-style API reports."""
+    from .test_carried_workflow import still_job
+
+    client = await make_client(comfy_url=comfy.url, enabled_models=("preview",))
+    resp = await client.post("/run", json={"input": still_job(file_host)}, headers=AUTH)
+    submitted = await resp.json()
+    body = await wait_status(client, submitted["id"], ("COMPLETED", "FAILED"))
+    assert body["status"] == "COMPLETED", body
+    video = body["output"]["video"]
+    assert (video["width"], video["height"], video["fps"]) == (160, 128, 8)
+    assert video["size"] == len(file_host.puts["out.mp4"]["body"])
+    assert comfy.prompts_seen[0]["3"]["inputs"]["amount"] == 9
