@@ -97,47 +97,63 @@ const FOLDER_ALIASES: Record<string, string> = {
 };
 
 /**
- * Whether what a GPU worker advertised at its last health check (`inventory`: the built-in models it runs, the
- * model files under its MODELS_ROOT, ComfyUI's node classes) has what the model needs. A backend that advertises
- * nothing (RunPod Serverless, a bare ComfyUI, an older worker) is taken at its word: true.
+ * What the GPU worker advertised at its last health check (`inventory`: the built-in models it runs, the model
+ * files under its MODELS_ROOT, ComfyUI's node classes) lacks of what the model needs, in words; null when it has
+ * it all. A backend that advertises nothing (RunPod Serverless, a bare ComfyUI, an older worker) is taken at its
+ * word.
  */
-function inventoryHas(row: BackendRow, model: ModelNeeds): boolean {
+function inventoryLacks(row: BackendRow, model: ModelNeeds): string | null {
 	const stock = healthDetails(row).inventory;
-	if (!isObject(stock)) return true;
+	if (!isObject(stock)) return null;
 	if (model.kind === "builtin") {
 		const builtin = strings(stock.builtin);
-		return builtin === null || builtin.includes(model.id);
+		return builtin === null || builtin.includes(model.id) ? null : `it does not enable ${model.id}`;
 	}
+	const lacking: string[] = [];
 	const files = strings(stock.files);
 	if (files !== null) {
 		const have = new Set(files);
-		for (const f of model.files ?? []) {
+		const missing = (model.files ?? []).filter((f) => {
 			const alias = FOLDER_ALIASES[f.folder];
-			if (!have.has(`${f.folder}/${f.name}`) && !(alias && have.has(`${alias}/${f.name}`))) return false;
-		}
+			return !have.has(`${f.folder}/${f.name}`) && !(alias && have.has(`${alias}/${f.name}`));
+		});
+		if (missing.length > 0) lacking.push(`files ${missing.map((f) => `${f.folder}/${f.name}`).join(", ")}`);
 	}
 	const classes = strings(stock.node_classes);
 	if (classes !== null && model.workflow) {
 		const have = new Set(classes);
-		if (Object.values(model.workflow.graph).some((n) => !have.has(n.class_type))) return false;
+		const missing = [...new Set(Object.values(model.workflow.graph).map((n) => n.class_type))].filter(
+			(c) => !have.has(c),
+		);
+		if (missing.length > 0) lacking.push(`node classes ${missing.join(", ")}`);
 	}
-	return true;
+	return lacking.length > 0 ? `it lacks ${lacking.join("; ")}` : null;
 }
 
 /**
- * Whether a backend may run a model: ComfyUI-based kinds run ComfyUI workflows only (not the GPU worker's own
- * `preview`), an operator's model list, when the backend has one, must name it, a GPU worker that advertises its
- * model files and node classes must have the model's, and a GPU known to be smaller than the model needs
- * (`gpu.memory_gb` of its manifest) cannot hold it.
+ * Why a backend may not run a model, or null when it may: ComfyUI-based kinds run ComfyUI workflows only (not the
+ * GPU worker's own `preview`), an operator's model list, when the backend has one, must name it, a GPU worker that
+ * advertises its model files and node classes must have the model's, and a GPU known to be smaller than the model
+ * needs (`gpu.memory_gb` of its manifest) cannot hold it.
  */
-export function servesModel(row: BackendRow, model: ModelNeeds): boolean {
-	if ((row.kind === "comfyui" || row.kind === "vastai") && model.kind !== "comfyui") return false;
+export function whyNotServed(row: BackendRow, model: ModelNeeds): string | null {
+	if ((row.kind === "comfyui" || row.kind === "vastai") && model.kind !== "comfyui") {
+		return `a ${row.kind} backend runs ComfyUI workflows only`;
+	}
 	const models = parseModels(row);
-	if (models.length > 0 && !models.includes(model.id)) return false;
-	if (!inventoryHas(row, model)) return false;
+	if (models.length > 0 && !models.includes(model.id)) return "its models list does not name it";
+	const lacks = inventoryLacks(row, model);
+	if (lacks) return lacks;
 	const memory = model.gpu ? gpuMemoryGb(row) : null;
 	// Nominal sizes run a little under the label (an "80 GB" card reports 79.2 GiB): 5% of slack.
-	return memory === null || !model.gpu || memory >= model.gpu.memory_gb * 0.95;
+	if (memory !== null && model.gpu && memory < model.gpu.memory_gb * 0.95) {
+		return `its GPU has ${Math.round(memory * 10) / 10} GB, the model needs ${model.gpu.memory_gb}`;
+	}
+	return null;
+}
+
+export function servesModel(row: BackendRow, model: ModelNeeds): boolean {
+	return whyNotServed(row, model) === null;
 }
 
 /** The last health check found it unreachable (a backend never checked counts as reachable). */

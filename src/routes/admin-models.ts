@@ -2,7 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { newRouter } from "../app";
 import { requireAdmin } from "../auth/middleware";
 import { storedConfig } from "../backends/config";
-import { type BackendRow, getBackend } from "../db/backends";
+import { whyNotServed } from "../backends/routing";
+import { type BackendRow, getBackend, listBackends } from "../db/backends";
 import { ApiError, notFound, problemResponses } from "../errors";
 import { nowIso } from "../lib/ids";
 import { openJson } from "../lib/secret-box";
@@ -31,6 +32,24 @@ const AdminModelSchema = z
 				}),
 			)
 			.openapi({ description: "Every version the model has had; jobs record the one they ran (`model_version`)." }),
+		backends: z
+			.array(
+				z.object({
+					name: z.string(),
+					kind: z.string(),
+					enabled: z.boolean(),
+					serves: z.boolean(),
+					reason: z
+						.string()
+						.optional()
+						.openapi({ example: "it lacks files unet/Wan2.2-I2V-A14B-HighNoise-Q4_K_M.gguf" }),
+				}),
+			)
+			.openapi({
+				description:
+					"Whether each backend would run the current version, and why not: its kind, its models list, what its " +
+					"GPU worker advertised at the last health check (files, node classes), its GPU memory.",
+			}),
 	})
 	.openapi("AdminModel");
 
@@ -139,12 +158,24 @@ const validateRoute = createRoute({
 	},
 });
 
-function adminView(history: ModelHistory): z.infer<typeof AdminModelSchema> {
+async function adminView(env: Env, history: ModelHistory): Promise<z.infer<typeof AdminModelSchema>> {
+	const model = history.entry.manifest;
+	const backends = (await listBackends(env.DB)).map((row) => {
+		const reason = whyNotServed(row, model);
+		return {
+			name: row.name,
+			kind: row.kind,
+			enabled: row.enabled === 1,
+			serves: reason === null,
+			...(reason ? { reason } : {}),
+		};
+	});
 	return {
-		manifest: history.entry.manifest,
+		manifest: model,
 		source: history.entry.source,
 		retired_at: history.entry.retired_at,
 		versions: history.versions,
+		backends,
 	};
 }
 
@@ -190,7 +221,7 @@ export const adminModelsRoutes = newRouter()
 		const id = checkedId(c.req.valid("param").id);
 		const history = await modelHistory(c.env, id);
 		if (!history) throw notFound(`Model ${JSON.stringify(id)}`);
-		return c.json(adminView(history), 200);
+		return c.json(await adminView(c.env, history), 200);
 	})
 	.openapi(putRoute, async (c) => {
 		const { id } = c.req.valid("param");
@@ -205,7 +236,8 @@ export const adminModelsRoutes = newRouter()
 		c.var.log.info("model_registered", { model: id, version: manifest.version, created: result.created });
 		const history = await modelHistory(c.env, id);
 		if (!history) throw new ApiError("internal", "The model was not stored.");
-		return result.created ? c.json(adminView(history), 201) : c.json(adminView(history), 200);
+		const view = await adminView(c.env, history);
+		return result.created ? c.json(view, 201) : c.json(view, 200);
 	})
 	.openapi(deleteRoute, async (c) => {
 		const id = checkedId(c.req.valid("param").id);

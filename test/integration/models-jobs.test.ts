@@ -335,6 +335,24 @@ describe("a GPU worker's inventory", () => {
 		expect((await on("wan2.2-i2v-gguf", "models-jobs-wan")).status).toBe(409);
 		await call("/v1/admin/models/still-video", { method: "PUT", headers: ADMIN, body: JSON.stringify(still) });
 		expect((await on("still-video", "models-jobs-bare")).status).toBe(202);
+		// The operator sees which backend runs a model, and why the others do not.
+		const gguf = (await (await call("/v1/admin/models/wan2.2-i2v-gguf", { headers: ADMIN })).json()) as {
+			backends: { name: string; serves: boolean; reason?: string }[];
+		};
+		const byName = Object.fromEntries(gguf.backends.map((b) => [b.name, b]));
+		expect(byName["models-jobs-wan"]).toMatchObject({
+			serves: false,
+			reason: "it lacks files unet/Wan2.2-I2V-A14B-HighNoise-Q4_K_M.gguf, unet/Wan2.2-I2V-A14B-LowNoise-Q4_K_M.gguf",
+		});
+		expect(byName["models-jobs-bare"]?.reason).toMatch(/^it lacks files .*; node classes UnetLoaderGGUF, /);
+		expect(byName["models-jobs-4090"]).toMatchObject({ serves: true });
+		const fp8 = (await (await call("/v1/admin/models/wan2.2-i2v", { headers: ADMIN })).json()) as {
+			backends: { name: string; reason?: string }[];
+		};
+		expect(fp8.backends.find((b) => b.name === "models-jobs-4090")?.reason).toBe(
+			"its GPU has 23.6 GB, the model needs 48",
+		);
+		expect(fp8.backends.find((b) => b.name === "models-jobs-lora-pod")?.reason).toBeUndefined();
 	});
 });
 
