@@ -187,18 +187,32 @@ function checkedId(id: string): string {
 /** Time allowed for `/object_info`: the real one is a few MB, built by importing every node class. */
 const OBJECT_INFO_TIMEOUT_MS = 30_000;
 
+/** Where the backend's ComfyUI answers: a `comfyui` backend's URL, or a vast.ai backend's running instance. */
+async function comfyOf(env: Env, row: BackendRow): Promise<{ base: string; token: string | null }> {
+	const stored = storedConfig(row, await openJson(env.BACKEND_SECRETS_KEY, row.secrets));
+	if (stored.kind === "comfyui") return { base: stored.config.url, token: stored.config.token ?? null };
+	if (stored.kind === "vastai") {
+		const state = await env.BACKENDS.getByName(row.name).vastInstance(false);
+		if (state?.status !== "ready" || !state.url) {
+			throw new ApiError(
+				"conflict",
+				`Backend "${row.name}" has no vast.ai instance up: its ComfyUI can be checked while one runs.`,
+			);
+		}
+		return { base: state.url, token: state.password };
+	}
+	throw new ApiError(
+		"conflict",
+		`Backend "${row.name}" is a ${row.kind} backend; the check reads the /object_info of a comfyui backend or a vast.ai instance.`,
+	);
+}
+
 /** The backend's live node definitions. Only a ComfyUI server answers `/object_info`. */
 async function readObjectInfo(env: Env, row: BackendRow): Promise<ObjectInfo> {
-	const stored = storedConfig(row, await openJson(env.BACKEND_SECRETS_KEY, row.secrets));
-	if (stored.kind !== "comfyui") {
-		throw new ApiError(
-			"conflict",
-			`Backend "${row.name}" is a ${row.kind} backend; the check reads a comfyui backend's /object_info.`,
-		);
-	}
+	const { base, token } = await comfyOf(env, row);
 	const headers = new Headers();
-	if (stored.config.token) headers.set("authorization", `Bearer ${stored.config.token}`);
-	const url = `${stored.config.url.replace(/\/+$/, "")}/object_info`;
+	if (token) headers.set("authorization", `Bearer ${token}`);
+	const url = `${base.replace(/\/+$/, "")}/object_info`;
 	let res: Response;
 	try {
 		res = await fetch(url, { headers, signal: AbortSignal.timeout(OBJECT_INFO_TIMEOUT_MS) });

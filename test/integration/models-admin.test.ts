@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import still from "../data/still-video-manifest.json";
 import { putPodBackend } from "../emulators/pod/harness";
-import { ADMIN, call, newAccount } from "../helpers/api";
+import { ADMIN, call, newAccount, PNG, upload } from "../helpers/api";
+import { stepUntil } from "../helpers/job-object";
 
 let auth: Record<string, string>;
 
@@ -182,10 +183,41 @@ describe("POST /v1/admin/models/{id}/validate", () => {
 		expect((await putPodBackend("admin-models-pod", {})).status).toBe(200);
 		const pod = await validate("still-video", { backend: "admin-models-pod" });
 		expect(pod.status).toBe(409);
-		expect(((await pod.json()) as Problem).detail).toContain("comfyui backend's /object_info");
+		expect(((await pod.json()) as Problem).detail).toContain("/object_info of a comfyui backend or a vast.ai instance");
 		const none = await validate("still-video", { backend: "no-such-backend" });
 		expect(none.status).toBe(400);
 		expect(((await none.json()) as Problem).errors).toEqual([{ path: "json.backend", message: "unknown backend" }]);
+	});
+
+	it("checks a vast.ai backend's running instance, and says when none is up", async () => {
+		const { url, apiKey } = inject("vastEmulator");
+		const put = await call("/v1/admin/backends/admin-models-vast", {
+			method: "PUT",
+			headers: ADMIN,
+			body: JSON.stringify({
+				kind: "vastai",
+				config: { api_key: apiKey, base_url: url, max_dph_usd: 0.5, min_reliability: 0.99, idle_destroy_s: 3600 },
+			}),
+		});
+		expect(put.status).toBe(200);
+		const none = await validate("still-video", { backend: "admin-models-vast" });
+		expect(none.status).toBe(409);
+		expect(((await none.json()) as Problem).detail).toBe(
+			'Backend "admin-models-vast" has no vast.ai instance up: its ComfyUI can be checked while one runs.',
+		);
+		// A job rents an instance and runs there; the instance's ComfyUI is then what the check reads.
+		const image = await upload(auth, PNG, "image/png", "still.png");
+		const res = await call("/v1/jobs", {
+			method: "POST",
+			headers: auth,
+			body: JSON.stringify({ model: "still-video", backend: "admin-models-vast", input: { image } }),
+		});
+		expect(res.status).toBe(202);
+		const job = await stepUntil(((await res.json()) as { id: string }).id, (j) => j.status === "succeeded", 20);
+		expect(job.status).toBe("succeeded");
+		const report = await validate("still-video", { backend: "admin-models-vast" });
+		expect(report.status).toBe(200);
+		expect(await report.json()).toMatchObject({ ok: true, backend: "admin-models-vast", missing_files: [] });
 	});
 
 	it("answers 503 when the backend cannot be reached", async () => {
