@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // `npm run models -- schema|check|push`: the model manifests in models/ and model files in R2 (docs/models.md).
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { workerModelFilesJson } from "../src/models/files-list.ts";
 import { ModelManifestSchema, manifestJsonSchema } from "../src/models/manifest.ts";
 import { ROOT } from "./lib/paths.mjs";
-import { pushModelFile } from "./lib/push-model-file.mjs";
+import { mirrorModelFile, pushModelFile } from "./lib/push-model-file.mjs";
 
 const HELP = `Usage:
   npm run models -- schema         write models/manifest.schema.json (the manifest format as JSON Schema)
@@ -14,7 +15,9 @@ const HELP = `Usage:
   npm run models -- files          write gpu-worker/model-files.json from the manifests' files
   npm run models -- push FILE --folder unet [--name NAME] [--part-mb 64]
                                    upload a model file into R2 at models/FOLDER/NAME through Reelgate's admin
-                                   API (REELGATE_URL, ADMIN_TOKEN); resumable: rerun after a failure`;
+                                   API (REELGATE_URL, ADMIN_TOKEN); resumable: rerun after a failure
+  npm run models -- mirror URL --folder unet [--name NAME] [--sha256 HEX]
+                                   the same for a public file: downloaded (and checked), then pushed`;
 
 const MODELS_DIR = path.join(ROOT, "models");
 const SCHEMA_FILE = path.join(MODELS_DIR, "manifest.schema.json");
@@ -26,6 +29,7 @@ const { values: opts, positionals } = parseArgs({
 		folder: { type: "string" },
 		name: { type: "string" },
 		"part-mb": { type: "string" },
+		sha256: { type: "string" },
 	},
 });
 const [command, ...rest] = positionals;
@@ -73,29 +77,32 @@ switch (command) {
 		console.log(`wrote ${path.relative(ROOT, out)}`);
 		break;
 	}
+	case "mirror":
 	case "push": {
 		const [file] = rest;
 		if (!file || !opts.folder) {
-			console.error(`push needs a FILE and --folder.\n${HELP}`);
+			console.error(`${command} needs a FILE (a URL to mirror) and --folder.\n${HELP}`);
 			process.exit(1);
 		}
 		if (!process.env.REELGATE_URL || !process.env.ADMIN_TOKEN) {
-			console.error("push needs REELGATE_URL and ADMIN_TOKEN in the environment.");
+			console.error(`${command} needs REELGATE_URL and ADMIN_TOKEN in the environment.`);
 			process.exit(1);
 		}
 		try {
-			const done = await pushModelFile({
+			const common = {
 				base: process.env.REELGATE_URL,
 				token: process.env.ADMIN_TOKEN,
-				file,
 				folder: opts.folder,
-				name: opts.name ?? path.basename(file),
 				partSize: opts["part-mb"] ? Number(opts["part-mb"]) * 1024 * 1024 : undefined,
 				log: (line) => console.log(line),
-			});
+			};
+			const done =
+				command === "mirror"
+					? await mirrorModelFile({ ...common, url: file, name: opts.name, sha256: opts.sha256, workDir: os.tmpdir() })
+					: await pushModelFile({ ...common, file, name: opts.name ?? path.basename(file) });
 			console.log(`r2_key: ${done.key}\nsize:   ${done.size}\nsha256: ${done.sha256}`);
 		} catch (err) {
-			console.error(`push failed: ${err.message}`);
+			console.error(`${command} failed: ${err.message}`);
 			process.exit(1);
 		}
 		break;

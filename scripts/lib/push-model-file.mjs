@@ -110,3 +110,41 @@ export async function pushModelFile({ base, token, file, folder, name, partSize,
 	log(`${state.key} stored: ${size} bytes, sha256 ${sha256}`);
 	return { key: state.key, size, sha256, sent };
 }
+
+/**
+ * Mirrors a public file into R2: streams it to a temporary file beside `workDir` (14 GB never sits in memory),
+ * checks it against `sha256` when given, then pushes it like a local file. The name defaults to the URL's last
+ * path segment.
+ */
+export async function mirrorModelFile({ url, folder, name, sha256, workDir, fetchImpl = fetch, ...push }) {
+	const target = name ?? decodeURIComponent(new URL(url).pathname.split("/").pop() ?? "");
+	if (!target) throw new Error(`no file name in ${url}: give --name`);
+	const file = path.join(workDir, target);
+	const res = await fetchImpl(url, { redirect: "follow" });
+	if (!res.ok || !res.body) throw new Error(`downloading ${url}: HTTP ${res.status}`);
+	const hash = createHash("sha256");
+	const { createWriteStream } = await import("node:fs");
+	const { Readable, Transform } = await import("node:stream");
+	const { pipeline } = await import("node:stream/promises");
+	await pipeline(
+		Readable.fromWeb(res.body),
+		new Transform({
+			transform(chunk, _enc, done) {
+				hash.update(chunk);
+				done(null, chunk);
+			},
+		}),
+		createWriteStream(file),
+	);
+	const digest = hash.digest("hex");
+	if (sha256 && digest !== sha256) {
+		rmSync(file, { force: true });
+		throw new Error(`${url} has sha256 ${digest}, not ${sha256}`);
+	}
+	try {
+		return await pushModelFile({ ...push, file, folder, name: target, fetchImpl });
+	} finally {
+		// A failed push keeps its state file and the download, so a rerun resumes; a done one leaves nothing.
+		if (!existsSync(`${file}.reelgate-push.json`)) rmSync(file, { force: true });
+	}
+}

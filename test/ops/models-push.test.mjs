@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pushModelFile } from "../../scripts/lib/push-model-file.mjs";
+import { mirrorModelFile, pushModelFile } from "../../scripts/lib/push-model-file.mjs";
 
 // A stand-in for the three admin routes (src/routes/admin-model-files.ts) keeping parts in memory; `failPart`
 // makes one part's PUT answer 502 once, as an interrupted upload would.
@@ -104,5 +104,32 @@ describe("npm run models -- push", () => {
 		const before = api.calls.length;
 		expect((await pushModelFile(opts)).sent).toBe(0);
 		expect(api.calls.slice(before)).toEqual(["POST /v1/admin/model-files"]);
+	});
+});
+
+describe("npm run models -- mirror", () => {
+	it("downloads a public file, checks its sha256, pushes it, and leaves no copy behind", async () => {
+		const bytes = Buffer.from("weights from a public hub");
+		const files = createServer((req, res) => {
+			res.writeHead(req.url === "/hub/vae.safetensors" ? 200 : 404);
+			res.end(req.url === "/hub/vae.safetensors" ? bytes : undefined);
+		});
+		await new Promise((r) => files.listen(0, "127.0.0.1", r));
+		const hub = `http://127.0.0.1:${files.address().port}/hub/vae.safetensors`;
+		const workDir = mkdtempSync(path.join(tmpdir(), "mirror-"));
+		const sha256 = createHash("sha256").update(bytes).digest("hex");
+		try {
+			const opts = { base: api.base, token: "t0ken", folder: "vae", workDir };
+			await expect(mirrorModelFile({ ...opts, url: hub, sha256: "0".repeat(64) })).rejects.toThrow(
+				`has sha256 ${sha256}, not ${"0".repeat(64)}`,
+			);
+			expect(api.objects.has("models/vae/vae.safetensors")).toBe(false);
+			const done = await mirrorModelFile({ ...opts, url: hub, sha256 });
+			expect(done).toMatchObject({ key: "models/vae/vae.safetensors", size: bytes.length, sha256 });
+			expect(api.objects.get("models/vae/vae.safetensors").bytes.equals(bytes)).toBe(true);
+			expect(readdirSync(workDir)).toEqual([]);
+		} finally {
+			await new Promise((r) => files.close(r));
+		}
 	});
 });
