@@ -1,6 +1,9 @@
 import type { GpuJobInput } from "../../src/backends/types";
 import { configOf } from "../../src/config";
 import type { JobParams, JobSpec, UploadRef } from "../../src/jobs/record";
+import { manifestAt } from "../../src/models/catalog";
+import { type FilledWorkflow, fillWorkflow } from "../../src/models/fill";
+import { resolveParams } from "../../src/models/params";
 import type { Model } from "../../src/schemas/jobs";
 import { signerFor } from "../../src/storage";
 import { signOutputTarget } from "../../src/storage/output";
@@ -17,8 +20,8 @@ export function modelDefaults(model: Model): ModelDefaults {
 		case "preview":
 			// 16:9 in multiples of 16, which every model's encoder path accepts.
 			return { width: 512, height: 288, fps: 24 };
-		case "wan2.2-i2v":
-		case "wan2.2-s2v":
+		default:
+			// Wan 2.2, and any registered ComfyUI model: its workflow is filled from its manifest's own defaults.
 			return { width: 640, height: 640, fps: 16 };
 	}
 }
@@ -78,13 +81,41 @@ export async function buildJobInput(
 	if (audio && spec.inputs.audio) {
 		inputs.audio = { url: audio.url, content_type: spec.inputs.audio.content_type, ...verified(spec.inputs.audio) };
 	}
+	const workflow = await jobWorkflow(env, spec);
+	if (workflow) {
+		// The operator's R2 copies, signed for this submission: the worker fetches only what it lacks.
+		workflow.files = await Promise.all(
+			workflow.files.map(async ({ r2_key, ...f }) =>
+				r2_key ? { ...f, url: (await signer.signGet(r2_key, { expiresInS })).url } : f,
+			),
+		);
+	}
 	return {
 		input: {
 			model: spec.model,
 			inputs,
 			params: buildParams(spec.model, spec.params, Boolean(spec.inputs.audio)),
+			...(workflow ? { workflow } : {}),
 			output: { content_type: "video/mp4", ...output },
 		},
 		multipart_upload_id,
 	};
+}
+
+/**
+ * The job's ComfyUI workflow, filled from the manifest version it recorded with the parameters it resolved at
+ * creation (the same seed at every submission); undefined for a builtin model. A job from before parameters were
+ * resolved at creation resolves them now from what the client sent.
+ */
+export async function jobWorkflow(env: Env, spec: JobSpec): Promise<FilledWorkflow | undefined> {
+	const manifest = await manifestAt(env, spec.model, spec.model_version);
+	if (manifest?.kind !== "comfyui") return undefined;
+	let params = spec.model_params;
+	if (!params) {
+		const resolved = resolveParams(manifest, { ...spec.params });
+		if (!resolved.ok) return undefined;
+		params = resolved.params;
+	}
+	// Job ids are `job_` and lowercase letters and digits: safe in a file name as they are.
+	return fillWorkflow(manifest, params, `video/${spec.id}`, spec.loras ?? []);
 }

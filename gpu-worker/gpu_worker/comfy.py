@@ -95,6 +95,12 @@ class ComfyClient:
             resp.raise_for_status()
             return await resp.json()
 
+    async def object_info(self) -> dict:
+        """The node classes ComfyUI has installed (a few MB: it describes every input of every node)."""
+        async with self.session.get(self._url("/object_info"), timeout=aiohttp.ClientTimeout(total=60)) as resp:
+            resp.raise_for_status()
+            return await resp.json()
+
     async def wait_ready(self, deadline_s: float, *, pid: int = 0, interval_s: float = 0.5) -> dict:
         """Polls /system_stats until it answers; fails fast if the ComfyUI process (pid) has exited."""
         deadline = time.monotonic() + deadline_s

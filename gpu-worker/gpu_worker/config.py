@@ -94,6 +94,9 @@ class Settings:
     http_backoff_s: float = 0.5
     # Where per-job temp files go (inputs, outputs). Empty = the system temp dir.
     work_dir: str = ""
+    # Disk the LoRAs jobs fetch by URL may take under MODELS_ROOT/loras/reelgate-cache; past it the least
+    # recently used go.
+    lora_cache_bytes: int = 20 * 1024**3
 
     @property
     def comfy_models_enabled(self) -> tuple[str, ...]:
@@ -133,6 +136,7 @@ def load_settings(env: Mapping[str, str] = os.environ) -> Settings:
         http_attempts=max(1, _int(env, "HTTP_ATTEMPTS", 4)),
         http_backoff_s=_float(env, "HTTP_BACKOFF_S", 0.5),
         work_dir=env.get("WORK_DIR", ""),
+        lora_cache_bytes=max(0, _int(env, "LORA_CACHE_BYTES", 20 * 1024**3)),
     )
 
 

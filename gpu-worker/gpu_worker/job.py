@@ -88,6 +88,47 @@ class OutputTarget:
     multipart: MultipartTarget | None = None
 
 
+MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+FILE_PATH = re.compile(r"^[a-z_]+/[^\\]+$")
+
+
+@dataclass(frozen=True)
+class ModelFileNeed:
+    path: str  # `folder/name` under MODELS_ROOT
+    size: int | None = None
+    sha256: str | None = None
+    url: str | None = None  # a signed GET of the operator's R2 copy, tried first
+    source: str | None = None  # the public source
+
+
+@dataclass(frozen=True)
+class CustomNodeNeed:
+    class_type: str
+    repository: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class LoraNeed:
+    url: str
+    sha256: str | None
+    max_bytes: int
+    binds: tuple[tuple[str, str], ...]  # the (node, input) pairs its file name goes to
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A ComfyUI graph the Worker filled from a model manifest (docs/gpu-job-protocol.md, `workflow`)."""
+
+    model: str
+    graph: dict
+    inputs: dict[str, tuple[tuple[str, str], ...]]  # input file -> the (node, input) pairs its name goes to
+    output_node: str
+    files: tuple[ModelFileNeed, ...] = ()
+    custom_nodes: tuple[CustomNodeNeed, ...] = ()
+    loras: tuple[LoraNeed, ...] = ()
+
+
 @dataclass(frozen=True)
 class JobInput:
     model: str | None
@@ -96,6 +137,7 @@ class JobInput:
     params: Params = field(default_factory=Params)
     output: OutputTarget | None = None
     health_check: bool = False
+    workflow: Workflow | None = None
 
 
 def _fail(message: str) -> JobInputError:
@@ -236,6 +278,76 @@ def resolve_frames(model: str, params: Params, audio_duration_s: float | None = 
     raise AssertionError("unreachable")
 
 
+def _str(value: Any, where: str, limit: int = 512) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise _fail(f"{where} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _workflow(raw: Any) -> Workflow:
+    raw = _obj(raw, "workflow")
+    graph = _obj(raw.get("graph"), "workflow.graph")
+    if not graph:
+        raise _fail("workflow.graph must have nodes")
+    for node_id, node in graph.items():
+        if not isinstance(node, dict) or not isinstance(node.get("class_type"), str) \
+                or not isinstance(node.get("inputs"), dict):
+            raise _fail(f"workflow.graph[{node_id}] needs class_type and inputs")
+    inputs = {}
+    for kind, binds in (_obj(raw.get("inputs"), "workflow.inputs", required=False) or {}).items():
+        if kind not in ("image", "audio") or not isinstance(binds, list):
+            raise _fail(f"workflow.inputs.{kind} must be a list of node inputs of image or audio")
+        pairs = []
+        for bind in binds:
+            node = graph.get(bind.get("node")) if isinstance(bind, dict) else None
+            if node is None or bind.get("input") not in node["inputs"]:
+                raise _fail(f"workflow.inputs.{kind} names an input the graph lacks: {bind!r}"[:300])
+            pairs.append((bind["node"], bind["input"]))
+        inputs[kind] = tuple(pairs)
+    output_node = _str(raw.get("output_node"), "workflow.output_node", 64)
+    if output_node not in graph:
+        raise _fail("workflow.output_node is not a node of the graph")
+    files = []
+    for index, entry in enumerate(raw.get("files") or []):
+        entry = _obj(entry, f"workflow.files[{index}]")
+        path = _str(entry.get("path"), f"workflow.files[{index}].path")
+        if not FILE_PATH.match(path) or ".." in path.split("/"):
+            raise _fail(f"workflow.files[{index}].path must be folder/name inside the models folder")
+        size = entry.get("size")
+        sha256 = entry.get("sha256")
+        if sha256 is not None and (not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256)):
+            raise _fail(f"workflow.files[{index}].sha256 must be 64 lowercase hex digits")
+        urls = {k: _url(entry[k], f"workflow.files[{index}].{k}") if entry.get(k) is not None else None
+                for k in ("url", "source")}
+        files.append(ModelFileNeed(path, _int(size, f"workflow.files[{index}].size", 1, 2**50) if size else None,
+                                   sha256, **urls))
+    nodes = []
+    for index, entry in enumerate(raw.get("custom_nodes") or []):
+        entry = _obj(entry, f"workflow.custom_nodes[{index}]")
+        nodes.append(CustomNodeNeed(_str(entry.get("class_type"), f"workflow.custom_nodes[{index}].class_type"),
+                                    _str(entry.get("repository"), f"workflow.custom_nodes[{index}].repository"),
+                                    _str(entry.get("commit"), f"workflow.custom_nodes[{index}].commit", 64)))
+    loras = []
+    for index, entry in enumerate(raw.get("loras") or []):
+        where = f"workflow.loras[{index}]"
+        entry = _obj(entry, where)
+        sha256 = entry.get("sha256")
+        if sha256 is not None and (not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256)):
+            raise _fail(f"{where}.sha256 must be 64 lowercase hex digits")
+        binds = []
+        for bind in entry.get("bind") or []:
+            node = graph.get(bind.get("node")) if isinstance(bind, dict) else None
+            if node is None or bind.get("input") not in node["inputs"]:
+                raise _fail(f"{where}.bind names an input the graph lacks")
+            binds.append((bind["node"], bind["input"]))
+        loras.append(LoraNeed(url=_url(entry.get("url"), f"{where}.url"), sha256=sha256,
+                              max_bytes=_int(entry.get("max_bytes"), f"{where}.max_bytes", 1, 2**40),
+                              binds=tuple(binds)))
+    model = _str(raw.get("model", "workflow"), "workflow.model", 100)
+    return Workflow(model=model, graph=graph, inputs=inputs, output_node=output_node, files=tuple(files),
+                    custom_nodes=tuple(nodes), loras=tuple(loras))
+
+
 def parse_job_input(raw: Any) -> JobInput:
     raw = _obj(raw, "input")
     health_check = raw.get("health_check", False)
@@ -245,8 +357,11 @@ def parse_job_input(raw: Any) -> JobInput:
     if health_check:
         # A health check renders nothing: it needs neither inputs nor output.
         return JobInput(model=model if model in KNOWN_MODELS else None, health_check=True)
-    if model not in KNOWN_MODELS:
-        raise _fail(f"model must be one of {', '.join(KNOWN_MODELS)}")
+    workflow = _workflow(raw["workflow"]) if raw.get("workflow") is not None else None
+    if workflow is None and model not in KNOWN_MODELS:
+        raise _fail(f"model must be one of {', '.join(KNOWN_MODELS)}, or the job carries its workflow")
+    if workflow is not None and (not isinstance(model, str) or not MODEL_ID.match(model)):
+        raise _fail("model must be a model id: lowercase letters, digits, '.', '_', '-'")
     inputs = _obj(raw.get("inputs"), "inputs")
     if inputs.get("image") is None:
         raise _fail("inputs.image is required")
@@ -256,5 +371,7 @@ def parse_job_input(raw: Any) -> JobInput:
         audio = _input_file(inputs["audio"], "inputs.audio", AUDIO_TYPES)
     elif model == "wan2.2-s2v":
         raise _fail("inputs.audio is required for wan2.2-s2v")
-    return JobInput(model=model, image=image, audio=audio, params=_params(raw.get("params"), model),
-                    output=_output(raw.get("output")), health_check=False)
+    # A carried workflow has its parameters written in; `params` then matters only for the built-in templates.
+    params = _params(raw.get("params"), model) if model in LIMITS else Params()
+    return JobInput(model=model, image=image, audio=audio, params=params, output=_output(raw.get("output")),
+                    health_check=False, workflow=workflow)

@@ -119,3 +119,36 @@ def check_models(models: list[str] | tuple[str, ...], models_root: str) -> None:
     problems = file_problems(models, models_root)
     if problems:
         raise WorkerError("models_missing", f"model files will not load: {describe(problems)}")
+
+
+def needed_file_problems(files, models_root: str) -> dict[str, str]:
+    """The files a carried workflow loads (job.ModelFileNeed) that are absent or would not load, path -> reason."""
+    root = Path(models_root)
+    problems: dict[str, str] = {}
+    for need in files:
+        path = root / need.path
+        if not path.is_file():
+            problems[need.path] = "missing"
+        elif path.suffix == ".safetensors":
+            reason = safetensors_problem(path, need.size)
+            if reason:
+                problems[need.path] = reason
+        elif need.size is not None and path.stat().st_size != need.size:
+            problems[need.path] = f"is {path.stat().st_size} bytes, expected {need.size}"
+    return problems
+
+
+MODEL_SUFFIXES = (".safetensors", ".gguf", ".pt", ".pth", ".ckpt", ".bin", ".sft")
+
+
+def inventory(models_root: str, limit: int = 4000) -> list[str]:
+    """Every model file under MODELS_ROOT as `folder/name` (what a manifest's `files` name), sorted; at most
+    `limit`. What a backend's health answer advertises, so the Worker routes each model where its files are."""
+    root = Path(models_root)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.rglob("*"):
+        if path.suffix in MODEL_SUFFIXES and path.is_file() and "reelgate-cache" not in path.parts:
+            found.append(path.relative_to(root).as_posix())
+    return sorted(found)[:limit]

@@ -8,6 +8,7 @@ ComfyUI is interrupted on the way out.
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 import traceback
 from pathlib import Path
@@ -20,9 +21,11 @@ from .comfy import ComfyClient, find_video_output
 from .comfy_progress import SamplingProgress
 from .config import COMFY_MODELS, SETTINGS, Settings
 from .errors import WorkerError, error_body, error_from_exception
-from .job import JobInput, parse_job_input, resolve_frames
+from .job import JobInput, Workflow, parse_job_input, resolve_frames
 from .log import log_event
-from .models import check_models, file_problems
+from .loras import fetch_loras
+from .model_fetch import fetch_model_file
+from .models import check_models, describe, file_problems, needed_file_problems
 from .transfer import download_input, new_job_dir, upload_output
 from .workflow import build_workflow, load_template
 
@@ -104,10 +107,13 @@ async def _run(job_id, raw_input, progress_cb, settings: Settings, session, on_e
     job = parse_job_input(raw_input)
     if job.health_check:
         return await _health(settings, session)
-    if job.model not in settings.enabled_models:
+    if job.workflow is not None:
+        # A model registered after this worker was deployed runs when its files and nodes are here.
+        await _check_workflow_needs(job.workflow, settings, session)
+    elif job.model not in settings.enabled_models:
         raise WorkerError("invalid_input", f"model {job.model} is not enabled on this worker")
-    is_comfy = job.model in COMFY_MODELS
-    if is_comfy:
+    is_comfy = job.workflow is not None or job.model in COMFY_MODELS
+    if is_comfy and job.workflow is None:
         check_models([job.model], settings.models_root)  # before downloading anything
     progress = Progress(progress_cb, "comfy" if is_comfy else "preview")
     log_event("job_started", job_id=job_id, model=job.model)
@@ -129,6 +135,46 @@ async def _run(job_id, raw_input, progress_cb, settings: Settings, session, on_e
         video["parts"] = result.parts
     log_event("job_completed", job_id=job_id, model=job.model, size=result.size)
     return {"video": video}
+
+
+async def _check_workflow_needs(workflow: Workflow, settings: Settings, session) -> None:
+    """Fails with `models_missing` naming every weight file and custom node class the workflow needs and this
+    machine lacks, before anything is downloaded."""
+    if not settings.comfy_url:
+        raise WorkerError("invalid_input", f"{workflow.model} runs on ComfyUI, which this worker does not run")
+    problems = needed_file_problems(workflow.files, settings.models_root)
+    # A file absent here that the job says where to fetch is fetched now (R2 copy, then public source).
+    for need in workflow.files:
+        if problems.get(need.path) == "missing" and (need.url or need.source):
+            await fetch_model_file(session, need, settings.models_root)
+            problems = needed_file_problems(workflow.files, settings.models_root)
+    try:
+        installed = await comfy_client(settings, session).object_info()
+    except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+        log_event("comfy_unreachable", url=settings.comfy_url, reason=str(exc) or type(exc).__name__)
+        raise WorkerError("inference_failed", f"ComfyUI did not answer ({type(exc).__name__})") from None
+    repos = {n.class_type: f"{n.repository}@{n.commit[:12]}" for n in workflow.custom_nodes}
+    classes = sorted({node["class_type"] for node in workflow.graph.values()} - set(installed))
+    nodes = [f"{c} (from {repos[c]})" if c in repos else c for c in classes]
+    if problems or nodes:
+        parts = []
+        if problems:
+            parts.append(f"model files will not load: {describe(problems)}")
+        if nodes:
+            parts.append(f"node classes not installed: {', '.join(nodes)}")
+        raise WorkerError("models_missing", "; ".join(parts))
+
+
+def _bind_inputs(workflow: Workflow, names: dict[str, str | None]) -> dict:
+    """The carried graph with each input file's name, as ComfyUI stored it, written where the manifest binds it."""
+    graph = copy.deepcopy(workflow.graph)
+    for kind, pairs in workflow.inputs.items():
+        name = names.get(kind)
+        if name is None:
+            continue
+        for node, input_name in pairs:
+            graph[node]["inputs"][input_name] = name
+    return graph
 
 
 async def _download_inputs(job: JobInput, workdir: Path, session, settings: Settings, progress):
@@ -205,10 +251,20 @@ async def _run_comfy_steps(job_id, job: JobInput, image: Path, audio: Path | Non
     prefix = "".join(c if c.isalnum() or c in "-_" else "_" for c in job_id)[:64]
     image_name = await client.upload(image, f"reelgate-{prefix}-image{image.suffix}")
     audio_name = await client.upload(audio, f"reelgate-{prefix}-audio{audio.suffix}") if audio else None
-    audio_s = await asyncio.to_thread(preview.probe_audio_duration, audio) if audio else None
-    frames = resolve_frames(job.model, job.params, audio_s)
-    template = load_template(job.model)
-    workflow = build_workflow(template, _workflow_params(job_id, job, image_name, audio_name, frames))
+    if job.workflow is not None:
+        workflow = _bind_inputs(job.workflow, {"image": image_name, "audio": audio_name})
+        if job.workflow.loras:
+            progress("loading", 0.25, "fetching LoRAs")
+            names = await fetch_loras(session, job.workflow.loras, settings.models_root, settings.lora_cache_bytes,
+                                      attempts=settings.http_attempts, backoff_s=settings.http_backoff_s)
+            for need, name in zip(job.workflow.loras, names):
+                for node, input_name in need.binds:
+                    workflow[node]["inputs"][input_name] = name
+    else:
+        audio_s = await asyncio.to_thread(preview.probe_audio_duration, audio) if audio else None
+        frames = resolve_frames(job.model, job.params, audio_s)
+        template = load_template(job.model)
+        workflow = build_workflow(template, _workflow_params(job_id, job, image_name, audio_name, frames))
     decoders = {nid for nid, node in workflow.items() if node["class_type"] in ("VAEDecode", "CreateVideo")}
     sampling = SamplingProgress(workflow)
     progress("loading", 0.5, "loading models")

@@ -24,7 +24,12 @@ from aiohttp import web
 from .config import SETTINGS, Settings
 from .errors import error_body, error_text, is_error
 from .log import log_event, strip_query
+from .comfy import ComfyClient
+from .models import inventory
 from .runner import run_job
+
+# How long the node classes read from ComfyUI's /object_info serve the health answer: it is a few MB to build.
+NODE_CLASSES_TTL_S = 300.0
 
 RunFn = Callable[..., Awaitable[dict]]  # run_job's signature
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
@@ -318,11 +323,33 @@ def create_app(settings: Settings = SETTINGS, run_fn: RunFn = run_job) -> web.Ap
     async def purge_queue(request: web.Request) -> web.Response:
         return _json({"removed": queue.purge(), "status": "completed"})
 
+    node_classes: dict = {"at": 0.0, "classes": None}
+
+    async def installed_node_classes() -> list[str] | None:
+        """ComfyUI's node classes, re-read every NODE_CLASSES_TTL_S; None while ComfyUI does not answer."""
+        if not settings.comfy_url:
+            return None
+        if node_classes["classes"] is None or time.monotonic() - node_classes["at"] > NODE_CLASSES_TTL_S:
+            try:
+                async with aiohttp.ClientSession() as session:
+                    info = await ComfyClient(settings.comfy_url, session).object_info()
+                node_classes.update(at=time.monotonic(), classes=sorted(info))
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                return None
+        return node_classes["classes"]
+
     async def health(request: web.Request) -> web.Response:
         queue.get("")  # expire old results first
+        # What this machine can run: the Worker routes a model here only when its files and node classes are.
+        stock = {"builtin": [m for m in settings.enabled_models if m == "preview"],
+                 "files": await asyncio.to_thread(inventory, settings.models_root)}
+        classes = await installed_node_classes()
+        if classes is not None:
+            stock["node_classes"] = classes
         return _json({
             "jobs": {**queue.counts, "inProgress": queue.running, "inQueue": queue.queued()},
             "workers": {"idle": max(0, settings.pod_concurrency - queue.running), "running": queue.running},
+            "inventory": stock,
         })
 
     async def on_startup(app: web.Application) -> None:

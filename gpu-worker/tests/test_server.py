@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gpu_worker.server import create_app
 
-from .conftest import job_input
+from .conftest import job_input, write_safetensors
 
 TOKEN = "pod-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -183,3 +184,35 @@ async def test_policy_execution_timeout_shortens_the_job_timeout(make_client, fa
     result = await (await client.post("/runsync", json={"input": {}, "policy": {"executionTimeout": 10**9}},
                                       headers=AUTH)).json()
     assert result["output"]["video"]["timeout"] == 60
+
+
+async def test_health_advertises_the_model_files_and_node_classes_it_has(make_client, fake_run, settings, comfy):
+    root = Path(settings.models_root)
+    write_safetensors(root / "vae" / "wan_2.1_vae.safetensors")
+    write_safetensors(root / "loras" / "reelgate-cache" / "abc.safetensors")  # a job's LoRA: not a model file
+    (root / "unet").mkdir()
+    (root / "unet" / "Wan2.2-I2V-A14B-HighNoise-Q4_K_M.gguf").write_bytes(b"GGUF")
+    client = await make_client(fake_run, comfy_url=comfy.url, enabled_models=("preview", "wan2.2-i2v"))
+    stock = (await (await client.get("/health", headers=AUTH)).json())["inventory"]
+    assert stock["builtin"] == ["preview"]
+    assert stock["files"] == ["unet/Wan2.2-I2V-A14B-HighNoise-Q4_K_M.gguf", "vae/wan_2.1_vae.safetensors"]
+    assert "WanImageToVideo" in stock["node_classes"] and "UnetLoaderGGUF" not in stock["node_classes"]
+    # Without a ComfyUI answering, the node classes are left out rather than guessed.
+    down = await make_client(fake_run, comfy_url="http://127.0.0.1:9")
+    assert "node_classes" not in (await (await down.get("/health", headers=AUTH)).json())["inventory"]
+
+
+async def test_a_registered_model_runs_through_the_pod_api(make_client, file_host, comfy):
+    """A weight-free ComfyUI workflow the Worker filled from a manifest registered through its admin API, sent to
+    a pod that enables only the preview: it runs, as the pod's RunPod-style API reports."""
+    from .test_carried_workflow import still_job
+
+    client = await make_client(comfy_url=comfy.url, enabled_models=("preview",))
+    resp = await client.post("/run", json={"input": still_job(file_host)}, headers=AUTH)
+    submitted = await resp.json()
+    body = await wait_status(client, submitted["id"], ("COMPLETED", "FAILED"))
+    assert body["status"] == "COMPLETED", body
+    video = body["output"]["video"]
+    assert (video["width"], video["height"], video["fps"]) == (160, 128, 8)
+    assert video["size"] == len(file_host.puts["out.mp4"]["body"])
+    assert comfy.prompts_seen[0]["3"]["inputs"]["amount"] == 9

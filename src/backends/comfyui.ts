@@ -1,4 +1,5 @@
 import type { UploadRef } from "../jobs/record";
+import { bindInputFiles, FillError } from "../models/fill";
 import { verifiedReadCondition } from "../storage/input-check";
 import type { ComfyuiConfig } from "./config";
 import { type BackendResult, failure, httpFailure, networkFailure } from "./failure";
@@ -181,36 +182,36 @@ export class ComfyuiBackend implements GpuBackend {
 	 * retry finds that prompt and follows it instead of running the job twice on the GPU.
 	 */
 	async #submit(job: JobContext, input: GpuJobInput): Promise<BackendResult<{ remoteId: string }>> {
-		const template = templateFor(input.model);
-		if (!template) return failure("rejected", `ComfyUI has no workflow for ${input.model}.`);
+		if (input.workflow?.loras?.length) {
+			// A bare ComfyUI cannot fetch a model file by URL; job creation refuses this, a failover may not.
+			return failure("rejected", "ComfyUI cannot fetch LoRAs by URL: the job needs a GPU worker backend.");
+		}
+		const template = input.workflow ? undefined : templateFor(input.model);
+		if (!input.workflow && !template) return failure("rejected", `ComfyUI has no workflow for ${input.model}.`);
 		try {
 			const promptId = await submissionPromptId(job.id, job.submission);
 			const known = await this.#knows(promptId);
 			if (!known.ok) return known;
 			if (known.known) return { ok: true, remoteId: promptId };
 			const ext = (ct: string) => (ct.split("/")[1] ?? "bin").replace("mpeg", "mp3").replace("x-wav", "wav");
-			const image = await this.#upload(
-				job.inputs.image,
-				"inputs.image",
-				`${job.id}-image.${ext(job.inputs.image.content_type)}`,
-			);
-			if (!image.ok) return image;
-			let audio: string | undefined;
-			if (job.inputs.audio) {
-				const up = await this.#upload(
-					job.inputs.audio,
-					"inputs.audio",
-					`${job.id}-audio.${ext(job.inputs.audio.content_type)}`,
-				);
+			const names: { image?: string; audio?: string } = {};
+			for (const kind of ["image", "audio"] as const) {
+				const ref = job.inputs[kind];
+				if (!ref) continue;
+				const up = await this.#upload(ref, `inputs.${kind}`, `${job.id}-${kind}.${ext(ref.content_type)}`);
 				if (!up.ok) return up;
-				audio = up.name;
+				names[kind] = up.name;
 			}
-			const params = templateParams(template, input.params, { image: image.name, audio }, `video/${job.id}`);
-			const res = await this.#postJson("/prompt", {
-				prompt: buildWorkflow(template, params),
-				client_id: CLIENT_ID,
-				prompt_id: promptId,
-			});
+			let prompt: unknown;
+			if (input.workflow) {
+				prompt = bindInputFiles(input.workflow, names);
+			} else if (template && names.image) {
+				const files = { image: names.image, audio: names.audio };
+				prompt = buildWorkflow(template, templateParams(template, input.params, files, `video/${job.id}`));
+			} else {
+				return failure("rejected", "Submit: the job has no image for the workflow.");
+			}
+			const res = await this.#postJson("/prompt", { prompt, client_id: CLIENT_ID, prompt_id: promptId });
 			if (res.status === 400) return failure("rejected", `Submit: ${promptRefusal(await readJson(res))}`);
 			if (!res.ok) {
 				await res.body?.cancel();
@@ -220,7 +221,7 @@ export class ComfyuiBackend implements GpuBackend {
 			const id = isObject(body) && typeof body.prompt_id === "string" ? body.prompt_id : promptId;
 			return { ok: true, remoteId: id };
 		} catch (err) {
-			if (err instanceof TemplateError) return failure("rejected", err.message);
+			if (err instanceof TemplateError || err instanceof FillError) return failure("rejected", err.message);
 			return networkFailure(err, "Submit");
 		}
 	}

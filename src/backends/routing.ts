@@ -5,11 +5,12 @@
 import { type BackendRow, getBackend, listEnabledBackends } from "../db/backends";
 import type { JobSpec } from "../jobs/record";
 import { createLogger } from "../lib/logger";
-import { findModel } from "../models/catalog";
+import { manifestAt } from "../models/catalog";
 import type { ModelManifest } from "../models/manifest";
 import type { Availability } from "../models/view";
 import { COOLDOWN_MS } from "./breaker";
 import { type BackendFailure, type BackendResult, policyOf } from "./failure";
+import { isObject } from "./http";
 import { parseModels } from "./registry";
 import type { AcquireResult, BackendSnapshot } from "./types";
 
@@ -40,16 +41,119 @@ function healthy(s: BackendSnapshot | null, now: number): boolean {
 }
 
 /** What routing needs to know of a model. */
-export type ModelNeeds = Pick<ModelManifest, "id" | "kind">;
+export type ModelNeeds = Pick<ModelManifest, "id" | "kind"> &
+	Partial<Pick<ModelManifest, "gpu" | "files" | "workflow">>;
+
+const GIB = 1024 ** 3;
+
+/** The largest `vram_total` (bytes) among ComfyUI's `/system_stats` devices as a health check recorded them. */
+function largestVram(details: unknown): number | null {
+	const gpus = isObject(details) && Array.isArray(details.gpus) ? details.gpus : [];
+	const sizes = gpus.map((g) => (isObject(g) && typeof g.vram_total === "number" ? g.vram_total : 0));
+	const max = Math.max(0, ...sizes);
+	return max > 0 ? max : null;
+}
 
 /**
- * Whether a backend may run a model: ComfyUI-based kinds run ComfyUI workflows only (not the GPU worker's own
- * `preview`), and an operator's model list, when the backend has one, must name it.
+ * The GPU memory, in GB, a backend is known to offer: what its ComfyUI reported at the last health check (a
+ * `comfyui` backend, or a vast.ai instance that is up), else the least a vast.ai backend rents when its
+ * `min_gpu_ram_gb` is set. Null when unknown (a RunPod endpoint or pod says nothing of its GPU): no constraint then.
  */
-export function servesModel(row: BackendRow, model: ModelNeeds): boolean {
-	if ((row.kind === "comfyui" || row.kind === "vastai") && model.kind !== "comfyui") return false;
+export function gpuMemoryGb(row: BackendRow): number | null {
+	const details = healthDetails(row);
+	const reported = largestVram(row.kind === "vastai" ? details.comfyui : details);
+	if (reported !== null) return reported / GIB;
+	if (row.kind === "vastai") {
+		try {
+			const config = JSON.parse(row.config) as { min_gpu_ram_gb?: unknown };
+			// Only when set: offers searched by the default floor may still be larger, so it says nothing sure.
+			return typeof config.min_gpu_ram_gb === "number" ? config.min_gpu_ram_gb : null;
+		} catch {
+			return null;
+		}
+	}
+	return null;
+}
+
+/** The `details` of the backend's last health check ({} when it has none). */
+function healthDetails(row: BackendRow): Record<string, unknown> {
+	try {
+		const health: unknown = row.last_health ? JSON.parse(row.last_health) : null;
+		return isObject(health) && isObject(health.details) ? health.details : {};
+	} catch {
+		return {};
+	}
+}
+
+const strings = (v: unknown): string[] | null =>
+	Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : null;
+
+/** ComfyUI reads `unet` and `diffusion_models`, `clip` and `text_encoders`, as one folder each. */
+const FOLDER_ALIASES: Record<string, string> = {
+	unet: "diffusion_models",
+	diffusion_models: "unet",
+	clip: "text_encoders",
+	text_encoders: "clip",
+};
+
+/**
+ * What the GPU worker advertised at its last health check (`inventory`: the built-in models it runs, the model
+ * files under its MODELS_ROOT, ComfyUI's node classes) lacks of what the model needs, in words; null when it has
+ * it all. A backend that advertises nothing (RunPod Serverless, a bare ComfyUI, an older worker) is taken at its
+ * word.
+ */
+function inventoryLacks(row: BackendRow, model: ModelNeeds): string | null {
+	const stock = healthDetails(row).inventory;
+	if (!isObject(stock)) return null;
+	if (model.kind === "builtin") {
+		const builtin = strings(stock.builtin);
+		return builtin === null || builtin.includes(model.id) ? null : `it does not enable ${model.id}`;
+	}
+	const lacking: string[] = [];
+	const files = strings(stock.files);
+	if (files !== null) {
+		const have = new Set(files);
+		const missing = (model.files ?? []).filter((f) => {
+			const alias = FOLDER_ALIASES[f.folder];
+			return !have.has(`${f.folder}/${f.name}`) && !(alias && have.has(`${alias}/${f.name}`));
+		});
+		if (missing.length > 0) lacking.push(`files ${missing.map((f) => `${f.folder}/${f.name}`).join(", ")}`);
+	}
+	const classes = strings(stock.node_classes);
+	if (classes !== null && model.workflow) {
+		const have = new Set(classes);
+		const missing = [...new Set(Object.values(model.workflow.graph).map((n) => n.class_type))].filter(
+			(c) => !have.has(c),
+		);
+		if (missing.length > 0) lacking.push(`node classes ${missing.join(", ")}`);
+	}
+	return lacking.length > 0 ? `it lacks ${lacking.join("; ")}` : null;
+}
+
+/**
+ * Why a backend may not run a model, or null when it may: ComfyUI-based kinds run ComfyUI workflows only (not the
+ * GPU worker's own `preview`), an operator's model list, when the backend has one, must name it, a GPU worker that
+ * advertises its model files and node classes must have the model's, and a GPU known to be smaller than the model
+ * needs (`gpu.memory_gb` of its manifest) cannot hold it.
+ */
+export function whyNotServed(row: BackendRow, model: ModelNeeds): string | null {
+	if ((row.kind === "comfyui" || row.kind === "vastai") && model.kind !== "comfyui") {
+		return `a ${row.kind} backend runs ComfyUI workflows only`;
+	}
 	const models = parseModels(row);
-	return models.length === 0 || models.includes(model.id);
+	if (models.length > 0 && !models.includes(model.id)) return "its models list does not name it";
+	const lacks = inventoryLacks(row, model);
+	if (lacks) return lacks;
+	const memory = model.gpu ? gpuMemoryGb(row) : null;
+	// Nominal sizes run a little under the label (an "80 GB" card reports 79.2 GiB): 5% of slack.
+	if (memory !== null && model.gpu && memory < model.gpu.memory_gb * 0.95) {
+		return `its GPU has ${Math.round(memory * 10) / 10} GB, the model needs ${model.gpu.memory_gb}`;
+	}
+	return null;
+}
+
+export function servesModel(row: BackendRow, model: ModelNeeds): boolean {
+	return whyNotServed(row, model) === null;
 }
 
 /** The last health check found it unreachable (a backend never checked counts as reachable). */
@@ -168,7 +272,8 @@ export function mayFailover(
 /** The next backend for a job leaving its current one, or null when every eligible one was tried. */
 export async function failoverTarget(env: Env, spec: JobSpec): Promise<BackendRow | null> {
 	const tried = [...(spec.tried_backends ?? []), spec.backend.name];
-	const model = await findModel(env, spec.model);
+	// The version the job runs: a model retired or replaced since still fails over by what this job needs.
+	const model = await manifestAt(env, spec.model, spec.model_version);
 	if (!model) return null;
 	const ranked = await rankBackends(env, model, tried);
 	return ranked[0] ?? null;

@@ -1,5 +1,6 @@
 import type { JobSpec } from "../jobs/record";
 import type { JobProgress, VideoOutput } from "../jobs/state";
+import type { FilledWorkflow } from "../models/fill";
 import type { BackendKind } from "../schemas/backends";
 import type { Model } from "../schemas/jobs";
 import type { Breaker } from "./breaker";
@@ -14,6 +15,11 @@ export interface GpuJobInput {
 		audio?: { url: string; content_type: string; sha256?: string };
 	};
 	params: Record<string, string | number>;
+	/**
+	 * A ComfyUI model's workflow, filled from its manifest with the job's parameters: the GPU worker and the
+	 * `comfyui` adapter run this graph, so a model registered at run time needs no redeploy.
+	 */
+	workflow?: FilledWorkflow;
 	output: {
 		content_type: "video/mp4";
 		put: { url: string; headers: Record<string, string> };

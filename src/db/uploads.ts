@@ -39,6 +39,8 @@ export interface ReadyUpload {
 	sha256: string | null;
 	/** The R2 etag of the verified bytes (null only for rows verified before migration 0002). */
 	etag: string | null;
+	/** JSON `{ width?, height?, duration_s? }` measured at verification (null on rows older than the measuring). */
+	media?: string | null;
 }
 
 /**
@@ -103,7 +105,7 @@ export async function uploadStatusByKey(db: D1Database, objectKey: string): Prom
 export function getReadyUpload(db: D1Database, accountId: string, uploadId: string): Promise<ReadyUpload | null> {
 	return first<ReadyUpload>(
 		db,
-		`SELECT id, object_key, content_type, size, sha256, etag FROM uploads
+		`SELECT id, object_key, content_type, size, sha256, etag, media FROM uploads
 		 WHERE id = ? AND account_id = ? AND status = 'ready'`,
 		uploadId,
 		accountId,

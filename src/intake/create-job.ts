@@ -4,7 +4,10 @@ import { getReadyUpload, getUpload, type ReadyUpload } from "../db/uploads";
 import { ApiError } from "../errors";
 import type { JobRecord, JobSpec, UploadRef } from "../jobs/record";
 import { newId, nowIso } from "../lib/ids";
+import { checkOutboundUrl } from "../lib/url-guard";
 import { findModel, listModels } from "../models/catalog";
+import { MEDIA_KINDS, type ModelManifest } from "../models/manifest";
+import { type FieldIssue, type InputMeasures, type ResolvedParams, resolveParams } from "../models/params";
 import type { CreateJobBody } from "../schemas/jobs";
 import { ingestUrlInput } from "../storage/url-input";
 import { checkWebhookUrl } from "../webhooks/url";
@@ -13,7 +16,12 @@ import { checkWebhookUrl } from "../webhooks/url";
  * Resolves `input.image` / `input.audio` to a READY upload of this account of the right media type. A URL is
  * fetched into R2 first (SSRF-guarded, size-capped, content-checked) and becomes an upload of its own.
  */
-async function resolveUpload(env: Env, accountId: string, ref: string, field: "image" | "audio"): Promise<UploadRef> {
+async function resolveUpload(
+	env: Env,
+	accountId: string,
+	ref: string,
+	field: "image" | "audio",
+): Promise<UploadRef & { duration_s?: number }> {
 	const path = `json.input.${field}`;
 	if (/^https?:\/\//i.test(ref)) {
 		const ingested = await ingestUrlInput(env, accountId, ref, field);
@@ -47,14 +55,26 @@ async function resolveUpload(env: Env, accountId: string, ref: string, field: "i
 }
 
 /** What the job keeps of an upload: where its verified bytes are and what they must be. */
-function refOf(upload: ReadyUpload): UploadRef {
+function refOf(upload: ReadyUpload): UploadRef & { duration_s?: number } {
 	return {
 		upload_id: upload.id,
 		object_key: upload.object_key,
 		content_type: upload.content_type,
 		...(upload.etag ? { etag: upload.etag } : {}),
 		...(upload.sha256 ? { sha256: upload.sha256 } : {}),
+		...measured(upload),
 	};
+}
+
+/** The length verification measured of an upload, when it did (a model may take its default duration from it). */
+function measured(upload: ReadyUpload): { duration_s?: number } {
+	try {
+		const media: unknown = upload.media ? JSON.parse(upload.media) : null;
+		const d = typeof media === "object" && media !== null ? (media as { duration_s?: unknown }).duration_s : undefined;
+		return typeof d === "number" && Number.isFinite(d) ? { duration_s: d } : {};
+	} catch {
+		return {};
+	}
 }
 
 /** Turns a routing refusal into the problem the client sees: a switch with no default, so new reasons must be handled. */
@@ -87,6 +107,84 @@ export async function unknownModelProblem(env: Env, id: string): Promise<ApiErro
 	});
 }
 
+/** The upload as the job keeps it: what it reads, not what was measured of it. */
+const ref = ({ upload_id, object_key, content_type }: UploadRef): UploadRef => ({
+	upload_id,
+	object_key,
+	content_type,
+});
+
+/** Field issues as the 400 problem: the first three in the detail, every one in `errors`. */
+function issuesProblem(issues: FieldIssue[]): ApiError {
+	const shown = issues.slice(0, 3).map((i) => `${i.field}: ${i.message}`);
+	const more = issues.length > 3 ? `; and ${issues.length - 3} more (see errors)` : "";
+	return new ApiError("invalid_request", `${shown.join("; ")}${more}.`, {
+		errors: issues.map((i) => ({ path: `json.${i.field}`, message: i.message })),
+	});
+}
+
+/** The files `input` names that the model takes, required ones present, and no file it does not take. */
+function fileIssues(model: ModelManifest, input: CreateJobBody["input"]): FieldIssue[] {
+	const issues: FieldIssue[] = [];
+	const takes = MEDIA_KINDS.filter((k) => model.inputs[k]);
+	for (const kind of MEDIA_KINDS) {
+		const spec = model.inputs[kind];
+		if (spec?.required && input[kind] === undefined) {
+			issues.push({ field: `input.${kind}`, message: `is required by ${model.id}` });
+		}
+		if (!spec && input[kind] !== undefined) {
+			issues.push({ field: `input.${kind}`, message: `${model.id} takes no ${kind}; it takes ${takes.join(", ")}` });
+		}
+	}
+	return issues;
+}
+
+/**
+ * The model's parameters checked against its schema, once with no file measured (before anything is fetched) and
+ * once more with the measured files, whose lengths may set defaults. Throws the 400 problem naming each field.
+ */
+function checkParams(model: ModelManifest, input: CreateJobBody["input"], measures: InputMeasures): ResolvedParams {
+	const params: Record<string, unknown> = {};
+	for (const [name, value] of Object.entries(input)) {
+		if (!(MEDIA_KINDS as readonly string[]).includes(name) && name !== "loras") params[name] = value;
+	}
+	const resolved = resolveParams(model, params, measures);
+	if (!resolved.ok) throw issuesProblem(resolved.issues);
+	return resolved.params;
+}
+
+type JobLora = NonNullable<JobSpec["loras"]>[number];
+
+/**
+ * `input.loras` against the model's LoRA slot: the model takes LoRAs, no more than it allows, each URL one the
+ * Worker's URL guard lets out (https to a public host; the GPU worker downloads it), each strength in range.
+ */
+function checkLoras(
+	model: ModelManifest,
+	loras: CreateJobBody["input"]["loras"],
+	allowLoopback: boolean,
+): { ok: true; loras: JobLora[] } | { ok: false; issues: FieldIssue[] } {
+	if (!loras || loras.length === 0) return { ok: true, loras: [] };
+	const slot = model.loras;
+	if (!slot) return { ok: false, issues: [{ field: "input.loras", message: `${model.id} takes no LoRAs` }] };
+	if (loras.length > slot.max) {
+		return { ok: false, issues: [{ field: "input.loras", message: `${model.id} takes at most ${slot.max} LoRAs` }] };
+	}
+	const issues: FieldIssue[] = [];
+	const out: JobLora[] = [];
+	const { minimum, maximum } = slot.strength;
+	loras.forEach((l, i) => {
+		const checked = checkOutboundUrl(l.url, { allowLoopback });
+		if (!checked.ok) issues.push({ field: `input.loras[${i}].url`, message: checked.message.replace(/\.$/, "") });
+		const strength = l.strength ?? slot.strength.default;
+		if (!Number.isFinite(strength) || strength < minimum || strength > maximum) {
+			issues.push({ field: `input.loras[${i}].strength`, message: `must be a number from ${minimum} to ${maximum}` });
+		}
+		out.push({ url: l.url, strength, ...(l.sha256 ? { sha256: l.sha256 } : {}) });
+	});
+	return issues.length > 0 ? { ok: false, issues } : { ok: true, loras: out };
+}
+
 /** The job's id and creation time, chosen before anything else (the concurrency reservation writes them first). */
 export interface JobIdentity {
 	id: string;
@@ -115,21 +213,41 @@ export async function createJob(
 			});
 		}
 	}
-	const image = await resolveUpload(env, accountId, body.input.image, "image");
-	const audio = body.input.audio ? await resolveUpload(env, accountId, body.input.audio, "audio") : undefined;
 	const model = await findModel(env, body.model);
 	if (!model) throw await unknownModelProblem(env, body.model);
+	const files = fileIssues(model, body.input);
+	if (files.length > 0) throw issuesProblem(files);
+	checkParams(model, body.input, {});
+	const loras = checkLoras(model, body.input.loras, config.urlInputs.allowLoopback);
+	if (!loras.ok) throw issuesProblem(loras.issues);
+	const image = await resolveUpload(env, accountId, body.input.image, "image");
+	const audio = body.input.audio ? await resolveUpload(env, accountId, body.input.audio, "audio") : undefined;
+	const modelParams = checkParams(
+		model,
+		body.input,
+		audio?.duration_s !== undefined ? { audio: { duration_s: audio.duration_s } } : {},
+	);
 	const pick = await pickBackend(env, model, body.backend);
 	if (!pick.ok) throw pickProblem(pick, body.model);
-	const { image: _i, audio: _a, ...params } = body.input;
+	if (loras.loras.length > 0 && (pick.row.kind === "comfyui" || pick.row.kind === "vastai")) {
+		// A bare ComfyUI has no way to fetch a model file by URL: only the GPU worker downloads LoRAs.
+		throw new ApiError(
+			"conflict",
+			`Backend "${pick.row.name}" is a ${pick.row.kind} backend, which cannot fetch LoRAs by URL; name a pod or runpod backend.`,
+		);
+	}
+	const { image: _i, audio: _a, loras: _l, ...params } = body.input;
 	const { id } = identity;
 	const spec: JobSpec = {
 		id,
 		account_id: accountId,
 		model: body.model,
+		model_version: model.version,
+		model_params: modelParams,
+		...(loras.loras.length > 0 ? { loras: loras.loras } : {}),
 		created_at: identity.created_at,
 		origin: config.publicUrl ?? requestOrigin,
-		inputs: audio ? { image, audio } : { image },
+		inputs: audio ? { image: ref(image), audio: ref(audio) } : { image: ref(image) },
 		params,
 		webhook: body.webhook ?? null,
 		backend: {

@@ -28,6 +28,15 @@ export interface JobSpec {
 	id: string;
 	account_id: string;
 	model: Model;
+	/** The manifest version the job runs; absent on jobs created before models were versioned. */
+	model_version?: string;
+	/**
+	 * Every parameter's value as the model's schema resolved it at creation (client values, defaults, the drawn
+	 * seed) and the values derived from them: what a workflow is filled with, the same at every submission.
+	 */
+	model_params?: { values: Record<string, string | number | boolean>; derived: Record<string, number> };
+	/** The LoRAs the client asked for, checked against the model's slot, each with its strength. */
+	loras?: { url: string; strength: number; sha256?: string }[];
 	created_at: string;
 	/** Origin for the signed URLs the GPU worker uses: PUBLIC_URL, else the creating request's origin. */
 	origin: string;
@@ -69,6 +78,8 @@ export interface JobSnapshot {
 	account_id: string;
 	status: JobState["status"];
 	model: string;
+	model_version?: string;
+	loras?: { url: string; strength: number; sha256?: string }[];
 	created_at: string;
 	started_at: string | null;
 	completed_at: string | null;
@@ -96,12 +107,26 @@ export interface JobRecord extends JobState {
 	output_key?: string | null;
 }
 
+/** A LoRA as the job shows it: the URL's query and fragment dropped, since they may hold a signature. */
+function shownLora(l: { url: string; strength: number; sha256?: string }) {
+	let url = l.url;
+	try {
+		const u = new URL(l.url);
+		url = `${u.origin}${u.pathname}`;
+	} catch {
+		url = l.url.split(/[?#]/)[0] ?? "";
+	}
+	return { url, strength: l.strength, ...(l.sha256 ? { sha256: l.sha256 } : {}) };
+}
+
 export function snapshotOf(record: JobRecord): JobSnapshot {
 	return {
 		id: record.spec.id,
 		account_id: record.spec.account_id,
 		status: record.status,
 		model: record.spec.model,
+		...(record.spec.model_version ? { model_version: record.spec.model_version } : {}),
+		...(record.spec.loras?.length ? { loras: record.spec.loras.map(shownLora) } : {}),
 		created_at: record.spec.created_at,
 		started_at: record.started_at,
 		completed_at: record.completed_at,

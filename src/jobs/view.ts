@@ -9,6 +9,8 @@ export function toJobView(job: JobSnapshot, origin: string): JobView {
 		id: job.id,
 		status: job.status,
 		model: job.model,
+		...(job.model_version ? { model_version: job.model_version } : {}),
+		...(job.loras ? { loras: job.loras } : {}),
 		created_at: job.created_at,
 		progress: job.progress,
 		backend: job.backend,

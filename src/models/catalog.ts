@@ -122,3 +122,16 @@ export async function modelHistory(env: Env, id: string): Promise<ModelHistory |
 	}
 	return { entry, versions };
 }
+
+/**
+ * The manifest a job runs: the version it recorded at creation (shipped, or registered and kept since), or for a
+ * job older than versioning the model's current one. Null when that version is gone (it never is: versions are
+ * never deleted) or the model has no manifest at all.
+ */
+export async function manifestAt(env: Env, id: string, version: string | undefined): Promise<ModelManifest | null> {
+	if (version === undefined) return (await catalogEntries(env)).find((e) => e.manifest.id === id)?.manifest ?? null;
+	const release = shipped(id);
+	if (release?.version === version) return release;
+	const row = await getModelVersion(env.DB, id, version);
+	return row ? parseStored(row.digest, row.manifest) : null;
+}

@@ -246,6 +246,8 @@ export const COMFY_FOLDERS = [
 	"clip_vision",
 	"vae",
 	"audio_encoders",
+	/** ComfyUI-WanVideoWrapper's Wav2VecModelLoader (MultiTalk, InfiniteTalk) reads its audio encoders here. */
+	"wav2vec2",
 	"model_patches",
 	"upscale_models",
 	"embeddings",

@@ -84,14 +84,23 @@ function checkValue(p: ParameterSpec, v: unknown): { ok: true; value: ParamValue
 	}
 }
 
-/** The default of a parameter the client left out, or undefined when it has none (it stays unset). */
+/** The length measured of the input file a parameter's default comes from, when it has one. */
+function measuredFor(p: ParameterSpec, measures: InputMeasures): number | undefined {
+	if ((p.type !== "integer" && p.type !== "number") || !p.default_from) return undefined;
+	const measured = measures[p.default_from.input]?.[p.default_from.measure];
+	return measured !== undefined && Number.isFinite(measured) && measured > 0 ? measured : undefined;
+}
+
+/**
+ * The default of a parameter the client left out, or undefined when it has none (it stays unset). A measured
+ * default below the minimum is raised to it (an audio shorter than the shortest video: the video runs on past the
+ * audio's end); one above the maximum never reaches here, it is refused (resolveParams).
+ */
 function defaultOf(p: ParameterSpec, measures: InputMeasures, random: () => number): ParamValue | undefined {
-	if ((p.type === "integer" || p.type === "number") && p.default_from) {
-		const measured = measures[p.default_from.input]?.[p.default_from.measure];
-		if (measured !== undefined && Number.isFinite(measured) && measured > 0) {
-			const clamped = Math.min(p.maximum, Math.max(p.minimum, measured));
-			return p.type === "integer" ? Math.round(clamped) : clamped;
-		}
+	const measured = measuredFor(p, measures);
+	if (measured !== undefined && (p.type === "integer" || p.type === "number")) {
+		const raised = Math.max(p.minimum, measured);
+		return p.type === "integer" ? Math.round(raised) : raised;
 	}
 	if (p.type === "integer" && p.random_default && p.default === undefined) {
 		const hi = Math.min(p.maximum, MAX_EXACT);
@@ -99,6 +108,8 @@ function defaultOf(p: ParameterSpec, measures: InputMeasures, random: () => numb
 	}
 	return p.default;
 }
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
 
 function round(x: number, how: "floor" | "ceil" | "nearest"): number {
 	return how === "floor" ? Math.floor(x) : how === "ceil" ? Math.ceil(x) : Math.round(x);
@@ -143,8 +154,9 @@ function holds(left: number, op: string, right: number): boolean {
 
 /**
  * Checks `input` (the request's parameters, files and LoRAs left out) against the manifest and resolves every
- * value. A derived value out of its range is refused, naming the parameters the client gave that produce it;
- * when it comes from defaults alone (an audio longer than the model renders) it is clamped instead.
+ * value. Nothing is clamped silently: a derived value out of its range is refused, naming the parameters the
+ * client gave that produce it, or, when the length of an input file produces it (an audio longer than the model
+ * renders), naming that file, the limit, and the parameter that would pick a part of it.
  */
 export function resolveParams(
 	m: ModelManifest,
@@ -155,6 +167,8 @@ export function resolveParams(
 	const issues: FieldIssue[] = [];
 	const values: Record<string, ParamValue> = {};
 	const given = new Set<string>();
+	/** Parameters whose value is the measured length of an input file, by the file. */
+	const measuredFrom = new Map<string, MediaKind>();
 	for (const name of Object.keys(input)) {
 		if (!m.parameters[name]) {
 			const known = Object.keys(m.parameters);
@@ -167,6 +181,17 @@ export function resolveParams(
 	for (const [name, p] of Object.entries(m.parameters)) {
 		const raw = input[name];
 		if (raw === undefined || raw === null) {
+			const measured = measuredFor(p, measures);
+			if (measured !== undefined && "default_from" in p && p.default_from && measured > p.maximum) {
+				issues.push({
+					field: `input.${p.default_from.input}`,
+					message:
+						`lasts ${round2(measured)} s; ${m.id} takes ${name} of at most ${p.maximum}: ` +
+						`give input.${name} to render part of it`,
+				});
+				continue;
+			}
+			if (measured !== undefined && "default_from" in p && p.default_from) measuredFrom.set(name, p.default_from.input);
 			const d = defaultOf(p, measures, random);
 			if (d !== undefined) values[name] = d;
 			continue;
@@ -202,12 +227,22 @@ export function resolveParams(
 			continue;
 		}
 		const explicit = sources.filter((s) => given.has(s));
+		const range = d.max === undefined ? `at least ${lo}` : d.min === undefined ? `at most ${hi}` : `${lo} to ${hi}`;
+		const from = sources.map((s) => `${s} ${values[s]}`).join(", ");
+		const measured = sources.find((s) => measuredFrom.has(s));
+		if (explicit.length === 0 && measured !== undefined) {
+			issues.push({
+				field: `input.${measuredFrom.get(measured)}`,
+				message: `gives ${name} ${value} (${from}); ${m.id} takes ${range}: give input.${measured} to render part of it`,
+			});
+			continue;
+		}
 		if (explicit.length === 0) {
+			// Defaults alone out of range: the manifest's own defaults disagree with its limits (a test keeps the
+			// shipped ones consistent); the nearest value in range is what it means.
 			derived[name] = Math.min(hi, Math.max(lo, value));
 			continue;
 		}
-		const range = d.max === undefined ? `at least ${lo}` : d.min === undefined ? `at most ${hi}` : `${lo} to ${hi}`;
-		const from = sources.map((s) => `${s} ${values[s]}`).join(", ");
 		for (const s of explicit) {
 			issues.push({ field: `input.${s}`, message: `gives ${name} ${value} (${from}); ${m.id} takes ${range}` });
 		}

@@ -5,6 +5,7 @@
  * (`x-codeSamples`; the renderer adds its own curl, fetch and requests ones from the same examples).
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import { SHIPPED_MANIFESTS } from "../models/shipped";
 
 type ApiDocument = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;
 type PathItem = NonNullable<ApiDocument["paths"]>[string];
@@ -82,6 +83,18 @@ export const REQUEST_EXAMPLES: Record<string, unknown> = {
 		config: { url: "https://gpu-1.your-cloud.example", token: "…" },
 	},
 	"PUT /v1/admin/accounts/{account}/limits": { max_concurrent_jobs: 10, monthly_spend_cap_usd: 250 },
+	// The shipped manifest itself: registering it again, unchanged, is harmless.
+	"PUT /v1/admin/models/{id}": SHIPPED_MANIFESTS.find((m) => m.id === "wan2.2-i2v"),
+	"POST /v1/admin/models/{id}/validate": { backend: "gpu-1" },
+	"POST /v1/admin/model-files": {
+		folder: "unet",
+		name: "my-finetune-Q4_K_M.gguf",
+		size: 9651728896,
+		sha256: "0c170a4ae4228a7d30a2cb4dded6eb2bc48ccb1ce761445bb092ff7c5dd4f47b",
+	},
+	"POST /v1/admin/model-files/{upload_id}/complete": {
+		parts: [{ part_number: 1, etag: "0f343b0931126a20f133d67c2b018a3b" }],
+	},
 };
 
 /** Path parameter values for the snippets where the schema gives none. */

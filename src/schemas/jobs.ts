@@ -9,9 +9,8 @@ import { z } from "@hono/zod-openapi";
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "canceled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
-/** The models a job may ask for. */
-export const MODELS = ["preview", "wan2.2-i2v", "wan2.2-s2v"] as const;
-export type Model = (typeof MODELS)[number];
+/** A model id: the catalog (`GET /v1/models`) says which exist; models are data, registered at run time. */
+export type Model = string;
 
 /** The events of a job's event stream (`GET /v1/jobs/{id}/events`). */
 export const JOB_EVENT_TYPES = ["status", "progress"] as const;
@@ -45,7 +44,10 @@ export const WEBHOOK_EVENTS = ["running", "progress", "succeeded", "failed", "ca
 
 export const CreateJobBodySchema = z
 	.object({
-		model: z.enum(MODELS),
+		model: z.string().min(1).max(64).openapi({
+			example: "preview",
+			description: "A model of `GET /v1/models`; an id it does not list is refused, naming the ones it does.",
+		}),
 		input: z
 			.object({
 				image: InputRefSchema,
@@ -62,8 +64,35 @@ export const CreateJobBodySchema = z
 					.max(2 ** 53 - 1)
 					.optional(),
 				steps: z.number().int().min(1).max(100).optional(),
+				loras: z
+					.array(
+						z
+							.object({
+								url: z.string().min(1).max(2048).openapi({ description: "https, on a public host." }),
+								strength: z.number().optional().openapi({ description: "Default: the model's (`limits.loras`)." }),
+								sha256: z
+									.string()
+									.regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits")
+									.optional()
+									.openapi({ description: "Checked against the downloaded file; the cache key." }),
+							})
+							.strict(),
+					)
+					.max(8)
+					.optional()
+					.openapi({
+						description:
+							"LoRAs applied to the model's diffusion model, in order, for a model that takes them (`limits.loras` " +
+							"in `GET /v1/models/{id}`: how many, how large, the strength range).",
+					}),
 			})
-			.strict(),
+			// The model's own parameters beyond these: checked against its parameter schema when the job is created.
+			.catchall(z.unknown())
+			.openapi({
+				description:
+					"The model's input files and parameters. The fields here are bounds every model shares; each model's " +
+					"own (which it takes, their ranges, defaults, other parameters) are in `GET /v1/models/{id}`.",
+			}),
 		webhook: z
 			.object({
 				// https only; http to loopback only with ALLOW_LOOPBACK_WEBHOOKS (checked in createJob, it needs env).
@@ -78,11 +107,6 @@ export const CreateJobBodySchema = z
 			.optional(),
 	})
 	.strict()
-	.superRefine((body, ctx) => {
-		if (body.model === "wan2.2-s2v" && !body.input.audio) {
-			ctx.addIssue({ code: "custom", path: ["input", "audio"], message: "is required by wan2.2-s2v" });
-		}
-	})
 	.openapi("CreateJobRequest");
 export type CreateJobBody = z.infer<typeof CreateJobBodySchema>;
 
@@ -93,6 +117,17 @@ export const JobSchema = z
 		id: z.string().openapi({ example: "job_0a1b2c3d4e5f6g7h8i9j" }),
 		status: JobStatusSchema,
 		model: z.string(),
+		model_version: z
+			.string()
+			.optional()
+			.openapi({ description: "The version of the model's manifest the job runs (`GET /v1/admin/models/{id}`)." }),
+		loras: z
+			.array(z.object({ url: z.string(), strength: z.number(), sha256: z.string().optional() }))
+			.optional()
+			.openapi({
+				description:
+					"The LoRAs the job runs with, in order (`input.loras`); each URL without its query string, which may sign it.",
+			}),
 		created_at: z.string(),
 		started_at: z.string().optional(),
 		completed_at: z.string().optional(),

@@ -125,7 +125,11 @@ async function registerBackends(client: ResilientClient, until: number): Promise
 				timeout_ms: CALL_TIMEOUT_MS,
 			},
 		},
-		"chaos-comfy": { kind: "comfyui", config: { url: comfy.url, token: comfy.token, timeout_ms: CALL_TIMEOUT_MS } },
+		// An 80 GB card, which holds the fp8 Wan model (routing reads the GPU a health check reports).
+		"chaos-comfy": {
+			kind: "comfyui",
+			config: { url: `${comfy.url}/h100`, token: comfy.token, timeout_ms: CALL_TIMEOUT_MS },
+		},
 		...Object.fromEntries(
 			Object.entries(VAST_VARIANTS).map(([name, v]) => [
 				name,

@@ -25,7 +25,8 @@ beforeAll(async () => {
 		body: JSON.stringify({
 			kind: "comfyui",
 			price_per_second_usd: 0.0002,
-			config: { url: comfy().url, token: comfy().token, timeout_ms: 1000 },
+			// An 80 GB card: the fp8 Wan models need 48 GB (routing reads the GPU the health check reports).
+			config: { url: `${comfy().url}/h100`, token: comfy().token, timeout_ms: 1000 },
 		}),
 	});
 	expect(res.status).toBe(200);
@@ -52,7 +53,7 @@ describe("comfyui backend", () => {
 		const health = (await res.json()) as { reachable: boolean; details: Record<string, unknown> };
 		expect(health.reachable).toBe(true);
 		expect(health.details).toMatchObject({ comfyui_version: "0.38.1", queue_depth: expect.any(Number) });
-		expect(JSON.stringify(health.details.gpus)).toContain("RTX 4090");
+		expect(JSON.stringify(health.details.gpus)).toContain("H100 80GB");
 		const list = await (await call("/v1/admin/backends", { headers: ADMIN })).text();
 		expect(list).not.toContain(comfy().token);
 	});

@@ -47,7 +47,7 @@ describe("GET /v1/models", () => {
 
 	it("describes each model's inputs, parameter schema and limits, and says none is available without backends", async () => {
 		const all = await models();
-		expect(Object.keys(all).sort()).toEqual(["preview", "wan2.2-i2v", "wan2.2-s2v"]);
+		expect(Object.keys(all).sort()).toEqual(["infinitetalk", "preview", "wan2.2-i2v", "wan2.2-i2v-gguf", "wan2.2-s2v"]);
 		const i2v = all["wan2.2-i2v"];
 		expect(i2v).toMatchObject({
 			version: "1",

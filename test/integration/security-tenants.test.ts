@@ -56,6 +56,8 @@ const ADMIN_PARAMS: Record<string, (t: Tenant) => string> = {
 	id: (t) => t.keyId,
 	name: () => "pod-tenants",
 	account: (t) => t.account,
+	upload_id: () => "no-such-upload",
+	part_number: () => "1",
 };
 
 function variantsFor(op: Operation, t: Tenant): Record<string, string>[] {

@@ -51,12 +51,12 @@ describe("validation problems", () => {
 		[
 			"an unknown model",
 			{ model: "sora", input: { image: "upl_x" } },
-			'model: must be one of "preview", "wan2.2-i2v", "wan2.2-s2v".',
+			'There is no model "sora"; the models are infinitetalk, preview, wan2.2-i2v, wan2.2-i2v-gguf, wan2.2-s2v.',
 		],
 		[
 			"an unknown input field",
 			{ model: "preview", input: { image: "upl_x", colour: "red" } },
-			'input: has no field "colour" (leave it out).',
+			"input.colour: preview has no parameter colour; it takes prompt, negative_prompt, resolution, duration_s, fps, seed, steps.",
 		],
 		[
 			"wan2.2-s2v without audio",

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import modelFiles from "../../gpu-worker/model-files.json";
 import committedSchema from "../../models/manifest.schema.json";
 import wanI2v from "../../models/wan2.2-i2v.json";
+import { workerModelFilesJson } from "../../src/models/files-list";
 import { type ModelManifest, ModelManifestSchema, manifestJsonSchema } from "../../src/models/manifest";
 import { SHIPPED_MANIFESTS } from "../../src/models/shipped";
 
@@ -28,7 +30,13 @@ function issuePaths(raw: unknown): string[] {
 
 describe("shipped manifests", () => {
 	it("parse, and name the models the API has always had", () => {
-		expect(SHIPPED_MANIFESTS.map((m) => m.id).sort()).toEqual(["preview", "wan2.2-i2v", "wan2.2-s2v"]);
+		expect(SHIPPED_MANIFESTS.map((m) => m.id).sort()).toEqual([
+			"infinitetalk",
+			"preview",
+			"wan2.2-i2v",
+			"wan2.2-i2v-gguf",
+			"wan2.2-s2v",
+		]);
 		expect(shipped("preview").kind).toBe("builtin");
 		expect(shipped("wan2.2-i2v").workflow?.output.node).toBe("17");
 	});
@@ -44,8 +52,15 @@ describe("shipped manifests", () => {
 			}
 			const listed = new Set(m.files.map((f) => f.name));
 			for (const entry of loaded) expect(listed, `${m.id} loads ${entry}`).toContain(entry.split(":")[1]);
-			for (const f of m.files) expect(f.source).toMatch(/^https:\/\/huggingface\.co\/Comfy-Org\//);
+			// Comfy-Org's repackaged weights; the GGUF experts from QuantStack's conversion.
+			for (const f of m.files) expect(f.source).toMatch(/^https:\/\/huggingface\.co\/(Comfy-Org|QuantStack|Kijai)\//);
 		}
+	});
+});
+
+describe("gpu-worker/model-files.json", () => {
+	it("is the shipped manifests' files (run `npm run models -- files` after changing them)", () => {
+		expect(modelFiles).toEqual(JSON.parse(workerModelFilesJson(SHIPPED_MANIFESTS)));
 	});
 });
 

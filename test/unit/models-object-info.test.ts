@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import twoChunks from "../../gpu-worker/tests/fixtures/comfyui-0.8.0-wan2.2-s2v-two-chunks.json";
 import { templateFor } from "../../src/backends/workflows";
 import { type ApiWorkflow, checkWorkflow, type ObjectInfo, type WorkflowProblem } from "../../src/models/object-info";
+import { SHIPPED_MANIFESTS } from "../../src/models/shipped";
 // Recorded from ComfyUI v0.8.0 (`--cpu`, no models) by gpu-worker/scripts/record_object_info.py.
 import recorded from "../data/comfyui-object-info.json";
 
@@ -40,6 +41,79 @@ describe("the shipped workflows against ComfyUI v0.8.0's node definitions", () =
 		const files = Object.values(templateFor(model)?.required_files ?? {}).flat();
 		const flagged = problems.map((p) => String(wf[p.node]?.inputs[p.input ?? ""]));
 		expect(flagged).toEqual(expect.arrayContaining(files));
+	});
+
+	it("wan2.2-i2v-gguf: ComfyUI with ComfyUI-GGUF installed would run it, given its files", () => {
+		const m = SHIPPED_MANIFESTS.find((x) => x.id === "wan2.2-i2v-gguf");
+		const wf = structuredClone(m?.workflow?.graph ?? {}) as ApiWorkflow;
+		// UnetLoaderGGUF as city96/ComfyUI-GGUF's nodes.py declares it at the commit the manifest pins: one
+		// required input, unet_name, a choice of the .gguf files in the unet/diffusion_models folders; a MODEL out.
+		const withGguf: ObjectInfo = {
+			...objectInfo,
+			UnetLoaderGGUF: { input: { required: { unet_name: [[]] } }, output: ["MODEL"], output_node: false },
+		};
+		expect(
+			checkWorkflow(wf, objectInfo)
+				.filter((p) => p.rule === "unknown_node")
+				.map((p) => p.node),
+		).toEqual(["1", "2"]);
+		const files = new Set([...(m?.files ?? []).map((f) => f.name), "input.png"]);
+		const beyond = checkWorkflow(wf, withGguf).filter((p) => {
+			const value = String(wf[p.node]?.inputs[p.input ?? ""]);
+			return !((p.rule === "no_choices" || p.rule === "not_in_list") && files.has(value));
+		});
+		expect(beyond).toEqual([]);
+		// Everything but the two expert loaders is the fp8 graph.
+		const fp8 = shipped("wan2.2-i2v");
+		for (const id of Object.keys(fp8).filter((k) => k !== "1" && k !== "2")) expect(wf[id]).toEqual(fp8[id]);
+	});
+
+	it("infinitetalk: its core nodes would run, and every other class is a custom node it declares", () => {
+		const m = SHIPPED_MANIFESTS.find((x) => x.id === "infinitetalk");
+		const wf = structuredClone(m?.workflow?.graph ?? {}) as ApiWorkflow;
+		// The three MultiTalk nodes as multitalk/nodes.py declares them at the commit the manifest pins.
+		const withMultiTalk: ObjectInfo = {
+			...objectInfo,
+			MultiTalkModelLoader: { input: { required: { model: [[]] } }, output: ["MULTITALKMODEL"] },
+			Wav2VecModelLoader: {
+				input: {
+					required: {
+						model: [[]],
+						base_precision: [["fp32", "bf16", "fp16"]],
+						load_device: [["main_device", "offload_device"]],
+					},
+				},
+				output: ["WAV2VECMODEL"],
+			},
+			MultiTalkWav2VecEmbeds: {
+				input: {
+					required: {
+						wav2vec_model: ["WAV2VECMODEL"],
+						audio_1: ["AUDIO"],
+						normalize_loudness: ["BOOLEAN", { default: true }],
+						num_frames: ["INT", { default: 81, min: 1, max: 10000 }],
+						fps: ["FLOAT", { default: 25, min: 1, max: 60 }],
+						audio_scale: ["FLOAT", { default: 1, min: 0, max: 100 }],
+						audio_cfg_scale: ["FLOAT", { default: 1, min: 0, max: 100 }],
+						multi_audio_type: [["para", "add"]],
+					},
+					optional: { audio_2: ["AUDIO"], add_noise_floor: ["BOOLEAN"], smooth_transients: ["BOOLEAN"] },
+				},
+				output: ["MULTITALK_EMBEDS", "AUDIO", "INT"],
+			},
+		};
+		const problems = checkWorkflow(wf, withMultiTalk);
+		const declared = new Set(m?.custom_nodes.flatMap((c) => c.nodes));
+		const unknown = new Set(problems.filter((p) => p.rule === "unknown_node").map((p) => p.class_type));
+		// Exactly the declared custom classes whose code was not read are unknown: nothing else is missing.
+		expect(unknown).toEqual(new Set([...declared].filter((c) => !(c in withMultiTalk))));
+		const files = new Set([...(m?.files ?? []).map((f) => f.name), "input.png", "input.wav"]);
+		const beyond = problems.filter((p) => {
+			if (p.rule === "unknown_node") return false;
+			const value = String(wf[p.node]?.inputs[p.input ?? ""]);
+			return !((p.rule === "no_choices" || p.rule === "not_in_list") && files.has(value));
+		});
+		expect(beyond).toEqual([]);
 	});
 
 	it("the two-chunk s2v graph of the progress fixture is one ComfyUI would run", () => {

@@ -110,13 +110,35 @@ describe("derived values and cross-field rules", () => {
 		expect(issues(resolveParams(i2v, { fps: 60 }, {}, fixedRandom)).map((i) => i.field)).toEqual(["input.fps"]);
 	});
 
-	it("takes the audio's length as the default duration, and clamps it when the audio is longer than the model renders", () => {
+	it("takes the audio's length as the default duration", () => {
 		const short = resolveParams(s2v, {}, { audio: { duration_s: 3 } }, fixedRandom);
 		expect(short.ok && short.params.values.duration_s).toBe(3);
 		expect(short.ok && short.params.derived.frames).toBe(49);
-		const long = resolveParams(s2v, {}, { audio: { duration_s: 45 } }, fixedRandom);
-		expect(issues(long)).toEqual([]);
-		expect(long.ok && long.params.derived.frames).toBe(161);
+	});
+
+	it("never clamps an audio longer than the model renders: it names the audio, the limit and duration_s", () => {
+		expect(issues(resolveParams(s2v, {}, { audio: { duration_s: 45 } }, fixedRandom))).toEqual([
+			{
+				field: "input.audio",
+				message:
+					"gives frames 721 (duration_s 45, fps 16); wan2.2-s2v takes 5 to 161: give input.duration_s to render part of it",
+			},
+		]);
+		// The preview renders at most 60 s (duration_s' own maximum): 300 s of audio is refused, not cut.
+		expect(issues(resolveParams(model("preview"), {}, { audio: { duration_s: 300 } }, fixedRandom))).toEqual([
+			{
+				field: "input.audio",
+				message: "lasts 300 s; preview takes duration_s of at most 60: give input.duration_s to render part of it",
+			},
+		]);
+		// With a duration that fits, the same audio is fine: the video is its first part.
+		const part = resolveParams(s2v, { duration_s: 10 }, { audio: { duration_s: 45 } }, fixedRandom);
+		expect(part.ok && part.params.derived.frames).toBe(161);
+	});
+
+	it("raises an audio shorter than the shortest video to the minimum duration", () => {
+		const tiny = resolveParams(model("preview"), {}, { audio: { duration_s: 0.1 } }, fixedRandom);
+		expect(tiny.ok && tiny.params.values.duration_s).toBe(0.5);
 	});
 
 	it("draws a random seed when none is given, and keeps the one given", () => {

@@ -36,11 +36,11 @@ from aiohttp import WSMsgType, web
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "gpu-worker"))
 from gpu_worker.preview import render_preview  # noqa: E402
 
-KNOWN_NODES = {
-    "UNETLoader", "LoraLoaderModelOnly", "ModelSamplingSD3", "CLIPLoader", "CLIPTextEncode", "VAELoader",
-    "LoadImage", "LoadAudio", "WanImageToVideo", "WanSoundImageToVideo", "AudioEncoderLoader",
-    "AudioEncoderEncode", "KSampler", "KSamplerAdvanced", "VAEDecode", "CreateVideo", "SaveVideo",
-}
+# ComfyUI v0.8.0's node classes as recorded (test/data/comfyui-object-info.json, no models installed): what
+# `GET /object_info` answers and which classes `POST /prompt` knows.
+OBJECT_INFO = json.loads((Path(__file__).resolve().parents[2] / "data" / "comfyui-object-info.json")
+                         .read_text(encoding="utf-8"))["nodes"]
+KNOWN_NODES = set(OBJECT_INFO)
 OUTPUT_NODES = {"SaveVideo"}
 WORKER_KEY = web.AppKey("worker", asyncio.Task)
 PREVIEW_JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16 + b"\xff\xd9"  # enough bytes to look like a preview frame
@@ -90,6 +90,7 @@ class ComfyEmulator:
             app.router.add_get(prefix + "/queue", self.get_queue)
             app.router.add_post(prefix + "/queue", self.post_queue)
             app.router.add_get(prefix + "/system_stats", self.system_stats)
+            app.router.add_get(prefix + "/object_info", self.object_info)
         app.router.add_get("/ws", self.ws)
         app.router.add_post("/emulator/faults", self.set_faults)
         app.on_startup.append(self._start_worker)
@@ -262,6 +263,9 @@ class ComfyEmulator:
         self.pending = [item for item in self.pending if item[1] not in delete]
         return web.Response(status=200)
 
+    async def object_info(self, request: web.Request) -> web.Response:
+        return web.json_response(OBJECT_INFO)
+
     async def system_stats(self, request: web.Request) -> web.Response:
         return web.json_response({
             "system": {"os": "posix", "ram_total": 0, "ram_free": 0, "comfyui_version": "emulator",
@@ -376,7 +380,14 @@ class ComfyEmulator:
         by_class = {}
         for node in graph.values():
             by_class.setdefault(node["class_type"], node)
-        latent = by_class.get("WanImageToVideo") or by_class.get("WanSoundImageToVideo") or {"inputs": {}}
+        # Wan's latent node sizes the video; a graph without one (frames repeated from a scaled image) is sized by
+        # its ImageScale and RepeatImageBatch.
+        latent = by_class.get("WanImageToVideo") or by_class.get("WanSoundImageToVideo")
+        if latent is None:
+            scale = by_class.get("ImageScale", {"inputs": {}})["inputs"]
+            repeat = by_class.get("RepeatImageBatch", {"inputs": {}})["inputs"]
+            latent = {"inputs": {"width": scale.get("width", 640), "height": scale.get("height", 640),
+                                 "length": repeat.get("amount", 81)}}
         image_node = by_class.get("LoadImage")
         audio_node = by_class.get("LoadAudio")
         fps = int(by_class.get("CreateVideo", {"inputs": {}})["inputs"].get("fps", 16))

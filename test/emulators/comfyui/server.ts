@@ -11,7 +11,8 @@
  * → {exec_info:{queue_remaining}}; `GET /history/{id}` → {} until done, then {id:{prompt, outputs, status, meta}}
  * with the video under `images` + `animated:[true]` (SaveVideo); `GET /queue` → {queue_running, queue_pending};
  * `POST /queue` {delete}|{clear}; `POST /interrupt` {prompt_id?}; `POST /history` {delete}|{clear};
- * `GET /view?filename&subfolder&type`; `GET /system_stats`; `GET /models/{folder}` → the file names in that model
+ * `GET /view?filename&subfolder&type`; `GET /system_stats` (an RTX 4090, or an H100 80GB under the base path
+ * `/h100`); `GET /object_info` (the recorded v0.8.0 one); `GET /models/{folder}` → the file names in that model
  * folder: every weight file the shipped manifests (models/*.json) list there, as if all were present (404 for a
  * folder ComfyUI does not know). A token added with `modelsAfter: N` (a vast.ai instance still fetching its models)
  * sees each folder empty for its first N listings of it.
@@ -62,25 +63,16 @@ export interface ComfyEmulator {
 	close(): Promise<void>;
 }
 
-const KNOWN_NODES = new Set([
-	"UNETLoader",
-	"LoraLoaderModelOnly",
-	"ModelSamplingSD3",
-	"CLIPLoader",
-	"CLIPTextEncode",
-	"VAELoader",
-	"LoadImage",
-	"LoadAudio",
-	"WanImageToVideo",
-	"WanSoundImageToVideo",
-	"AudioEncoderLoader",
-	"AudioEncoderEncode",
-	"KSampler",
-	"KSamplerAdvanced",
-	"VAEDecode",
-	"CreateVideo",
-	"SaveVideo",
-]);
+/**
+ * The node classes of ComfyUI v0.8.0 as recorded (test/data/comfyui-object-info.json, no models installed): what
+ * `GET /object_info` answers and which classes `POST /prompt` knows.
+ */
+const OBJECT_INFO = (
+	JSON.parse(readFileSync(new URL("../../data/comfyui-object-info.json", import.meta.url), "utf8")) as {
+		nodes: Record<string, unknown>;
+	}
+).nodes;
+const KNOWN_NODES = new Set(Object.keys(OBJECT_INFO));
 
 interface Prompt {
 	id: string;
@@ -297,7 +289,9 @@ export async function startComfyEmulator(options: ComfyEmulatorOptions = {}): Pr
 
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
 		const url = new URL(req.url ?? "/", "http://emulator");
-		const path = url.pathname.replace(/^\/api(?=\/)/, "");
+		// Under `/h100` the server is an 80 GB card; anywhere else a 24 GB RTX 4090 (what routing by GPU memory reads).
+		const h100 = /^\/h100(?=\/)/.test(url.pathname);
+		const path = url.pathname.replace(/^\/h100(?=\/)/, "").replace(/^\/api(?=\/)/, "");
 		const raw = await readBody(req);
 		const json = (): Json => {
 			try {
@@ -435,17 +429,26 @@ export async function startComfyEmulator(options: ComfyEmulatorOptions = {}): Pr
 			if (listings <= (modelsLate.get(caller) ?? 0)) return send(res, 200, []);
 			return send(res, 200, names);
 		}
+		if (req.method === "GET" && path === "/object_info") return send(res, 200, OBJECT_INFO);
 		if (req.method === "GET" && path === "/system_stats") {
 			return send(res, 200, {
 				system: { os: "posix", comfyui_version: "0.38.1", python_version: "3.12.3", pytorch_version: "2.8.0" },
 				devices: [
-					{
-						name: "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
-						type: "cuda",
-						index: 0,
-						vram_total: 25_386_352_640,
-						vram_free: 24_000_000_000,
-					},
+					h100
+						? {
+								name: "cuda:0 NVIDIA H100 80GB HBM3 : cudaMallocAsync",
+								type: "cuda",
+								index: 0,
+								vram_total: 85_520_809_984,
+								vram_free: 84_000_000_000,
+							}
+						: {
+								name: "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
+								type: "cuda",
+								index: 0,
+								vram_total: 25_386_352_640,
+								vram_free: 24_000_000_000,
+							},
 				],
 			});
 		}

@@ -309,9 +309,14 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 		return size ? fakeVideo(seed, Number(size)) : fakeVideo(seed);
 	}
 
+	const inventories = new Map<string, Json>();
+
 	async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
 		const url = new URL(req.url ?? "/", "http://emulator");
-		const path = url.pathname;
+		// Under `/inv/{name}` the worker advertises the inventory set for that name (what a real GPU worker's
+		// /health lists: its model files and ComfyUI's node classes), so one test's pod has what it says.
+		const stocked = /^\/inv\/([^/]+)(\/.*)$/.exec(url.pathname);
+		const path = stocked?.[2] ?? url.pathname;
 		const body = await readBody(req);
 		if (req.headers.authorization !== `Bearer ${token}`) return send(res, 401, { error: "unauthorized" });
 		const json = (): Json => {
@@ -327,6 +332,11 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 
 		// Test control: every run made for a prompt with its input, oldest first, vanished ones included (a
 		// resubmitted job has several).
+		const inventoryMatch = /^\/_control\/inventory\/([^/]+)$/.exec(path);
+		if (req.method === "PUT" && inventoryMatch) {
+			inventories.set(inventoryMatch[1] ?? "", json());
+			return send(res, 200, { ok: true });
+		}
 		if (req.method === "GET" && path === "/_control/runs") {
 			const wanted = url.searchParams.get("prompt") ?? "";
 			return send(res, 200, { runs: runs.filter((r) => r.prompt === wanted).map(({ id, input }) => ({ id, input })) });
@@ -378,6 +388,7 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 					inQueue: active.filter((j) => j.status === "IN_QUEUE").length,
 				},
 				workers: { idle: 1, running: 0 },
+				...(stocked && inventories.has(stocked[1] ?? "") ? { inventory: inventories.get(stocked[1] ?? "") } : {}),
 			});
 		}
 		// The control API (test-only): see the file comment.
