@@ -96,6 +96,14 @@ export class JobDO extends DurableObject<Env> {
 	}
 
 	/**
+	 * The multipart upload the current submission's worker writes `key` through (opened on its first request),
+	 * or null when `key` may no longer be written: see JobOutput.openParts.
+	 */
+	async openOutputParts(key: string): Promise<string | null> {
+		return this.#output.openParts(key);
+	}
+
+	/**
 	 * The job's event stream (SSE bytes, see events.ts): the current state, or with `lastEventId` the stored
 	 * events after it, then live `status` and `progress` events until a terminal status. Null when the job does
 	 * not exist, or when a resume of a finished job has nothing left to send.

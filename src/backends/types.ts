@@ -15,12 +15,9 @@ export interface GpuJobInput {
 	params: Record<string, string | number>;
 	output: {
 		content_type: "video/mp4";
-		put: { url: string; headers: Record<string, string> };
-		/** Part URLs for a video larger than one part (src/storage/output.ts). */
-		multipart?: {
-			part_size: number;
-			parts: { part_number: number; url: string; headers: Record<string, string> }[];
-		};
+		put: { url: string; headers: Record<string, string>; max_size: number };
+		/** Where to ask for part URLs when the video exceeds `put.max_size` (src/storage/output.ts). */
+		parts_url?: { url: string; headers: Record<string, string> };
 	};
 	health_check?: false;
 }

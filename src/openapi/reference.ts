@@ -82,6 +82,7 @@ export const REQUEST_EXAMPLES: Record<string, unknown> = {
 		config: { url: "https://gpu-1.your-cloud.example", token: "…" },
 	},
 	"PUT /v1/admin/accounts/{account}/limits": { max_concurrent_jobs: 10, monthly_spend_cap_usd: 250 },
+	"POST /v1/storage/{key}": { size: 140_509_184, part_size: 67_108_864 },
 };
 
 /** Path parameter values for the snippets where the schema gives none. */
