@@ -2,8 +2,9 @@ import { type PickResult, pickBackend } from "../backends/routing";
 import { configOf } from "../config";
 import { getReadyUpload, getUpload } from "../db/uploads";
 import { ApiError } from "../errors";
+import { mintJobId } from "../jobs/job-id";
 import type { JobRecord, JobSpec, UploadRef } from "../jobs/record";
-import { newId, nowIso } from "../lib/ids";
+import { nowIso } from "../lib/ids";
 import { findModel, listModels } from "../models/catalog";
 import type { CreateJobBody } from "../schemas/jobs";
 import { ingestUrlInput } from "../storage/url-input";
@@ -76,7 +77,10 @@ export interface JobIdentity {
 	created_at: string;
 }
 
-export const newJobIdentity = (): JobIdentity => ({ id: newId("job"), created_at: nowIso() });
+/** A fresh identity for a job of `accountId`: its id carries the account (src/jobs/job-id.ts). */
+export async function newJobIdentity(env: Env, accountId: string): Promise<JobIdentity> {
+	return { id: await mintJobId(env.SIGNING_SECRET, accountId), created_at: nowIso() };
+}
 
 /**
  * Validates the job's inputs and backend, then creates its Durable Object (which indexes it in D1 and arms the
@@ -87,7 +91,7 @@ export async function createJob(
 	accountId: string,
 	body: CreateJobBody,
 	requestOrigin: string,
-	identity: JobIdentity = newJobIdentity(),
+	identity: JobIdentity,
 ): Promise<JobRecord> {
 	const config = configOf(env);
 	if (body.webhook) {
