@@ -1,4 +1,4 @@
-import { type PickResult, pickBackend } from "../backends/routing";
+import { type PickResult, pickBackendBeside } from "../backends/routing";
 import { configOf } from "../config";
 import { getReadyUpload, getUpload } from "../db/uploads";
 import { ApiError } from "../errors";
@@ -83,16 +83,29 @@ export async function newJobIdentity(env: Env, accountId: string): Promise<JobId
 }
 
 /**
- * Validates the job's inputs and backend, then creates its Durable Object (which indexes it in D1 and arms the
- * first alarm). Throws `ApiError` for anything the client must fix.
+ * Awaits every step at once and then throws the first refusal in the order given, so running independent storage
+ * reads side by side never changes which problem a request with several faults gets.
  */
-export async function createJob(
+export async function settledInOrder<T extends readonly unknown[]>(
+	steps: { [K in keyof T]: Promise<T[K]> },
+): Promise<T> {
+	const settled = await Promise.allSettled(steps);
+	for (const step of settled) if (step.status === "rejected") throw step.reason;
+	return settled.map((step) => (step as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/**
+ * Validates the job's inputs and backend and returns the spec its Durable Object is created with. The inputs, the
+ * model and the backend rows are read side by side: one storage round trip (two when a backend must be ranked, whose
+ * objects are then asked how loaded they are). Throws `ApiError` for anything the client must fix.
+ */
+export async function prepareJob(
 	env: Env,
 	accountId: string,
 	body: CreateJobBody,
 	requestOrigin: string,
 	identity: JobIdentity,
-): Promise<JobRecord> {
+): Promise<JobSpec> {
 	const config = configOf(env);
 	if (body.webhook) {
 		const checked = checkWebhookUrl(body.webhook.url, config.allowLoopbackWebhooks);
@@ -101,16 +114,18 @@ export async function createJob(
 			throw new ApiError("invalid_request", detail, { errors: [{ path: "json.webhook.url", message: detail }] });
 		}
 	}
-	const image = await resolveUpload(env, accountId, body.input.image, "image");
-	const audio = body.input.audio ? await resolveUpload(env, accountId, body.input.audio, "audio") : undefined;
-	const model = await findModel(env, body.model);
-	if (!model) throw await unknownModelProblem(env, body.model);
-	const pick = await pickBackend(env, model, body.backend);
+	const model = findModel(env, body.model);
+	const [image, audio, found, pick] = await settledInOrder([
+		resolveUpload(env, accountId, body.input.image, "image"),
+		body.input.audio ? resolveUpload(env, accountId, body.input.audio, "audio") : Promise.resolve(undefined),
+		model,
+		pickBackendBeside(env, model, body.backend),
+	] as const);
+	if (!found || !pick) throw await unknownModelProblem(env, body.model);
 	if (!pick.ok) throw pickProblem(pick, body.model);
 	const { image: _i, audio: _a, ...params } = body.input;
-	const { id } = identity;
-	const spec: JobSpec = {
-		id,
+	return {
+		id: identity.id,
 		account_id: accountId,
 		model: body.model,
 		created_at: identity.created_at,
@@ -126,5 +141,9 @@ export async function createJob(
 		},
 		deadline_s: config.jobDeadlineS,
 	};
-	return env.JOBS.getByName(id).create(spec);
+}
+
+/** Creates the job's Durable Object (which stores it, arms its first alarm and indexes it in D1). */
+export function createJob(env: Env, spec: JobSpec): Promise<JobRecord> {
+	return env.JOBS.getByName(spec.id).create(spec);
 }

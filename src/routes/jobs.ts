@@ -6,7 +6,7 @@ import { beginIdempotent, finishIdempotent, releaseIdempotent } from "../db/idem
 import { getJobAccount, type JobCursor, listJobs } from "../db/jobs";
 import type { AppEnv } from "../env";
 import { ApiError, notFound, problemResponses } from "../errors";
-import { createJob, newJobIdentity } from "../intake/create-job";
+import { createJob, newJobIdentity, prepareJob, settledInOrder } from "../intake/create-job";
 import { resumeAbandonedCreate } from "../intake/resume-create";
 import { tagSaysOwnedBy } from "../jobs/job-id";
 import { type JobRecord, snapshotOf } from "../jobs/record";
@@ -204,10 +204,27 @@ export const jobsRoutes = newRouter()
 		let slot: { release: () => Promise<void> } | undefined;
 		let job: JobRecord;
 		try {
-			await checkSpendCap(c.env.DB, accountId, c.var.limits, new Date());
+			// The spend cap, the concurrency reservation and the validation read side by side (one round trip);
+			// their refusals keep their order (402, then 429, then the body's 400s), and a slot taken for a request
+			// refused after all is released below.
 			const reservation = { id: identity.id, accountId, model: body.model, createdAt: identity.created_at };
-			slot = await reserveSlot(c.env.DB, reservation, c.var.limits, Date.now());
-			job = await createJob(c.env, accountId, body, originOf(c), identity);
+			const reserving = reserveSlot(c.env.DB, reservation, c.var.limits, Date.now()).then((s) => {
+				slot = s;
+				return s;
+			});
+			const limited = settledInOrder([
+				checkSpendCap(c.env.DB, accountId, c.var.limits, new Date()),
+				reserving,
+			] as const);
+			// An input given as a URL is fetched only for a request the limits admit: no fetching on a refused one.
+			if ([body.input.image, body.input.audio].some((ref) => ref !== undefined && /^https?:\/\//i.test(ref))) {
+				await limited;
+			}
+			const [, spec] = await settledInOrder([
+				limited,
+				prepareJob(c.env, accountId, body, originOf(c), identity),
+			] as const);
+			job = await createJob(c.env, spec);
 		} catch (err) {
 			// A reservation left behind stops counting on its own after a minute (src/db/job-slots.ts).
 			await slot?.release().catch((e: unknown) => c.var.log.error("slot_release_failed", { error: String(e) }));
