@@ -239,7 +239,7 @@ export class JobDO extends DurableObject<Env> {
 		const { input, videoKey } = await this.#output.nextSubmission(job);
 		const result = await backend.forJob(jobContext({ ...job, output_key: videoKey })).submit(input);
 		await reportOutcome(this.env, row.name, result);
-		if (await this.#carryOut(afterSubmit(job, result, this.#context()))) return;
+		if (await this.#carryOut(afterSubmit(job, result, this.#context(backend)))) return;
 		// The job ended while the request was out (a cancel): what the submission started goes too.
 		await this.#output.abortUpload();
 		if (result.ok) await this.#cancelRemote(result.remoteId);
@@ -247,7 +247,7 @@ export class JobDO extends DurableObject<Env> {
 
 	async #poll(job: StoredJob, backend: GpuBackend, remoteId: string): Promise<void> {
 		const result = await backend.forJob(jobContext(job)).poll(remoteId);
-		await this.#carryOut(afterPoll(job, result, this.#context()));
+		await this.#carryOut(afterPoll(job, result, this.#context(backend)));
 	}
 
 	/**
@@ -328,8 +328,8 @@ export class JobDO extends DurableObject<Env> {
 		return { ok: true, job: applied.job };
 	}
 
-	#context(): DecisionContext {
-		return { now: Date.now() };
+	#context(backend?: GpuBackend): DecisionContext {
+		return { now: Date.now(), webhook: backend?.webhooks ?? false };
 	}
 
 	async #syncIndex(job: StoredJob): Promise<void> {

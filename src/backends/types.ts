@@ -67,6 +67,8 @@ export interface JobRun {
 /** One GPU backend: its health, and the adapter for each job it runs. */
 export interface GpuBackend {
 	readonly kind: BackendKind;
+	/** Whether it calls the Worker back when a job ends (RunPod's webhook), so polls are only the fallback. */
+	readonly webhooks?: boolean;
 	health(): Promise<HealthReport>;
 	forJob(job: JobContext): JobRun;
 }

@@ -6,6 +6,7 @@ import { mintJobId } from "../jobs/job-id";
 import type { JobRecord, JobSpec, UploadRef } from "../jobs/record";
 import { nowIso } from "../lib/ids";
 import { findModel, listModels } from "../models/catalog";
+import { expectedRunSeconds } from "../models/run-time";
 import type { CreateJobBody } from "../schemas/jobs";
 import { ingestUrlInput } from "../storage/url-input";
 import { checkWebhookUrl, refusalMessage } from "../webhooks/url";
@@ -140,8 +141,11 @@ export async function prepareJob(
 			pinned: body.backend !== undefined,
 		},
 		deadline_s: config.jobDeadlineS,
+		...withExpectedRun(expectedRunSeconds(found, params)),
 	};
 }
+
+const withExpectedRun = (seconds: number | undefined) => (seconds ? { expected_run_s: seconds } : {});
 
 /** Creates the job's Durable Object (which stores it, arms its first alarm and indexes it in D1). */
 export function createJob(env: Env, spec: JobSpec): Promise<JobRecord> {
