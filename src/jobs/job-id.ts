@@ -29,8 +29,30 @@ export async function mintJobId(secret: string, accountId: string): Promise<stri
 	return `job_${random}${await tagOf(secret, accountId, random)}`;
 }
 
+/**
+ * Verdicts already reached in this isolate, per secret (bounded, oldest dropped first): a client polling its job asks
+ * the same question every few seconds, and the answer never changes under one secret.
+ */
+const verdicts = new Map<string, Map<string, boolean>>();
+const MAX_VERDICTS = 2000;
+
 /** Whether `id`'s tag says it was made for `accountId`; false for untagged ids (the caller then asks the index). */
 export async function tagSaysOwnedBy(secret: string, id: string, accountId: string): Promise<boolean> {
+	let known = verdicts.get(secret);
+	if (!known) {
+		known = new Map();
+		verdicts.set(secret, known);
+	}
+	const key = `${accountId}\n${id}`;
+	const cached = known.get(key);
+	if (cached !== undefined) return cached;
+	const verdict = await checkTag(secret, id, accountId);
+	if (known.size >= MAX_VERDICTS) known.delete(known.keys().next().value as string);
+	known.set(key, verdict);
+	return verdict;
+}
+
+async function checkTag(secret: string, id: string, accountId: string): Promise<boolean> {
 	const match = TAGGED.exec(id);
 	if (!match?.[1] || !match[2]) return false;
 	const expected = await tagOf(secret, accountId, match[1]);

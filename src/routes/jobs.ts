@@ -249,8 +249,11 @@ export const jobsRoutes = newRouter()
 	})
 	.openapi(getJobRoute, async (c) => {
 		const job = await loadOwnJobAlongside(c, c.req.valid("param").id);
-		const view = toJobView(snapshotOf(job), originOf(c));
-		const [withShare] = await withShareUrls(c.env, job.spec.account_id, [view], originOf(c));
+		const origin = originOf(c);
+		const view = toJobView(snapshotOf(job), origin);
+		// Only a succeeded job gets a share URL (and only it reads the account's share secret).
+		if (view.status !== "succeeded") return c.json(view, 200);
+		const [withShare] = await withShareUrls(c.env, job.spec.account_id, [view], origin);
 		return c.json(withShare ?? view, 200);
 	})
 	.openapi(cancelJobRoute, async (c) => {
