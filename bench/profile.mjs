@@ -9,6 +9,8 @@ import { createJob, prepareAccount, startPodEmulator } from "./lib/fixtures.mjs"
 import { runLoad } from "./lib/load.mjs";
 
 const DURATION_MS = Number(process.env.BENCH_PROFILE_MS) || 5_000;
+/** `read` (default): the status read; `create`: `POST /v1/jobs` (the jobs then run on a pod emulator in the background). */
+const ROUTE = process.env.BENCH_PROFILE_ROUTE === "create" ? "create" : "read";
 const TOP = 12;
 
 /** A free loopback port for the inspector. */
@@ -87,7 +89,17 @@ async function main() {
 		const cdp = await inspector(target.webSocketDebuggerUrl);
 		await cdp.send("Profiler.enable");
 		await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
-		const request = () => ({ path: `/v1/jobs/${job.id}`, headers: { authorization: `Bearer ${account.key}` } });
+		const auth = { authorization: `Bearer ${account.key}` };
+		const body = JSON.stringify({
+			model: "preview",
+			input: { image: account.imageId, prompt: "profile" },
+			backend: "bench-pod",
+		});
+		const request =
+			ROUTE === "read"
+				? () => ({ path: `/v1/jobs/${job.id}`, headers: auth })
+				: () => ({ method: "POST", path: "/v1/jobs", headers: { ...auth, "content-type": "application/json" }, body });
+		const label = ROUTE === "read" ? "`GET /v1/jobs/{id}`" : "`POST /v1/jobs`";
 		// Warm the isolate (JIT, caches) before the profile starts.
 		await runLoad({ origin: stack.url, request, concurrency: 8, durationMs: 2_000, warmupMs: 0 });
 		await cdp.send("Profiler.start");
@@ -96,9 +108,9 @@ async function main() {
 		cdp.close();
 		const { busyMs, functions } = selfTimes(result.profile);
 		const requests = Object.values(load.statuses).reduce((a, b) => a + b, 0);
-		console.log("## Profile: the status read's CPU per request\n");
+		console.log(`## Profile: ${ROUTE === "read" ? "the status read's" : "job creation's"} CPU per request\n`);
 		console.log(
-			`${requests} requests of \`GET /v1/jobs/{id}\` in ${(DURATION_MS / 1000).toFixed(0)} s (8 connections): ` +
+			`${requests} requests of ${label} in ${(DURATION_MS / 1000).toFixed(0)} s (8 connections): ` +
 				`${busyMs.toFixed(0)} ms of sampled JavaScript CPU in the Worker's isolate (the job and gate objects included), ` +
 				`**${(busyMs / Math.max(1, requests)).toFixed(3)} ms per request**.\n`,
 		);
