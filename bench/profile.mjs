@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The status read's CPU per request, from a V8 CPU profile of the Worker's isolate taken through workerd's inspector
-// while a closed-loop load of `GET /v1/jobs/{id}` runs (miniflare, 8 connections, 5 s). Prints the sampled CPU per
-// request and where it goes (self time by function, the top ones), as a markdown section.
+// CPU per request of the status read and of job creation, from V8 CPU profiles of the Worker's isolate taken through
+// workerd's inspector while a closed-loop load of each route runs (miniflare, 8 connections, 5 s). Prints the sampled
+// CPU per request and where it goes (self time by function, the top ones), as a markdown section.
 import { createServer } from "node:net";
 import WebSocket from "ws";
 import { startMiniflareStack } from "./lib/bench-stack.mjs";
@@ -9,8 +9,8 @@ import { createJob, prepareAccount, startPodEmulator } from "./lib/fixtures.mjs"
 import { runLoad } from "./lib/load.mjs";
 
 const DURATION_MS = Number(process.env.BENCH_PROFILE_MS) || 5_000;
-/** `read` (default): the status read; `create`: `POST /v1/jobs` (the jobs then run on a pod emulator in the background). */
-const ROUTE = process.env.BENCH_PROFILE_ROUTE === "create" ? "create" : "read";
+/** Which routes to profile: `read` (the status read), `create` (`POST /v1/jobs`), or both (the default). */
+const ROUTES = process.env.BENCH_PROFILE_ROUTE ? [process.env.BENCH_PROFILE_ROUTE] : ["read", "create"];
 const TOP = 12;
 
 /** A free loopback port for the inspector. */
@@ -95,35 +95,53 @@ async function main() {
 			input: { image: account.imageId, prompt: "profile" },
 			backend: "bench-pod",
 		});
-		const request =
-			ROUTE === "read"
-				? () => ({ path: `/v1/jobs/${job.id}`, headers: auth })
-				: () => ({ method: "POST", path: "/v1/jobs", headers: { ...auth, "content-type": "application/json" }, body });
-		const label = ROUTE === "read" ? "`GET /v1/jobs/{id}`" : "`POST /v1/jobs`";
-		// Warm the isolate (JIT, caches) before the profile starts.
-		await runLoad({ origin: stack.url, request, concurrency: 8, durationMs: 2_000, warmupMs: 0 });
-		await cdp.send("Profiler.start");
-		const load = await runLoad({ origin: stack.url, request, concurrency: 8, durationMs: DURATION_MS, warmupMs: 0 });
-		const { result } = await cdp.send("Profiler.stop");
-		cdp.close();
-		const { busyMs, functions } = selfTimes(result.profile);
-		const requests = Object.values(load.statuses).reduce((a, b) => a + b, 0);
-		console.log(`## Profile: ${ROUTE === "read" ? "the status read's" : "job creation's"} CPU per request\n`);
-		console.log(
-			`${requests} requests of ${label} in ${(DURATION_MS / 1000).toFixed(0)} s (8 connections): ` +
-				`${busyMs.toFixed(0)} ms of sampled JavaScript CPU in the Worker's isolate (the job and gate objects included), ` +
-				`**${(busyMs / Math.max(1, requests)).toFixed(3)} ms per request**.\n`,
-		);
-		console.log("| function (file:line) | self ms | per request (ms) | share |");
-		console.log("|---|---:|---:|---:|");
-		for (const [name, ms] of functions.slice(0, TOP)) {
+		const routes = {
+			read: {
+				title: "the status read's",
+				label: "`GET /v1/jobs/{id}`",
+				request: () => ({ path: `/v1/jobs/${job.id}`, headers: auth }),
+			},
+			create: {
+				title: "job creation's",
+				label: "`POST /v1/jobs` (each job then submitted to a pod emulator in the background)",
+				request: () => ({
+					method: "POST",
+					path: "/v1/jobs",
+					headers: { ...auth, "content-type": "application/json" },
+					body,
+				}),
+			},
+		};
+		console.log("## Profile: CPU per request of the status read and of job creation\n");
+		for (const name of ROUTES) {
+			const { title, label, request } = routes[name];
+			// Warm the isolate (JIT, caches) before the profile starts.
+			await runLoad({ origin: stack.url, request, concurrency: 8, durationMs: 2_000, warmupMs: 0 });
+			await cdp.send("Profiler.start");
+			const load = await runLoad({ origin: stack.url, request, concurrency: 8, durationMs: DURATION_MS, warmupMs: 0 });
+			const { result } = await cdp.send("Profiler.stop");
+			const { busyMs, functions } = selfTimes(result.profile);
+			const requests = Object.values(load.statuses).reduce((x, y) => x + y, 0);
+			console.log(`### ${title[0]?.toUpperCase()}${title.slice(1)} CPU\n`);
 			console.log(
-				`| \`${name.replaceAll("|", "\\\\|")}\` | ${ms.toFixed(1)} | ${(ms / Math.max(1, requests)).toFixed(4)} | ${((ms / busyMs) * 100).toFixed(1)} % |`,
+				`${requests} requests of ${label} in ${(DURATION_MS / 1000).toFixed(0)} s (8 connections): ` +
+					`${busyMs.toFixed(0)} ms of sampled JavaScript CPU in the Worker's isolate (its Durable Objects included), ` +
+					`**${(busyMs / Math.max(1, requests)).toFixed(3)} ms per request**.\n`,
 			);
+			console.log("| function (file:line) | self ms | per request (ms) | share |");
+			console.log("|---|---:|---:|---:|");
+			for (const [fn, ms] of functions.slice(0, TOP)) {
+				console.log(
+					`| \`${fn.replaceAll("|", "\\\\|")}\` | ${ms.toFixed(1)} | ${(ms / Math.max(1, requests)).toFixed(4)} | ${((ms / busyMs) * 100).toFixed(1)} % |`,
+				);
+			}
+			console.log("");
 		}
+		cdp.close();
 		console.log(
-			"\nV8's sampling profiler (100 µs interval) through workerd's inspector (miniflare `inspectorPort`), idle and " +
-				"`(program)` samples left out; native work outside the isolate (storage, the socket) is not in it.",
+			"V8's sampling profiler (100 µs interval) through workerd's inspector (miniflare `inspectorPort`), idle and " +
+				"`(program)` samples left out; native work outside the isolate (storage, the socket) is not in it. On a " +
+				"shared machine the figures move by a few tens of percent from run to run.",
 		);
 	} finally {
 		await stack.dispose();
