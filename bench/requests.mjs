@@ -113,8 +113,9 @@ async function main() {
 				"they share one gate object, as one busy client would. The `step alone` rows (bench entry routes under " +
 				"miniflare) run one of the job read's two storage steps per request and nothing else: the job read runs them " +
 				"side by side (the job's id carries its account, and the key's account is known from its previous request), " +
-				"so it costs about the slower of the two, no longer their sum. The D1 key lookup row is what each request " +
-				"also paid before the gate kept the key's row.",
+				"so where each is a network round trip it waits for the slower of the two, not their sum; here both are " +
+				"in-process calls on shared cores, and the rates measure the CPU that both still cost. The D1 key lookup row " +
+				"is what each request also paid before the gate kept the key's row.",
 		].join("\n"),
 	);
 }
