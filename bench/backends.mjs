@@ -20,7 +20,7 @@ const random = seededRandom(opt("seed", 42));
 const fmt = (ms) => (ms / 1000).toFixed(2);
 
 const LENGTHS = [10, 30, 60, 180, 300, 600];
-const POLICIES = ["fixed-2s", "adaptive", "adaptive+webhook", "webhook+slow-poll"];
+const POLICIES = ["fixed-2s", "adaptive", "adaptive+webhook", "webhook+slow-poll", "predicted", "predicted+webhook"];
 
 const rows = [];
 for (const seconds of LENGTHS) {
@@ -40,6 +40,7 @@ for (const seconds of LENGTHS) {
 			p50: quantile(lat, 0.5),
 			mean: mean(lat),
 			p95: quantile(lat, 0.95),
+			p99: quantile(lat, 0.99),
 		});
 	}
 }
@@ -47,9 +48,13 @@ for (const seconds of LENGTHS) {
 console.log(
 	`Simulated: ${SAMPLES} jobs per row, queue delay 0–5 s, /status RTT ${RTT_MS} ms, webhook delivery ${WEBHOOK_DELAY_MS} ms, ${Math.round(WEBHOOK_LOSS * 100)} % of webhooks lost.\n`,
 );
-console.log("| job length | policy | backend API calls / job | completion → succeeded: mean (s) | p50 (s) | p95 (s) |");
-console.log("|---:|---|---:|---:|---:|---:|");
+console.log(
+	"| job length | policy | backend API calls / job | completion → succeeded: mean (s) | p50 (s) | p95 (s) | p99 (s) |",
+);
+console.log("|---:|---|---:|---:|---:|---:|---:|");
 for (const r of rows) {
 	const len = r.seconds >= 60 ? `${r.seconds / 60} min` : `${r.seconds} s`;
-	console.log(`| ${len} | ${r.policy} | ${r.calls.toFixed(1)} | ${fmt(r.mean)} | ${fmt(r.p50)} | ${fmt(r.p95)} |`);
+	console.log(
+		`| ${len} | ${r.policy} | ${r.calls.toFixed(1)} | ${fmt(r.mean)} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.p99)} |`,
+	);
 }

@@ -140,8 +140,8 @@ async function measureCompletion(stack, account) {
 			config: { ...config, webhook: false },
 		});
 		const policies = [
-			{ backend: "bench-runpod-webhook", policy: "adaptive+webhook", name: "RunPod webhook + polling" },
-			{ backend: "bench-runpod-polling", policy: "adaptive", name: "polling only" },
+			{ backend: "bench-runpod-webhook", policy: "predicted+webhook", name: "RunPod webhook + polling" },
+			{ backend: "bench-runpod-polling", policy: "predicted", name: "polling only" },
 		];
 		const spacingMs = (JOB_MS + 2000) / (policies.length * LATENCY_JOBS);
 		const results = await Promise.all(

@@ -68,15 +68,20 @@ export class ObjectSql {
 		this.run("DELETE FROM meta WHERE key = ?", key);
 	}
 
-	/** Creates or upgrades the schema behind the stored version; safe to run on every start. */
+	/**
+	 * Creates or upgrades the schema behind the stored version; safe to run on every start. The pending versions'
+	 * statements go to SQLite as one script and the version is written once: every object is new once (a job's
+	 * creation pays for this), and statements run without an await between them commit together, so a failure
+	 * leaves the stored version where it was.
+	 */
 	migrate(schema: ObjectSchema): void {
 		this.run(META_DDL);
-		let version = Number(this.meta(SCHEMA_VERSION_KEY) ?? 0);
-		while (version < schema.version) {
-			version++;
-			for (const statement of schema.migrations[version] ?? []) this.run(statement);
-			this.setMeta(SCHEMA_VERSION_KEY, String(version));
-		}
+		const stored = Number(this.meta(SCHEMA_VERSION_KEY) ?? 0);
+		if (stored >= schema.version) return;
+		const statements: string[] = [];
+		for (let v = stored + 1; v <= schema.version; v++) statements.push(...(schema.migrations[v] ?? []));
+		if (statements.length > 0) this.run(statements.join(";\n"));
+		this.setMeta(SCHEMA_VERSION_KEY, String(schema.version));
 	}
 }
 

@@ -7,11 +7,19 @@ import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { compareCosts, DEFAULT_PRICES } from "../src/ops/cost-model.ts";
+import {
+	CLOUDFLARE_RATES,
+	countProviderPolls,
+	priceJob,
+	RUNPOD_H100_PER_SECOND_USD,
+	wanJobScenarios,
+} from "../src/ops/platform-cost.ts";
 import { HttpError } from "./lib/http-json.mjs";
 import { reelgateAdmin } from "./lib/reelgate-admin.mjs";
 
 const USAGE = `Usage: npm run costs -- [--from ISO] [--to ISO] [--file usage.json] [--json]
        [--serverless-per-s USD] [--pod-per-h USD] [--vast-per-h USD] [--account ID]
+       npm run costs -- --per-job [--json]   (Cloudflare's cost of one 5-minute Wan job beside its GPU cost)
 Reads GET /v1/admin/usage from REELGATE_URL with ADMIN_TOKEN, or a saved answer with --file.
 Default prices (one 80 GB GPU): serverless $${DEFAULT_PRICES.serverless_per_second_usd}/s, pod $${DEFAULT_PRICES.pod_per_hour_usd}/h, vast.ai $${DEFAULT_PRICES.vastai_per_hour_usd}/h: pass yours.`;
 
@@ -82,6 +90,27 @@ export function formatReport(report, usage) {
 	return lines;
 }
 
+/** The platform cost of one 5-minute Wan job in its four cases, as a markdown table (plus the rows). */
+export function perJobReport() {
+	const polls = {
+		webhook: countProviderPolls(300_000, 5_000, true),
+		polling: countProviderPolls(300_000, 5_000, false),
+	};
+	const rows = wanJobScenarios(polls).map(({ name, s }) => ({ name, polls: s.providerPolls, ...priceJob(s) }));
+	const money = (x) => `$${x.toFixed(6)}`;
+	const lines = [
+		"| case | provider calls | Worker requests | DO requests | DO GB-s | DO rows r/w | D1 rows r/w | R2 A/B | Workers | DOs | D1 | R2 | platform | GPU (H100, 300 s) | platform / GPU |",
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+	];
+	for (const r of rows) {
+		const c = r.counts;
+		lines.push(
+			`| ${r.name} | ${r.polls + 1} | ${c.worker_requests} | ${c.do_requests} | ${c.do_gb_s.toFixed(1)} | ${c.do_rows_read}/${c.do_rows_written} | ${c.d1_rows_read}/${c.d1_rows_written} | ${c.r2_class_a}/${c.r2_class_b} | ${money(r.usd.workers)} | ${money(r.usd.durable_objects)} | ${money(r.usd.d1)} | ${money(r.usd.r2)} | ${money(r.platform_usd)} | $${r.gpu_usd.toFixed(3)} | ${(r.ratio * 100).toFixed(2)} % |`,
+		);
+	}
+	return { rows, lines, rates: CLOUDFLARE_RATES, gpu_per_second_usd: RUNPOD_H100_PER_SECOND_USD };
+}
+
 /** @param {string[]} argv @param {{ env?: NodeJS.ProcessEnv, fetch?: typeof fetch, log?: (l: string) => void }} [io] */
 export async function costs(argv, io = {}) {
 	const { values: o } = parseArgs({
@@ -95,11 +124,25 @@ export async function costs(argv, io = {}) {
 			"serverless-per-s": { type: "string" },
 			"pod-per-h": { type: "string" },
 			"vast-per-h": { type: "string" },
+			"per-job": { type: "boolean", default: false },
 			help: { type: "boolean", short: "h", default: false },
 		},
 	});
 	const log = io.log ?? ((l) => console.log(l));
 	if (o.help) return log(USAGE);
+	if (o["per-job"]) {
+		const report = perJobReport();
+		if (o.json)
+			log(
+				JSON.stringify(
+					{ rows: report.rows, rates: report.rates, gpu_per_second_usd: report.gpu_per_second_usd },
+					null,
+					2,
+				),
+			);
+		else for (const l of report.lines) log(l);
+		return report;
+	}
 	const prices = {
 		serverless_per_second_usd: price(
 			o["serverless-per-s"],

@@ -160,6 +160,8 @@ function requireDeclaredBodies(app: OpenAPIHono<AppEnv>): MiddlewareHandler<AppE
 				? [{ method: d.route.method.toUpperCase(), pattern: routePattern(d.route.path.replace(/\{(\w+)\}/g, ":$1")) }]
 				: [],
 		);
+		// Most requests (every GET) have no route of their method that requires a body: nothing to match.
+		if (!routes.some((r) => r.method === c.req.method)) return next();
 		const empty = c.req.raw.body === null || c.req.header("content-length") === "0";
 		const path = decodedPath(new URL(c.req.url).pathname);
 		if (empty && path !== null && routes.some((r) => r.method === c.req.method && r.pattern.test(path))) {

@@ -17,5 +17,11 @@ export type AppEnv = {
 		limits: EffectiveLimits;
 		/** This request's charge to the key's rate-limit buckets; null when the limiter could not be reached. */
 		rateLimit: RateLimitDecision | null;
+		/**
+		 * Routes behind `requireKeyAlongside` only: settles once the key's gate has admitted the request (`caller` is
+		 * set then) or rejects with its problem; `callerHint` is who this key was lately, to start work beside it.
+		 */
+		admitted: Promise<void>;
+		callerHint: Caller | null;
 	};
 };

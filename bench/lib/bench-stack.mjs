@@ -152,11 +152,11 @@ function stackClient(url, secrets) {
 }
 
 /** The bench entry served by miniflare's API directly: no proxy between the client and workerd. */
-export function startMiniflareStack({ vars = {}, inMemory = false } = {}) {
-	return inStateDir(inMemory, (state) => startMiniflare(state, vars));
+export function startMiniflareStack({ vars = {}, inMemory = false, inspectorPort } = {}) {
+	return inStateDir(inMemory, (state) => startMiniflare(state, vars, inspectorPort));
 }
 
-async function startMiniflare(state, vars) {
+async function startMiniflare(state, vars, inspectorPort) {
 	const [{ Miniflare, convertV4MiniflareOptions }, { unstable_getMiniflareWorkerOptions }] = await Promise.all([
 		import("miniflare"),
 		import("wrangler"),
@@ -181,6 +181,8 @@ async function startMiniflare(state, vars) {
 		],
 		host: "127.0.0.1",
 		port: 0,
+		// workerd's V8 inspector, for the CPU profile of bench/profile.mjs.
+		...(inspectorPort ? { inspectorPort } : {}),
 		resourcePersistencePath: path.join(state, "persist"),
 		cf: false,
 		// The Worker logs a line per request; the report is this process's stdout, so only errors go on, to stderr.

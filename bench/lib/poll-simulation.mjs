@@ -10,7 +10,16 @@
 //                     is lost (`webhookLoss`), and then the loop finds the job on its own.
 //   webhook+slow-poll NOT IMPLEMENTED, a proposal: with a webhook, the fallback loop could back off to 2 min (well
 //                     inside RunPod's 30-minute result retention), trading lost-webhook latency for fewer calls.
+//   predicted         the JobDO's loop now (src/jobs/backoff.ts nextPollDelayMs, imported, not copied): polls aimed
+//                     at the end predicted from the worker's progress percent over its time running, else from the
+//                     model's throughput; no webhook.
+//   predicted+webhook the same with RunPod's webhook (polls only the fallback for a lost one).
+// The simulated worker's progress is not linear in time (percent = 100·(elapsed/run)^γ, γ uniform in 0.8–1.25 per
+// job, as downloads, loading and encoding skew it) and the model's predicted run time is off by up to ±30 %.
 // Calls count /run, every /status and nothing else (the webhook is RunPod calling us).
+import "./typescript-imports.mjs";
+
+const { nextPollDelayMs } = await import("../../src/jobs/backoff.ts");
 
 const POLL_MIN_MS = 1_000;
 const POLL_MAX_MS = 30_000;
@@ -42,9 +51,14 @@ export function simulate(
 	{ random, webhookLoss = 0.05, webhookDelayMs = WEBHOOK_DELAY_MS, rttMs = RTT_MS },
 ) {
 	const submittedAt = random() * 1000;
-	const doneAt = submittedAt + queueMs + runMs;
+	const startAt = submittedAt + queueMs;
+	const doneAt = startAt + runMs;
+	const gamma = 0.8 + random() * 0.45;
+	const expectedRunMs = runMs * (0.7 + random() * 0.6);
 	let calls = 1; // POST /run
 	let t = submittedAt;
+	let seenRunningAt = null;
+	let percent;
 	const webhookAt = policy.includes("webhook") && random() >= webhookLoss ? doneAt + webhookDelayMs : Infinity;
 	for (;;) {
 		const age = t - submittedAt;
@@ -53,12 +67,25 @@ export function simulate(
 				? 2000
 				: policy === "webhook+slow-poll"
 					? Math.min(120_000, Math.max(POLL_MIN_MS, Math.round(age / 5)))
-					: pollDelayMs(age);
+					: policy.startsWith("predicted")
+						? nextPollDelayMs({
+								ageMs: age,
+								runningMs: seenRunningAt === null ? null : t - seenRunningAt,
+								percent,
+								expectedRunMs,
+								webhook: policy.includes("webhook"),
+							})
+						: pollDelayMs(age);
 		let next = t + delay;
 		if (webhookAt < next && webhookAt > t) next = webhookAt;
 		t = next;
 		calls += 1; // GET /status
 		if (t + rttMs / 2 >= doneAt) return { calls, latencyMs: t + rttMs - doneAt };
+		// What this /status said: still queued, or running with the worker's progress.
+		if (t >= startAt) {
+			seenRunningAt ??= t;
+			percent = Math.min(99, Math.floor(100 * ((t - startAt) / runMs) ** gamma));
+		}
 	}
 }
 

@@ -1,10 +1,18 @@
-// Lets the benchmarks import the project's TypeScript test doubles (test/emulators, test/helpers) in plain Node:
-// Node 22 strips the types itself, but its ESM resolver wants file extensions and the project writes relative
-// imports without them (vite resolves those for vitest). This resolve hook retries such imports with `.ts`.
-import { registerHooks } from "node:module";
+// Lets the benchmarks import the project's TypeScript test doubles (test/emulators, test/helpers) in plain Node.
+// The project writes relative imports without extensions (vite resolves those for vitest): the resolve hook
+// retries such imports with `.ts`. Node 22 strips the types itself (synchronous hooks); Node 20 has neither, so
+// there the hooks run off-thread (module.register) and esbuild, which wrangler already brings, strips them.
+import * as nodeModule from "node:module";
 
-registerHooks({
-	resolve(specifier, context, nextResolve) {
+if (typeof nodeModule.registerHooks === "function" && process.features?.typescript) {
+	nodeModule.registerHooks({ resolve: resolveSync() });
+} else {
+	nodeModule.register("./typescript-hooks.mjs", import.meta.url);
+}
+
+/** The same retry for Node 22's synchronous hooks. */
+function resolveSync() {
+	return (specifier, context, nextResolve) => {
 		try {
 			return nextResolve(specifier, context);
 		} catch (err) {
@@ -12,5 +20,5 @@ registerHooks({
 			if (!relative || /\.[cm]?[jt]s$/.test(specifier)) throw err;
 			return nextResolve(`${specifier}.ts`, context);
 		}
-	},
-});
+	};
+}

@@ -7,7 +7,7 @@
 import { type BackendFailure, type BackendResult, policyOf } from "../../src/backends/failure";
 import { type Admission, mayFailover } from "../../src/backends/routing";
 import type { PollStatus } from "../../src/backends/types";
-import { MAX_ATTEMPTS, pollDelayMs, retryDelayMs } from "../../src/jobs/backoff";
+import { MAX_ATTEMPTS, nextPollDelayMs, retryDelayMs } from "../../src/jobs/backoff";
 import {
 	isTerminal,
 	type JobCost,
@@ -40,6 +40,8 @@ export type Decision =
 export interface DecisionContext {
 	now: number;
 	random?: () => number;
+	/** Whether the job's backend calls back on completion (RunPod's webhook): polls are then only the fallback. */
+	webhook?: boolean;
 }
 
 /** The verdict on a stored video: its SHA-256, or why it was refused. */
@@ -66,7 +68,22 @@ export function costOf(job: StoredJob, executionMs: number | undefined): JobCost
 	return { gpu_seconds, usd };
 }
 
-const pollDelay = (job: StoredJob, now: number) => pollDelayMs(now - Date.parse(job.spec.created_at));
+/**
+ * The next poll's delay from what the backend said (src/jobs/backoff.ts): while running, the time running (RunPod's
+ * `executionTime`, else since first seen running) and the worker's percent, or the model's predicted run time.
+ */
+function pollDelay(job: StoredJob, ctx: DecisionContext, status?: PollStatus): number {
+	const running = job.status === "running";
+	const startedAt = job.started_at ? Date.parse(job.started_at) : null;
+	const runningMs = !running ? null : (status?.executionMs ?? (startedAt === null ? 0 : ctx.now - startedAt));
+	return nextPollDelayMs({
+		ageMs: ctx.now - Date.parse(job.spec.created_at),
+		runningMs,
+		percent: running ? job.progress.percent : undefined,
+		expectedRunMs: job.spec.expected_run_s ? job.spec.expected_run_s * 1000 : null,
+		webhook: ctx.webhook ?? false,
+	});
+}
 const at = (ctx: DecisionContext) => new Date(ctx.now).toISOString();
 
 /** The job fails with `error` (and the cost its last run spent). */
@@ -144,7 +161,7 @@ export function afterSubmit(
 		// The machine's own price (a rented vast.ai instance) is what this job's GPU time costs.
 		next.spec = { ...next.spec, backend: { ...next.spec.backend, price_per_second_usd: price } };
 	}
-	return { type: "schedule", job: next, delayMs: pollDelay(next, ctx.now), event: "submitted" };
+	return { type: "schedule", job: next, delayMs: pollDelay(next, ctx), event: "submitted" };
 }
 
 /** The answer to a status poll. */
@@ -153,7 +170,7 @@ export function afterPoll(job: StoredJob, result: BackendResult<PollStatus>, ctx
 	const live: StoredJob = { ...job, transient_failures: 0 };
 	switch (result.state) {
 		case "queued":
-			return { type: "schedule", job: live, delayMs: pollDelay(live, ctx.now), event: "polled" };
+			return { type: "schedule", job: live, delayMs: pollDelay(live, ctx, result), event: "polled" };
 		case "running": {
 			const event: JobEvent = result.progress
 				? { type: "progress", at: at(ctx), progress: result.progress }
@@ -163,7 +180,7 @@ export function afterPoll(job: StoredJob, result: BackendResult<PollStatus>, ctx
 			// History records changes, not every identical poll.
 			const changed =
 				applied.job.status !== live.status || JSON.stringify(applied.job.progress) !== JSON.stringify(live.progress);
-			const delayMs = pollDelay(applied.job, ctx.now);
+			const delayMs = pollDelay(applied.job, ctx, result);
 			return { type: "schedule", job: applied.job, delayMs, event: changed ? event.type : "polled" };
 		}
 		case "completed":

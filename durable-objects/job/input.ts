@@ -49,26 +49,16 @@ export function buildParams(model: Model, params: JobParams, hasAudio: boolean):
 
 /**
  * The GPU job input per docs/gpu-job-protocol.md, with fresh signed URLs: a GET per input upload and the output
- * target (src/storage/output.ts): a PUT, plus part URLs of a new R2 multipart upload when `MAX_VIDEO_BYTES`
- * exceeds one part (64 MiB). Built at each submission, so a resubmitted job never carries expired URLs.
- *
- * Each call opens a new multipart upload: the caller stores `multipart_upload_id` on the job (to complete it
- * with the worker's parts, or abort it) and aborts the previous one before a resubmission or failover. Aborting
- * rather than reusing it: a worker of the earlier attempt may still be running (a lost job, a failover after a
- * timeout) and could overwrite parts the new attempt reports, making the completion fail; after the abort, its
- * part PUTs are refused. The part URLs would have to be signed afresh anyway.
+ * target (src/storage/output.ts): a PUT, plus `parts_url` when `MAX_VIDEO_BYTES` exceeds what one PUT may carry.
+ * Built at each submission, so a resubmitted job never carries expired URLs. Signing only: no storage call.
  */
-export async function buildJobInput(
-	env: Env,
-	spec: JobSpec,
-	videoKey: string,
-): Promise<{ input: GpuJobInput; multipart_upload_id: string | null }> {
+export async function buildJobInput(env: Env, spec: JobSpec, videoKey: string): Promise<GpuJobInput> {
 	const config = configOf(env);
 	const signer = signerFor(env, spec.origin);
 	const expiresInS = config.backendUrlTtlS;
 	const image = await signer.signGet(spec.inputs.image.object_key, { expiresInS });
 	const audio = spec.inputs.audio ? await signer.signGet(spec.inputs.audio.object_key, { expiresInS }) : null;
-	const { output, multipart_upload_id } = await signOutputTarget(env, spec.origin, videoKey, {
+	const output = await signOutputTarget(env, spec.origin, videoKey, {
 		maxSize: config.maxVideoBytes,
 		expiresInS,
 		contentType: "video/mp4",
@@ -91,14 +81,11 @@ export async function buildJobInput(
 		);
 	}
 	return {
-		input: {
-			model: spec.model,
-			inputs,
-			params: buildParams(spec.model, spec.params, Boolean(spec.inputs.audio)),
-			...(workflow ? { workflow } : {}),
-			output: { content_type: "video/mp4", ...output },
-		},
-		multipart_upload_id,
+		model: spec.model,
+		inputs,
+		params: buildParams(spec.model, spec.params, Boolean(spec.inputs.audio)),
+		...(workflow ? { workflow } : {}),
+		output: { content_type: "video/mp4", ...output },
 	};
 }
 

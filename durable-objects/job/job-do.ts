@@ -98,6 +98,14 @@ export class JobDO extends DurableObject<Env> {
 	}
 
 	/**
+	 * The multipart upload the current submission's worker writes `key` through (opened on its first request),
+	 * or null when `key` may no longer be written: see JobOutput.openParts.
+	 */
+	async openOutputParts(key: string): Promise<string | null> {
+		return this.#output.openParts(key);
+	}
+
+	/**
 	 * The job's event stream (SSE bytes, see events.ts): the current state, or with `lastEventId` the stored
 	 * events after it, then live `status` and `progress` events until a terminal status. Null when the job does
 	 * not exist, or when a resume of a finished job has nothing left to send.
@@ -239,7 +247,7 @@ export class JobDO extends DurableObject<Env> {
 		const { input, videoKey } = await this.#output.nextSubmission(job);
 		const result = await backend.forJob(jobContext({ ...job, output_key: videoKey })).submit(input);
 		await reportOutcome(this.env, row.name, result);
-		if (await this.#carryOut(afterSubmit(job, result, this.#context()))) return;
+		if (await this.#carryOut(afterSubmit(job, result, this.#context(backend)))) return;
 		// The job ended while the request was out (a cancel): what the submission started goes too.
 		await this.#output.abortUpload();
 		if (result.ok) await this.#cancelRemote(result.remoteId);
@@ -247,7 +255,7 @@ export class JobDO extends DurableObject<Env> {
 
 	async #poll(job: StoredJob, backend: GpuBackend, remoteId: string): Promise<void> {
 		const result = await backend.forJob(jobContext(job)).poll(remoteId);
-		await this.#carryOut(afterPoll(job, result, this.#context()));
+		await this.#carryOut(afterPoll(job, result, this.#context(backend)));
 	}
 
 	/**
@@ -328,8 +336,8 @@ export class JobDO extends DurableObject<Env> {
 		return { ok: true, job: applied.job };
 	}
 
-	#context(): DecisionContext {
-		return { now: Date.now() };
+	#context(backend?: GpuBackend): DecisionContext {
+		return { now: Date.now(), webhook: backend?.webhooks ?? false };
 	}
 
 	async #syncIndex(job: StoredJob): Promise<void> {

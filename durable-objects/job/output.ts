@@ -3,7 +3,7 @@
  * the check of what was stored before the job may succeed, and the sweep of videos nobody will serve.
  */
 import type { GpuJobInput } from "../../src/backends/types";
-import type { VideoOutput } from "../../src/jobs/state";
+import { isTerminal, type VideoOutput } from "../../src/jobs/state";
 import { verifyVideo } from "../../src/jobs/verify";
 import type { Logger } from "../../src/lib/logger";
 import { jobVideoKey, objectKeys, submissionOf } from "../../src/storage";
@@ -23,24 +23,51 @@ export class JobOutput {
 		this.#log = log;
 	}
 
+	/** A multipart upload being opened by `openParts`, so concurrent requests for it share one. */
+	#opening: Promise<string> | null = null;
+
 	/**
-	 * The next submission's input, with its own output target. The previous multipart upload is aborted, not
-	 * reused (why: see buildJobInput), and the video goes to a key of its own, so a run given up on cannot
-	 * overwrite what this one writes.
+	 * The next submission's input, with its own output target. A multipart upload the previous submission opened
+	 * is aborted, not reused: a worker of the earlier attempt may still be running (a lost job, a failover after a
+	 * timeout) and could overwrite parts the new attempt reports; after the abort its part PUTs are refused. The
+	 * video goes to a key of its own, so a run given up on cannot overwrite what this one writes.
 	 */
 	async nextSubmission(job: StoredJob): Promise<{ input: GpuJobInput; videoKey: string }> {
 		await this.abortUpload();
 		const videoKey = objectKeys.videoKey(job.spec.account_id, job.spec.id, submissionOf(job.output_key) + 1);
 		this.#store.setOutputKey(videoKey);
-		const { input, multipart_upload_id } = await buildJobInput(this.#env, job.spec, videoKey);
-		this.#store.setOutputUpload(multipart_upload_id);
-		return { input, videoKey };
+		return { input: await buildJobInput(this.#env, job.spec, videoKey), videoKey };
+	}
+
+	/**
+	 * The multipart upload a worker writes `key` through, opened on its first request for part URLs (a video
+	 * larger than its single PUT) and the same one on a repeat. Null when `key` is not the current submission's
+	 * video or the job is finished: only that run may write, as with the PUT (src/storage/output-guard.ts).
+	 */
+	async openParts(key: string): Promise<string | null> {
+		const writable = (job: StoredJob | null): job is StoredJob =>
+			job !== null && !isTerminal(job.status) && jobVideoKey(job) === key;
+		const job = this.#store.load();
+		if (!writable(job)) return null;
+		if (job.output_upload_id) return job.output_upload_id;
+		this.#opening ??= this.#env.BUCKET.createMultipartUpload(key, { httpMetadata: { contentType: "video/mp4" } })
+			.then((upload) => upload.uploadId)
+			.finally(() => {
+				this.#opening = null;
+			});
+		const uploadId = await this.#opening;
+		// The job may have moved on while R2 answered: then the upload is freed, not recorded.
+		if (!writable(this.#store.load())) {
+			await abortOutputMultipart(this.#env, key, uploadId);
+			return null;
+		}
+		this.#store.setOutputUpload(uploadId);
+		return uploadId;
 	}
 
 	/**
 	 * Checks the video the worker reports before the job may succeed. A worker that wrote through the part URLs
-	 * reports `parts`: the multipart upload is completed with them first. One that used the single PUT leaves the
-	 * upload unused: it is aborted when the job finishes.
+	 * reports `parts`: the multipart upload is completed with them first.
 	 */
 	async verify(job: StoredJob, reported: VideoOutput): Promise<Verdict> {
 		const { parts, ...video } = reported;

@@ -66,6 +66,15 @@ class Params:
 class PutTarget:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
+    # The most bytes this one PUT may carry; None: no bound announced (a larger video uses `multipart` if offered).
+    max_size: int | None = None
+
+
+@dataclass(frozen=True)
+class PartsRequest:
+    """A signed POST answering part URLs for a video larger than `put.max_size`: `{size}` in, `{part_size, parts}` out."""
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ class OutputTarget:
     content_type: str = "video/mp4"
     put: PutTarget | None = None
     multipart: MultipartTarget | None = None
+    parts_url: PartsRequest | None = None
 
 
 MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -236,28 +246,41 @@ def _output(raw: Any) -> OutputTarget:
     put = None
     if raw.get("put") is not None:
         put_raw = _obj(raw["put"], "output.put")
+        max_size = None
+        if put_raw.get("max_size") is not None:
+            max_size = _int(put_raw.get("max_size"), "output.put.max_size", 1, 5 * 1024**4)
         put = PutTarget(url=_url(put_raw.get("url"), "output.put.url"),
-                        headers=_headers(put_raw.get("headers"), "output.put.headers"))
+                        headers=_headers(put_raw.get("headers"), "output.put.headers"), max_size=max_size)
     multipart = None
     if raw.get("multipart") is not None:
-        mp = _obj(raw["multipart"], "output.multipart")
-        part_size = _int(mp.get("part_size"), "output.multipart.part_size", 1, 5 * 1024**3)
-        parts_raw = mp.get("parts")
-        if not isinstance(parts_raw, list) or not parts_raw:
-            raise _fail("output.multipart.parts must be a non-empty list")
-        parts = []
-        for index, part in enumerate(parts_raw):
-            where = f"output.multipart.parts[{index}]"
-            part = _obj(part, where)
-            number = _int(part.get("part_number"), f"{where}.part_number", 1, 10000)
-            if number != index + 1:
-                raise _fail(f"{where}.part_number must be {index + 1} (parts in order, from 1)")
-            parts.append(PartTarget(number, _url(part.get("url"), f"{where}.url"),
-                                    _headers(part.get("headers"), f"{where}.headers")))
-        multipart = MultipartTarget(part_size=part_size, parts=tuple(parts))
-    if put is None and multipart is None:
-        raise _fail("output needs `put` or `multipart`")
-    return OutputTarget(content_type=content_type, put=put, multipart=multipart)
+        multipart = parse_multipart(raw["multipart"], "output.multipart")
+    parts_url = None
+    if raw.get("parts_url") is not None:
+        pu = _obj(raw["parts_url"], "output.parts_url")
+        parts_url = PartsRequest(url=_url(pu.get("url"), "output.parts_url.url"),
+                                 headers=_headers(pu.get("headers"), "output.parts_url.headers"))
+    if put is None and multipart is None and parts_url is None:
+        raise _fail("output needs `put`, `parts_url` or `multipart`")
+    return OutputTarget(content_type=content_type, put=put, multipart=multipart, parts_url=parts_url)
+
+
+def parse_multipart(raw: Any, where_base: str) -> MultipartTarget:
+    """`{part_size, parts: [{part_number, url, headers}]}`: in a job's `output.multipart`, or `parts_url`'s answer."""
+    mp = _obj(raw, where_base)
+    part_size = _int(mp.get("part_size"), f"{where_base}.part_size", 1, 5 * 1024**3)
+    parts_raw = mp.get("parts")
+    if not isinstance(parts_raw, list) or not parts_raw:
+        raise _fail(f"{where_base}.parts must be a non-empty list")
+    parts = []
+    for index, part in enumerate(parts_raw):
+        where = f"{where_base}.parts[{index}]"
+        part = _obj(part, where)
+        number = _int(part.get("part_number"), f"{where}.part_number", 1, 10000)
+        if number != index + 1:
+            raise _fail(f"{where}.part_number must be {index + 1} (parts in order, from 1)")
+        parts.append(PartTarget(number, _url(part.get("url"), f"{where}.url"),
+                                _headers(part.get("headers"), f"{where}.headers")))
+    return MultipartTarget(part_size=part_size, parts=tuple(parts))
 
 
 def frame_count(model: str, fps: int, duration_s: float) -> int:

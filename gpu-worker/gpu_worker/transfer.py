@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from typing import AsyncIterator, Callable
 
 import aiohttp
 
-from .errors import WorkerError
-from .job import InputFile, OutputTarget
+from .errors import JobInputError, WorkerError
+from .job import InputFile, MultipartTarget, OutputTarget, PartsRequest, parse_multipart
 from .log import log_event, strip_query
 
 CHUNK = 1024 * 1024
@@ -144,15 +145,47 @@ async def _put_slice(session, field, url, headers, path, offset, length, hasher,
     return await _with_retries(f"{field} PUT", url, attempts, backoff_s, "output_upload_failed", attempt)
 
 
+async def request_parts(session: aiohttp.ClientSession, target: PartsRequest, size: int, *,
+                        attempts: int = 4, backoff_s: float = 0.5) -> MultipartTarget:
+    """POSTs `{size}` to `output.parts_url`: the Worker opens the multipart upload and answers one URL per part."""
+    field = "output.parts_url"
+    headers = {"Content-Type": "application/json", **target.headers}
+
+    async def attempt() -> MultipartTarget:
+        async with session.post(target.url, json={"size": size}, headers=headers) as resp:
+            body = await resp.read()
+            if resp.status >= 500 or resp.status == 429:
+                raise _Retryable(f"HTTP {resp.status}")
+            if resp.status == 413:
+                raise WorkerError("output_too_large", f"video is {size} bytes: {field} refused it as too large")
+            if resp.status != 200:
+                raise WorkerError("output_upload_failed", f"{field}: the signed POST answered HTTP {resp.status}")
+            try:
+                return parse_multipart(json.loads(body), field)
+            except (ValueError, JobInputError) as exc:
+                raise WorkerError("output_upload_failed", f"{field}: the answer is not part URLs: {exc}") from None
+
+    return await _with_retries(f"{field} POST", target.url, attempts, backoff_s, "output_upload_failed", attempt)
+
+
+def _fits_put(target: OutputTarget, size: int) -> bool:
+    """Whether the single PUT takes `size` bytes: up to its `max_size`, or, without one, up to a part's size."""
+    if target.put is None:
+        return False
+    if target.put.max_size is not None:
+        return size <= target.put.max_size
+    return target.multipart is None or size <= target.multipart.part_size
+
+
 async def upload_output(
     session: aiohttp.ClientSession, path: Path, target: OutputTarget, *,
     attempts: int = 4, backoff_s: float = 0.5, progress: ProgressFn | None = None,
 ) -> UploadResult:
-    """Uploads the video: `put` when it fits in one part (or no multipart was offered), else `multipart`."""
+    """Uploads the video: `put` when it fits; else the part URLs `parts_url` answers for its size (or `multipart`)."""
     size = os.path.getsize(path)
-    mp = target.multipart
     hasher = hashlib.sha256()
-    if target.put is not None and (mp is None or size <= mp.part_size):
+    if _fits_put(target, size):
+        assert target.put is not None
         headers = {"Content-Type": target.content_type, **target.put.headers}
         _, hasher = await _put_slice(session, "output.put", target.put.url, headers, path, 0, size, hasher, attempts, backoff_s,
                                      already_stored_ok=True)
@@ -160,7 +193,14 @@ async def upload_output(
             progress(size, size)
         log_event("uploaded", url=strip_query(target.put.url), size=size)
         return UploadResult(size=size, sha256=hasher.hexdigest(), parts=None)
-    if mp is None:
+    if target.parts_url is not None:
+        mp = await request_parts(session, target.parts_url, size, attempts=attempts, backoff_s=backoff_s)
+        where = "output.parts_url"
+    elif target.multipart is not None:
+        mp, where = target.multipart, "output.multipart"
+    elif target.put is not None:
+        raise WorkerError("output_too_large", f"video is {size} bytes: output.put takes at most {target.put.max_size}")
+    else:
         raise WorkerError("output_upload_failed", "no upload target offered")
     needed = max(1, -(-size // mp.part_size))
     if needed > len(mp.parts):
@@ -170,7 +210,7 @@ async def upload_output(
     for part in mp.parts[:needed]:
         offset = (part.part_number - 1) * mp.part_size
         length = min(mp.part_size, size - offset)
-        field = f"output.multipart.parts[{part.part_number - 1}]"
+        field = f"{where}.parts[{part.part_number - 1}]"
         etag, hasher = await _put_slice(session, field, part.url, part.headers, path, offset, length, hasher,
                                         attempts, backoff_s)
         if not etag:

@@ -72,7 +72,7 @@ class FileHost:
     """Serves GET /files/<name> and accepts PUT /put/<name>, like signed R2 URLs. `fail[path] = [503, ...]`
     makes the next requests to that path answer those statuses first; `fail_after_store[path]` stores the body
     first, then answers so (the answer lost on its way back). A PUT with `If-None-Match: *` over a stored object
-    gets 412, as from R2."""
+    gets 412, as from R2. POST /parts plays the Worker's parts request."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
@@ -81,6 +81,8 @@ class FileHost:
         self.fail_after_store: dict[str, list[int]] = {}
         self.requests: list[tuple[str, str]] = []
         self.webhooks: list[dict] = []
+        self.parts_asked: list[dict] = []
+        self.part_size = 100_000
         self.base = ""
 
     def url(self, path: str) -> str:
@@ -114,6 +116,16 @@ class FileHost:
             return web.Response(status=queue.pop(0), text="injected failure after storing")
         return web.Response(status=200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
 
+    async def parts(self, request: web.Request) -> web.Response:
+        """The Worker's parts request (`output.parts_url`): `{size}` in, URLs of `part_size`-byte parts out."""
+        if (fault := self._fault(request)) is not None:
+            return fault
+        asked = await request.json()
+        self.parts_asked.append(asked)
+        count = max(1, -(-asked["size"] // self.part_size))
+        parts = [{"part_number": n, "url": self.url(f"/put/part{n}"), "headers": {}} for n in range(1, count + 1)]
+        return web.json_response({"part_size": self.part_size, "parts": parts})
+
     async def webhook(self, request: web.Request) -> web.Response:
         if (fault := self._fault(request)) is not None:
             return fault
@@ -128,6 +140,7 @@ async def file_host():
     app.router.add_get("/files/{name}", host.get_file)
     app.router.add_put("/put/{name}", host.put_file)
     app.router.add_post("/webhook", host.webhook)
+    app.router.add_post("/parts", host.parts)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from gpu_worker.errors import WorkerError
-from gpu_worker.job import InputFile, MultipartTarget, OutputTarget, PartTarget, PutTarget
+from gpu_worker.job import InputFile, MultipartTarget, OutputTarget, PartsRequest, PartTarget, PutTarget
 from gpu_worker.transfer import download_input, upload_output
 
 from .conftest import SIGNATURE
@@ -154,3 +154,41 @@ async def test_too_few_parts_is_output_too_large(file_host, session, video):
         await upload_output(session, video, target, attempts=1)
     assert info.value.code == "output_too_large"
     assert file_host.puts == {}
+
+
+async def test_a_video_over_the_put_bound_asks_parts_url_for_its_parts(file_host, session, video):
+    target = OutputTarget(put=PutTarget(file_host.url("/put/out.mp4"), max_size=200_000),
+                          parts_url=PartsRequest(file_host.url("/parts")))
+    result = await upload_output(session, video, target, attempts=1)
+    data = video.read_bytes()
+    assert file_host.parts_asked == [{"size": len(data)}]
+    assert b"".join(file_host.puts[f"part{n}"]["body"] for n in (1, 2, 3)) == data
+    assert "out.mp4" not in file_host.puts
+    assert [p["part_number"] for p in result.parts] == [1, 2, 3]
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+
+
+async def test_a_video_within_the_put_bound_never_asks_for_parts(file_host, session, video):
+    target = OutputTarget(put=PutTarget(file_host.url("/put/out.mp4"), max_size=300_000),
+                          parts_url=PartsRequest(file_host.url("/parts")))
+    result = await upload_output(session, video, target, attempts=1)
+    assert result.parts is None and "out.mp4" in file_host.puts
+    assert file_host.parts_asked == []
+
+
+@pytest.mark.parametrize("status,code", [(413, "output_too_large"), (409, "output_upload_failed")])
+async def test_a_refused_parts_request_fails_with_its_code(file_host, session, video, status, code):
+    file_host.fail["/parts"] = [status]
+    target = OutputTarget(put=PutTarget(file_host.url("/put/out.mp4"), max_size=1000),
+                          parts_url=PartsRequest(file_host.url("/parts")))
+    with pytest.raises(WorkerError) as info:
+        await upload_output(session, video, target, attempts=2, backoff_s=0.01)
+    assert info.value.code == code
+    assert file_host.puts == {}
+
+
+async def test_a_video_over_the_put_bound_without_parts_is_output_too_large(file_host, session, video):
+    target = OutputTarget(put=PutTarget(file_host.url("/put/out.mp4"), max_size=1000))
+    with pytest.raises(WorkerError) as info:
+        await upload_output(session, video, target, attempts=1)
+    assert info.value.code == "output_too_large" and file_host.puts == {}

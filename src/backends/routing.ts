@@ -180,7 +180,17 @@ export async function rankBackends(
 	model: ModelNeeds,
 	exclude: readonly string[] = [],
 ): Promise<BackendRow[]> {
-	const rows = (await listEnabledBackends(env.DB)).filter((r) => servesModel(r, model) && !exclude.includes(r.name));
+	return rankRows(env, await listEnabledBackends(env.DB), model, exclude);
+}
+
+/** `rankBackends` over rows already read. */
+async function rankRows(
+	env: Env,
+	enabled: readonly BackendRow[],
+	model: ModelNeeds,
+	exclude: readonly string[] = [],
+): Promise<BackendRow[]> {
+	const rows = enabled.filter((r) => servesModel(r, model) && !exclude.includes(r.name));
 	const snaps = await Promise.all(rows.map((r) => snapshotOf(env, r.name)));
 	const now = Date.now();
 	const scored = rows.map((row, i) => {
@@ -294,17 +304,39 @@ export type PickResult =
 	| { ok: false; reason: "none_available" };
 
 /**
+ * `pickBackend` while the model is still being resolved: the backend rows are read from D1 meanwhile, so both take
+ * one round trip. Null when the model resolves to none (the caller reports the unknown model).
+ */
+export async function pickBackendBeside(
+	env: Env,
+	model: Promise<ModelNeeds | null>,
+	name?: string,
+): Promise<PickResult | null> {
+	if (name !== undefined) {
+		const [row, needs] = await Promise.all([getBackend(env.DB, name), model]);
+		if (!needs) return null;
+		return judgeNamed(row, name, needs);
+	}
+	const [rows, needs] = await Promise.all([listEnabledBackends(env.DB), model]);
+	if (!needs) return null;
+	const best = (await rankRows(env, rows, needs))[0];
+	return best ? { ok: true, row: best } : { ok: false, reason: "none_available" };
+}
+
+/** Whether the backend a job names may take it: it must exist, be enabled and serve the model. */
+function judgeNamed(row: BackendRow | null, name: string, model: ModelNeeds): PickResult {
+	if (!row) return { ok: false, reason: "not_found", name };
+	if (!row.enabled) return { ok: false, reason: "disabled", name };
+	if (!servesModel(row, model)) return { ok: false, reason: "model_unsupported", name };
+	return { ok: true, row };
+}
+
+/**
  * Picks the backend for a new job: the named one when given (it must exist, be enabled and serve the model), else
  * the best-ranked eligible one (`rankBackends`).
  */
 export async function pickBackend(env: Env, model: ModelNeeds, name?: string): Promise<PickResult> {
-	if (name !== undefined) {
-		const row = await getBackend(env.DB, name);
-		if (!row) return { ok: false, reason: "not_found", name };
-		if (!row.enabled) return { ok: false, reason: "disabled", name };
-		if (!servesModel(row, model)) return { ok: false, reason: "model_unsupported", name };
-		return { ok: true, row };
-	}
+	if (name !== undefined) return judgeNamed(await getBackend(env.DB, name), name, model);
 	const row = (await rankBackends(env, model))[0];
 	return row ? { ok: true, row } : { ok: false, reason: "none_available" };
 }

@@ -75,6 +75,10 @@ export class RunpodBackend implements GpuBackend {
 	readonly #client: RunpodQueueClient;
 	readonly #policy: { executionTimeout: number; ttl: number };
 	readonly #webhook: boolean;
+
+	get webhooks(): boolean {
+		return this.#webhook;
+	}
 	readonly #deps: RunpodDeps;
 
 	constructor(config: RunpodConfig, deps: RunpodDeps) {

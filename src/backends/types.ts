@@ -22,12 +22,9 @@ export interface GpuJobInput {
 	workflow?: FilledWorkflow;
 	output: {
 		content_type: "video/mp4";
-		put: { url: string; headers: Record<string, string> };
-		/** Part URLs for a video larger than one part (src/storage/output.ts). */
-		multipart?: {
-			part_size: number;
-			parts: { part_number: number; url: string; headers: Record<string, string> }[];
-		};
+		put: { url: string; headers: Record<string, string>; max_size: number };
+		/** Where to ask for part URLs when the video exceeds `put.max_size` (src/storage/output.ts). */
+		parts_url?: { url: string; headers: Record<string, string> };
 	};
 	health_check?: false;
 }
@@ -77,6 +74,8 @@ export interface JobRun {
 /** One GPU backend: its health, and the adapter for each job it runs. */
 export interface GpuBackend {
 	readonly kind: BackendKind;
+	/** Whether it calls the Worker back when a job ends (RunPod's webhook), so polls are only the fallback. */
+	readonly webhooks?: boolean;
 	health(): Promise<HealthReport>;
 	forJob(job: JobContext): JobRun;
 }

@@ -1,13 +1,15 @@
-import { type PickResult, pickBackend } from "../backends/routing";
+import { type PickResult, pickBackendBeside } from "../backends/routing";
 import { configOf } from "../config";
 import { getReadyUpload, getUpload, type ReadyUpload } from "../db/uploads";
 import { ApiError } from "../errors";
+import { mintJobId } from "../jobs/job-id";
 import type { JobRecord, JobSpec, UploadRef } from "../jobs/record";
-import { newId, nowIso } from "../lib/ids";
+import { nowIso } from "../lib/ids";
 import { checkOutboundUrl } from "../lib/url-guard";
 import { findModel, listModels } from "../models/catalog";
 import { MEDIA_KINDS, type ModelManifest } from "../models/manifest";
 import { type FieldIssue, type InputMeasures, type ResolvedParams, resolveParams } from "../models/params";
+import { expectedRunSeconds } from "../models/run-time";
 import type { CreateJobBody } from "../schemas/jobs";
 import { ingestUrlInput } from "../storage/url-input";
 import { checkWebhookUrl } from "../webhooks/url";
@@ -107,12 +109,8 @@ export async function unknownModelProblem(env: Env, id: string): Promise<ApiErro
 	});
 }
 
-/** The upload as the job keeps it: what it reads, not what was measured of it. */
-const ref = ({ upload_id, object_key, content_type }: UploadRef): UploadRef => ({
-	upload_id,
-	object_key,
-	content_type,
-});
+/** The upload as the job keeps it: what it reads and what those bytes must be, not what was measured of it. */
+const ref = ({ duration_s: _measured, ...kept }: UploadRef & { duration_s?: number }): UploadRef => kept;
 
 /** Field issues as the 400 problem: the first three in the detail, every one in `errors`. */
 function issuesProblem(issues: FieldIssue[]): ApiError {
@@ -191,19 +189,41 @@ export interface JobIdentity {
 	created_at: string;
 }
 
-export const newJobIdentity = (): JobIdentity => ({ id: newId("job"), created_at: nowIso() });
+/** A fresh identity for a job of `accountId`: its id carries the account (src/jobs/job-id.ts). */
+export async function newJobIdentity(env: Env, accountId: string): Promise<JobIdentity> {
+	return { id: await mintJobId(env.SIGNING_SECRET, accountId), created_at: nowIso() };
+}
 
 /**
- * Validates the job's inputs and backend, then creates its Durable Object (which indexes it in D1 and arms the
- * first alarm). Throws `ApiError` for anything the client must fix.
+ * Awaits every step at once and then throws the first refusal in the order given, so running independent storage
+ * reads side by side never changes which problem a request with several faults gets.
  */
-export async function createJob(
+export async function settledInOrder<T extends readonly unknown[]>(
+	steps: { [K in keyof T]: Promise<T[K]> },
+): Promise<T> {
+	const settled = await Promise.allSettled(steps);
+	for (const step of settled) if (step.status === "rejected") throw step.reason;
+	return settled.map((step) => (step as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/** A settled step's value, or its refusal thrown. */
+function settledValue<T>(step: PromiseSettledResult<T>): T {
+	if (step.status === "rejected") throw step.reason;
+	return step.value;
+}
+
+/**
+ * Validates the job's inputs and backend and returns the spec its Durable Object is created with. The inputs, the
+ * model and the backend rows are read side by side: one storage round trip (two when a backend must be ranked, whose
+ * objects are then asked how loaded they are). Throws `ApiError` for anything the client must fix.
+ */
+export async function prepareJob(
 	env: Env,
 	accountId: string,
 	body: CreateJobBody,
 	requestOrigin: string,
-	identity: JobIdentity = newJobIdentity(),
-): Promise<JobRecord> {
+	identity: JobIdentity,
+): Promise<JobSpec> {
 	const config = configOf(env);
 	if (body.webhook) {
 		const checked = checkWebhookUrl(body.webhook.url, config.allowLoopbackWebhooks);
@@ -213,21 +233,31 @@ export async function createJob(
 			});
 		}
 	}
-	const model = await findModel(env, body.model);
+	// The model, the uploads and the backend rows are read side by side; the checks then run in the order a client
+	// is told about faults: the model and its parameters first, then the uploads, then the backend.
+	const modelLookup = findModel(env, body.model);
+	const [imageStep, audioStep, modelStep, pickStep] = await Promise.allSettled([
+		resolveUpload(env, accountId, body.input.image, "image"),
+		body.input.audio ? resolveUpload(env, accountId, body.input.audio, "audio") : Promise.resolve(undefined),
+		modelLookup,
+		pickBackendBeside(env, modelLookup, body.backend),
+	] as const);
+	const model = settledValue(modelStep);
 	if (!model) throw await unknownModelProblem(env, body.model);
 	const files = fileIssues(model, body.input);
 	if (files.length > 0) throw issuesProblem(files);
 	checkParams(model, body.input, {});
 	const loras = checkLoras(model, body.input.loras, config.urlInputs.allowLoopback);
 	if (!loras.ok) throw issuesProblem(loras.issues);
-	const image = await resolveUpload(env, accountId, body.input.image, "image");
-	const audio = body.input.audio ? await resolveUpload(env, accountId, body.input.audio, "audio") : undefined;
+	const image = settledValue(imageStep);
+	const audio = settledValue(audioStep);
 	const modelParams = checkParams(
 		model,
 		body.input,
 		audio?.duration_s !== undefined ? { audio: { duration_s: audio.duration_s } } : {},
 	);
-	const pick = await pickBackend(env, model, body.backend);
+	const pick = settledValue(pickStep);
+	if (!pick) throw await unknownModelProblem(env, body.model);
 	if (!pick.ok) throw pickProblem(pick, body.model);
 	if (loras.loras.length > 0 && (pick.row.kind === "comfyui" || pick.row.kind === "vastai")) {
 		// A bare ComfyUI has no way to fetch a model file by URL: only the GPU worker downloads LoRAs.
@@ -237,9 +267,8 @@ export async function createJob(
 		);
 	}
 	const { image: _i, audio: _a, loras: _l, ...params } = body.input;
-	const { id } = identity;
-	const spec: JobSpec = {
-		id,
+	return {
+		id: identity.id,
 		account_id: accountId,
 		model: body.model,
 		model_version: model.version,
@@ -257,6 +286,13 @@ export async function createJob(
 			pinned: body.backend !== undefined,
 		},
 		deadline_s: config.jobDeadlineS,
+		...withExpectedRun(expectedRunSeconds(model, params)),
 	};
-	return env.JOBS.getByName(id).create(spec);
+}
+
+const withExpectedRun = (seconds: number | undefined) => (seconds ? { expected_run_s: seconds } : {});
+
+/** Creates the job's Durable Object (which stores it, arms its first alarm and indexes it in D1). */
+export function createJob(env: Env, spec: JobSpec): Promise<JobRecord> {
+	return env.JOBS.getByName(spec.id).create(spec);
 }

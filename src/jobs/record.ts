@@ -49,6 +49,8 @@ export interface JobSpec {
 	tried_backends?: string[];
 	/** Seconds from creation after which the job fails with `timeout`. */
 	deadline_s: number;
+	/** The run time the model's throughput predicts for this job (absent: none published); times the polls. */
+	expected_run_s?: number;
 }
 
 /** Webhook events a job gets when it names none (the contract's default). */

@@ -95,6 +95,7 @@ export const REQUEST_EXAMPLES: Record<string, unknown> = {
 	"POST /v1/admin/model-files/{upload_id}/complete": {
 		parts: [{ part_number: 1, etag: "0f343b0931126a20f133d67c2b018a3b" }],
 	},
+	"POST /v1/storage/{key}": { size: 140_509_184, part_size: 67_108_864 },
 };
 
 /** Path parameter values for the snippets where the schema gives none. */

@@ -1,13 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { newRouter } from "../app";
-import { requireKey } from "../auth/middleware";
+import { requireKey, requireKeyAlongside } from "../auth/middleware";
 import { beginIdempotent, finishIdempotent, releaseIdempotent } from "../db/idempotency";
 import { getJobAccount, type JobCursor, listJobs } from "../db/jobs";
 import type { AppEnv } from "../env";
 import { ApiError, notFound, problemResponses } from "../errors";
-import { createJob, newJobIdentity } from "../intake/create-job";
+import { createJob, newJobIdentity, prepareJob, settledInOrder } from "../intake/create-job";
 import { resumeAbandonedCreate } from "../intake/resume-create";
+import { tagSaysOwnedBy } from "../jobs/job-id";
 import { type JobRecord, snapshotOf } from "../jobs/record";
 import { toJobView } from "../jobs/view";
 import { canonicalJson } from "../lib/canonical-json";
@@ -52,7 +53,7 @@ const getJobRoute = createRoute({
 	tags: ["Jobs"],
 	summary: "Get a job",
 	security,
-	middleware: [requireKey("jobs:read")] as const,
+	middleware: [requireKeyAlongside("jobs:read")] as const,
 	request: { params: JobIdParamSchema },
 	responses: { 200: { description: "The job", content: json(JobSchema) }, ...problemResponses(401, 403, 404) },
 });
@@ -116,11 +117,34 @@ function parseIdempotencyKey(raw: string | undefined): string | undefined {
 /** Loads a job of the caller's account; another account's job reads as missing. */
 export async function loadOwnJob(c: Context<AppEnv>, id: string): Promise<JobRecord> {
 	if (!JOB_ID.test(id)) throw notFound("Job");
-	// The index answers "whose is it" without waking (or creating) a Durable Object for a foreign or bogus id.
-	if ((await getJobAccount(c.env.DB, id)) !== c.var.caller.accountId) throw notFound("Job");
-	const job = await c.env.JOBS.getByName(id).get();
-	if (!job || job.spec.account_id !== c.var.caller.accountId) throw notFound("Job");
+	const accountId = c.var.caller.accountId;
+	// An id tagged for this account needs no lookup; any other goes through the index, which answers "whose is
+	// it" without waking (or creating) a Durable Object for a foreign or bogus id.
+	const tagged = await tagSaysOwnedBy(c.env.SIGNING_SECRET, id, accountId);
+	if (!tagged && (await getJobAccount(c.env.DB, id)) !== accountId) throw notFound("Job");
+	return ownJob(await c.env.JOBS.getByName(id).get(), accountId);
+}
+
+function ownJob(job: JobRecord | null, accountId: string): JobRecord {
+	if (!job || job.spec.account_id !== accountId) throw notFound("Job");
 	return job;
+}
+
+/**
+ * The status read's critical path: when this key's account is known from an earlier request and the id is tagged
+ * for it, the job's Durable Object is read while the key's gate admits the request, so the two round trips
+ * overlap. Nothing is answered before the gate has; a gate that names another account discards the early read.
+ */
+async function loadOwnJobAlongside(c: Context<AppEnv>, id: string): Promise<JobRecord> {
+	const hint = c.var.callerHint;
+	const early =
+		hint && JOB_ID.test(id) && (await tagSaysOwnedBy(c.env.SIGNING_SECRET, id, hint.accountId))
+			? c.env.JOBS.getByName(id).get()
+			: null;
+	early?.catch(() => undefined);
+	await c.var.admitted;
+	if (early && hint && c.var.caller.accountId === hint.accountId) return ownJob(await early, hint.accountId);
+	return loadOwnJob(c, id);
 }
 
 function encodeCursor(cursor: JobCursor): string {
@@ -150,7 +174,7 @@ export const jobsRoutes = newRouter()
 		const accountId = c.var.caller.accountId;
 		const key = parseIdempotencyKey(c.req.header("idempotency-key"));
 		// Chosen first: the idempotency claim records the id, so a retry can finish a creation that died midway.
-		let identity = newJobIdentity();
+		let identity = await newJobIdentity(c.env, accountId);
 		if (key !== undefined) {
 			const hash = await sha256Hex(canonicalJson(body));
 			const claim = await beginIdempotent(c.env.DB, accountId, key, hash, new Date(), identity.id);
@@ -180,10 +204,27 @@ export const jobsRoutes = newRouter()
 		let slot: { release: () => Promise<void> } | undefined;
 		let job: JobRecord;
 		try {
-			await checkSpendCap(c.env.DB, accountId, c.var.limits, new Date());
+			// The spend cap, the concurrency reservation and the validation read side by side (one round trip);
+			// their refusals keep their order (402, then 429, then the body's 400s), and a slot taken for a request
+			// refused after all is released below.
 			const reservation = { id: identity.id, accountId, model: body.model, createdAt: identity.created_at };
-			slot = await reserveSlot(c.env.DB, reservation, c.var.limits, Date.now());
-			job = await createJob(c.env, accountId, body, originOf(c), identity);
+			const reserving = reserveSlot(c.env.DB, reservation, c.var.limits, Date.now()).then((s) => {
+				slot = s;
+				return s;
+			});
+			const limited = settledInOrder([
+				checkSpendCap(c.env.DB, accountId, c.var.limits, new Date()),
+				reserving,
+			] as const);
+			// An input given as a URL is fetched only for a request the limits admit: no fetching on a refused one.
+			if ([body.input.image, body.input.audio].some((ref) => ref !== undefined && /^https?:\/\//i.test(ref))) {
+				await limited;
+			}
+			const [, spec] = await settledInOrder([
+				limited,
+				prepareJob(c.env, accountId, body, originOf(c), identity),
+			] as const);
+			job = await createJob(c.env, spec);
 		} catch (err) {
 			// A reservation left behind stops counting on its own after a minute (src/db/job-slots.ts).
 			await slot?.release().catch((e: unknown) => c.var.log.error("slot_release_failed", { error: String(e) }));
@@ -207,9 +248,12 @@ export const jobsRoutes = newRouter()
 		return c.json({ data, next_cursor: page.next ? encodeCursor(page.next) : null }, 200);
 	})
 	.openapi(getJobRoute, async (c) => {
-		const job = await loadOwnJob(c, c.req.valid("param").id);
-		const view = toJobView(snapshotOf(job), originOf(c));
-		const [withShare] = await withShareUrls(c.env, job.spec.account_id, [view], originOf(c));
+		const job = await loadOwnJobAlongside(c, c.req.valid("param").id);
+		const origin = originOf(c);
+		const view = toJobView(snapshotOf(job), origin);
+		// Only a succeeded job gets a share URL (and only it reads the account's share secret).
+		if (view.status !== "succeeded") return c.json(view, 200);
+		const [withShare] = await withShareUrls(c.env, job.spec.account_id, [view], origin);
 		return c.json(withShare ?? view, 200);
 	})
 	.openapi(cancelJobRoute, async (c) => {

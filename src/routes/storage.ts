@@ -1,16 +1,19 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { newRouter } from "../app";
+import { configOf } from "../config";
 import { pendingUploadByKey, recordPart, uploadStatusByKey } from "../db/uploads";
 import type { AppEnv } from "../env";
-import { ApiError, problemResponses } from "../errors";
+import { ApiError, invalid, problemResponses } from "../errors";
 import { nowIso } from "../lib/ids";
 import { UPLOADS_PREFIX, workerSignerFor } from "../storage";
 import { uploadPartStream } from "../storage/multipart";
-import { isVideoKey, outputWritable } from "../storage/output-guard";
+import { planOutputParts, signOutputParts } from "../storage/output";
+import { isVideoKey, outputWritable, VIDEO_KEY } from "../storage/output-guard";
 import { putStream } from "../storage/put-stream";
 import { serveObject } from "../storage/serve-object";
 import { decodeKeyPath, STORAGE_PATH, type StorageGrant } from "../storage/worker-signer";
+import { fieldErrors, validationDetail } from "../validation";
 
 /*
  * The Worker-signed storage route: the targets of `WorkerUrlSigner` URLs. No API key: the signature in the
@@ -21,7 +24,7 @@ import { decodeKeyPath, STORAGE_PATH, type StorageGrant } from "../storage/worke
  */
 
 const SignedQuerySchema = z.object({
-	method: z.enum(["PUT", "GET"]).openapi({ description: "The method the URL was signed for." }),
+	method: z.enum(["PUT", "GET", "POST"]).openapi({ description: "The method the URL was signed for." }),
 	expires: z.string().openapi({ description: "Expiry, unix seconds." }),
 	ct: z.string().optional().openapi({ description: "PUT: the Content-Type the body must carry." }),
 	size: z.string().optional().openapi({ description: "PUT: the exact byte count." }),
@@ -75,6 +78,45 @@ const getRoute = createRoute({
 	},
 });
 
+const PartsRequestSchema = z
+	.object({
+		size: z.number().int().min(1).openapi({ description: "The video's exact byte count." }),
+		part_size: z.number().int().optional().openapi({
+			description: "Bytes per part (every part but the last), 5 MiB to 5 GiB; default 64 MiB.",
+		}),
+	})
+	.openapi("OutputPartsRequest");
+
+const OutputPartsSchema = z
+	.object({
+		part_size: z.number().int(),
+		parts: z.array(
+			z.object({ part_number: z.number().int(), url: z.string(), headers: z.record(z.string(), z.string()) }),
+		),
+	})
+	.openapi("OutputParts");
+
+const partsRoute = createRoute({
+	method: "post",
+	path: "/v1/storage/{key}",
+	tags: ["Storage"],
+	summary: "Part URLs for a job's video too large for one PUT",
+	description:
+		"The target of a GPU job's `output.parts_url`, called only when the video exceeds `output.put.max_size`. " +
+		"Opens the submission's multipart upload (the same one on a repeat) and answers one signed PUT per part, " +
+		"each for its exact byte count; report the parts' etags as `output.video.parts`. 409 once the job is " +
+		"finished or a later submission writes the video.",
+	request: {
+		params: KeyParamSchema,
+		query: SignedQuerySchema,
+		body: { required: true, content: { "application/json": { schema: PartsRequestSchema } } },
+	},
+	responses: {
+		200: { description: "The part URLs", content: { "application/json": { schema: OutputPartsSchema } } },
+		...problemResponses(400, 403, 409, 413),
+	},
+});
+
 /** The object key from the raw path (not Hono's decoded param, so `%2F` and friends decode exactly once). */
 function keyOf(c: Context<AppEnv>): string {
 	const key = decodeKeyPath(new URL(c.req.url).pathname.slice(STORAGE_PATH.length));
@@ -83,7 +125,7 @@ function keyOf(c: Context<AppEnv>): string {
 }
 
 /** Verifies the signed URL for `method`; every refusal is a 403 so nothing is learnt about the key. */
-async function authorize(c: Context<AppEnv>, method: "PUT" | "GET"): Promise<StorageGrant> {
+async function authorize(c: Context<AppEnv>, method: StorageGrant["method"]): Promise<StorageGrant> {
 	const url = new URL(c.req.url);
 	const verdict = await workerSignerFor(c.env, url.origin).verify(keyOf(c), url.searchParams);
 	if (!verdict.ok) {
@@ -203,6 +245,47 @@ async function dropLateWrite(bucket: R2Bucket, key: string, etag: string): Promi
 	if (now?.etag === etag) await bucket.delete(key);
 }
 
+/**
+ * A GPU worker's request for the part URLs of a video larger than its single PUT: the job's Durable Object opens
+ * (or finds) the submission's multipart upload, so no job pays for one it does not use.
+ */
+async function handleParts(c: Context<AppEnv>): Promise<Response> {
+	const grant = await authorize(c, "POST");
+	const jobId = VIDEO_KEY.exec(grant.key)?.[1];
+	if (!jobId) throw new ApiError("forbidden", "Part URLs are signed for a job's video only.");
+	let raw: unknown;
+	try {
+		raw = await c.req.json();
+	} catch {
+		throw invalid("The body must be JSON: { size, part_size? }.", [{ path: "json", message: "not JSON" }]);
+	}
+	const parsed = PartsRequestSchema.safeParse(raw);
+	if (!parsed.success) {
+		const errors = fieldErrors("json", parsed.error.issues);
+		throw invalid(validationDetail(errors), errors);
+	}
+	const config = configOf(c.env);
+	const plan = planOutputParts(parsed.data.size, parsed.data.part_size, config.maxVideoBytes);
+	if (!plan.ok) {
+		const errors = [{ path: `json.${plan.field}`, message: plan.message }];
+		if (plan.field === "size") throw new ApiError("payload_too_large", `size must be ${plan.message}.`, { errors });
+		throw invalid(`${plan.field} must be ${plan.message}.`, errors);
+	}
+	const uploadId = await c.env.JOBS.getByName(jobId).openOutputParts(grant.key);
+	if (!uploadId) {
+		throw new ApiError(
+			"conflict",
+			"This output URL is no longer current: the job has finished, or a later submission of it writes the video.",
+		);
+	}
+	const origin = new URL(c.req.url).origin;
+	const { size } = parsed.data;
+	return c.json(
+		await signOutputParts(c.env, origin, grant.key, uploadId, size, plan.partSize, config.backendUrlTtlS),
+		200,
+	);
+}
+
 async function handleGet(c: Context<AppEnv>): Promise<Response> {
 	const grant = await authorize(c, "GET");
 	const response = await serveObject(c.env.BUCKET, grant.key, c.req.raw, { cacheControl: "private, max-age=300" });
@@ -213,6 +296,8 @@ async function handleGet(c: Context<AppEnv>): Promise<Response> {
 export const storageRoutes = newRouter();
 storageRoutes.openAPIRegistry.registerPath(putRoute);
 storageRoutes.openAPIRegistry.registerPath(getRoute);
+storageRoutes.openAPIRegistry.registerPath(partsRoute);
 storageRoutes.put("/v1/storage/:key{.+}", handlePut);
 // Hono answers HEAD with the GET handler and drops the body; `serveObject` skips the R2 read for HEAD.
 storageRoutes.get("/v1/storage/:key{.+}", handleGet);
+storageRoutes.post("/v1/storage/:key{.+}", handleParts);

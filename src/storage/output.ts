@@ -1,17 +1,22 @@
-import { signerFor } from "./index";
-import { bareEtag, completeParts, partCount, partLength } from "./multipart";
+import { signerFor, workerSignerFor } from "./index";
+import { bareEtag, completeParts, MAX_PART_BYTES, MAX_PARTS, MIN_PART_BYTES, partCount, partLength } from "./multipart";
 
 /**
- * Where a GPU worker puts a job's video, per docs/gpu-job-protocol.md: `put` (one PUT) and, when the video may
- * be larger than one part, `multipart` (part URLs, every part but the last exactly `part_size`). Signed by the
- * same signer as uploads: R2 presigned URLs with R2 S3 credentials, else Worker-signed URLs.
+ * Where a GPU worker puts a job's video, per docs/gpu-job-protocol.md: `put`, one PUT of at most `max_size`
+ * bytes, and, only when a video may be larger than that, `parts_url`: a Worker-signed POST that opens a multipart
+ * upload and answers its part URLs once the worker knows the video's size. Nothing is opened in R2 beforehand, so
+ * a typical job costs one R2 write (its PUT) and two signatures. Signed by the same signer as uploads: R2
+ * presigned URLs with R2 S3 credentials, else Worker-signed URLs.
  */
 export interface OutputTarget {
-	put: { url: string; headers: Record<string, string> };
-	multipart?: {
-		part_size: number;
-		parts: { part_number: number; url: string; headers: Record<string, string> }[];
-	};
+	put: { url: string; headers: Record<string, string>; max_size: number };
+	parts_url?: { url: string; headers: Record<string, string> };
+}
+
+/** The part URLs `parts_url` answers: every part but the last exactly `part_size` bytes. */
+export interface OutputParts {
+	part_size: number;
+	parts: { part_number: number; url: string; headers: Record<string, string> }[];
 }
 
 export interface SignOutputOptions {
@@ -20,54 +25,88 @@ export interface SignOutputOptions {
 	expiresInS: number;
 	/** Default `video/mp4`. */
 	contentType?: string;
-	/** Default 64 MiB, the protocol's example. */
-	partSize?: number;
 }
 
-/** The default part size of output videos. */
+/** The default part size of output videos when the worker names none. */
 export const OUTPUT_PART_BYTES = 64 * 1024 * 1024;
 
 /**
- * Signs the `output` object of a job's GPU request. When `maxSize` exceeds one part, an R2 multipart upload is
- * created at `key` (its id comes back as `multipart_upload_id`: keep it, then call `completeOutputMultipart`
- * with the worker's reported parts, or `abortOutputMultipart` when the worker used `put` or failed).
+ * The largest single PUT per signer. R2 takes up to 4.995 GiB in one request
+ * (https://developers.cloudflare.com/r2/platform/limits/); a Worker-signed PUT crosses the Worker, whose request
+ * bodies are capped by the zone's plan at 100 MB on Free and Pro
+ * (https://developers.cloudflare.com/workers/platform/limits/#request-limits), so it stays at one part's size.
+ */
+const SINGLE_PUT_BYTES = { r2: Math.floor(4.995 * 1024 ** 3), worker: OUTPUT_PART_BYTES } as const;
+
+/**
+ * Signs the `output` object of a job's GPU request: the create-only PUT, plus `parts_url` when `maxSize` exceeds
+ * what one PUT may carry. No R2 call: the multipart upload is opened only if the worker asks for parts.
  */
 export async function signOutputTarget(
 	env: Env,
 	origin: string,
 	key: string,
 	options: SignOutputOptions,
-): Promise<{ output: OutputTarget; multipart_upload_id: string | null }> {
+): Promise<OutputTarget> {
 	const signer = signerFor(env, origin);
 	const contentType = options.contentType ?? "video/mp4";
-	const partSize = options.partSize ?? OUTPUT_PART_BYTES;
+	const maxPut = Math.min(options.maxSize, SINGLE_PUT_BYTES[signer.kind]);
 	// Create-only: once a video is stored (and verified when the job settles), no PUT may replace it, not even a
 	// repeat of the same submission's URL within its lifetime.
 	const put = await signer.signPut(key, {
 		contentType,
-		maxSize: options.maxSize,
+		maxSize: maxPut,
 		expiresInS: options.expiresInS,
 		createOnly: true,
 	});
-	const output: OutputTarget = { put: { url: put.url, headers: put.headers } };
-	if (options.maxSize <= partSize) return { output, multipart_upload_id: null };
+	const output: OutputTarget = { put: { url: put.url, headers: put.headers, max_size: maxPut } };
+	if (options.maxSize <= maxPut) return output;
+	// Always the Worker's own route: opening a multipart upload needs the job's Durable Object, not just R2.
+	const post = await workerSignerFor(env, origin).signPost(key, { expiresInS: options.expiresInS });
+	output.parts_url = { url: post.url, headers: post.headers };
+	return output;
+}
 
-	const multipart = await env.BUCKET.createMultipartUpload(key, { httpMetadata: { contentType } });
-	const count = partCount(options.maxSize, partSize);
+/** Why a parts request is refused: the route answers each with a problem naming the field. */
+export type PartsPlan = { ok: true; partSize: number; count: number } | { ok: false; field: string; message: string };
+
+/** Checks a worker's `{ size, part_size? }` against R2's part rules and the video cap. */
+export function planOutputParts(size: number, partSize: number | undefined, maxSize: number): PartsPlan {
+	if (size > maxSize) return { ok: false, field: "size", message: `at most ${maxSize} bytes (MAX_VIDEO_BYTES)` };
+	const chosen = partSize ?? OUTPUT_PART_BYTES;
+	if (chosen < MIN_PART_BYTES || chosen > MAX_PART_BYTES) {
+		return {
+			ok: false,
+			field: "part_size",
+			message: `${MIN_PART_BYTES} to ${MAX_PART_BYTES} bytes (R2's part bounds)`,
+		};
+	}
+	const count = partCount(size, chosen);
+	if (count > MAX_PARTS) {
+		return { ok: false, field: "part_size", message: `too small: ${count} parts, R2 takes at most ${MAX_PARTS}` };
+	}
+	return { ok: true, partSize: chosen, count };
+}
+
+/** Signs one URL per part of multipart upload `uploadId`, each for the exact byte count of its part. */
+export async function signOutputParts(
+	env: Env,
+	origin: string,
+	key: string,
+	uploadId: string,
+	size: number,
+	partSize: number,
+	expiresInS: number,
+): Promise<OutputParts> {
+	const signer = signerFor(env, origin);
 	const parts = await Promise.all(
-		Array.from({ length: count }, async (_, i) => {
+		Array.from({ length: partCount(size, partSize) }, async (_, i) => {
 			const n = i + 1;
-			// The last part's size is unknown until the video exists: cap each part instead of fixing it.
-			const maxSize = Math.max(partLength(options.maxSize, partSize, n), n < count ? partSize : 0);
-			const signed = await signer.signPart(key, multipart.uploadId, n, {
-				maxSize,
-				expiresInS: options.expiresInS,
-			});
+			const signed = await signer.signPart(key, uploadId, n, { size: partLength(size, partSize, n), expiresInS });
 			return { part_number: n, url: signed.url, headers: signed.headers };
 		}),
 	);
-	output.multipart = { part_size: partSize, parts };
-	return { output, multipart_upload_id: multipart.uploadId };
+	return { part_size: partSize, parts };
 }
 
 /** Why an output's parts could not be completed. */

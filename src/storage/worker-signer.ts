@@ -4,9 +4,12 @@ import type { SignedRequest, SignPartOptions, SignPutOptions, UrlSigner } from "
 /** The path prefix of the Worker's own signed storage route (`src/routes/storage.ts`). */
 export const STORAGE_PATH = "/v1/storage/";
 
-/** What a Worker-signed URL grants: one method on one key until `expires`, with the PUT constraints. */
+/**
+ * What a Worker-signed URL grants: one method on one key until `expires`, with the PUT constraints. `POST` on a
+ * job's video key asks for the part URLs of a video too large for its single PUT (src/storage/output.ts).
+ */
 export interface StorageGrant {
-	method: "PUT" | "GET";
+	method: "PUT" | "GET" | "POST";
 	key: string;
 	/** Unix seconds. */
 	expires: number;
@@ -119,6 +122,20 @@ export class WorkerUrlSigner implements UrlSigner {
 		};
 	}
 
+	/** A URL that POSTs to `key`: for a job's video, the request for its part URLs (src/routes/storage.ts). */
+	async signPost(
+		key: string,
+		options: { expiresInS: number },
+	): Promise<Omit<SignedRequest, "method"> & { method: "POST" }> {
+		const grant: StorageGrant = { method: "POST", key, expires: this.#expiry(options.expiresInS) };
+		return {
+			method: "POST",
+			url: await this.#url(grant),
+			headers: { "content-type": "application/json" },
+			expires_at: new Date(grant.expires * 1000).toISOString(),
+		};
+	}
+
 	/** A URL that reads `key` with GET or HEAD, ranges included. */
 	async signGet(key: string, options: { expiresInS: number }): Promise<SignedRequest> {
 		const grant: StorageGrant = { method: "GET", key, expires: this.#expiry(options.expiresInS) };
@@ -143,7 +160,12 @@ export class WorkerUrlSigner implements UrlSigner {
 		const expires = intParam(query.get("expires"));
 		const size = intParam(query.get("size"));
 		const max = intParam(query.get("max"));
-		if ((method !== "PUT" && method !== "GET") || !sig || expires === undefined || expires === null) {
+		if (
+			(method !== "PUT" && method !== "GET" && method !== "POST") ||
+			!sig ||
+			expires === undefined ||
+			expires === null
+		) {
 			return { ok: false, reason: "malformed" };
 		}
 		const ct = query.get("ct") ?? undefined;

@@ -6,7 +6,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BACKEND_SCHEMA, openBackendSql } from "../../durable-objects/backend-schema";
-import { JOB_SCHEMA } from "../../durable-objects/job/schema";
+import { JOB_SCHEMA, openJobSql } from "../../durable-objects/job/schema";
 
 const tables = (sql: SqlStorage) =>
 	sql
@@ -30,6 +30,28 @@ describe("the job object's schema", () => {
 			tables: ["events", "history", "job", "meta", "webhook_deliveries"],
 			version: String(JOB_SCHEMA.version),
 		});
+	});
+
+	it("upgrades an object stored at an older version in one script, keeping its rows", async () => {
+		const stub = env.JOBS.getByName(`job_schemaold${crypto.randomUUID().slice(0, 8)}`);
+		const upgraded = await runInDurableObject(stub, (_instance, state) => {
+			const sql = state.storage.sql;
+			// An object as v2 left it: the v3 and v4 columns missing, a job row in place.
+			for (const t of ["job", "history", "events", "webhook_deliveries"]) sql.exec(`DROP TABLE IF EXISTS ${t}`);
+			for (const v of [1, 2]) for (const statement of JOB_SCHEMA.migrations[v] ?? []) sql.exec(statement);
+			sql.exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+			sql.exec(
+				"INSERT INTO job (id, status, spec, progress, deadline_at, updated_at) VALUES ('j', 'queued', '{}', '{}', 1, 'x')",
+			);
+			openJobSql(sql);
+			const columns = sql
+				.exec<{ name: string }>("SELECT name FROM pragma_table_info('job')")
+				.toArray()
+				.map((c) => c.name);
+			return { columns, rows: sql.exec("SELECT id FROM job").toArray().length, version: version(sql) };
+		});
+		expect(upgraded.columns).toEqual(expect.arrayContaining(["output_upload_id", "output_key"]));
+		expect(upgraded).toMatchObject({ rows: 1, version: String(JOB_SCHEMA.version) });
 	});
 });
 

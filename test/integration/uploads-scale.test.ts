@@ -8,7 +8,12 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { expirePendingUploads, getReadyUpload } from "../../src/db/uploads";
 import worker from "../../src/index";
-import { completeOutputMultipart, signOutputTarget } from "../../src/storage/output";
+import {
+	completeOutputMultipart,
+	OUTPUT_PART_BYTES,
+	signOutputParts,
+	signOutputTarget,
+} from "../../src/storage/output";
 import { ingestUrlInput } from "../../src/storage/url-input";
 import { jpegBytes, pngBytes, sha256Hex, wavBytes } from "../helpers/media";
 
@@ -571,27 +576,40 @@ describe("URL inputs", () => {
 });
 
 describe("GPU output targets", () => {
-	it("signs a capped PUT, and part URLs the Durable Object completes", async () => {
+	it("signs a capped PUT, a parts request only above it, and exact part URLs the Durable Object completes", async () => {
 		const objectKey = "outputs/scale/job_1/video.mp4";
-		const { output, multipart_upload_id } = await signOutputTarget(env, "http://reelgate.test", objectKey, {
-			maxSize: 12 * MiB,
+		const large = await signOutputTarget(env, "http://reelgate.test", objectKey, {
+			maxSize: 100 * MiB,
 			expiresInS: 600,
-			partSize: 5 * MiB,
 		});
-		expect(output.put.headers).toEqual({ "content-type": "video/mp4" });
-		expect(output.multipart?.part_size).toBe(5 * MiB);
-		expect(output.multipart?.parts.map((p) => p.part_number)).toEqual([1, 2, 3]);
+		expect(large.put.headers).toEqual({ "content-type": "video/mp4" });
+		// A Worker-signed PUT crosses the Worker: one part's size at most; above it, part URLs on request.
+		expect(large.put.max_size).toBe(OUTPUT_PART_BYTES);
+		expect(large.parts_url?.url).toMatch(/^http:\/\/reelgate\.test\/v1\/storage\/.*method=POST/);
+
+		const upload = await env.BUCKET.createMultipartUpload(objectKey);
 		const video = new Uint8Array(5 * MiB + 1000).fill(7);
-		const [p1, p2] = output.multipart?.parts ?? [];
-		const r1 = await call(p1?.url as string, { method: "PUT", headers: p1?.headers, body: video.slice(0, 5 * MiB) });
-		const r2 = await call(p2?.url as string, { method: "PUT", headers: p2?.headers, body: video.slice(5 * MiB) });
-		// A part over the part size is refused.
-		await expectProblem(
-			await call(p2?.url as string, { method: "PUT", body: new Uint8Array(5 * MiB + 1) }),
-			413,
-			"payload_too_large",
+		const signed = await signOutputParts(
+			env,
+			"http://reelgate.test",
+			objectKey,
+			upload.uploadId,
+			video.length,
+			5 * MiB,
+			600,
 		);
-		const done = await completeOutputMultipart(env, objectKey, multipart_upload_id as string, [
+		expect(signed.part_size).toBe(5 * MiB);
+		const [p1, p2] = signed.parts;
+		expect(signed.parts.map((p) => p.part_number)).toEqual([1, 2]);
+		const r1 = await call(p1?.url as string, { method: "PUT", headers: p1?.headers, body: video.slice(0, 5 * MiB) });
+		// Each part URL is for its exact byte count.
+		await expectProblem(
+			await call(p2?.url as string, { method: "PUT", body: new Uint8Array(1001) }),
+			400,
+			"invalid_request",
+		);
+		const r2 = await call(p2?.url as string, { method: "PUT", headers: p2?.headers, body: video.slice(5 * MiB) });
+		const done = await completeOutputMultipart(env, objectKey, upload.uploadId, [
 			{ part_number: 2, etag: r2.headers.get("etag") as string },
 			{ part_number: 1, etag: r1.headers.get("etag") as string },
 		]);
@@ -603,12 +621,12 @@ describe("GPU output targets", () => {
 			maxSize: 1000,
 			expiresInS: 600,
 		});
-		expect(small.output.multipart).toBeUndefined();
-		expect(small.multipart_upload_id).toBeNull();
+		expect(small.put.max_size).toBe(1000);
+		expect(small.parts_url).toBeUndefined();
 		await expectProblem(
-			await call(small.output.put.url, {
+			await call(small.put.url, {
 				method: "PUT",
-				headers: small.output.put.headers,
+				headers: small.put.headers,
 				body: new Uint8Array(1001),
 			}),
 			413,
@@ -616,9 +634,9 @@ describe("GPU output targets", () => {
 		);
 		expect(
 			(
-				await call(small.output.put.url, {
+				await call(small.put.url, {
 					method: "PUT",
-					headers: small.output.put.headers,
+					headers: small.put.headers,
 					body: new Uint8Array(999),
 				})
 			).status,

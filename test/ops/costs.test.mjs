@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { costs, workloadOf } from "../../scripts/costs.mjs";
 import { breakEvenUtilization, compareCosts, gpusNeeded, percentile } from "../../src/ops/cost-model.ts";
+import { countOperations, countProviderPolls, priceJob, wanJobScenarios } from "../../src/ops/platform-cost.ts";
 import { collector, startAdminRecorder } from "./helpers.mjs";
 
 // A day in which 100 jobs of 6 minutes each ran: 36,000 GPU-seconds.
@@ -138,5 +139,60 @@ describe("npm run costs", () => {
 		await expect(costs([], { env: {}, log: () => {} })).rejects.toThrow(/Set REELGATE_URL and ADMIN_TOKEN/);
 		await expect(costs(["--pod-per-h=-1"], { env: {}, log: () => {} })).rejects.toThrow(/--pod-per-h must be a number/);
 		expect(() => workloadOf({})).toThrow(/Not a usage report/);
+	});
+});
+
+describe("the platform cost of one job", () => {
+	const scenario = {
+		runSeconds: 300,
+		queueSeconds: 5,
+		webhook: true,
+		providerPolls: 8,
+		client: { kind: "poll", pollSeconds: 2 },
+		signer: "worker",
+		inputBytes: 500_000,
+		videoBytes: 5_000_000,
+		keptDays: 30,
+		cpuMsPerRequest: 2,
+		doActiveMsPerCall: 5,
+	};
+
+	it("counts the operations path by path", () => {
+		const c = countOperations(scenario);
+		// 305 s of polls every 2 s: 153 reads + 1; with upload create + complete, job create, download: 158 authenticated,
+		// plus the Worker-signed upload PUT, input GET and output PUT, and RunPod's webhook.
+		expect(c.worker_requests).toBe(158 + 3 + 1);
+		// JobDO: create, 10 alarms (submit, 8 polls, finish), 154 reads, the PUT's check, the poke, the download;
+		// gates: 158; BackendDO: 2.
+		expect(c.do_requests).toBe(1 + 10 + 154 + 1 + 1 + 1 + 158 + 2);
+		expect(c.r2_class_a).toBe(2);
+		expect(c.r2_gb_days).toBeCloseTo(0.165, 6);
+		const events = countOperations({ ...scenario, client: { kind: "events", reauthSeconds: 15 } });
+		// One stream (and its 21 key re-checks) instead of 154 reads; the open stream keeps the JobDO active 305 s.
+		expect(events.worker_requests).toBe(5 + 3 + 1);
+		expect(events.do_gb_s).toBeGreaterThan(305 * 0.128);
+	});
+
+	it("prices it at Cloudflare's rates far under 1 % of the GPU time at RunPod's H100 rate", () => {
+		const r = priceJob(scenario);
+		expect(r.gpu_usd).toBeCloseTo(300 * 0.00116, 9);
+		expect(r.platform_usd).toBeCloseTo(r.usd.workers + r.usd.durable_objects + r.usd.d1 + r.usd.r2, 12);
+		for (const { s } of wanJobScenarios({ webhook: 8, polling: 12 })) expect(priceJob(s).ratio).toBeLessThan(0.01);
+	});
+
+	it("takes the provider polls from the JobDO's poll timing", () => {
+		const hooked = countProviderPolls(300_000, 5_000, true);
+		const polled = countProviderPolls(300_000, 5_000, false);
+		expect(hooked).toBeLessThanOrEqual(10);
+		expect(polled).toBeGreaterThan(hooked);
+		expect(polled).toBeLessThanOrEqual(25);
+	});
+
+	it("prints the four cases with npm run costs -- --per-job", async () => {
+		const out = collector();
+		const report = await costs(["--per-job"], { log: out.log });
+		expect(report.rows).toHaveLength(4);
+		expect(out.text()).toMatch(/\| webhook, client polls every 2 s \| \d+ \|/);
+		expect(out.text()).toMatch(/% \|$/m);
 	});
 });

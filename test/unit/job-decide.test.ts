@@ -166,3 +166,37 @@ describe("after a poll", () => {
 		});
 	});
 });
+
+describe("the next poll's timing", () => {
+	const running = job({
+		remote_id: "r1",
+		attempts: 1,
+		status: "running",
+		started_at: new Date(ctx.now - 30_000).toISOString(),
+		progress: { percent: 10 },
+	});
+
+	it("aims at the end the worker's progress predicts, from RunPod's executionTime when given", () => {
+		const progress = { percent: 50, stage: "sampling" as const };
+		const d = afterPoll(running, { ok: true, state: "running", progress, executionMs: 40_000 }, ctx);
+		// 50 % after 40 s: 40 s left, polled at 80 % of it.
+		expect(d).toMatchObject({ type: "schedule", delayMs: 32_000 });
+		const fromStart = afterPoll(running, { ok: true, state: "running", progress }, ctx);
+		expect(fromStart).toMatchObject({ type: "schedule", delayMs: 24_000 });
+	});
+
+	it("waits longer between fallback polls when the backend sends a webhook", () => {
+		const spec = { ...running.spec, expected_run_s: 300 };
+		const d = afterPoll({ ...running, spec, progress: { percent: 0 } }, { ok: true, state: "running" }, ctx);
+		const hooked = afterPoll(
+			{ ...running, spec, progress: { percent: 0 } },
+			{ ok: true, state: "running" },
+			{
+				...ctx,
+				webhook: true,
+			},
+		);
+		expect(d).toMatchObject({ type: "schedule", delayMs: 60_000 });
+		expect(hooked).toMatchObject({ type: "schedule", delayMs: 120_000 });
+	});
+});

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
 	deadlineAt,
 	nextAlarmAt,
+	nextPollDelayMs,
 	POLL_MAX_MS,
 	POLL_MIN_MS,
 	pollDelayMs,
@@ -70,5 +71,37 @@ describe("deadline", () => {
 		expect(deadline).toBe(61_000);
 		expect(nextAlarmAt(10_000, 5_000, deadline)).toBe(15_000);
 		expect(nextAlarmAt(59_000, 30_000, deadline)).toBe(61_000);
+	});
+});
+
+describe("poll timing from what the backend says", () => {
+	const base = { ageMs: 60_000, webhook: false } as const;
+
+	it("sleeps through most of the time the progress percent says is left", () => {
+		// 40 % after 60 s running: 90 s left, polled at 80 % of it.
+		expect(nextPollDelayMs({ ...base, runningMs: 60_000, percent: 40 })).toBe(60_000);
+		expect(nextPollDelayMs({ ...base, runningMs: 60_000, percent: 80 })).toBe(12_000);
+		// With a webhook the fallback may wait longer between polls.
+		expect(nextPollDelayMs({ ...base, runningMs: 10_000, percent: 2, webhook: true })).toBe(120_000);
+		expect(nextPollDelayMs({ ...base, runningMs: 10_000, percent: 2 })).toBe(60_000);
+	});
+
+	it("uses the model's predicted run time while the percent says too little", () => {
+		expect(nextPollDelayMs({ ...base, runningMs: 10_000, percent: 1, expectedRunMs: 60_000 })).toBe(40_000);
+		expect(nextPollDelayMs({ ...base, runningMs: 10_000, expectedRunMs: 60_000 })).toBe(40_000);
+	});
+
+	it("polls every second around the predicted end, then backs off with the overrun", () => {
+		expect(nextPollDelayMs({ ...base, runningMs: 59_000, expectedRunMs: 60_000 })).toBe(POLL_MIN_MS);
+		expect(nextPollDelayMs({ ...base, runningMs: 100_000, expectedRunMs: 60_000 })).toBe(5_000);
+		expect(nextPollDelayMs({ ...base, runningMs: 100_000, expectedRunMs: 60_000, webhook: true })).toBe(20_000);
+		expect(nextPollDelayMs({ ...base, runningMs: 10_000_000, expectedRunMs: 60_000 })).toBe(POLL_MAX_MS);
+	});
+
+	it("falls back to the age curve without an estimate, at half the rate with a webhook", () => {
+		expect(nextPollDelayMs({ ...base, runningMs: null })).toBe(pollDelayMs(60_000));
+		expect(nextPollDelayMs({ ...base, runningMs: null, webhook: true })).toBe(2 * pollDelayMs(60_000));
+		expect(nextPollDelayMs({ ageMs: 0, runningMs: null, webhook: true })).toBe(2 * POLL_MIN_MS);
+		expect(nextPollDelayMs({ ...base, runningMs: 5_000 })).toBe(pollDelayMs(60_000));
 	});
 });

@@ -36,7 +36,7 @@ export async function putPodBackend(name: string, extra: Record<string, unknown>
 
 /**
  * Performs the transfers the emulator hands over (server.ts, relay mode): GETs the signed input URLs and PUTs the
- * emulator's video bytes to the signed output URL (or, per its `upload_plan`, to the multipart part URLs), all
+ * emulator's video bytes to the signed output URL (or, per its `upload_plan`, to the part URLs `parts_url` answers), all
  * through the Worker, and reports the statuses (and the parts' etags) back. `upload` is the worst PUT status.
  */
 export async function relayTransfers(remoteId: string): Promise<{ downloads: Record<string, number>; upload: number }> {
@@ -48,8 +48,8 @@ export async function relayTransfers(remoteId: string): Promise<{ downloads: Rec
 		input: {
 			inputs: Record<string, { url: string }>;
 			output: {
-				put: { url: string; headers: Record<string, string> };
-				multipart?: { parts: { part_number: number; url: string; headers: Record<string, string> }[] };
+				put: { url: string; headers: Record<string, string>; max_size: number };
+				parts_url?: { url: string; headers: Record<string, string> };
 			};
 		};
 	};
@@ -64,8 +64,19 @@ export async function relayTransfers(remoteId: string): Promise<{ downloads: Rec
 	let status = 0;
 	const parts: { part_number: number; etag: string }[] = [];
 	if (info.upload_plan.kind === "parts") {
+		const partsUrl = info.input.output.parts_url;
+		if (!partsUrl) throw new Error("the job input has no parts_url");
+		const asked = await call(partsUrl.url, {
+			method: "POST",
+			headers: partsUrl.headers,
+			body: JSON.stringify({ size: video.byteLength, part_size: info.upload_plan.parts[0]?.length }),
+		});
+		if (asked.status !== 200) throw new Error(`parts_url answered ${asked.status}: ${await asked.text()}`);
+		const offered = (await asked.json()) as {
+			parts: { part_number: number; url: string; headers: Record<string, string> }[];
+		};
 		for (const p of info.upload_plan.parts.filter((x) => !x.skip)) {
-			const target = info.input.output.multipart?.parts.find((x) => x.part_number === p.part_number);
+			const target = offered.parts.find((x) => x.part_number === p.part_number);
 			if (!target) throw new Error(`the job input has no URL for part ${p.part_number}`);
 			const body = video.slice(p.offset, p.offset + p.length);
 			const headers = new Headers(target.headers);

@@ -26,10 +26,9 @@
  *   #emu:fail=CODE      the job goes FAILED with `{code: CODE, message}` (as JSON text) instead of starting
  *   #emu:badsha         the job COMPLETES reporting a wrong sha256
  *   #emu:run=400        /run answers 400 (a permanent refusal)
- *   #emu:multipart=N    the video is N bytes + 1 MiB, written through `output.multipart`'s part URLs in parts of
- *                       N bytes, and reported with `parts`. TEST-ONLY deviation: a real worker splits at
- *                       `part_size` (64 MiB); a smaller split keeps test videos small and is still accepted (each
- *                       part URL caps at `part_size`; R2 wants non-trailing parts equal and >= 5 MiB: N >= 5242880)
+ *   #emu:multipart=N    the video is N bytes + 1 MiB, written in parts of N bytes through the part URLs that
+ *                       `output.parts_url` answers (asked with `part_size: N`; R2 wants N >= 5242880), and
+ *                       reported with `parts`
  *   #emu:lostpart=K     with multipart: part K is never uploaded, yet reported (with a made-up etag)
  *   #emu:size=N         the video is N bytes (default about 2 KiB)
  *   #emu:truncate       direct mode: the PUT is cut off halfway, and the job still COMPLETES reporting the whole video
@@ -42,6 +41,10 @@
  * offset, length, skip}]}`; `/relayed` then takes `upload: {status, parts: [{part_number, etag}]}`.
  */
 import { downloadInputs, putVideo } from "../direct-transfers";
+
+/** `output.parts_url` of the job input: a signed POST answering the part URLs for a given size. */
+type PartsUrl = { url: string; headers: Record<string, string> };
+
 import { type Json, type NodeRequest, type NodeResponse, readBody, sendJson, serveOnLoopback } from "../loopback-http";
 
 export interface PodEmulatorOptions {
@@ -189,6 +192,19 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 		return [...uploaded, ...skipped].sort((a, b) => a.part_number - b.part_number);
 	}
 
+	/** Direct mode: asks `output.parts_url` for the part URLs of a `size`-byte video, as a real worker would. */
+	async function requestParts(target: PartsUrl | undefined, size: number, plan: UploadPlan) {
+		if (!target || plan.kind !== "parts") return null;
+		const partSize = plan.parts[0]?.length ?? size;
+		const res = await fetch(target.url, {
+			method: "POST",
+			headers: target.headers,
+			body: JSON.stringify({ size, part_size: partSize }),
+		}).catch(() => null);
+		if (!res?.ok) return null;
+		return ((await res.json()) as { parts: { url: string; headers: Record<string, string> }[] }).parts;
+	}
+
 	/** Direct mode: what a real worker does with the signed URLs. */
 	async function transferDirectly(job: EmuJob): Promise<void> {
 		const inputs = (job.input.inputs ?? {}) as Record<string, { url: string } | undefined>;
@@ -200,7 +216,11 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 		const output = (job.input.output ?? {}) as Json;
 		const plan = uploadPlan(job);
 		if (plan.kind === "parts") {
-			const urls = ((output.multipart ?? {}) as { parts?: { url: string; headers: Record<string, string> }[] }).parts;
+			const urls = await requestParts(output.parts_url as PartsUrl | undefined, job.video.byteLength, plan);
+			if (!urls) {
+				job.transfers = { code: "output_upload_failed", message: "parts_url: no part URLs" };
+				return;
+			}
 			const uploaded = [];
 			for (const p of plan.parts.filter((x) => !x.skip)) {
 				const url = urls?.[p.part_number - 1];

@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+// CPU per request of the status read and of job creation, from V8 CPU profiles of the Worker's isolate taken through
+// workerd's inspector while a closed-loop load of each route runs (miniflare, 8 connections, 5 s). Prints the sampled
+// CPU per request and where it goes (self time by function, the top ones), as a markdown section.
+import { createServer } from "node:net";
+import WebSocket from "ws";
+import { startMiniflareStack } from "./lib/bench-stack.mjs";
+import { createJob, prepareAccount, startPodEmulator } from "./lib/fixtures.mjs";
+import { runLoad } from "./lib/load.mjs";
+
+const DURATION_MS = Number(process.env.BENCH_PROFILE_MS) || 5_000;
+/** Which routes to profile: `read` (the status read), `create` (`POST /v1/jobs`), or both (the default). */
+const ROUTES = process.env.BENCH_PROFILE_ROUTE ? [process.env.BENCH_PROFILE_ROUTE] : ["read", "create"];
+const TOP = 12;
+
+/** A free loopback port for the inspector. */
+function freePort() {
+	return new Promise((resolve, reject) => {
+		const server = createServer();
+		server.listen(0, "127.0.0.1", () => {
+			const { port } = server.address();
+			server.close(() => resolve(port));
+		});
+		server.on("error", reject);
+	});
+}
+
+/** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
+async function inspector(url) {
+	const ws = new WebSocket(url);
+	await new Promise((resolve, reject) => {
+		ws.once("open", resolve);
+		ws.once("error", reject);
+	});
+	let next = 1;
+	const pending = new Map();
+	ws.on("message", (data) => {
+		const msg = JSON.parse(String(data));
+		if (msg.id && pending.has(msg.id)) {
+			pending.get(msg.id)(msg);
+			pending.delete(msg.id);
+		}
+	});
+	return {
+		send(method, params = {}) {
+			const id = next++;
+			ws.send(JSON.stringify({ id, method, params }));
+			return new Promise((resolve) => pending.set(id, resolve));
+		},
+		close: () => ws.close(),
+	};
+}
+
+/** Self time per function (name and source file), in ms, from a CPU profile; idle and GC apart. */
+function selfTimes(profile) {
+	const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+	const counts = new Map();
+	for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
+	const totalUs = profile.endTime - profile.startTime;
+	const usPerSample = totalUs / Math.max(1, profile.samples.length);
+	const out = new Map();
+	let busyUs = 0;
+	for (const [id, n] of counts) {
+		const node = byId.get(id);
+		const name = node.callFrame.functionName || "(anonymous)";
+		if (name === "(idle)" || name === "(program)") continue;
+		const file = node.callFrame.url.split("/").slice(-2).join("/") || "(native)";
+		const key = `${name} ${file}:${node.callFrame.lineNumber + 1}`;
+		out.set(key, (out.get(key) ?? 0) + (n * usPerSample) / 1000);
+		busyUs += n * usPerSample;
+	}
+	return { busyMs: busyUs / 1000, functions: [...out.entries()].sort((a, b) => b[1] - a[1]) };
+}
+
+async function main() {
+	const pod = await startPodEmulator({ token: "bench-pod-token" });
+	const inspectorPort = await freePort();
+	const stack = await startMiniflareStack({ inMemory: true, inspectorPort });
+	try {
+		const account = await prepareAccount(stack);
+		await stack.putBackend("bench-pod", {
+			kind: "pod",
+			models: ["preview"],
+			config: { url: pod.url, token: pod.token },
+		});
+		const job = await createJob(stack, account, "bench-pod");
+		const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
+		const target = targets.find((t) => t.title?.includes("reelgate-bench")) ?? targets[0];
+		const cdp = await inspector(target.webSocketDebuggerUrl);
+		await cdp.send("Profiler.enable");
+		await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+		const auth = { authorization: `Bearer ${account.key}` };
+		const body = JSON.stringify({
+			model: "preview",
+			input: { image: account.imageId, prompt: "profile" },
+			backend: "bench-pod",
+		});
+		const routes = {
+			read: {
+				title: "the status read's",
+				label: "`GET /v1/jobs/{id}`",
+				request: () => ({ path: `/v1/jobs/${job.id}`, headers: auth }),
+			},
+			create: {
+				title: "job creation's",
+				label: "`POST /v1/jobs` (each job then submitted to a pod emulator in the background)",
+				request: () => ({
+					method: "POST",
+					path: "/v1/jobs",
+					headers: { ...auth, "content-type": "application/json" },
+					body,
+				}),
+			},
+		};
+		console.log("## Profile: CPU per request of the status read and of job creation\n");
+		for (const name of ROUTES) {
+			const { title, label, request } = routes[name];
+			// Warm the isolate (JIT, caches) before the profile starts.
+			await runLoad({ origin: stack.url, request, concurrency: 8, durationMs: 2_000, warmupMs: 0 });
+			await cdp.send("Profiler.start");
+			const load = await runLoad({ origin: stack.url, request, concurrency: 8, durationMs: DURATION_MS, warmupMs: 0 });
+			const { result } = await cdp.send("Profiler.stop");
+			const { busyMs, functions } = selfTimes(result.profile);
+			const requests = Object.values(load.statuses).reduce((x, y) => x + y, 0);
+			console.log(`### ${title[0]?.toUpperCase()}${title.slice(1)} CPU\n`);
+			console.log(
+				`${requests} requests of ${label} in ${(DURATION_MS / 1000).toFixed(0)} s (8 connections): ` +
+					`${busyMs.toFixed(0)} ms of sampled JavaScript CPU in the Worker's isolate (its Durable Objects included), ` +
+					`**${(busyMs / Math.max(1, requests)).toFixed(3)} ms per request**.\n`,
+			);
+			console.log("| function (file:line) | self ms | per request (ms) | share |");
+			console.log("|---|---:|---:|---:|");
+			for (const [fn, ms] of functions.slice(0, TOP)) {
+				console.log(
+					`| \`${fn.replaceAll("|", "\\\\|")}\` | ${ms.toFixed(1)} | ${(ms / Math.max(1, requests)).toFixed(4)} | ${((ms / busyMs) * 100).toFixed(1)} % |`,
+				);
+			}
+			console.log("");
+		}
+		cdp.close();
+		console.log(
+			"V8's sampling profiler (100 µs interval) through workerd's inspector (miniflare `inspectorPort`), idle and " +
+				"`(program)` samples left out; native work outside the isolate (storage, the socket) is not in it. On a " +
+				"shared machine the figures move by a few tens of percent from run to run.",
+		);
+	} finally {
+		await stack.dispose();
+		await pod.close?.();
+	}
+}
+
+main().catch((err) => {
+	console.error(err);
+	process.exit(1);
+});
