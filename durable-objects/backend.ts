@@ -70,7 +70,8 @@ export class BackendDO extends DurableObject<Env> {
 			return { granted: true, probe: decision.probe };
 		}
 		await this.#armReconcile();
-		return { granted: false, reason: "full", position: this.#position(jobId) };
+		const position = this.#position(jobId);
+		return { granted: false, reason: "full", position, ahead: this.#count("slot") + Math.max(0, position - 1) };
 	}
 
 	/** Gives up `jobId`'s slot or place in the queue (it moved to another backend, or ended). */

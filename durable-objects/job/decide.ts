@@ -8,6 +8,7 @@ import { type BackendFailure, type BackendResult, policyOf } from "../../src/bac
 import { type Admission, mayFailover } from "../../src/backends/routing";
 import type { PollStatus } from "../../src/backends/types";
 import { MAX_ATTEMPTS, pollDelayMs, retryDelayMs } from "../../src/jobs/backoff";
+import { type QueueUpdate, queueAfter } from "../../src/jobs/queue";
 import {
 	isTerminal,
 	type JobCost,
@@ -66,6 +67,11 @@ export function costOf(job: StoredJob, executionMs: number | undefined): JobCost
 	return { gpu_seconds, usd };
 }
 
+/** The job with its queue state set from `update` (only a job still `queued` keeps one, see the store). */
+export function waiting(job: StoredJob, update: QueueUpdate, now: number): StoredJob {
+	return { ...job, queue: queueAfter(job.queue, update, now) };
+}
+
 const pollDelay = (job: StoredJob, now: number) => pollDelayMs(now - Date.parse(job.spec.created_at));
 const at = (ctx: DecisionContext) => new Date(ctx.now).toISOString();
 
@@ -91,8 +97,18 @@ export function backendGone(job: StoredJob, ctx: DecisionContext): Decision {
  * The backend gave no slot for now: ask again later, or, when its circuit is open, move a job that may leave it
  * to the next eligible backend first.
  */
-export function notAdmitted(job: StoredJob, refusal: Exclude<Admission, { ok: true }>): Decision {
-	const wait: Decision = { type: "schedule", job, delayMs: refusal.delayMs, event: "waiting", detail: refusal.detail };
+export function notAdmitted(job: StoredJob, refusal: Exclude<Admission, { ok: true }>, ctx: DecisionContext): Decision {
+	const update: QueueUpdate =
+		refusal.reason === "full"
+			? { reason: "waiting_for_capacity", position: refusal.position, ahead: refusal.ahead }
+			: { reason: "backend_unhealthy", retryAtMs: refusal.retryAtMs };
+	const wait: Decision = {
+		type: "schedule",
+		job: waiting(job, update, ctx.now),
+		delayMs: refusal.delayMs,
+		event: "waiting",
+		detail: refusal.detail,
+	};
 	if (refusal.reason !== "circuit_open" || job.spec.backend.pinned) return wait;
 	return { type: "failover", job, reason: refusal.detail, otherwise: wait };
 }
@@ -112,9 +128,12 @@ function retryOrFail(job: StoredJob, failure: BackendFailure, ctx: DecisionConte
 	if (!policyOf(failure.reason).retry) return failed(job, { code: "backend_error", message: failure.message }, ctx);
 	const failures = job.transient_failures + 1;
 	const delayMs = retryDelayMs(failures, failure.retryAfterMs, ctx.random);
+	// A booting machine is a cold start; anything else is a retry after a transient failure.
+	const reason = failure.reason === "booting" ? "cold_start" : "retrying";
+	const retried: StoredJob = { ...job, transient_failures: failures };
 	return {
 		type: "schedule",
-		job: { ...job, transient_failures: failures },
+		job: job.status === "queued" ? waiting(retried, { reason, retryAtMs: ctx.now + delayMs }, ctx.now) : retried,
 		delayMs,
 		event: "retry",
 		detail: failure.message,
@@ -130,7 +149,7 @@ export function afterSubmit(
 	if (!result.ok) return afterFailure(job, result, ctx);
 	const applied = applyEvent(job, { type: "submitted", remoteId: result.remoteId }, ctx.now);
 	if (!applied.ok) return { type: "none" };
-	const next: StoredJob = { ...applied.job, transient_failures: 0 };
+	const next: StoredJob = waiting({ ...applied.job, transient_failures: 0 }, { reason: "backend_queued" }, ctx.now);
 	const price = result.pricePerSecondUsd;
 	if (price !== undefined && price !== next.spec.backend.price_per_second_usd) {
 		// The machine's own price (a rented vast.ai instance) is what this job's GPU time costs.
@@ -144,8 +163,10 @@ export function afterPoll(job: StoredJob, result: BackendResult<PollStatus>, ctx
 	if (!result.ok) return afterFailure(job, result, ctx);
 	const live: StoredJob = { ...job, transient_failures: 0 };
 	switch (result.state) {
-		case "queued":
-			return { type: "schedule", job: live, delayMs: pollDelay(live, ctx.now), event: "polled" };
+		case "queued": {
+			const queued = waiting(live, { reason: "backend_queued" }, ctx.now);
+			return { type: "schedule", job: queued, delayMs: pollDelay(live, ctx.now), event: "polled" };
+		}
 		case "running": {
 			const event: JobEvent = result.progress
 				? { type: "progress", at: at(ctx), progress: result.progress }
@@ -181,7 +202,8 @@ function lost(job: StoredJob, ctx: DecisionContext): Decision {
 		return failed(job, { code: "lost", message: `The backend lost the job ${job.attempts} times; giving up.` }, ctx);
 	}
 	const applied = applyEvent(job, { type: "lost" }, ctx.now);
-	return applied.ok ? { type: "schedule", job: applied.job, delayMs: 0, event: "lost" } : { type: "none" };
+	if (!applied.ok) return { type: "none" };
+	return { type: "schedule", job: waiting(applied.job, { reason: "submitting" }, ctx.now), delayMs: 0, event: "lost" };
 }
 
 /**
@@ -195,7 +217,7 @@ function retryTransfer(job: StoredJob, error: JobError, cost: JobCost | null, ct
 	const delayMs = retryDelayMs(job.attempts, undefined, ctx.random);
 	return {
 		type: "schedule",
-		job: applied.job,
+		job: waiting(applied.job, { reason: "retrying", retryAtMs: ctx.now + delayMs }, ctx.now),
 		delayMs,
 		event: "transfer_failed",
 		detail: `${error.code}: ${error.message}`,

@@ -5,6 +5,7 @@ import type { GpuBackend } from "../../src/backends/types";
 import type { BackendRow } from "../../src/db/backends";
 import { upsertJobIndex } from "../../src/db/jobs";
 import { deadlineAt, nextAlarmAt } from "../../src/jobs/backoff";
+import { queueAfter } from "../../src/jobs/queue";
 import { type JobRecord, type JobSpec, snapshotOf } from "../../src/jobs/record";
 import { initialState, isTerminal, type TransitionRefusal, type VideoOutput } from "../../src/jobs/state";
 import { createLogger, type Logger } from "../../src/lib/logger";
@@ -19,6 +20,7 @@ import {
 	type DecisionContext,
 	notAdmitted,
 	timedOut,
+	waiting,
 } from "./decide";
 import { JobNotifier } from "./notifier";
 import { JobOutput } from "./output";
@@ -77,6 +79,7 @@ export class JobDO extends DurableObject<Env> {
 			transient_failures: 0,
 			deadline_at: deadlineAt(Date.parse(spec.created_at), spec.deadline_s),
 			index_synced: false,
+			queue: queueAfter(null, { reason: "submitting" }, Date.parse(spec.created_at)),
 		};
 		await this.#arming(async () => this.#store.insert(job));
 		// The job is accepted once stored and armed; if D1 hiccups here, the first alarm step indexes it.
@@ -225,7 +228,7 @@ export class JobDO extends DurableObject<Env> {
 		// Admission (src/backends/routing.ts): a slot on the backend, unless its circuit is open.
 		const admission = await admitJob(this.env, job.spec, row);
 		if (!admission.ok) {
-			await this.#carryOut(notAdmitted(job, admission));
+			await this.#carryOut(notAdmitted(job, admission, this.#context()));
 			return;
 		}
 		const { input, videoKey } = await this.#output.nextSubmission(job);
@@ -284,7 +287,11 @@ export class JobDO extends DurableObject<Env> {
 	/** Routes a job that has not run to another backend: new spec, submitted at once, its slot given back. */
 	async #moveTo(job: StoredJob, target: BackendRow, reason: string): Promise<boolean> {
 		const from = job.spec.backend.name;
-		const moved: StoredJob = { ...job, spec: movedSpec(job.spec, target), transient_failures: 0 };
+		const moved: StoredJob = waiting(
+			{ ...job, spec: movedSpec(job.spec, target), transient_failures: 0 },
+			{ reason: "submitting" },
+			Date.now(),
+		);
 		this.#log.warn("job_failover", { from, to: target.name, reason });
 		if (!(await this.#schedule(moved, 0, "failover", `${from} → ${target.name}: ${reason}`))) return false;
 		await releaseSlot(this.env, from, job.spec.id);

@@ -1,3 +1,4 @@
+import { queueChanged } from "../../src/jobs/queue";
 import { DEFAULT_WEBHOOK_EVENTS, type JobRecord, snapshotOf, type WebhookDeliveryView } from "../../src/jobs/record";
 import { isTerminal } from "../../src/jobs/state";
 import { toJobView } from "../../src/jobs/view";
@@ -37,11 +38,14 @@ export class JobNotifier implements JobStoreHooks {
 				: JSON.stringify(prev.progress) !== JSON.stringify(next.progress)
 					? "progress"
 					: null;
-		if (type === null) return;
+		// A waiting job's new place or reason is news to a client watching it: a `progress` event (its progress
+		// towards starting). Not a webhook: a receiver is not woken for every place a job moves up.
+		const queueMoved = type === null && next.status === "queued" && queueChanged(prev?.queue, next.queue);
+		if (type === null && !queueMoved) return;
 		const view = eventView(next);
-		const event = this.#log.append(type, next.updated_at, JSON.stringify(view));
+		const event = this.#log.append(type ?? "progress", next.updated_at, JSON.stringify(view));
 		this.#hub.publish(event, type === "status" && isTerminal(next.status));
-		this.#enqueueWebhook(next, type, view);
+		if (type !== null) this.#enqueueWebhook(next, type, view);
 	}
 
 	/** Store hook: the deliveries shown on the job JSON. */

@@ -27,9 +27,11 @@ export const JOB_META = {
  *   is open.
  * - v4 `job.output_key`: the R2 key the latest submission writes its video to (one per submission); null for jobs
  *   submitted before v4, which use the per-job key.
+ * - v5 `job.queue`: why a waiting job waits and its place (src/jobs/queue.ts `JobQueue`, JSON); null while it runs
+ *   or once it ended, and for jobs stored before v5 until their next step.
  */
 export const JOB_SCHEMA: ObjectSchema = {
-	version: 4,
+	version: 5,
 	migrations: {
 		1: [
 			`CREATE TABLE IF NOT EXISTS job (
@@ -81,6 +83,7 @@ export const JOB_SCHEMA: ObjectSchema = {
 		],
 		3: ["ALTER TABLE job ADD COLUMN output_upload_id TEXT"],
 		4: ["ALTER TABLE job ADD COLUMN output_key TEXT"],
+		5: ["ALTER TABLE job ADD COLUMN queue TEXT"],
 	},
 };
 

@@ -1,3 +1,4 @@
+import type { JobQueue } from "../../src/jobs/queue";
 import type { JobRecord, JobSpec, WebhookDeliveryView } from "../../src/jobs/record";
 import { isTerminal, type JobState, TERMINAL_STATUSES } from "../../src/jobs/state";
 import { type ObjectSql, sqlList } from "../sql";
@@ -28,9 +29,14 @@ interface JobRow extends Record<string, SqlStorageValue> {
 	updated_at: string;
 	output_upload_id: string | null;
 	output_key: string | null;
+	queue: string | null;
 }
 
 const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
+
+/** Only a waiting job has a place in a queue: a running or finished one stores none. */
+const queueValue = (job: StoredJob): string | null =>
+	job.status === "queued" && job.queue ? JSON.stringify(job.queue) : null;
 
 /** The stored record plus the storage-only fields. */
 export interface StoredJob extends JobRecord {
@@ -69,14 +75,15 @@ export class JobStore {
 	insert(job: StoredJob): void {
 		this.#sql.run(
 			`INSERT INTO job (id, status, spec, attempts, remote_id, started_at, completed_at, progress, error, output,
-			   cost, transient_failures, next_at, deadline_at, index_synced, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
+			   cost, transient_failures, next_at, deadline_at, index_synced, updated_at, queue)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 			job.spec.id,
 			job.status,
 			JSON.stringify(job.spec),
 			...this.#stateValues(job),
 			job.deadline_at,
 			job.updated_at,
+			queueValue(job),
 		);
 		this.#history(job, "created");
 		this.#hooks?.saved(null, job);
@@ -96,11 +103,12 @@ export class JobStore {
 		this.#sql.run(
 			`UPDATE job SET spec = ?, status = ?, attempts = ?, remote_id = ?, started_at = ?, completed_at = ?,
 			   progress = ?, error = ?, output = ?, cost = ?, transient_failures = ?, next_at = ?, index_synced = 0,
-			   updated_at = ?`,
+			   updated_at = ?, queue = ?`,
 			JSON.stringify(job.spec),
 			job.status,
 			...this.#stateValues(job),
 			job.updated_at,
+			queueValue(job),
 		);
 		if (event !== "polled") this.#history(job, event, detail);
 		this.#hooks?.saved(prev, job);
@@ -187,6 +195,7 @@ export class JobStore {
 			updated_at: row.updated_at,
 			output_upload_id: row.output_upload_id ?? null,
 			output_key: row.output_key ?? null,
+			queue: json<JobQueue>(row.queue ?? null),
 		};
 	}
 

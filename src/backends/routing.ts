@@ -96,7 +96,11 @@ export async function rankBackends(
 	return scored.map((s) => s.row);
 }
 
-export type Admission = { ok: true } | { ok: false; reason: "full" | "circuit_open"; delayMs: number; detail: string };
+/** A refusal carries where the job stands: its place in the queue (`full`) or when a probe may go (`circuit_open`). */
+export type Admission =
+	| { ok: true }
+	| { ok: false; reason: "full"; delayMs: number; detail: string; position: number; ahead: number }
+	| { ok: false; reason: "circuit_open"; delayMs: number; detail: string; retryAtMs: number };
 
 /** Asks the job's backend for a slot; a BackendDO failure lets the job through (admission must not wedge jobs). */
 export async function admitJob(env: Env, spec: JobSpec, row: BackendRow): Promise<Admission> {
@@ -119,13 +123,17 @@ export async function admitJob(env: Env, spec: JobSpec, row: BackendRow): Promis
 			reason: "full",
 			delayMs: ADMISSION_RECHECK_MS,
 			detail: `waiting for a slot on ${row.name} (position ${result.position})`,
+			position: result.position,
+			ahead: result.ahead,
 		};
 	}
+	const delayMs = Math.max(1000, result.retry_at - Date.now());
 	return {
 		ok: false,
 		reason: "circuit_open",
-		delayMs: Math.max(1000, result.retry_at - Date.now()),
+		delayMs,
 		detail: `${row.name} is failing (circuit open)`,
+		retryAtMs: Date.now() + delayMs,
 	};
 }
 

@@ -77,7 +77,8 @@ export interface GpuBackend {
 /** What a backend's admission object (the BackendDO) answers a job asking for a slot. */
 export type AcquireResult =
 	| { granted: true; probe: boolean }
-	| { granted: false; reason: "full"; position: number }
+	/** `position`: 1-based place in the fair queue; `ahead`: slot holders plus the jobs queued before it. */
+	| { granted: false; reason: "full"; position: number; ahead: number }
 	| { granted: false; reason: "circuit_open"; retry_at: number };
 
 export interface AcquireRequest {

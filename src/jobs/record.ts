@@ -1,5 +1,6 @@
 import type { BackendKind } from "../schemas/backends";
 import type { DeliveryStatus, Model } from "../schemas/jobs";
+import type { JobQueue } from "./queue";
 import type { JobState } from "./state";
 
 /** An upload a job reads, resolved at creation (the upload was READY and of the right type then). */
@@ -76,6 +77,8 @@ export interface JobSnapshot {
 	output: JobState["output"];
 	cost: JobState["cost"];
 	updated_at: string;
+	/** Where the job stands while it waits (status `queued` only). */
+	queue?: JobQueue;
 	webhook?: JobWebhookView;
 }
 
@@ -89,6 +92,8 @@ export interface JobRecord extends JobState {
 	transient_failures: number;
 	/** The webhook deliveries, attached when the store loads a job that has a webhook. */
 	deliveries?: WebhookDeliveryView[];
+	/** Why the job waits and its place (while `queued`); null or absent otherwise. */
+	queue?: JobQueue | null;
 	/** Where the latest submission writes its video (`jobVideoKey`); absent or null: the per-job key of old jobs. */
 	output_key?: string | null;
 }
@@ -109,6 +114,7 @@ export function snapshotOf(record: JobRecord): JobSnapshot {
 		output: record.output,
 		cost: record.cost,
 		updated_at: record.updated_at,
+		...(record.status === "queued" && record.queue ? { queue: record.queue } : {}),
 		...webhookOf(record),
 	};
 }

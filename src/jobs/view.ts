@@ -20,6 +20,7 @@ export function toJobView(job: JobSnapshot, origin: string): JobView {
 	if (job.error) view.error = job.error;
 	if (job.output) view.output = { video: { url: links.video, ...job.output.video } };
 	if (job.cost) view.cost = job.cost;
+	if (job.queue) view.queue = job.queue;
 	if (job.webhook) view.webhook = job.webhook;
 	return view;
 }

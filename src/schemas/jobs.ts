@@ -21,6 +21,29 @@ export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 export const DELIVERY_STATUSES = ["pending", "delivered", "failed", "disabled"] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
+/**
+ * Why a job that is not running waits (its `queue.reason`), each read from recorded state, never guessed:
+ * - `submitting`: due to be sent to its backend now (just created, moved to another backend, or resubmitted).
+ * - `waiting_for_capacity`: every slot of its backend is held; it has a place in the backend's fair queue.
+ * - `backend_unhealthy`: the backend's circuit breaker is open; `retry_at` is when a probe may go through.
+ * - `cold_start`: the backend's machine is starting (a vast.ai instance booting); `retry_at` is the next check.
+ * - `retrying`: the last call to the backend failed transiently; `retry_at` is the next try.
+ * - `backend_queued`: the backend accepted the job and has not started it; whether it is behind other work or a
+ *   worker is starting, the backend does not say.
+ * - `unknown`: none of the above can be told from what is recorded.
+ * An account's concurrency cap never makes a job wait: `POST /v1/jobs` refuses the job (429) instead.
+ */
+export const QUEUE_REASONS = [
+	"submitting",
+	"waiting_for_capacity",
+	"backend_unhealthy",
+	"cold_start",
+	"retrying",
+	"backend_queued",
+	"unknown",
+] as const;
+export type QueueReason = (typeof QUEUE_REASONS)[number];
+
 export const MIN_SIDE = 64;
 export const MAX_SIDE = 1920;
 const UPLOAD_ID = /^upl_[a-z0-9]{1,64}$/;
@@ -122,6 +145,33 @@ export const JobSchema = z
 			.object({ gpu_seconds: z.number(), usd: z.number() })
 			.optional()
 			.openapi({ description: "GPU time spent so far over all the job's submissions, abandoned runs included." }),
+		queue: z
+			.object({
+				reason: z.enum(QUEUE_REASONS),
+				position: z
+					.number()
+					.int()
+					.min(0)
+					.openapi({
+						description:
+							"Its place in the backend's admission queue (1: next to get a slot), in the order admission really " +
+							"grants slots (fair across accounts); 0 when it is not in that queue.",
+					}),
+				ahead: z.number().int().min(0).openapi({
+					description: "Jobs that hold a slot of its backend or come before it in the queue; 0 when not queued there.",
+				}),
+				since: z.string().openapi({ description: "When the job started waiting for this reason." }),
+				retry_at: z
+					.string()
+					.optional()
+					.openapi({ description: "When the job is next tried (`backend_unhealthy`, `cold_start`, `retrying`)." }),
+			})
+			.optional()
+			.openapi({
+				description:
+					"Where a job that is not running stands and why it waits; present while its status is `queued`. " +
+					"See docs/api.md for the reasons.",
+			}),
 		webhook: z
 			.object({
 				url: z.string(),

@@ -77,6 +77,8 @@ describe("GET /v1/jobs/{id}/events", () => {
 			events.map((e) => [e.event, e.data.status, e.data.progress.stage ?? null, e.data.progress.percent]);
 		expect(summary(seenA ?? [])).toEqual([
 			["status", "queued", null, 0],
+			// The backend accepted the job: its `queue.reason` went from `submitting` to `backend_queued`.
+			["progress", "queued", null, 0],
 			["status", "running", "downloading", 5],
 			["progress", "running", "sampling", 60],
 			["status", "succeeded", "done", 100],
@@ -101,8 +103,8 @@ describe("GET /v1/jobs/{id}/events", () => {
 
 		// From the start: the full stored history; from the `running` event: only what came after it.
 		const history = await readAll(await open(id, { "last-event-id": "0" }));
-		expect(history.map((e) => e.data.status)).toEqual(["queued", "running", "running", "succeeded"]);
-		const runningId = history[1]?.id ?? "";
+		expect(history.map((e) => e.data.status)).toEqual(["queued", "queued", "running", "running", "succeeded"]);
+		const runningId = history[2]?.id ?? "";
 		const resumed = await readAll(await open(id, { "last-event-id": runningId }));
 		expect(resumed.map((e) => [e.event, e.data.status])).toEqual([
 			["progress", "running"],

@@ -1,0 +1,152 @@
+/**
+ * Where a waiting job stands, as a client sees it: `queue` on GET, in the event stream and in listings, from the
+ * backend's real admission state (its fair queue, its circuit breaker). Each test uses its own pinned backends and
+ * removes them.
+ */
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { JobRecord } from "../../src/jobs/record";
+import type { JobView } from "../../src/schemas/jobs";
+import { prompt, putPodBackend, relayTransfers } from "../emulators/pod/harness";
+import { putRunpodBackend, rpControl } from "../emulators/runpod/harness";
+import { ADMIN, call, newAccount, PNG, upload } from "../helpers/api";
+import { stepUntil, stub } from "../helpers/job-object";
+
+const accounts: Record<string, { auth: Record<string, string>; image: string }> = {};
+const created: string[] = [];
+
+beforeAll(async () => {
+	for (const name of ["q-alice", "q-bob"]) {
+		const auth = await newAccount(name);
+		accounts[name] = { auth, image: await upload(auth, PNG, "image/png", "a.png") };
+	}
+});
+
+afterEach(async () => {
+	for (const name of created.splice(0)) await call(`/v1/admin/backends/${name}`, { method: "DELETE", headers: ADMIN });
+});
+
+async function startJob(who: string, backend: string, model = "preview"): Promise<string> {
+	const { auth, image } = accounts[who] ?? { auth: {}, image: "" };
+	const res = await call("/v1/jobs", {
+		method: "POST",
+		headers: auth,
+		body: JSON.stringify({ model, backend, input: { image, prompt: prompt() } }),
+	});
+	expect(res.status).toBe(202);
+	return ((await res.json()) as { id: string }).id;
+}
+
+async function view(who: string, id: string): Promise<JobView> {
+	const res = await call(`/v1/jobs/${id}`, { headers: accounts[who]?.auth ?? {} });
+	expect(res.status).toBe(200);
+	return (await res.json()) as JobView;
+}
+
+async function podToEnd(id: string): Promise<JobRecord> {
+	const running = await stepUntil(id, (j) => j.status !== "queued");
+	if (running.status === "running") await relayTransfers(running.remote_id ?? "");
+	return stepUntil(id, (j) => j.status === "succeeded" || j.status === "failed");
+}
+
+/** The stored events of a job (a resume from the start), read until `until` holds for those seen. */
+async function eventsUntil(who: string, id: string, until: (seen: JobView[]) => boolean): Promise<JobView[]> {
+	const res = await call(`/v1/jobs/${id}/events`, { headers: { ...accounts[who]?.auth, "last-event-id": "0" } });
+	const reader = res.body?.getReader();
+	if (!reader) throw new Error("no body");
+	const decoder = new TextDecoder();
+	let text = "";
+	const seen: JobView[] = [];
+	const timer = setTimeout(() => reader.cancel().catch(() => undefined), 10_000);
+	try {
+		for (;;) {
+			const frames = text.split("\n\n");
+			text = frames.pop() ?? "";
+			for (const frame of frames) {
+				const data = frame.split("\n").find((l) => l.startsWith("data: "));
+				if (data) seen.push(JSON.parse(data.slice(6)) as JobView);
+			}
+			if (until(seen)) return seen;
+			const { value, done } = await reader.read();
+			if (done) return seen;
+			text += decoder.decode(value, { stream: true });
+		}
+	} finally {
+		clearTimeout(timer);
+		await reader.cancel().catch(() => undefined);
+	}
+}
+
+describe("queue", () => {
+	it("a job waiting for a slot shows its fair place, which moves up as slots free", async () => {
+		expect((await putPodBackend("q-one", { models: ["preview"], max_concurrency: 1 })).status).toBe(200);
+		created.push("q-one");
+		const first = await startJob("q-alice", "q-one");
+		expect((await view("q-alice", first)).queue).toMatchObject({ reason: "submitting", position: 0 });
+		await stepUntil(first, (j) => j.remote_id !== null);
+		const holder = await view("q-alice", first);
+		expect(holder.status === "running" || holder.queue?.reason === "backend_queued").toBe(true);
+
+		const aliceSecond = await startJob("q-alice", "q-one");
+		const bobFirst = await startJob("q-bob", "q-one");
+		for (const id of [aliceSecond, bobFirst]) await runDurableObjectAlarm(stub(id));
+		// Alice's second job asked first, but admission serves the account holding fewer slots first: bob.
+		await runDurableObjectAlarm(stub(aliceSecond));
+		const bob = await view("q-bob", bobFirst);
+		const alice = await view("q-alice", aliceSecond);
+		expect(bob.queue).toMatchObject({ reason: "waiting_for_capacity", position: 1, ahead: 1 });
+		expect(alice.queue).toMatchObject({ reason: "waiting_for_capacity", position: 2, ahead: 2 });
+		expect(Date.parse(alice.queue?.since ?? "")).toBeGreaterThanOrEqual(Date.parse(alice.created_at));
+		// The listing carries it too.
+		const listed = (await (await call("/v1/jobs?status=queued", { headers: accounts["q-alice"]?.auth })).json()) as {
+			data: JobView[];
+		};
+		expect(listed.data.find((j) => j.id === aliceSecond)?.queue?.reason).toBe("waiting_for_capacity");
+
+		// The first job ends; the backend hands its slot to bob, and alice's job moves up to the head of the queue.
+		expect((await podToEnd(first)).status).toBe("succeeded");
+		expect((await view("q-alice", first)).queue).toBeUndefined();
+		await runDurableObjectAlarm(env.BACKENDS.getByName("q-one"));
+		await stepUntil(bobFirst, (j) => j.remote_id !== null, 3);
+		await runDurableObjectAlarm(stub(aliceSecond));
+		const moved = await view("q-alice", aliceSecond);
+		expect(moved.queue).toMatchObject({ reason: "waiting_for_capacity", position: 1, ahead: 1 });
+		expect(moved.queue?.since).toBe(alice.queue?.since);
+		// The event stream told each change of place as it happened.
+		// Alice's job was first alone in the queue, then behind bob's (a fairer claim), then first again.
+		const places = (j: JobView[]) =>
+			j.filter((d) => d.queue?.reason === "waiting_for_capacity").map((d) => d.queue?.position);
+		const events = await eventsUntil("q-alice", aliceSecond, (seen) => places(seen).length >= 3);
+		expect(places(events)).toEqual([1, 2, 1]);
+
+		for (const [who, id] of [
+			["q-bob", bobFirst],
+			["q-alice", aliceSecond],
+		] as const) {
+			await call(`/v1/jobs/${id}/cancel`, { method: "POST", headers: accounts[who]?.auth });
+		}
+	});
+
+	it("a job whose backend keeps failing says so, and when a probe may go through", async () => {
+		await rpControl("/endpoints/ep-q-down", { method: "PUT", body: JSON.stringify({ run: 502 }) });
+		const res = await putRunpodBackend("q-down", { models: ["wan2.2-i2v"], config: { endpoint_id: "ep-q-down" } });
+		expect(res.status).toBe(200);
+		created.push("q-down");
+		const id = await startJob("q-bob", "q-down", "wan2.2-i2v");
+		await stepUntil(id, (j) => j.transient_failures >= 1);
+		const retrying = await view("q-bob", id);
+		expect(retrying.queue).toMatchObject({ reason: "retrying", position: 0 });
+		expect(Date.parse(retrying.queue?.retry_at ?? "")).toBeGreaterThan(Date.now() - 1000);
+		await stepUntil(id, (j) => j.transient_failures >= 3);
+		const before = Date.now();
+		await runDurableObjectAlarm(stub(id));
+		const unhealthy = await view("q-bob", id);
+		expect(unhealthy.queue?.reason).toBe("backend_unhealthy");
+		expect(Date.parse(unhealthy.queue?.retry_at ?? "")).toBeGreaterThan(before + 20_000);
+		await call(`/v1/jobs/${id}/cancel`, { method: "POST", headers: accounts["q-bob"]?.auth });
+		const canceled = await view("q-bob", id);
+		expect(canceled.status).toBe("canceled");
+		expect(canceled.queue).toBeUndefined();
+	});
+});
