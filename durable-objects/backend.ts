@@ -23,10 +23,13 @@ const CHECK_BATCH = 25;
 
 /**
  * The fair order of the queue: the account holding the fewest slots first, then the one served longest ago (round
- * robin between accounts that hold none), then the oldest request.
+ * robin between accounts that hold none), then the account waiting longest; within one account, its higher
+ * priority first, then its oldest request. Every key before the priority is the account's, so a priority only
+ * reorders an account's own jobs and never puts them before another account's.
  */
 const FAIR_ORDER = `ORDER BY (SELECT COUNT(*) FROM slot s WHERE s.account_id = w.account_id),
-	COALESCE((SELECT v.at FROM served v WHERE v.account_id = w.account_id), 0), w.seq`;
+	COALESCE((SELECT v.at FROM served v WHERE v.account_id = w.account_id), 0),
+	(SELECT MIN(x.seq) FROM waiting x WHERE x.account_id = w.account_id), w.priority DESC, w.seq`;
 
 /**
  * One GPU backend's admission and health (one object per backend name). Jobs hold a slot from their submission
@@ -62,7 +65,13 @@ export class BackendDO extends DurableObject<Env> {
 			if (decision.probe) this.#saveBreaker(decision.breaker);
 			return { granted: true, probe: decision.probe };
 		}
-		this.#sql.run("INSERT OR IGNORE INTO waiting (job_id, account_id, at) VALUES (?, ?, ?)", jobId, accountId, now);
+		this.#sql.run(
+			"INSERT OR IGNORE INTO waiting (job_id, account_id, at, priority) VALUES (?, ?, ?, ?)",
+			jobId,
+			accountId,
+			now,
+			req.priority ?? 1,
+		);
 		if (this.#count("slot") >= maxConcurrency) await this.#reconcile(now);
 		this.#grant(maxConcurrency, now, jobId);
 		if (this.#holds(jobId)) {

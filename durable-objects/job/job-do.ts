@@ -7,6 +7,7 @@ import { upsertJobIndex } from "../../src/db/jobs";
 import { deadlineAt, nextAlarmAt } from "../../src/jobs/backoff";
 import { queueAfter } from "../../src/jobs/queue";
 import { type JobRecord, type JobSpec, snapshotOf } from "../../src/jobs/record";
+import { limitReached, wakeLimit } from "../../src/jobs/run-limits";
 import { initialState, isTerminal, type TransitionRefusal, type VideoOutput } from "../../src/jobs/state";
 import { createLogger, type Logger } from "../../src/lib/logger";
 import { recordJobMetrics } from "../../src/ops/metrics";
@@ -18,6 +19,7 @@ import {
 	backendGone,
 	type Decision,
 	type DecisionContext,
+	failed,
 	notAdmitted,
 	timedOut,
 	waiting,
@@ -215,6 +217,14 @@ export class JobDO extends DurableObject<Env> {
 			if (job.remote_id) await this.#cancelRemote(job.remote_id);
 			return;
 		}
+		const limit = limitReached(job, Date.now());
+		if (limit) {
+			// The job's own limit: it ends, its run is canceled and its slot or queue place goes to the next job.
+			if (!(await this.#carryOut(failed(job, limit, this.#context())))) return;
+			if (job.remote_id) await this.#cancelRemote(job.remote_id);
+			await releaseSlot(this.env, job.spec.backend.name, job.spec.id);
+			return;
+		}
 		const loaded = await loadBackend(this.env, job.spec.backend.name);
 		if (!loaded) {
 			await this.#carryOut(backendGone(job, this.#context()));
@@ -278,7 +288,11 @@ export class JobDO extends DurableObject<Env> {
 	/** Saves the job with its next step due in `delayMs` (capped at the deadline), then mirrors the index. */
 	async #schedule(job: StoredJob, delayMs: number, event: string, detail?: string): Promise<boolean> {
 		const now = Date.now();
-		const next: StoredJob = { ...job, next_at: nextAlarmAt(now, delayMs, job.deadline_at), updated_at: iso(now) };
+		const next: StoredJob = {
+			...job,
+			next_at: nextAlarmAt(now, delayMs, wakeLimit(job, job.deadline_at)),
+			updated_at: iso(now),
+		};
 		if (!this.#store.save(next, event, detail)) return false;
 		await this.#syncIndex(next);
 		return true;

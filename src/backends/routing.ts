@@ -4,6 +4,7 @@
  */
 import { type BackendRow, getBackend, listEnabledBackends } from "../db/backends";
 import type { JobSpec } from "../jobs/record";
+import { PRIORITY_RANK } from "../jobs/run-limits";
 import { createLogger } from "../lib/logger";
 import { findModel } from "../models/catalog";
 import type { ModelManifest } from "../models/manifest";
@@ -111,6 +112,7 @@ export async function admitJob(env: Env, spec: JobSpec, row: BackendRow): Promis
 			accountId: spec.account_id,
 			backend: row.name,
 			maxConcurrency: row.max_concurrency,
+			priority: PRIORITY_RANK[spec.priority ?? "normal"],
 		});
 	} catch (err) {
 		log.warn("admission_failed", { backend: row.name, error: err instanceof Error ? err.message : String(err) });

@@ -57,6 +57,8 @@ export interface JobContext {
 	videoKey: string;
 	/** The number a submit made now gives its submission: retries of a submit that failed keep it. */
 	submission: number;
+	/** The job's own limits, for backends that enforce them themselves (RunPod's per-job policy). */
+	limits: { startBy?: string; maxRuntimeS?: number };
 }
 
 /** One job's runs on a backend. Never throws for remote failures: it returns a `BackendFailure`. */
@@ -87,6 +89,8 @@ export interface AcquireRequest {
 	/** This backend's name: a holder whose job now names another backend has moved away. */
 	backend: string;
 	maxConcurrency: number;
+	/** The job's priority rank (0 low, 1 normal, 2 high): orders the account's own waiting jobs. */
+	priority?: number;
 }
 
 /** What the router needs to know of a backend right now (the BackendDO's `snapshot`). */

@@ -70,6 +70,36 @@ export async function unknownModelProblem(env: Env, id: string): Promise<ApiErro
 	});
 }
 
+/**
+ * `start_by` must leave the job a chance (in the future) and mean something (before the deadline, which fails the
+ * job anyway); `max_runtime_s` cannot outlast the deadline either.
+ */
+function checkTimeLimits(body: CreateJobBody, deadlineS: number, createdAtMs: number): void {
+	const deadline = createdAtMs + deadlineS * 1000;
+	if (body.start_by !== undefined) {
+		const at = Date.parse(body.start_by);
+		if (at <= createdAtMs) {
+			throw new ApiError("invalid_request", "`start_by` is not in the future.", {
+				errors: [{ path: "json.start_by", message: "must be in the future" }],
+			});
+		}
+		if (at >= deadline) {
+			throw new ApiError(
+				"invalid_request",
+				`\`start_by\` is past the job's deadline (${deadlineS} s after creation).`,
+				{
+					errors: [{ path: "json.start_by", message: `must be within ${deadlineS} s of now` }],
+				},
+			);
+		}
+	}
+	if (body.max_runtime_s !== undefined && body.max_runtime_s > deadlineS) {
+		throw new ApiError("invalid_request", `\`max_runtime_s\` exceeds the job's deadline of ${deadlineS} s.`, {
+			errors: [{ path: "json.max_runtime_s", message: `must be at most ${deadlineS}` }],
+		});
+	}
+}
+
 /** The job's id and creation time, chosen before anything else (the concurrency reservation writes them first). */
 export interface JobIdentity {
 	id: string;
@@ -97,6 +127,7 @@ export async function createJob(
 			throw new ApiError("invalid_request", detail, { errors: [{ path: "json.webhook.url", message: detail }] });
 		}
 	}
+	checkTimeLimits(body, config.jobDeadlineS, Date.parse(identity.created_at));
 	const image = await resolveUpload(env, accountId, body.input.image, "image");
 	const audio = body.input.audio ? await resolveUpload(env, accountId, body.input.audio, "audio") : undefined;
 	const model = await findModel(env, body.model);
@@ -121,6 +152,9 @@ export async function createJob(
 			pinned: body.backend !== undefined,
 		},
 		deadline_s: config.jobDeadlineS,
+		...(body.priority ? { priority: body.priority } : {}),
+		...(body.start_by ? { start_by: new Date(body.start_by).toISOString() } : {}),
+		...(body.max_runtime_s !== undefined ? { max_runtime_s: body.max_runtime_s } : {}),
 	};
 	return env.JOBS.getByName(id).create(spec);
 }

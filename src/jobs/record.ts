@@ -1,5 +1,5 @@
 import type { BackendKind } from "../schemas/backends";
-import type { DeliveryStatus, Model } from "../schemas/jobs";
+import type { DeliveryStatus, JobPriority, Model } from "../schemas/jobs";
 import type { JobQueue } from "./queue";
 import type { JobState } from "./state";
 
@@ -38,6 +38,12 @@ export interface JobSpec {
 	tried_backends?: string[];
 	/** Seconds from creation after which the job fails with `timeout`. */
 	deadline_s: number;
+	/** Order among the account's own waiting jobs at a backend; absent: normal. */
+	priority?: JobPriority;
+	/** It fails with `not_started_in_time` when not running by then (ISO 8601). */
+	start_by?: string;
+	/** Its run is canceled this long after it started (`max_runtime_exceeded`). */
+	max_runtime_s?: number;
 }
 
 /** Webhook events a job gets when it names none (the contract's default). */
@@ -79,6 +85,9 @@ export interface JobSnapshot {
 	updated_at: string;
 	/** Where the job stands while it waits (status `queued` only). */
 	queue?: JobQueue;
+	priority?: JobPriority;
+	start_by?: string;
+	max_runtime_s?: number;
 	webhook?: JobWebhookView;
 }
 
@@ -115,6 +124,9 @@ export function snapshotOf(record: JobRecord): JobSnapshot {
 		cost: record.cost,
 		updated_at: record.updated_at,
 		...(record.status === "queued" && record.queue ? { queue: record.queue } : {}),
+		...(record.spec.priority ? { priority: record.spec.priority } : {}),
+		...(record.spec.start_by ? { start_by: record.spec.start_by } : {}),
+		...(record.spec.max_runtime_s !== undefined ? { max_runtime_s: record.spec.max_runtime_s } : {}),
 		...webhookOf(record),
 	};
 }

@@ -44,6 +44,10 @@ export const QUEUE_REASONS = [
 ] as const;
 export type QueueReason = (typeof QUEUE_REASONS)[number];
 
+/** A job's priority within its own account's share of a backend (never across accounts). */
+export const JOB_PRIORITIES = ["low", "normal", "high"] as const;
+export type JobPriority = (typeof JOB_PRIORITIES)[number];
+
 export const MIN_SIDE = 64;
 export const MAX_SIDE = 1920;
 const UPLOAD_ID = /^upl_[a-z0-9]{1,64}$/;
@@ -99,6 +103,34 @@ export const CreateJobBodySchema = z
 			.string()
 			.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
 			.optional(),
+		priority: z
+			.enum(JOB_PRIORITIES)
+			.optional()
+			.openapi({
+				description:
+					"Order among this account's own jobs waiting for the same backend (default `normal`). Accounts still " +
+					"share a full backend fairly: a `high` job never goes before another account's waiting job.",
+			}),
+		start_by: z.iso
+			.datetime({ offset: true })
+			.optional()
+			.openapi({
+				description:
+					"The job fails with `not_started_in_time` (and any run the backend has queued is canceled) if it is not " +
+					"running by then. In the future, and before the job's deadline.",
+			}),
+		max_runtime_s: z
+			.number()
+			.int()
+			.min(5)
+			.max(604_800)
+			.optional()
+			.openapi({
+				description:
+					"Once running, the job's run is canceled past this many seconds and the job fails with " +
+					"`max_runtime_exceeded`; RunPod backends get it as the job's `policy.executionTimeout`. At most the " +
+					"job's deadline.",
+			}),
 	})
 	.strict()
 	.superRefine((body, ctx) => {
@@ -145,6 +177,9 @@ export const JobSchema = z
 			.object({ gpu_seconds: z.number(), usd: z.number() })
 			.optional()
 			.openapi({ description: "GPU time spent so far over all the job's submissions, abandoned runs included." }),
+		priority: z.enum(JOB_PRIORITIES).optional(),
+		start_by: z.string().optional(),
+		max_runtime_s: z.number().int().optional(),
 		queue: z
 			.object({
 				reason: z.enum(QUEUE_REASONS),

@@ -55,6 +55,10 @@ describe("the backend object's schema", () => {
 			sql.exec("DROP TABLE meta");
 			sql.exec("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
 			sql.exec("INSERT INTO meta (k, v) VALUES ('name', 'legacy'), ('max', '3')");
+			// ...and the queue table of then, without the later `priority` column.
+			sql.exec("DROP TABLE waiting");
+			sql.exec(`CREATE TABLE waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT UNIQUE NOT NULL,
+				account_id TEXT NOT NULL, at INTEGER NOT NULL)`);
 			const reopened = openBackendSql(sql);
 			return { name: reopened.meta("name"), max: reopened.meta("max"), version: version(sql) };
 		});
