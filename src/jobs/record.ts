@@ -1,7 +1,7 @@
 import type { BackendKind } from "../schemas/backends";
 import type { DeliveryStatus, JobPriority, Model } from "../schemas/jobs";
 import type { JobQueue } from "./queue";
-import type { JobState } from "./state";
+import { isTerminal, type JobCost, type JobState } from "./state";
 
 /** An upload a job reads, resolved at creation (the upload was READY and of the right type then). */
 export interface UploadRef {
@@ -67,6 +67,16 @@ export interface JobWebhookView {
 	deliveries?: WebhookDeliveryView[];
 }
 
+/** What the job's GPU time cost, with what a client needs to check the bill. */
+export interface JobCostView extends JobCost {
+	/** The price of the backend (or rented machine) of the job's last submission. */
+	price_per_second_usd: number;
+	backend: string;
+	backend_kind: string;
+	/** Submissions the backend accepted; each one that ran was billed (abandoned runs included in the sums). */
+	submissions: number;
+}
+
 /** The public fields of a job (what the API renders, plus links added per request). */
 export interface JobSnapshot {
 	id: string;
@@ -81,7 +91,7 @@ export interface JobSnapshot {
 	attempts: number;
 	error: JobState["error"];
 	output: JobState["output"];
-	cost: JobState["cost"];
+	cost: JobCostView | null;
 	updated_at: string;
 	/** Where the job stands while it waits (status `queued` only). */
 	queue?: JobQueue;
@@ -121,13 +131,30 @@ export function snapshotOf(record: JobRecord): JobSnapshot {
 		attempts: record.attempts,
 		error: record.error,
 		output: record.output,
-		cost: record.cost,
+		cost: costView(record),
 		updated_at: record.updated_at,
 		...(record.status === "queued" && record.queue ? { queue: record.queue } : {}),
 		...(record.spec.priority ? { priority: record.spec.priority } : {}),
 		...(record.spec.start_by ? { start_by: record.spec.start_by } : {}),
 		...(record.spec.max_runtime_s !== undefined ? { max_runtime_s: record.spec.max_runtime_s } : {}),
 		...webhookOf(record),
+	};
+}
+
+/**
+ * The cost as shown: the recorded spend with its price and backend. A job that ended without ever being submitted
+ * cost nothing, which is known; one whose runs reported no execution time shows none.
+ */
+function costView(record: JobRecord): JobCostView | null {
+	const spent = record.cost ?? (isTerminal(record.status) && record.attempts === 0 ? { gpu_seconds: 0, usd: 0 } : null);
+	if (!spent) return null;
+	const { backend } = record.spec;
+	return {
+		...spent,
+		price_per_second_usd: backend.price_per_second_usd,
+		backend: backend.name,
+		backend_kind: backend.kind,
+		submissions: record.attempts,
 	};
 }
 

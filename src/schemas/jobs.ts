@@ -174,9 +174,27 @@ export const JobSchema = z
 			})
 			.optional(),
 		cost: z
-			.object({ gpu_seconds: z.number(), usd: z.number() })
+			.object({
+				gpu_seconds: z.number(),
+				usd: z.number(),
+				price_per_second_usd: z
+					.number()
+					.optional()
+					.openapi({ description: "The price of the backend (or rented machine) of the job's last submission." }),
+				backend: z.string().optional(),
+				backend_kind: z.string().optional(),
+				submissions: z
+					.number()
+					.int()
+					.optional()
+					.openapi({ description: "Submissions the backend accepted; each that ran is in the sums." }),
+			})
 			.optional()
-			.openapi({ description: "GPU time spent so far over all the job's submissions, abandoned runs included." }),
+			.openapi({
+				description:
+					"GPU time spent so far over all the job's submissions, abandoned runs included. Present once known: " +
+					"when a run reports its execution time, and on every terminal job that was never submitted (zero).",
+			}),
 		priority: z.enum(JOB_PRIORITIES).optional(),
 		start_by: z.string().optional(),
 		max_runtime_s: z.number().int().optional(),
