@@ -8,16 +8,27 @@ import {
 	reconcileFleet,
 	type VastState,
 } from "../src/backends/vastai-fleet";
+import {
+	type Estimate,
+	estimateExecution,
+	FIT_WINDOW,
+	meanDelayMs,
+	queueWaitMs,
+	type RunSample,
+} from "../src/jobs/eta";
 import { isTerminal } from "../src/jobs/state";
 import { createLogger } from "../src/lib/logger";
 import { BACKEND_META, openBackendSql } from "./backend-schema";
-import type { ObjectSql } from "./sql";
+import type { ObjectSql, SqlRow } from "./sql";
 
 /** While jobs wait, the object re-checks its slot holders this often (a finished job frees its slot by then). */
 export const RECONCILE_MS = 2_000;
 /** A vastai backend's lifecycle step (idle destroy, orphans) runs this often while it has an instance. */
 export const VAST_TICK_MS = 60_000;
 export const VAST_ORPHAN_TICK_MS = 10 * 60_000;
+/** Completed runs kept for the estimates, and how many of the newest say how fast the backend drains its queue. */
+const RUNS_KEPT = 500;
+const DRAIN_WINDOW = 20;
 /** At most this many holders are checked per pass, so a large backend is swept over a few passes. */
 const CHECK_BATCH = 25;
 
@@ -58,12 +69,16 @@ export class BackendDO extends DurableObject<Env> {
 		if (this.#sql.meta(BACKEND_META.max) !== String(maxConcurrency))
 			this.#sql.setMeta(BACKEND_META.max, String(maxConcurrency));
 		const now = Date.now();
+		const estimated = (ahead: number) =>
+			req.work ? { estimate: this.#estimate(req.work, ahead, maxConcurrency) } : {};
 		// The breaker applies to holders too: a job retrying its submission must not hammer a failing backend.
 		const decision = admit(this.#breaker(), now);
-		if (!decision.allow) return { granted: false, reason: "circuit_open", retry_at: decision.retryAtMs };
+		if (!decision.allow) {
+			return { granted: false, reason: "circuit_open", retry_at: decision.retryAtMs, ...estimated(0) };
+		}
 		if (this.#holds(jobId)) {
 			if (decision.probe) this.#saveBreaker(decision.breaker);
-			return { granted: true, probe: decision.probe };
+			return { granted: true, probe: decision.probe, ...estimated(0) };
 		}
 		this.#sql.run(
 			"INSERT OR IGNORE INTO waiting (job_id, account_id, at, priority) VALUES (?, ?, ?, ?)",
@@ -76,11 +91,45 @@ export class BackendDO extends DurableObject<Env> {
 		this.#grant(maxConcurrency, now, jobId);
 		if (this.#holds(jobId)) {
 			if (decision.probe) this.#saveBreaker(decision.breaker);
-			return { granted: true, probe: decision.probe };
+			return { granted: true, probe: decision.probe, ...estimated(0) };
 		}
 		await this.#armReconcile();
 		const position = this.#position(jobId);
-		return { granted: false, reason: "full", position, ahead: this.#count("slot") + Math.max(0, position - 1) };
+		const ahead = this.#count("slot") + Math.max(0, position - 1);
+		return { granted: false, reason: "full", position, ahead, ...estimated(ahead) };
+	}
+
+	/** Records a completed run, for the estimates; only the newest `RUNS_KEPT` are kept. */
+	async recordRun(run: RunSample): Promise<void> {
+		this.#sql.run(
+			"INSERT INTO runs (model, units, exec_ms, delay_ms, at) VALUES (?, ?, ?, ?, ?)",
+			run.model,
+			run.units,
+			Math.round(run.exec_ms),
+			run.delay_ms === null ? null : Math.round(run.delay_ms),
+			Date.now(),
+		);
+		this.#sql.run("DELETE FROM runs WHERE seq <= (SELECT MAX(seq) FROM runs) - ?", RUNS_KEPT);
+	}
+
+	/**
+	 * A job's estimate from the recorded runs: its execution from its model's runs here (or the manifest figure),
+	 * its wait from the `ahead` jobs and the backend's recent run times, and the backend's queue delay.
+	 */
+	#estimate(work: NonNullable<AcquireRequest["work"]>, ahead: number, slots: number): Estimate {
+		const runs = this.#sql.all<RunSample & SqlRow>(
+			"SELECT model, units, exec_ms, delay_ms FROM runs WHERE model = ? ORDER BY seq DESC LIMIT ?",
+			work.model,
+			FIT_WINDOW,
+		);
+		const execution = estimateExecution(runs, work.units, work.seed_s_per_unit);
+		const recent = this.#sql.all<RunSample & SqlRow>(
+			"SELECT model, units, exec_ms, delay_ms FROM runs ORDER BY seq DESC LIMIT ?",
+			DRAIN_WINDOW,
+		);
+		// Others' jobs ahead run other models: the backend's recent runs say how fast it drains, whatever they were.
+		const runMs = recent.length > 0 ? recent.reduce((a, r) => a + r.exec_ms, 0) / recent.length : execution.exec_ms;
+		return { ...execution, wait_ms: queueWaitMs(ahead, slots, runMs), delay_ms: meanDelayMs(recent) };
 	}
 
 	/** Gives up `jobId`'s slot or place in the queue (it moved to another backend, or ended). */

@@ -240,5 +240,6 @@ export function afterVerification(
 	const startedAt = runStartedAt(done, status.executionMs, job.spec.created_at);
 	const applied = applyEvent(job, { type: "succeeded", at: done, output, cost, startedAt }, ctx.now);
 	if (!applied.ok) return { type: "none" };
-	return { type: "finish", job: applied.job, event: "succeeded", timings: { delayMs: status.delayMs } };
+	const timings = { delayMs: status.delayMs, executionMs: status.executionMs };
+	return { type: "finish", job: applied.job, event: "succeeded", timings };
 }

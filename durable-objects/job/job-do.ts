@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { jobContext, loadBackend } from "../../src/backends/registry";
-import { admitJob, failoverTarget, movedSpec, releaseSlot, reportOutcome } from "../../src/backends/routing";
+import { admitJob, failoverTarget, movedSpec, recordRun, releaseSlot, reportOutcome } from "../../src/backends/routing";
 import type { GpuBackend } from "../../src/backends/types";
 import type { BackendRow } from "../../src/db/backends";
 import { upsertJobIndex } from "../../src/db/jobs";
 import { deadlineAt, nextAlarmAt } from "../../src/jobs/backoff";
+import { etaOf } from "../../src/jobs/eta";
 import { queueAfter } from "../../src/jobs/queue";
 import { type JobRecord, type JobSpec, snapshotOf } from "../../src/jobs/record";
 import { limitReached, wakeLimit } from "../../src/jobs/run-limits";
@@ -237,6 +238,8 @@ export class JobDO extends DurableObject<Env> {
 	async #submit(job: StoredJob, backend: GpuBackend, row: BackendRow): Promise<void> {
 		// Admission (src/backends/routing.ts): a slot on the backend, unless its circuit is open.
 		const admission = await admitJob(this.env, job.spec, row);
+		// The backend's latest word on how long the job should take and wait, kept for its ETA until the next check.
+		if (admission.estimate) job = { ...job, estimate: admission.estimate };
 		if (!admission.ok) {
 			await this.#carryOut(notAdmitted(job, admission, this.#context()));
 			return;
@@ -292,6 +295,7 @@ export class JobDO extends DurableObject<Env> {
 			...job,
 			next_at: nextAlarmAt(now, delayMs, wakeLimit(job, job.deadline_at)),
 			updated_at: iso(now),
+			eta: job.estimate ? etaOf(job, job.estimate, now) : null,
 		};
 		if (!this.#store.save(next, event, detail)) return false;
 		await this.#syncIndex(next);
@@ -315,6 +319,14 @@ export class JobDO extends DurableObject<Env> {
 	/** Saves a terminal job, winds up its outputs and mirrors the index (a D1 failure throws: the alarm retries). */
 	async #finish({ job, event, detail, timings = {} }: Extract<Decision, { type: "finish" }>): Promise<boolean> {
 		if (!this.#store.save(job, event, detail)) return false;
+		if (job.status === "succeeded" && job.spec.work && timings.executionMs !== undefined) {
+			await recordRun(this.env, job.spec.backend.name, {
+				model: job.spec.model,
+				units: job.spec.work.units,
+				exec_ms: timings.executionMs,
+				delay_ms: timings.delayMs ?? null,
+			});
+		}
 		// Before the index sync (which may throw and leave a terminal job the alarm no longer steps).
 		await this.#output.abortUpload();
 		await this.#output.sweep(job);

@@ -29,9 +29,11 @@ export const JOB_META = {
  *   submitted before v4, which use the per-job key.
  * - v5 `job.queue`: why a waiting job waits and its place (src/jobs/queue.ts `JobQueue`, JSON); null while it runs
  *   or once it ended, and for jobs stored before v5 until their next step.
+ * - v6 `job.estimate`: what the backend's measurements said about the job at its last admission check, and
+ *   `job.eta`: when it should start and finish as of its last step (src/jobs/eta.ts, JSON); null once terminal.
  */
 export const JOB_SCHEMA: ObjectSchema = {
-	version: 5,
+	version: 6,
 	migrations: {
 		1: [
 			`CREATE TABLE IF NOT EXISTS job (
@@ -84,6 +86,7 @@ export const JOB_SCHEMA: ObjectSchema = {
 		3: ["ALTER TABLE job ADD COLUMN output_upload_id TEXT"],
 		4: ["ALTER TABLE job ADD COLUMN output_key TEXT"],
 		5: ["ALTER TABLE job ADD COLUMN queue TEXT"],
+		6: ["ALTER TABLE job ADD COLUMN estimate TEXT", "ALTER TABLE job ADD COLUMN eta TEXT"],
 	},
 };
 

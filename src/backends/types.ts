@@ -1,3 +1,4 @@
+import type { Estimate } from "../jobs/eta";
 import type { JobSpec } from "../jobs/record";
 import type { JobProgress, VideoOutput } from "../jobs/state";
 import type { BackendKind } from "../schemas/backends";
@@ -77,11 +78,15 @@ export interface GpuBackend {
 }
 
 /** What a backend's admission object (the BackendDO) answers a job asking for a slot. */
-export type AcquireResult =
+export type AcquireResult = (
 	| { granted: true; probe: boolean }
 	/** `position`: 1-based place in the fair queue; `ahead`: slot holders plus the jobs queued before it. */
 	| { granted: false; reason: "full"; position: number; ahead: number }
-	| { granted: false; reason: "circuit_open"; retry_at: number };
+	| { granted: false; reason: "circuit_open"; retry_at: number }
+) & {
+	/** What the backend's recorded runs say about this job (when it said what its work is). */
+	estimate?: Estimate;
+};
 
 export interface AcquireRequest {
 	jobId: string;
@@ -91,6 +96,8 @@ export interface AcquireRequest {
 	maxConcurrency: number;
 	/** The job's priority rank (0 low, 1 normal, 2 high): orders the account's own waiting jobs. */
 	priority?: number;
+	/** The job's model and work, for the estimate of its run (src/jobs/eta.ts). */
+	work?: { model: string; units: number; seed_s_per_unit: number | null };
 }
 
 /** What the router needs to know of a backend right now (the BackendDO's `snapshot`). */

@@ -2,9 +2,12 @@ import { type PickResult, pickBackend } from "../backends/routing";
 import { configOf } from "../config";
 import { getReadyUpload, getUpload } from "../db/uploads";
 import { ApiError } from "../errors";
+import { secondsPerUnit, workUnits } from "../jobs/eta";
 import type { JobRecord, JobSpec, UploadRef } from "../jobs/record";
 import { newId, nowIso } from "../lib/ids";
 import { findModel, listModels } from "../models/catalog";
+import type { ModelManifest } from "../models/manifest";
+import { parseResolution } from "../models/params";
 import type { CreateJobBody } from "../schemas/jobs";
 import { ingestUrlInput } from "../storage/url-input";
 import { checkWebhookUrl, refusalMessage } from "../webhooks/url";
@@ -100,6 +103,24 @@ function checkTimeLimits(body: CreateJobBody, deadlineS: number, createdAtMs: nu
 	}
 }
 
+/**
+ * The job's work (frames × megapixels) from its parameters or the model's defaults, and the model's throughput
+ * figure for it: what the ETA of src/jobs/eta.ts scales by.
+ */
+function jobWork(model: ModelManifest, params: Record<string, unknown>): NonNullable<JobSpec["work"]> {
+	const numberOf = (name: string): number | undefined => {
+		const given = params[name];
+		if (typeof given === "number") return given;
+		const d = model.parameters[name]?.default;
+		return typeof d === "number" ? d : undefined;
+	};
+	const res = params.resolution ?? model.parameters.resolution?.default;
+	const size = typeof res === "string" ? parseResolution(res) : null;
+	const frames = (numberOf("duration_s") ?? 5) * (numberOf("fps") ?? 16);
+	const units = workUnits(frames, size?.width ?? 640, size?.height ?? 640);
+	return { units, seed_s_per_unit: model.throughput ? secondsPerUnit(model.throughput) : null };
+}
+
 /** The job's id and creation time, chosen before anything else (the concurrency reservation writes them first). */
 export interface JobIdentity {
 	id: string;
@@ -155,6 +176,7 @@ export async function createJob(
 		...(body.priority ? { priority: body.priority } : {}),
 		...(body.start_by ? { start_by: new Date(body.start_by).toISOString() } : {}),
 		...(body.max_runtime_s !== undefined ? { max_runtime_s: body.max_runtime_s } : {}),
+		work: jobWork(model, params),
 	};
 	return env.JOBS.getByName(id).create(spec);
 }

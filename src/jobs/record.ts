@@ -1,5 +1,6 @@
 import type { BackendKind } from "../schemas/backends";
 import type { DeliveryStatus, JobPriority, Model } from "../schemas/jobs";
+import type { Estimate, Eta } from "./eta";
 import type { JobQueue } from "./queue";
 import { isTerminal, type JobCost, type JobState } from "./state";
 
@@ -44,6 +45,8 @@ export interface JobSpec {
 	start_by?: string;
 	/** Its run is canceled this long after it started (`max_runtime_exceeded`). */
 	max_runtime_s?: number;
+	/** Its work in frames × megapixels, and the model's manifest figure for it (src/jobs/eta.ts); for the ETA. */
+	work?: { units: number; seed_s_per_unit: number | null };
 }
 
 /** Webhook events a job gets when it names none (the contract's default). */
@@ -98,6 +101,8 @@ export interface JobSnapshot {
 	priority?: JobPriority;
 	start_by?: string;
 	max_runtime_s?: number;
+	/** When the job should start and finish (not terminal only). */
+	eta?: Eta;
 	webhook?: JobWebhookView;
 }
 
@@ -113,6 +118,10 @@ export interface JobRecord extends JobState {
 	deliveries?: WebhookDeliveryView[];
 	/** Why the job waits and its place (while `queued`); null or absent otherwise. */
 	queue?: JobQueue | null;
+	/** What its backend measured about jobs like it, as of its last admission check. */
+	estimate?: Estimate | null;
+	/** When it should start and finish, as of its last step; null once terminal. */
+	eta?: Eta | null;
 	/** Where the latest submission writes its video (`jobVideoKey`); absent or null: the per-job key of old jobs. */
 	output_key?: string | null;
 }
@@ -134,6 +143,7 @@ export function snapshotOf(record: JobRecord): JobSnapshot {
 		cost: costView(record),
 		updated_at: record.updated_at,
 		...(record.status === "queued" && record.queue ? { queue: record.queue } : {}),
+		...(record.eta && !isTerminal(record.status) ? { eta: record.eta } : {}),
 		...(record.spec.priority ? { priority: record.spec.priority } : {}),
 		...(record.spec.start_by ? { start_by: record.spec.start_by } : {}),
 		...(record.spec.max_runtime_s !== undefined ? { max_runtime_s: record.spec.max_runtime_s } : {}),

@@ -44,6 +44,9 @@ export const QUEUE_REASONS = [
 ] as const;
 export type QueueReason = (typeof QUEUE_REASONS)[number];
 
+/** Where an ETA comes from (`eta.basis`). */
+export const ETA_BASES = ["measured", "manifest", "default", "progress"] as const;
+
 /** A job's priority within its own account's share of a backend (never across accounts). */
 export const JOB_PRIORITIES = ["low", "normal", "high"] as const;
 export type JobPriority = (typeof JOB_PRIORITIES)[number];
@@ -194,6 +197,23 @@ export const JobSchema = z
 				description:
 					"GPU time spent so far over all the job's submissions, abandoned runs included. Present once known: " +
 					"when a run reports its execution time, and on every terminal job that was never submitted (zero).",
+			}),
+		eta: z
+			.object({
+				start_at: z.string(),
+				finish_at: z.string(),
+				basis: z.enum(ETA_BASES).openapi({
+					description:
+						"`measured`: fit from the model's completed runs at its backend (`samples` of them); `manifest`: the " +
+						"model's throughput figure; `default`: no figure yet; `progress`: a running job's own progress.",
+				}),
+				samples: z.number().int().min(0),
+			})
+			.optional()
+			.openapi({
+				description:
+					"When the job should start and finish, from measured run times, the jobs ahead of it and the backend's " +
+					"queue delay; refined from progress while it runs. Absent once the job ended. See docs/api.md.",
 			}),
 		priority: z.enum(JOB_PRIORITIES).optional(),
 		start_by: z.string().optional(),

@@ -98,6 +98,11 @@ describe("queue", () => {
 		expect(bob.queue).toMatchObject({ reason: "waiting_for_capacity", position: 1, ahead: 1 });
 		expect(alice.queue).toMatchObject({ reason: "waiting_for_capacity", position: 2, ahead: 2 });
 		expect(Date.parse(alice.queue?.since ?? "")).toBeGreaterThanOrEqual(Date.parse(alice.created_at));
+		// No run measured here yet and no throughput figure for preview: the default, alice's start after bob's.
+		expect(bob.eta).toMatchObject({ basis: "default", samples: 0 });
+		expect(Date.parse(alice.eta?.start_at ?? "")).toBeGreaterThan(Date.parse(bob.eta?.start_at ?? ""));
+		const span = (v: JobView) => Date.parse(v.eta?.finish_at ?? "") - Date.parse(v.eta?.start_at ?? "");
+		expect(span(alice)).toBe(span(bob));
 		// The listing carries it too.
 		const listed = (await (await call("/v1/jobs?status=queued", { headers: accounts["q-alice"]?.auth })).json()) as {
 			data: JobView[];
@@ -105,7 +110,10 @@ describe("queue", () => {
 		expect(listed.data.find((j) => j.id === aliceSecond)?.queue?.reason).toBe("waiting_for_capacity");
 
 		// The first job ends; the backend hands its slot to bob, and alice's job moves up to the head of the queue.
+		const running = await stepUntil(first, (j) => j.status === "running" && j.progress.percent > 0);
+		expect((await view("q-alice", first)).eta?.start_at).toBe(running.started_at);
 		expect((await podToEnd(first)).status).toBe("succeeded");
+		expect((await view("q-alice", first)).eta).toBeUndefined();
 		expect((await view("q-alice", first)).queue).toBeUndefined();
 		await runDurableObjectAlarm(env.BACKENDS.getByName("q-one"));
 		await stepUntil(bobFirst, (j) => j.remote_id !== null, 3);
@@ -113,6 +121,9 @@ describe("queue", () => {
 		const moved = await view("q-alice", aliceSecond);
 		expect(moved.queue).toMatchObject({ reason: "waiting_for_capacity", position: 1, ahead: 1 });
 		expect(moved.queue?.since).toBe(alice.queue?.since);
+		// The first job's run (5.4 s at the emulator) is now measured: the same work is expected to take as long.
+		expect(moved.eta).toMatchObject({ basis: "measured", samples: 1 });
+		expect(span(moved)).toBe(5_400);
 		// The event stream told each change of place as it happened.
 		// Alice's job was first alone in the queue, then behind bob's (a fairer claim), then first again.
 		const places = (j: JobView[]) =>

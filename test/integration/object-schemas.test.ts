@@ -42,7 +42,7 @@ describe("the backend object's schema", () => {
 			version: version(state.storage.sql),
 		}));
 		expect(stored).toEqual({
-			tables: ["meta", "served", "slot", "waiting"],
+			tables: ["meta", "runs", "served", "slot", "waiting"],
 			version: String(BACKEND_SCHEMA.version),
 		});
 	});
