@@ -69,16 +69,16 @@ export class BackendDO extends DurableObject<Env> {
 		if (this.#sql.meta(BACKEND_META.max) !== String(maxConcurrency))
 			this.#sql.setMeta(BACKEND_META.max, String(maxConcurrency));
 		const now = Date.now();
-		const estimated = (ahead: number) =>
-			req.work ? { estimate: this.#estimate(req.work, ahead, maxConcurrency) } : {};
+		const estimated = (queuedAhead: number | null) =>
+			req.work ? { estimate: this.#estimate(req.work, queuedAhead, maxConcurrency, now) } : {};
 		// The breaker applies to holders too: a job retrying its submission must not hammer a failing backend.
 		const decision = admit(this.#breaker(), now);
 		if (!decision.allow) {
-			return { granted: false, reason: "circuit_open", retry_at: decision.retryAtMs, ...estimated(0) };
+			return { granted: false, reason: "circuit_open", retry_at: decision.retryAtMs, ...estimated(null) };
 		}
 		if (this.#holds(jobId)) {
 			if (decision.probe) this.#saveBreaker(decision.breaker);
-			return { granted: true, probe: decision.probe, ...estimated(0) };
+			return { granted: true, probe: decision.probe, ...estimated(null) };
 		}
 		this.#sql.run(
 			"INSERT OR IGNORE INTO waiting (job_id, account_id, at, priority) VALUES (?, ?, ?, ?)",
@@ -91,12 +91,12 @@ export class BackendDO extends DurableObject<Env> {
 		this.#grant(maxConcurrency, now, jobId);
 		if (this.#holds(jobId)) {
 			if (decision.probe) this.#saveBreaker(decision.breaker);
-			return { granted: true, probe: decision.probe, ...estimated(0) };
+			return { granted: true, probe: decision.probe, ...estimated(null) };
 		}
 		await this.#armReconcile();
 		const position = this.#position(jobId);
 		const ahead = this.#count("slot") + Math.max(0, position - 1);
-		return { granted: false, reason: "full", position, ahead, ...estimated(ahead) };
+		return { granted: false, reason: "full", position, ahead, ...estimated(position - 1) };
 	}
 
 	/** Records a completed run, for the estimates; only the newest `RUNS_KEPT` are kept. */
@@ -114,9 +114,15 @@ export class BackendDO extends DurableObject<Env> {
 
 	/**
 	 * A job's estimate from the recorded runs: its execution from its model's runs here (or the manifest figure),
-	 * its wait from the `ahead` jobs and the backend's recent run times, and the backend's queue delay.
+	 * its wait (when it is queued, `queuedAhead` jobs before it) from how long the holders have held their slots
+	 * and the backend's recent run times, and the backend's queue delay.
 	 */
-	#estimate(work: NonNullable<AcquireRequest["work"]>, ahead: number, slots: number): Estimate {
+	#estimate(
+		work: NonNullable<AcquireRequest["work"]>,
+		queuedAhead: number | null,
+		slots: number,
+		now: number,
+	): Estimate {
 		const runs = this.#sql.all<RunSample & SqlRow>(
 			"SELECT model, units, exec_ms, delay_ms FROM runs WHERE model = ? ORDER BY seq DESC LIMIT ?",
 			work.model,
@@ -128,8 +134,12 @@ export class BackendDO extends DurableObject<Env> {
 			DRAIN_WINDOW,
 		);
 		// Others' jobs ahead run other models: the backend's recent runs say how fast it drains, whatever they were.
-		const runMs = recent.length > 0 ? recent.reduce((a, r) => a + r.exec_ms, 0) / recent.length : execution.exec_ms;
-		return { ...execution, wait_ms: queueWaitMs(ahead, slots, runMs), delay_ms: meanDelayMs(recent) };
+		const delayMs = meanDelayMs(recent);
+		const held = recent.map((r) => r.exec_ms + (r.delay_ms ?? 0));
+		const runMs = held.length > 0 ? held.reduce((a, b) => a + b, 0) / held.length : execution.exec_ms + delayMs;
+		if (queuedAhead === null) return { ...execution, wait_ms: 0, delay_ms: delayMs };
+		const heldFor = this.#sql.all<{ at: number }>("SELECT at FROM slot").map((s) => Math.max(0, now - s.at));
+		return { ...execution, wait_ms: queueWaitMs(heldFor, queuedAhead, slots, runMs), delay_ms: delayMs };
 	}
 
 	/** Gives up `jobId`'s slot or place in the queue (it moved to another backend, or ended). */

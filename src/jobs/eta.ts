@@ -93,15 +93,25 @@ export function estimateExecution(
 	return { exec_ms: Math.round(perUnit * units), basis: "measured", samples: n };
 }
 
+/** A holder past the mean hold time is expected to need this share of it still (it is late, not done). */
+const OVERRUN_SHARE = 0.1;
+
 /**
- * How long until `ahead` jobs (slot holders plus those queued first) leave room on `slots` slots, when a run takes
- * `runMs` on average: the holders are on average half way through, and each further slot frees once per run.
+ * How long until a slot frees for a job with `queuedAhead` jobs before it in the queue, on `slots` slots held for
+ * `heldForMs` (how long each holder has held its slot so far), when a job holds a slot `runMs` on average (its
+ * queue delay at the backend and its run): each holder frees its slot after what is left of its mean hold, each
+ * job ahead then takes the first free slot for a mean hold, and the job gets the next one.
  */
-export function queueWaitMs(ahead: number, slots: number, runMs: number): number {
-	const m = Math.max(1, slots);
-	const beyond = ahead - m + 1;
-	if (beyond <= 0) return 0;
-	return Math.round(runMs / 2 + ((beyond - 1) / m) * runMs);
+export function queueWaitMs(heldForMs: readonly number[], queuedAhead: number, slots: number, runMs: number): number {
+	const free = heldForMs.map((held) => Math.max(runMs - held, runMs * OVERRUN_SHARE));
+	while (free.length < Math.max(1, slots)) free.push(0);
+	free.sort((a, b) => a - b);
+	for (let i = 0; i < queuedAhead; i++) {
+		const next = (free.shift() ?? 0) + runMs;
+		const at = free.findIndex((f) => f > next);
+		free.splice(at === -1 ? free.length : at, 0, next);
+	}
+	return Math.round(free[0] ?? 0);
 }
 
 /** The backend's recorded queue delay: the mean of its recent runs that reported one. */
@@ -144,7 +154,8 @@ export function etaOf(job: EtaJob, estimate: Estimate, nowMs: number): Eta {
 	let start = nowMs;
 	switch (job.queue?.reason) {
 		case "waiting_for_capacity":
-			start = nowMs + estimate.wait_ms;
+			// Once granted a slot, it still waits the backend's queue delay.
+			start = nowMs + estimate.wait_ms + estimate.delay_ms;
 			break;
 		case "backend_queued":
 			// Counted from when the backend took it, so polls do not push the start back.

@@ -40,10 +40,13 @@ describe("execution estimate", () => {
 });
 
 describe("queue wait", () => {
-	it("is zero while a slot is free, then grows by a run per slot's worth of jobs ahead", () => {
-		expect(queueWaitMs(1, 2, 10_000)).toBe(0);
-		expect(queueWaitMs(2, 2, 10_000)).toBe(5_000);
-		expect(queueWaitMs(4, 2, 10_000)).toBe(15_000);
+	it("is zero while a slot is free, else what is left of the first holder's run, plus the jobs queued first", () => {
+		expect(queueWaitMs([4_000], 0, 2, 10_000)).toBe(0);
+		expect(queueWaitMs([4_000, 7_000], 0, 2, 10_000)).toBe(3_000);
+		// Two queued first take the slots freeing at 3 s and 6 s; this job gets the one the first frees again.
+		expect(queueWaitMs([4_000, 7_000], 2, 2, 10_000)).toBe(13_000);
+		// A holder past the mean is expected to finish soon, not already.
+		expect(queueWaitMs([30_000], 0, 1, 10_000)).toBe(1_000);
 	});
 });
 
@@ -64,8 +67,8 @@ describe("eta", () => {
 			now,
 		);
 		expect(waiting).toEqual({
-			start_at: at(now + 30_000),
-			finish_at: at(now + 130_000),
+			start_at: at(now + 34_000),
+			finish_at: at(now + 134_000),
 			basis: "measured",
 			samples: 7,
 		});
