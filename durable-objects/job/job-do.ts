@@ -5,7 +5,7 @@ import type { GpuBackend } from "../../src/backends/types";
 import type { BackendRow } from "../../src/db/backends";
 import { upsertJobIndex } from "../../src/db/jobs";
 import { deadlineAt, nextAlarmAt } from "../../src/jobs/backoff";
-import { etaOf } from "../../src/jobs/eta";
+import { etaOf, initialEstimate } from "../../src/jobs/eta";
 import { queueAfter } from "../../src/jobs/queue";
 import { type JobRecord, type JobSpec, snapshotOf } from "../../src/jobs/record";
 import { limitReached, wakeLimit } from "../../src/jobs/run-limits";
@@ -83,7 +83,10 @@ export class JobDO extends DurableObject<Env> {
 			deadline_at: deadlineAt(Date.parse(spec.created_at), spec.deadline_s),
 			index_synced: false,
 			queue: queueAfter(null, { reason: "submitting" }, Date.parse(spec.created_at)),
+			estimate: spec.work ? initialEstimate(spec.work) : null,
 		};
+		// A client reading the job at once already learns when it should finish; its first step refines it.
+		if (job.estimate) job.eta = etaOf(job, job.estimate, now);
 		await this.#arming(async () => this.#store.insert(job));
 		// The job is accepted once stored and armed; if D1 hiccups here, the first alarm step indexes it.
 		try {

@@ -114,6 +114,11 @@ export function queueWaitMs(heldForMs: readonly number[], queuedAhead: number, s
 	return Math.round(free[0] ?? 0);
 }
 
+/** A new job's estimate before its backend has said anything: the manifest's figure (or the default), no wait. */
+export function initialEstimate(work: { units: number; seed_s_per_unit: number | null }): Estimate {
+	return { ...estimateExecution([], work.units, work.seed_s_per_unit), wait_ms: 0, delay_ms: 0 };
+}
+
 /** The backend's recorded queue delay: the mean of its recent runs that reported one. */
 export function meanDelayMs(runs: readonly RunSample[]): number {
 	const delays = runs.flatMap((r) => (r.delay_ms === null ? [] : [r.delay_ms]));

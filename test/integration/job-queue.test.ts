@@ -83,7 +83,10 @@ describe("queue", () => {
 		expect((await putPodBackend("q-one", { models: ["preview"], max_concurrency: 1 })).status).toBe(200);
 		created.push("q-one");
 		const first = await startJob("q-alice", "q-one");
-		expect((await view("q-alice", first)).queue).toMatchObject({ reason: "submitting", position: 0 });
+		const fresh = await view("q-alice", first);
+		expect(fresh.queue).toMatchObject({ reason: "submitting", position: 0 });
+		// Known from creation: the model's default, before the backend has measured anything.
+		expect(fresh.eta).toMatchObject({ basis: "default", samples: 0 });
 		await stepUntil(first, (j) => j.remote_id !== null);
 		const holder = await view("q-alice", first);
 		expect(holder.status === "running" || holder.queue?.reason === "backend_queued").toBe(true);
