@@ -6,6 +6,7 @@ import type { BackendRow } from "../../src/db/backends";
 import { upsertJobIndex } from "../../src/db/jobs";
 import { deadlineAt, nextAlarmAt } from "../../src/jobs/backoff";
 import { etaOf, initialEstimate } from "../../src/jobs/eta";
+import { type JobLogEntry, mergeLog, serviceEntry } from "../../src/jobs/logs";
 import { queueAfter } from "../../src/jobs/queue";
 import { type JobRecord, type JobSpec, snapshotOf } from "../../src/jobs/record";
 import { limitReached, wakeLimit } from "../../src/jobs/run-limits";
@@ -25,6 +26,7 @@ import {
 	timedOut,
 	waiting,
 } from "./decide";
+import { WorkerLogs } from "./logs";
 import { JobNotifier } from "./notifier";
 import { JobOutput } from "./output";
 import { openJobSql } from "./schema";
@@ -56,6 +58,7 @@ export class JobDO extends DurableObject<Env> {
 	/** Events (SSE) and webhooks of the job's changes; the store calls it at each save. */
 	readonly #notifier: JobNotifier;
 	readonly #output: JobOutput;
+	readonly #workerLogs: WorkerLogs;
 	#log: Logger;
 	/** Alarm steps run one at a time: a manual run (tests) and a timer-fired one must not interleave. */
 	#chain: Promise<void> = Promise.resolve();
@@ -67,6 +70,16 @@ export class JobDO extends DurableObject<Env> {
 		this.#store = new JobStore(sql, this.#notifier);
 		this.#log = createLogger({ component: "job_do" });
 		this.#output = new JobOutput(env, this.#store, () => this.#log);
+		this.#workerLogs = new WorkerLogs(sql);
+	}
+
+	/**
+	 * The job's log: its steps (the history) and the GPU worker's lines about it, oldest first, cleaned of URLs'
+	 * query strings and secrets (src/jobs/logs.ts). Null when this object holds no job.
+	 */
+	async logs(): Promise<JobLogEntry[] | null> {
+		if (!this.#store.load()) return null;
+		return mergeLog(this.#store.history().map(serviceEntry), this.#workerLogs.list());
 	}
 
 	/** Creates the job, due to be submitted at once. Creating an existing job returns it unchanged. */
@@ -258,6 +271,7 @@ export class JobDO extends DurableObject<Env> {
 
 	async #poll(job: StoredJob, backend: GpuBackend, remoteId: string): Promise<void> {
 		const result = await backend.forJob(jobContext(job)).poll(remoteId);
+		if (result.ok && result.logs) this.#workerLogs.append(result.logs);
 		await this.#carryOut(afterPoll(job, result, this.#context()));
 	}
 

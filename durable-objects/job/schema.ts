@@ -31,9 +31,10 @@ export const JOB_META = {
  *   or once it ended, and for jobs stored before v5 until their next step.
  * - v6 `job.estimate`: what the backend's measurements said about the job at its last admission check, and
  *   `job.eta`: when it should start and finish as of its last step (src/jobs/eta.ts, JSON); null once terminal.
+ * - v7 `worker_logs`: the GPU worker's lines about the job, cleaned, each stored once (logs.ts).
  */
 export const JOB_SCHEMA: ObjectSchema = {
-	version: 6,
+	version: 7,
 	migrations: {
 		1: [
 			`CREATE TABLE IF NOT EXISTS job (
@@ -87,6 +88,10 @@ export const JOB_SCHEMA: ObjectSchema = {
 		4: ["ALTER TABLE job ADD COLUMN output_key TEXT"],
 		5: ["ALTER TABLE job ADD COLUMN queue TEXT"],
 		6: ["ALTER TABLE job ADD COLUMN estimate TEXT", "ALTER TABLE job ADD COLUMN eta TEXT"],
+		7: [
+			`CREATE TABLE IF NOT EXISTS worker_logs (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+				entry TEXT NOT NULL UNIQUE)`,
+		],
 	},
 };
 

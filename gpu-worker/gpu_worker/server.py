@@ -23,7 +23,7 @@ from aiohttp import web
 
 from .config import SETTINGS, Settings
 from .errors import error_body, error_text, is_error
-from .log import log_event, strip_query
+from .log import forget_job_lines, job_lines, log_event, strip_query
 from .runner import run_job
 
 RunFn = Callable[..., Awaitable[dict]]  # run_job's signature
@@ -65,6 +65,9 @@ class Job:
             body["error"] = error_text(self.error)  # RunPod's form: a string
         if self.history:
             body["history"] = self.history
+        lines = job_lines(self.id)
+        if lines:
+            body["logs"] = lines
         return body
 
     def take_stream(self) -> dict:
@@ -217,6 +220,7 @@ class JobQueue:
         now = time.monotonic()
         for job_id in [j.id for j in self.jobs.values() if j.finished is not None and now - j.finished > ttl]:
             del self.jobs[job_id]
+            forget_job_lines(job_id)
 
     async def _sweeper(self) -> None:
         while True:

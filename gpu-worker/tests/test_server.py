@@ -183,3 +183,15 @@ async def test_policy_execution_timeout_shortens_the_job_timeout(make_client, fa
     result = await (await client.post("/runsync", json={"input": {}, "policy": {"executionTimeout": 10**9}},
                                       headers=AUTH)).json()
     assert result["output"]["video"]["timeout"] == 60
+
+
+async def test_status_carries_the_jobs_own_log_lines(make_client, file_host):
+    client = await make_client()
+    job = await (await client.post("/run", json={"input": job_input(file_host)}, headers=AUTH)).json()
+    body = await wait_status(client, job["id"], ("COMPLETED", "FAILED"))
+    lines = [json.loads(line) for line in body["logs"]]
+    events = [line["event"] for line in lines]
+    assert "job_started" in events and "job_completed" in events, events
+    assert all(line["job_id"] == job["id"] for line in lines)
+    # No signed URL's query string (its signature) leaves the worker in a line.
+    assert "?" not in json.dumps(body["logs"])

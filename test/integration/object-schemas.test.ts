@@ -27,7 +27,7 @@ describe("the job object's schema", () => {
 			version: version(state.storage.sql),
 		}));
 		expect(stored).toEqual({
-			tables: ["events", "history", "job", "meta", "webhook_deliveries"],
+			tables: ["events", "history", "job", "meta", "webhook_deliveries", "worker_logs"],
 			version: String(JOB_SCHEMA.version),
 		});
 	});
