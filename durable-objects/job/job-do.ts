@@ -271,7 +271,9 @@ export class JobDO extends DurableObject<Env> {
 
 	async #poll(job: StoredJob, backend: GpuBackend, remoteId: string): Promise<void> {
 		const result = await backend.forJob(jobContext(job)).poll(remoteId);
-		if (result.ok && result.logs) this.#workerLogs.append(result.logs);
+		if (result.ok && result.logs) {
+			this.#notifier.logged(job, this.#workerLogs.append(result.logs), iso(Date.now()));
+		}
 		await this.#carryOut(afterPoll(job, result, this.#context()));
 	}
 

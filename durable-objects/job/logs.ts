@@ -13,17 +13,17 @@ export class WorkerLogs {
 		this.#sql = sql;
 	}
 
-	/** Stores the lines not stored yet; returns how many were new. */
-	append(lines: readonly string[]): number {
-		let added = 0;
+	/** Stores the lines not stored yet; returns those (the new entries, oldest first). */
+	append(lines: readonly string[]): JobLogEntry[] {
+		const added: JobLogEntry[] = [];
 		for (const line of lines) {
 			const entry = workerEntry(line);
 			if (!entry) continue;
 			const before = this.#count();
 			this.#sql.run("INSERT OR IGNORE INTO worker_logs (at, entry) VALUES (?, ?)", entry.at, JSON.stringify(entry));
-			if (this.#count() > before) added++;
+			if (this.#count() > before) added.push(entry);
 		}
-		if (added > 0) {
+		if (added.length > 0) {
 			this.#sql.run("DELETE FROM worker_logs WHERE seq <= (SELECT MAX(seq) FROM worker_logs) - ?", WORKER_LINES_KEPT);
 		}
 		return added;

@@ -1,3 +1,4 @@
+import type { JobLogEntry } from "../../src/jobs/logs";
 import { queueChanged } from "../../src/jobs/queue";
 import { DEFAULT_WEBHOOK_EVENTS, type JobRecord, snapshotOf, type WebhookDeliveryView } from "../../src/jobs/record";
 import { isTerminal } from "../../src/jobs/state";
@@ -46,6 +47,16 @@ export class JobNotifier implements JobStoreHooks {
 		const event = this.#log.append(type ?? "progress", next.updated_at, JSON.stringify(view));
 		this.#hub.publish(event, type === "status" && isTerminal(next.status));
 		if (type !== null) this.#enqueueWebhook(next, type, view);
+	}
+
+	/**
+	 * New log lines of the GPU worker: a `log` event carrying the job, with the lines in its `log` field (so a client
+	 * that reads every event as the job still can). Never a webhook.
+	 */
+	logged(job: StoredJob, entries: JobLogEntry[], at: string): void {
+		if (entries.length === 0) return;
+		const event = this.#log.append("log", at, JSON.stringify({ ...eventView(job), log: entries }));
+		this.#hub.publish(event, false);
 	}
 
 	/** Store hook: the deliveries shown on the job JSON. */

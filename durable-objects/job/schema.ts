@@ -32,9 +32,11 @@ export const JOB_META = {
  * - v6 `job.estimate`: what the backend's measurements said about the job at its last admission check, and
  *   `job.eta`: when it should start and finish as of its last step (src/jobs/eta.ts, JSON); null once terminal.
  * - v7 `worker_logs`: the GPU worker's lines about the job, cleaned, each stored once (logs.ts).
+ * - v8 `events` rebuilt so its `type` may also be `log` (SQLite cannot change a CHECK in place); the rows and their
+ *   sequence numbers are kept.
  */
 export const JOB_SCHEMA: ObjectSchema = {
-	version: 7,
+	version: 8,
 	migrations: {
 		1: [
 			`CREATE TABLE IF NOT EXISTS job (
@@ -91,6 +93,17 @@ export const JOB_SCHEMA: ObjectSchema = {
 		7: [
 			`CREATE TABLE IF NOT EXISTS worker_logs (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
 				entry TEXT NOT NULL UNIQUE)`,
+		],
+		8: [
+			`CREATE TABLE events_v8 (
+				seq INTEGER PRIMARY KEY AUTOINCREMENT,
+				type TEXT NOT NULL CHECK (type IN ('status', 'progress', 'log')),
+				at TEXT NOT NULL,
+				data TEXT NOT NULL
+			)`,
+			"INSERT INTO events_v8 (seq, type, at, data) SELECT seq, type, at, data FROM events",
+			"DROP TABLE events",
+			"ALTER TABLE events_v8 RENAME TO events",
 		],
 	},
 };

@@ -13,8 +13,11 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export const MODELS = ["preview", "wan2.2-i2v", "wan2.2-s2v"] as const;
 export type Model = (typeof MODELS)[number];
 
-/** The events of a job's event stream (`GET /v1/jobs/{id}/events`). */
-export const JOB_EVENT_TYPES = ["status", "progress"] as const;
+/**
+ * The events of a job's event stream (`GET /v1/jobs/{id}/events`). `log` carries the job too, with the GPU worker's
+ * new log lines in its `log` field.
+ */
+export const JOB_EVENT_TYPES = ["status", "progress", "log"] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 
 /** Where a webhook message stands: queued or retrying, delivered, given up, or switched off by a 410. */

@@ -12,7 +12,7 @@ beforeAll(async () => {
 interface SseEvent {
 	id: string;
 	event: string;
-	data: { status: string; progress: { percent: number; stage?: string } };
+	data: { status: string; progress: { percent: number; stage?: string }; log?: { event: string }[] };
 }
 
 /** Reads a whole SSE response (until the server closes it) and parses its frames; comments are skipped. */
@@ -79,11 +79,15 @@ describe("GET /v1/jobs/{id}/events", () => {
 			["status", "queued", null, 0],
 			// The backend accepted the job: its `queue.reason` went from `submitting` to `backend_queued`.
 			["progress", "queued", null, 0],
+			// The worker's first answer with its run started carries its log lines: a `log` event, once.
+			["log", "queued", null, 0],
 			["status", "running", "downloading", 5],
 			["progress", "running", "sampling", 60],
 			["status", "succeeded", "done", 100],
 		]);
 		expect(seenB).toEqual(seenA);
+		const logged = (seenA ?? []).find((e) => e.event === "log");
+		expect(logged?.data.log?.map((l) => l.event)).toEqual(["job_started", "input_fetched"]);
 		const ids = (seenA ?? []).map((e) => Number(e.id));
 		expect(ids).toEqual([...ids].sort((x, y) => x - y));
 		expect(new Set(ids).size).toBe(ids.length);
@@ -103,8 +107,15 @@ describe("GET /v1/jobs/{id}/events", () => {
 
 		// From the start: the full stored history; from the `running` event: only what came after it.
 		const history = await readAll(await open(id, { "last-event-id": "0" }));
-		expect(history.map((e) => e.data.status)).toEqual(["queued", "queued", "running", "running", "succeeded"]);
-		const runningId = history[2]?.id ?? "";
+		expect(history.map((e) => e.data.status)).toEqual([
+			"queued",
+			"queued",
+			"queued",
+			"running",
+			"running",
+			"succeeded",
+		]);
+		const runningId = history[3]?.id ?? "";
 		const resumed = await readAll(await open(id, { "last-event-id": runningId }));
 		expect(resumed.map((e) => [e.event, e.data.status])).toEqual([
 			["progress", "running"],

@@ -6,7 +6,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BACKEND_SCHEMA, openBackendSql } from "../../durable-objects/backend-schema";
-import { JOB_SCHEMA } from "../../durable-objects/job/schema";
+import { JOB_SCHEMA, openJobSql } from "../../durable-objects/job/schema";
 
 const tables = (sql: SqlStorage) =>
 	sql
@@ -29,6 +29,34 @@ describe("the job object's schema", () => {
 		expect(stored).toEqual({
 			tables: ["events", "history", "job", "meta", "webhook_deliveries", "worker_logs"],
 			version: String(JOB_SCHEMA.version),
+		});
+	});
+});
+
+describe("the job object's event log", () => {
+	it("takes `log` events once upgraded, keeping the events and the numbering it had", async () => {
+		const stub = env.JOBS.getByName(`job_schema${crypto.randomUUID().slice(0, 8)}`);
+		const after = await runInDurableObject(stub, (_instance, state) => {
+			const sql = state.storage.sql;
+			// The log as v7 stored it: `status` and `progress` only, numbering past a pruned start.
+			sql.exec("DROP TABLE events");
+			sql.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+				type TEXT NOT NULL CHECK (type IN ('status', 'progress')), at TEXT NOT NULL, data TEXT NOT NULL)`);
+			sql.exec("INSERT INTO events (seq, type, at, data) VALUES (41, 'status', '2026-01-01T00:00:00Z', '{}')");
+			expect(() => sql.exec("INSERT INTO events (type, at, data) VALUES ('log', 'x', '{}')")).toThrow();
+			sql.exec("UPDATE meta SET value = '7' WHERE key = 'schema_version'");
+			const upgraded = openJobSql(sql);
+			const { seq } = upgraded.one<{ seq: number }>(
+				"INSERT INTO events (type, at, data) VALUES ('log', 'x', '{}') RETURNING seq",
+			);
+			return { seq, rows: upgraded.all<{ seq: number; type: string }>("SELECT seq, type FROM events ORDER BY seq") };
+		});
+		expect(after).toEqual({
+			seq: 42,
+			rows: [
+				{ seq: 41, type: "status" },
+				{ seq: 42, type: "log" },
+			],
 		});
 	});
 });
