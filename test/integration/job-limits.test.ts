@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { policyFor } from "../../src/backends/runpod";
 import type { JobView } from "../../src/schemas/jobs";
-import { prompt, putPodBackend } from "../emulators/pod/harness";
+import { emulator, prompt, putPodBackend } from "../emulators/pod/harness";
 import { putRunpodBackend, rpJob } from "../emulators/runpod/harness";
 import { ADMIN, call, newAccount, PNG, upload } from "../helpers/api";
 import { record, stepUntil, stub } from "../helpers/job-object";
@@ -156,6 +156,15 @@ describe("max_runtime_s", () => {
 		expect(ended.error?.code).toBe("max_runtime_exceeded");
 		expect((await rpJob(running.remote_id ?? "")).status).toBe("CANCELLED");
 		expect((await record(job.id)).status).toBe("failed");
+	});
+
+	it("reaches our GPU worker in pod mode as its policy.executionTimeout", async () => {
+		await podBackend("lim-pod");
+		const job = await start("lim-bob", { backend: "lim-pod", max_runtime_s: 45 });
+		const submitted = await stepUntil(job.id, (j) => j.remote_id !== null);
+		const remote = (await (await emulator(`/_control/jobs/${submitted.remote_id}`)).json()) as { policy?: unknown };
+		expect(remote.policy).toEqual({ executionTimeout: 45_000 });
+		await call(`/v1/jobs/${job.id}/cancel`, { method: "POST", headers: auth("lim-bob") });
 	});
 
 	it("tightens the backend's policy, never loosens it, and stays within RunPod's bounds", () => {

@@ -71,6 +71,8 @@ interface EmuJob {
 	prompt: string;
 	status: EmuStatus;
 	stage: "queued" | "downloading" | "sampling" | "done";
+	/** The `policy` of its `/run` request, as sent (the GPU worker honours its `executionTimeout`). */
+	policy?: unknown;
 	/** When its run began, for its log lines (epoch seconds); unset while queued. */
 	loggedAt?: number;
 	/** Steps taken: one per `/status` call, or per tick in clock mode. */
@@ -369,6 +371,7 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 				busy: false,
 				transfers: "pending",
 				video: videoFor(id, prompt),
+				policy: json().policy,
 			});
 			return send(res, 200, { id, status: "IN_QUEUE" });
 		}
@@ -411,6 +414,7 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 					status: job.status,
 					stage: job.stage,
 					input: job.input,
+					policy: job.policy,
 					awaiting_transfers: job.status === "IN_PROGRESS" && job.transfers === "pending",
 					upload_plan: uploadPlan(job),
 				});
