@@ -59,12 +59,14 @@ export function applyEvent(
 	return { ok: true, job: next };
 }
 
-/** The GPU time of a run and what it cost at the job's backend price. */
-export function costOf(job: StoredJob, executionMs: number | undefined): JobCost | null {
+/** The GPU time of a run and what it cost at the job's backend price, with the backend's delay before it. */
+export function costOf(job: StoredJob, executionMs: number | undefined, delayMs?: number): JobCost | null {
 	if (executionMs === undefined) return null;
 	const gpu_seconds = Math.round(executionMs) / 1000;
 	const usd = Math.round(gpu_seconds * job.spec.backend.price_per_second_usd * 1e6) / 1e6;
-	return { gpu_seconds, usd };
+	return delayMs === undefined
+		? { gpu_seconds, usd }
+		: { gpu_seconds, usd, backend_delay_s: Math.round(delayMs) / 1000 };
 }
 
 /** The job with its queue state set from `update` (only a job still `queued` keeps one, see the store). */
@@ -183,7 +185,7 @@ export function afterPoll(job: StoredJob, result: BackendResult<PollStatus>, ctx
 			return { type: "verify", job: live, status: result };
 		case "failed": {
 			const error = result.error ?? { code: "inference_failed", message: "The GPU job failed." };
-			const cost = costOf(live, result.executionMs);
+			const cost = costOf(live, result.executionMs, result.delayMs);
 			if (TRANSFER_FAILURES.includes(error.code) && live.attempts < MAX_ATTEMPTS) {
 				return retryTransfer(live, error, cost, ctx);
 			}
@@ -231,7 +233,7 @@ export function afterVerification(
 	verdict: Verdict,
 	ctx: DecisionContext,
 ): Decision {
-	const cost = costOf(job, status.executionMs);
+	const cost = costOf(job, status.executionMs, status.delayMs);
 	if (!verdict.ok) return failed(job, { code: "output_verification_failed", message: verdict.message }, ctx, cost);
 	const { parts: _parts, ...reported } = status.output ?? ({} as VideoOutput);
 	const output = { video: { ...reported, content_type: "video/mp4", sha256: verdict.sha256 } };

@@ -189,6 +189,14 @@ export const JobSchema = z
 					.openapi({ description: "The price of the backend (or rented machine) of the job's last submission." }),
 				backend: z.string().optional(),
 				backend_kind: z.string().optional(),
+				backend_delay_s: z
+					.number()
+					.optional()
+					.openapi({
+						description:
+							"How long the backend held the runs before they started, as it reports it (RunPod's `delayTime`: " +
+							"its queue and any worker's cold start), summed over the billed runs.",
+					}),
 				submissions: z
 					.number()
 					.int()

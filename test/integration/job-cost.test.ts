@@ -30,6 +30,8 @@ describe("cost", () => {
 			backend: "pod-cost",
 			backend_kind: "pod",
 			submissions: 1,
+			// The pod emulator reports a delayTime of 120 ms.
+			backend_delay_s: 0.12,
 		};
 		expect(payload.data.cost).toEqual(expected);
 		const stream = await call(`/v1/jobs/${id}/events`, { headers: auth });
