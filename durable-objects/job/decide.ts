@@ -60,13 +60,19 @@ export function applyEvent(
 }
 
 /** The GPU time of a run and what it cost at the job's backend price, with the backend's delay before it. */
-export function costOf(job: StoredJob, executionMs: number | undefined, delayMs?: number): JobCost | null {
+export function costOf(
+	job: StoredJob,
+	executionMs: number | undefined,
+	delayMs?: number,
+	gpu?: string,
+): JobCost | null {
 	if (executionMs === undefined) return null;
 	const gpu_seconds = Math.round(executionMs) / 1000;
 	const usd = Math.round(gpu_seconds * job.spec.backend.price_per_second_usd * 1e6) / 1e6;
-	return delayMs === undefined
-		? { gpu_seconds, usd }
-		: { gpu_seconds, usd, backend_delay_s: Math.round(delayMs) / 1000 };
+	const cost: JobCost = { gpu_seconds, usd };
+	if (delayMs !== undefined) cost.backend_delay_s = Math.round(delayMs) / 1000;
+	if (gpu !== undefined) cost.gpu_type = gpu;
+	return cost;
 }
 
 /** The job with its queue state set from `update` (only a job still `queued` keeps one, see the store). */
@@ -233,7 +239,7 @@ export function afterVerification(
 	verdict: Verdict,
 	ctx: DecisionContext,
 ): Decision {
-	const cost = costOf(job, status.executionMs, status.delayMs);
+	const cost = costOf(job, status.executionMs, status.delayMs, status.gpu);
 	if (!verdict.ok) return failed(job, { code: "output_verification_failed", message: verdict.message }, ctx, cost);
 	const { parts: _parts, ...reported } = status.output ?? ({} as VideoOutput);
 	const output = { video: { ...reported, content_type: "video/mp4", sha256: verdict.sha256 } };

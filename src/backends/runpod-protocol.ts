@@ -187,7 +187,8 @@ export function parseStatus(body: unknown): BackendResult<PollStatus> {
 					...timing,
 				};
 			}
-			return { ok: true, state: "completed", output: video, ...timing };
+			const gpu = isObject(body.output) && typeof body.output.gpu === "string" ? body.output.gpu.slice(0, 100) : "";
+			return { ok: true, state: "completed", output: video, ...timing, ...(gpu ? { gpu } : {}) };
 		}
 		case "FAILED":
 			return { ok: true, state: "failed", error: parseRemoteError(body.error), ...timing };

@@ -39,6 +39,8 @@ export interface PollStatus {
 	executionMs?: number;
 	/** Time spent queued at the backend. */
 	delayMs?: number;
+	/** The GPU the run used, as the worker names it (on `completed`, when it says). */
+	gpu?: string;
 	/** The GPU worker's recent JSON log lines about the job, when the answer carries them. */
 	logs?: string[];
 }

@@ -42,6 +42,8 @@ export interface JobCost {
 	 * any worker's cold start), summed; absent when no run reported it.
 	 */
 	backend_delay_s?: number;
+	/** The GPU of the last run that named it. */
+	gpu_type?: string;
 }
 
 /** The part of a job the state machine owns. */
@@ -101,6 +103,8 @@ export function addCost(a: JobCost | null, b: JobCost | null): JobCost | null {
 	if (a.backend_delay_s !== undefined || b.backend_delay_s !== undefined) {
 		sum.backend_delay_s = Math.round(((a.backend_delay_s ?? 0) + (b.backend_delay_s ?? 0)) * 1000) / 1000;
 	}
+	const gpu = b.gpu_type ?? a.gpu_type;
+	if (gpu !== undefined) sum.gpu_type = gpu;
 	return sum;
 }
 

@@ -189,6 +189,10 @@ export const JobSchema = z
 					.openapi({ description: "The price of the backend (or rented machine) of the job's last submission." }),
 				backend: z.string().optional(),
 				backend_kind: z.string().optional(),
+				gpu_type: z
+					.string()
+					.optional()
+					.openapi({ description: "The GPU of the last run, as the worker names it (ComfyUI's device name)." }),
 				backend_delay_s: z
 					.number()
 					.optional()

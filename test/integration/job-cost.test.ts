@@ -30,8 +30,9 @@ describe("cost", () => {
 			backend: "pod-cost",
 			backend_kind: "pod",
 			submissions: 1,
-			// The pod emulator reports a delayTime of 120 ms.
+			// The pod emulator reports a delayTime of 120 ms, and names its GPU.
 			backend_delay_s: 0.12,
+			gpu_type: "Emulated GPU (pod emulator)",
 		};
 		expect(payload.data.cost).toEqual(expected);
 		const stream = await call(`/v1/jobs/${id}/events`, { headers: auth });

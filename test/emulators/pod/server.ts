@@ -317,6 +317,8 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 							fps: Number(params.fps ?? 16),
 							...(job.parts ? { parts: job.parts } : {}),
 						},
+						// As the GPU worker names the GPU of a ComfyUI run.
+						gpu: "Emulated GPU (pod emulator)",
 					},
 				};
 			}
