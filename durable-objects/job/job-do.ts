@@ -38,6 +38,9 @@ const FALLBACK_RETRY_MS = 60_000;
 /** How soon an index write that failed during a call (not a step) is tried again. */
 const INDEX_RETRY_MS = 1000;
 
+/** At most this many of the job's steps are in its log (the newest). */
+const MAX_LOG_STEPS = 500;
+
 /** The key of the JobDO's inspection method (see `[INSPECT]`). */
 export const INSPECT = Symbol("JobDO.inspect");
 
@@ -79,7 +82,9 @@ export class JobDO extends DurableObject<Env> {
 	 */
 	async logs(): Promise<JobLogEntry[] | null> {
 		if (!this.#store.load()) return null;
-		return mergeLog(this.#store.history().map(serviceEntry), this.#workerLogs.list());
+		// The newest steps only: a job that retried for hours has a long history, and the log is read whole.
+		const steps = this.#store.history().slice(-MAX_LOG_STEPS);
+		return mergeLog(steps.map(serviceEntry), this.#workerLogs.list());
 	}
 
 	/** Creates the job, due to be submitted at once. Creating an existing job returns it unchanged. */

@@ -142,7 +142,7 @@ export function snapshotOf(record: JobRecord): JobSnapshot {
 		output: record.output,
 		cost: costView(record),
 		updated_at: record.updated_at,
-		...(record.status === "queued" && record.queue ? { queue: record.queue } : {}),
+		...(record.status === "queued" ? { queue: record.queue ?? unknownQueue(record) } : {}),
 		...(record.eta && !isTerminal(record.status) ? { eta: record.eta } : {}),
 		...(record.spec.priority ? { priority: record.spec.priority } : {}),
 		...(record.spec.start_by ? { start_by: record.spec.start_by } : {}),
@@ -166,6 +166,11 @@ function costView(record: JobRecord): JobCostView | null {
 		backend_kind: backend.kind,
 		submissions: record.attempts,
 	};
+}
+
+/** A queued job with no recorded reason (stored before jobs recorded one, until its next step) says so. */
+function unknownQueue(record: JobRecord): JobQueue {
+	return { reason: "unknown", position: 0, ahead: 0, since: record.updated_at };
 }
 
 function webhookOf(record: JobRecord): { webhook?: JobWebhookView } {

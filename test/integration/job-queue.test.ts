@@ -3,7 +3,7 @@
  * backend's real admission state (its fair queue, its circuit breaker). Each test uses its own pinned backends and
  * removes them.
  */
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { JobRecord } from "../../src/jobs/record";
@@ -139,6 +139,26 @@ describe("queue", () => {
 			["q-alice", aliceSecond],
 		] as const) {
 			await call(`/v1/jobs/${id}/cancel`, { method: "POST", headers: accounts[who]?.auth });
+		}
+	});
+
+	it("a queued job with no recorded reason (stored by older code) says the reason is unknown", async () => {
+		expect((await putPodBackend("q-old", { models: ["preview"], max_concurrency: 1 })).status).toBe(200);
+		created.push("q-old");
+		const holder = await startJob("q-alice", "q-old");
+		await stepUntil(holder, (j) => j.remote_id !== null);
+		const id = await startJob("q-bob", "q-old");
+		await stepUntil(id, (j) => j.queue?.reason === "waiting_for_capacity");
+		await runInDurableObject(stub(id), (_i, state) => {
+			state.storage.sql.exec("UPDATE job SET queue = NULL");
+		});
+		const old = await view("q-bob", id);
+		expect(old.queue).toEqual({ reason: "unknown", position: 0, ahead: 0, since: expect.any(String) });
+		for (const [who, job] of [
+			["q-alice", holder],
+			["q-bob", id],
+		] as const) {
+			await call(`/v1/jobs/${job}/cancel`, { method: "POST", headers: accounts[who]?.auth });
 		}
 	});
 
