@@ -33,7 +33,7 @@ export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
  * - `retrying`: the last call to the backend failed transiently; `retry_at` is the next try.
  * - `backend_queued`: the backend accepted the job and has not started it; whether it is behind other work or a
  *   worker is starting, the backend does not say.
- * - `unknown`: none of the above can be told from what is recorded.
+ * - `unknown`: nothing recorded says (a job stored before reasons were recorded, until its next step).
  * An account's concurrency cap never makes a job wait: `POST /v1/jobs` refuses the job (429) instead.
  */
 export const QUEUE_REASONS = [
