@@ -29,6 +29,8 @@ export const VAST_ORPHAN_TICK_MS = 10 * 60_000;
 /** Completed runs kept for the estimates, and how many of the newest say how fast the backend drains its queue. */
 const RUNS_KEPT = 500;
 const DRAIN_WINDOW = 20;
+/** When slots are granted, this many of the jobs still waiting (the nearest) are told their new place at once. */
+const REFRESH_ON_GRANT = 5;
 /** At most this many holders are checked per pass, so a large backend is swept over a few passes. */
 const CHECK_BATCH = 25;
 
@@ -280,11 +282,13 @@ export class BackendDO extends DurableObject<Env> {
 
 	/** Fills free slots in fair order; wakes each granted job other than `caller` (which learns it from the answer). */
 	#grant(max: number, now: number, caller?: string): void {
+		let granted = false;
 		while (this.#count("slot") < max) {
 			const next = this.#sql.first<{ job_id: string; account_id: string }>(
 				`SELECT w.job_id, w.account_id FROM waiting w ${FAIR_ORDER} LIMIT 1`,
 			);
-			if (!next) return;
+			if (!next) break;
+			granted = true;
 			this.#sql.run("DELETE FROM waiting WHERE job_id = ?", next.job_id);
 			this.#sql.run(
 				"INSERT OR REPLACE INTO slot (job_id, account_id, at) VALUES (?, ?, ?)",
@@ -293,14 +297,25 @@ export class BackendDO extends DurableObject<Env> {
 				now,
 			);
 			this.#sql.run("INSERT OR REPLACE INTO served (account_id, at) VALUES (?, ?)", next.account_id, now);
-			if (next.job_id !== caller) {
-				this.ctx.waitUntil(
-					this.env.JOBS.getByName(next.job_id)
-						.poke()
-						.catch(() => false),
-				);
-			}
+			if (next.job_id !== caller) this.#poke(next.job_id);
 		}
+		// Everyone still waiting moved up: the nearest to a slot learn their new place now rather than at their next
+		// check (up to ADMISSION_RECHECK_MS later); the rest at that check.
+		if (!granted) return;
+		const nearest = this.#sql.all<{ job_id: string }>(
+			`SELECT w.job_id FROM waiting w ${FAIR_ORDER} LIMIT ?`,
+			REFRESH_ON_GRANT,
+		);
+		for (const { job_id } of nearest) if (job_id !== caller) this.#poke(job_id);
+	}
+
+	/** Wakes a job to take its step now (a grant, or a new place in the queue); a lost poke costs one recheck. */
+	#poke(jobId: string): void {
+		this.ctx.waitUntil(
+			this.env.JOBS.getByName(jobId)
+				.poke()
+				.catch(() => false),
+		);
 	}
 
 	#position(jobId: string): number {
