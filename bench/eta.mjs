@@ -73,76 +73,81 @@ const meanUnits =
 	FPS;
 const meanHoldMs =
 	TRUE_OVERHEAD_MS + TRUE_S_PER_UNIT * meanUnits * 1000 + COLD_START_RATE * 60_000 + (1 - COLD_START_RATE) * 2_000;
-const interarrivalMs = meanHoldMs / (SLOTS * LOAD);
-
-const jobs = [];
-let t = 0;
-for (let i = 0; i < JOBS; i++) {
-	t += -Math.log(Math.max(random(), 1e-12)) * interarrivalMs;
-	jobs.push(makeJob(i, t));
-}
-
-// FIFO over the slots (one account: the fair order is arrival order). A slot is held for the queue delay and the run.
-const slotFree = new Array(SLOTS).fill(0);
-for (const job of jobs) {
-	let s = 0;
-	for (let i = 1; i < SLOTS; i++) if ((slotFree[i] ?? 0) < (slotFree[s] ?? 0)) s = i;
-	job.granted = Math.max(job.arrival, slotFree[s] ?? 0);
-	job.start = job.granted + job.delayMs;
-	job.finish = job.start + job.execMs;
-	slotFree[s] = job.finish;
-}
 
 const iso = (ms) => new Date(ms).toISOString();
-/** The runs the BackendDO has recorded by `ms`: the jobs that finished before it, newest first. */
-const byFinish = [...jobs].sort((a, b) => b.finish - a.finish);
-const completedBy = (ms) =>
-	byFinish
-		.filter((j) => j.finish <= ms)
-		.map((j) => ({ model: "wan", units: j.units, exec_ms: j.execMs, delay_ms: j.delayMs }));
 
-function estimateAt(job, ms, queue) {
-	const recorded = completedBy(ms);
-	const execution = eta.estimateExecution(recorded.slice(0, eta.FIT_WINDOW), job.units, eta.secondsPerUnit(MANIFEST));
-	const recent = recorded.slice(0, 20);
-	const delay = eta.meanDelayMs(recent);
-	const runMs =
-		recent.length > 0
-			? recent.reduce((a, r) => a + r.exec_ms + (r.delay_ms ?? 0), 0) / recent.length
-			: execution.exec_ms + delay;
-	if (!queue) return { ...execution, wait_ms: 0, delay_ms: delay };
-	return { ...execution, wait_ms: eta.queueWaitMs(queue.heldFor, queue.queuedAhead, SLOTS, runMs), delay_ms: delay };
-}
+/** Replays `JOBS` jobs arriving at the rate that keeps the slots `load` busy; the errors of each job's ETA. */
+function simulate(load) {
+	const interarrivalMs = meanHoldMs / (SLOTS * load);
+	const jobs = [];
+	let t = 0;
+	for (let i = 0; i < JOBS; i++) {
+		t += -Math.log(Math.max(random(), 1e-12)) * interarrivalMs;
+		jobs.push(makeJob(i, t));
+	}
 
-const results = [];
-for (const job of jobs) {
-	// At submission: the jobs holding a slot or granted before it are those granted earlier and not finished.
-	const before = jobs.filter((o) => o.id < job.id && o.finish > job.arrival);
-	const heldFor = before.filter((o) => o.granted <= job.arrival).map((o) => job.arrival - o.granted);
-	const queuedAhead = before.length - heldFor.length;
-	const waits = job.granted > job.arrival;
-	const queue = { reason: waits ? "waiting_for_capacity" : "backend_queued", since: iso(job.arrival) };
-	const atSubmit = eta.etaOf(
-		{ status: "queued", started_at: null, progress: { percent: 0 }, queue },
-		estimateAt(job, job.arrival, waits ? { heldFor, queuedAhead } : null),
-		job.arrival,
-	);
-	// At half way: the worker reports progress with a few percent of jitter, the estimate is the one of its admission.
-	const half = job.start + job.execMs / 2;
-	const percent = Math.max(1, Math.min(99, Math.round(50 + normal() * 3)));
-	const atHalf = eta.etaOf(
-		{ status: "running", started_at: iso(job.start), progress: { percent } },
-		estimateAt(job, job.granted, null),
-		half,
-	);
-	results.push({
-		job,
-		basis: atSubmit.basis,
-		submitErr: Math.abs(Date.parse(atSubmit.finish_at) - job.finish),
-		halfErr: Math.abs(Date.parse(atHalf.finish_at) - job.finish),
-		duration: job.finish - job.arrival,
-		waited: waits,
-	});
+	// FIFO over the slots (one account: the fair order is arrival order). A slot is held for the queue delay and the run.
+	const slotFree = new Array(SLOTS).fill(0);
+	for (const job of jobs) {
+		let s = 0;
+		for (let i = 1; i < SLOTS; i++) if ((slotFree[i] ?? 0) < (slotFree[s] ?? 0)) s = i;
+		job.granted = Math.max(job.arrival, slotFree[s] ?? 0);
+		job.start = job.granted + job.delayMs;
+		job.finish = job.start + job.execMs;
+		slotFree[s] = job.finish;
+	}
+
+	/** The runs the BackendDO has recorded by `ms`: the jobs that finished before it, newest first. */
+	const byFinish = [...jobs].sort((a, b) => b.finish - a.finish);
+	const completedBy = (ms) =>
+		byFinish
+			.filter((j) => j.finish <= ms)
+			.map((j) => ({ model: "wan", units: j.units, exec_ms: j.execMs, delay_ms: j.delayMs }));
+
+	function estimateAt(job, ms, queue) {
+		const recorded = completedBy(ms);
+		const execution = eta.estimateExecution(recorded.slice(0, eta.FIT_WINDOW), job.units, eta.secondsPerUnit(MANIFEST));
+		const recent = recorded.slice(0, 20);
+		const delay = eta.meanDelayMs(recent);
+		const runMs =
+			recent.length > 0
+				? recent.reduce((a, r) => a + r.exec_ms + (r.delay_ms ?? 0), 0) / recent.length
+				: execution.exec_ms + delay;
+		if (!queue) return { ...execution, wait_ms: 0, delay_ms: delay };
+		return { ...execution, wait_ms: eta.queueWaitMs(queue.heldFor, queue.queuedAhead, SLOTS, runMs), delay_ms: delay };
+	}
+
+	const results = [];
+	for (const job of jobs) {
+		// At submission: the jobs holding a slot or granted before it are those granted earlier and not finished.
+		const before = jobs.filter((o) => o.id < job.id && o.finish > job.arrival);
+		const heldFor = before.filter((o) => o.granted <= job.arrival).map((o) => job.arrival - o.granted);
+		const queuedAhead = before.length - heldFor.length;
+		const waits = job.granted > job.arrival;
+		const queue = { reason: waits ? "waiting_for_capacity" : "backend_queued", since: iso(job.arrival) };
+		const atSubmit = eta.etaOf(
+			{ status: "queued", started_at: null, progress: { percent: 0 }, queue },
+			estimateAt(job, job.arrival, waits ? { heldFor, queuedAhead } : null),
+			job.arrival,
+		);
+		// At half way: the worker reports progress with a few percent of jitter, the estimate is the one of its admission.
+		const half = job.start + job.execMs / 2;
+		const percent = Math.max(1, Math.min(99, Math.round(50 + normal() * 3)));
+		const atHalf = eta.etaOf(
+			{ status: "running", started_at: iso(job.start), progress: { percent } },
+			estimateAt(job, job.granted, null),
+			half,
+		);
+		results.push({
+			job,
+			basis: atSubmit.basis,
+			submitErr: Math.abs(Date.parse(atSubmit.finish_at) - job.finish),
+			halfErr: Math.abs(Date.parse(atHalf.finish_at) - job.finish),
+			duration: job.finish - job.arrival,
+			waited: waits,
+		});
+	}
+	return results;
 }
 
 const quantile = (xs, q) => {
@@ -152,35 +157,32 @@ const quantile = (xs, q) => {
 const pct = (x) => `${(x * 100).toFixed(1)} %`;
 const sec = (ms) => (ms / 1000).toFixed(1);
 
+/** The `p` quantile of a job's `key` (an error or its duration), in ms, or as a share of its duration. */
+const q = (rs, key, p, relative = false) =>
+	quantile(
+		rs.map((r) => (relative ? r[key] / r.duration : r[key])),
+		p,
+	);
+
 function row(label, rs) {
-	const rel = (key) => rs.map((r) => r[key] / r.duration);
-	return `| ${label} | ${rs.length} | ${sec(
-		quantile(
-			rs.map((r) => r.duration),
-			0.5,
-		),
-	)} | ${sec(
-		quantile(
-			rs.map((r) => r.submitErr),
-			0.5,
-		),
-	)} | ${sec(
-		quantile(
-			rs.map((r) => r.submitErr),
-			0.9,
-		),
-	)} | ${pct(quantile(rel("submitErr"), 0.5))} | ${pct(quantile(rel("submitErr"), 0.9))} | ${sec(
-		quantile(
-			rs.map((r) => r.halfErr),
-			0.5,
-		),
-	)} | ${sec(
-		quantile(
-			rs.map((r) => r.halfErr),
-			0.9,
-		),
-	)} | ${pct(quantile(rel("halfErr"), 0.5))} | ${pct(quantile(rel("halfErr"), 0.9))} |`;
+	const cells = [
+		rs.length,
+		sec(q(rs, "duration", 0.5)),
+		sec(q(rs, "submitErr", 0.5)),
+		sec(q(rs, "submitErr", 0.9)),
+		pct(q(rs, "submitErr", 0.5, true)),
+		pct(q(rs, "submitErr", 0.9, true)),
+		sec(q(rs, "halfErr", 0.5)),
+		sec(q(rs, "halfErr", 0.9)),
+		pct(q(rs, "halfErr", 0.5, true)),
+		pct(q(rs, "halfErr", 0.9, true)),
+	];
+	return `| ${label} | ${cells.join(" | ")} |`;
 }
+
+const results = simulate(LOAD);
+const lighter = simulate(0.5);
+const heavier = simulate(0.95);
 
 const lines = [
 	"## ETA: error of `eta.finish_at` at submission and at 50 % progress",
@@ -206,6 +208,10 @@ const lines = [
 		"waited for a slot",
 		results.filter((r) => r.waited),
 	),
+	row("all, at 50 % load", lighter),
+	row("all, at 95 % load", heavier),
+	"",
+	`The last two rows replay another ${JOBS} jobs each at other loads (the same mix, drawn on from the same seed).`,
 	"",
 	"Command: `node bench/eta.mjs` (or `npm run bench -- eta`).",
 ];
