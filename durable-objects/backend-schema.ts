@@ -26,15 +26,23 @@ export const BACKEND_META = {
 /**
  * - v1 `slot`: the jobs holding a slot, with their account and when they got it. `waiting`: the jobs queued for
  *   one, in arrival order. `served`: when each account was last granted a slot (the fair queue's round robin).
+ * - v2 `waiting.priority`: the job's priority rank (0 low, 1 normal, 2 high), which orders an account's own jobs.
+ * - v3 `runs`: the newest completed runs (model, work in frames × megapixels, execution and queue delay in ms),
+ *   what the ETAs of src/jobs/eta.ts are fit from.
  */
 export const BACKEND_SCHEMA: ObjectSchema = {
-	version: 1,
+	version: 3,
 	migrations: {
 		1: [
 			"CREATE TABLE IF NOT EXISTS slot (job_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, at INTEGER NOT NULL)",
 			`CREATE TABLE IF NOT EXISTS waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT UNIQUE NOT NULL,
 				account_id TEXT NOT NULL, at INTEGER NOT NULL)`,
 			"CREATE TABLE IF NOT EXISTS served (account_id TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+		],
+		2: ["ALTER TABLE waiting ADD COLUMN priority INTEGER NOT NULL DEFAULT 1"],
+		3: [
+			`CREATE TABLE IF NOT EXISTS runs (seq INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL,
+				units REAL NOT NULL, exec_ms INTEGER NOT NULL, delay_ms INTEGER, at INTEGER NOT NULL)`,
 		],
 	},
 };

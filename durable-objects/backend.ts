@@ -19,10 +19,18 @@ import {
 } from "../src/backends/vastai-fleet";
 import { deleteBackend } from "../src/db/backends";
 import { rentalEnded, rentalReady, rentalStarted } from "../src/db/rentals";
+import {
+	type Estimate,
+	estimateExecution,
+	FIT_WINDOW,
+	meanDelayMs,
+	queueWaitMs,
+	type RunSample,
+} from "../src/jobs/eta";
 import { isTerminal } from "../src/jobs/state";
 import { createLogger } from "../src/lib/logger";
 import { BACKEND_META, openBackendSql } from "./backend-schema";
-import type { ObjectSql } from "./sql";
+import type { ObjectSql, SqlRow } from "./sql";
 
 /** While jobs wait, the object re-checks its slot holders this often (a finished job frees its slot by then). */
 export const RECONCILE_MS = 2_000;
@@ -31,15 +39,23 @@ export const VAST_TICK_MS = 60_000;
 export const VAST_ORPHAN_TICK_MS = 10 * 60_000;
 /** While jobs hold slots on a vastai instance, its vast.ai status is checked this often. */
 export const VAST_WATCH_MS = 30_000;
+/** Completed runs kept for the estimates, and how many of the newest say how fast the backend drains its queue. */
+const RUNS_KEPT = 500;
+const DRAIN_WINDOW = 20;
+/** When slots are granted, this many of the jobs still waiting (the nearest) are told their new place at once. */
+const REFRESH_ON_GRANT = 5;
 /** At most this many holders are checked per pass, so a large backend is swept over a few passes. */
 const CHECK_BATCH = 25;
 
 /**
  * The fair order of the queue: the account holding the fewest slots first, then the one served longest ago (round
- * robin between accounts that hold none), then the oldest request.
+ * robin between accounts that hold none), then the account waiting longest; within one account, its higher
+ * priority first, then its oldest request. Every key before the priority is the account's, so a priority only
+ * reorders an account's own jobs and never puts them before another account's.
  */
 const FAIR_ORDER = `ORDER BY (SELECT COUNT(*) FROM slot s WHERE s.account_id = w.account_id),
-	COALESCE((SELECT v.at FROM served v WHERE v.account_id = w.account_id), 0), w.seq`;
+	COALESCE((SELECT v.at FROM served v WHERE v.account_id = w.account_id), 0),
+	(SELECT MIN(x.seq) FROM waiting x WHERE x.account_id = w.account_id), w.priority DESC, w.seq`;
 
 /**
  * One GPU backend's admission and health (one object per backend name). Jobs hold a slot from their submission
@@ -72,22 +88,77 @@ export class BackendDO extends DurableObject<Env> {
 		if (this.#sql.meta(BACKEND_META.max) !== String(maxConcurrency))
 			this.#sql.setMeta(BACKEND_META.max, String(maxConcurrency));
 		const now = Date.now();
+		const estimated = (queuedAhead: number | null) =>
+			req.work ? { estimate: this.#estimate(req.work, queuedAhead, maxConcurrency, now) } : {};
 		// The breaker applies to holders too: a job retrying its submission must not hammer a failing backend.
 		const decision = admit(this.#breaker(), now);
-		if (!decision.allow) return { granted: false, reason: "circuit_open", retry_at: decision.retryAtMs };
+		if (!decision.allow) {
+			return { granted: false, reason: "circuit_open", retry_at: decision.retryAtMs, ...estimated(null) };
+		}
 		if (this.#holds(jobId)) {
 			if (decision.probe) this.#saveBreaker(decision.breaker);
-			return { granted: true, probe: decision.probe };
+			return { granted: true, probe: decision.probe, ...estimated(null) };
 		}
-		this.#sql.run("INSERT OR IGNORE INTO waiting (job_id, account_id, at) VALUES (?, ?, ?)", jobId, accountId, now);
+		this.#sql.run(
+			"INSERT OR IGNORE INTO waiting (job_id, account_id, at, priority) VALUES (?, ?, ?, ?)",
+			jobId,
+			accountId,
+			now,
+			req.priority ?? 1,
+		);
 		if (this.#count("slot") >= maxConcurrency) await this.#reconcile(now);
 		this.#grant(maxConcurrency, now, jobId);
 		if (this.#holds(jobId)) {
 			if (decision.probe) this.#saveBreaker(decision.breaker);
-			return { granted: true, probe: decision.probe };
+			return { granted: true, probe: decision.probe, ...estimated(null) };
 		}
 		await this.#armReconcile();
-		return { granted: false, reason: "full", position: this.#position(jobId) };
+		const position = this.#position(jobId);
+		const ahead = this.#count("slot") + Math.max(0, position - 1);
+		return { granted: false, reason: "full", position, ahead, ...estimated(position - 1) };
+	}
+
+	/** Records a completed run, for the estimates; only the newest `RUNS_KEPT` are kept. */
+	async recordRun(run: RunSample): Promise<void> {
+		this.#sql.run(
+			"INSERT INTO runs (model, units, exec_ms, delay_ms, at) VALUES (?, ?, ?, ?, ?)",
+			run.model,
+			run.units,
+			Math.round(run.exec_ms),
+			run.delay_ms === null ? null : Math.round(run.delay_ms),
+			Date.now(),
+		);
+		this.#sql.run("DELETE FROM runs WHERE seq <= (SELECT MAX(seq) FROM runs) - ?", RUNS_KEPT);
+	}
+
+	/**
+	 * A job's estimate from the recorded runs: its execution from its model's runs here (or the manifest figure),
+	 * its wait (when it is queued, `queuedAhead` jobs before it) from how long the holders have held their slots
+	 * and the backend's recent run times, and the backend's queue delay.
+	 */
+	#estimate(
+		work: NonNullable<AcquireRequest["work"]>,
+		queuedAhead: number | null,
+		slots: number,
+		now: number,
+	): Estimate {
+		const runs = this.#sql.all<RunSample & SqlRow>(
+			"SELECT model, units, exec_ms, delay_ms FROM runs WHERE model = ? ORDER BY seq DESC LIMIT ?",
+			work.model,
+			FIT_WINDOW,
+		);
+		const execution = estimateExecution(runs, work.units, work.seed_s_per_unit);
+		const recent = this.#sql.all<RunSample & SqlRow>(
+			"SELECT model, units, exec_ms, delay_ms FROM runs ORDER BY seq DESC LIMIT ?",
+			DRAIN_WINDOW,
+		);
+		// Others' jobs ahead run other models: the backend's recent runs say how fast it drains, whatever they were.
+		const delayMs = meanDelayMs(recent);
+		const held = recent.map((r) => r.exec_ms + (r.delay_ms ?? 0));
+		const runMs = held.length > 0 ? held.reduce((a, b) => a + b, 0) / held.length : execution.exec_ms + delayMs;
+		if (queuedAhead === null) return { ...execution, wait_ms: 0, delay_ms: delayMs };
+		const heldFor = this.#sql.all<{ at: number }>("SELECT at FROM slot").map((s) => Math.max(0, now - s.at));
+		return { ...execution, wait_ms: queueWaitMs(heldFor, queuedAhead, slots, runMs), delay_ms: delayMs };
 	}
 
 	/** Gives up `jobId`'s slot or place in the queue (it moved to another backend, or ended). */
@@ -438,11 +509,13 @@ export class BackendDO extends DurableObject<Env> {
 
 	/** Fills free slots in fair order; wakes each granted job other than `caller` (which learns it from the answer). */
 	#grant(max: number, now: number, caller?: string): void {
+		let granted = false;
 		while (this.#count("slot") < max) {
 			const next = this.#sql.first<{ job_id: string; account_id: string }>(
 				`SELECT w.job_id, w.account_id FROM waiting w ${FAIR_ORDER} LIMIT 1`,
 			);
-			if (!next) return;
+			if (!next) break;
+			granted = true;
 			this.#sql.run("DELETE FROM waiting WHERE job_id = ?", next.job_id);
 			this.#sql.run(
 				"INSERT OR REPLACE INTO slot (job_id, account_id, at) VALUES (?, ?, ?)",
@@ -451,14 +524,25 @@ export class BackendDO extends DurableObject<Env> {
 				now,
 			);
 			this.#sql.run("INSERT OR REPLACE INTO served (account_id, at) VALUES (?, ?)", next.account_id, now);
-			if (next.job_id !== caller) {
-				this.ctx.waitUntil(
-					this.env.JOBS.getByName(next.job_id)
-						.poke()
-						.catch(() => false),
-				);
-			}
+			if (next.job_id !== caller) this.#poke(next.job_id);
 		}
+		// Everyone still waiting moved up: the nearest to a slot learn their new place now rather than at their next
+		// check (up to ADMISSION_RECHECK_MS later); the rest at that check.
+		if (!granted) return;
+		const nearest = this.#sql.all<{ job_id: string }>(
+			`SELECT w.job_id FROM waiting w ${FAIR_ORDER} LIMIT ?`,
+			REFRESH_ON_GRANT,
+		);
+		for (const { job_id } of nearest) if (job_id !== caller) this.#poke(job_id);
+	}
+
+	/** Wakes a job to take its step now (a grant, or a new place in the queue); a lost poke costs one recheck. */
+	#poke(jobId: string): void {
+		this.ctx.waitUntil(
+			this.env.JOBS.getByName(jobId)
+				.poke()
+				.catch(() => false),
+		);
 	}
 
 	#position(jobId: string): number {

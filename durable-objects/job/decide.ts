@@ -8,6 +8,7 @@ import { type BackendFailure, type BackendResult, policyOf } from "../../src/bac
 import { type Admission, mayFailover } from "../../src/backends/routing";
 import type { PollStatus } from "../../src/backends/types";
 import { MAX_ATTEMPTS, nextPollDelayMs, retryDelayMs } from "../../src/jobs/backoff";
+import { type QueueUpdate, queueAfter } from "../../src/jobs/queue";
 import {
 	isTerminal,
 	type JobCost,
@@ -60,12 +61,25 @@ export function applyEvent(
 	return { ok: true, job: next };
 }
 
-/** The GPU time of a run and what it cost at the job's backend price. */
-export function costOf(job: StoredJob, executionMs: number | undefined): JobCost | null {
+/** The GPU time of a run and what it cost at the job's backend price, with the backend's delay before it. */
+export function costOf(
+	job: StoredJob,
+	executionMs: number | undefined,
+	delayMs?: number,
+	gpu?: string,
+): JobCost | null {
 	if (executionMs === undefined) return null;
 	const gpu_seconds = Math.round(executionMs) / 1000;
 	const usd = Math.round(gpu_seconds * job.spec.backend.price_per_second_usd * 1e6) / 1e6;
-	return { gpu_seconds, usd };
+	const cost: JobCost = { gpu_seconds, usd };
+	if (delayMs !== undefined) cost.backend_delay_s = Math.round(delayMs) / 1000;
+	if (gpu !== undefined) cost.gpu_type = gpu;
+	return cost;
+}
+
+/** The job with its queue state set from `update` (only a job still `queued` keeps one, see the store). */
+export function waiting(job: StoredJob, update: QueueUpdate, now: number): StoredJob {
+	return { ...job, queue: queueAfter(job.queue, update, now) };
 }
 
 /**
@@ -113,8 +127,18 @@ export function backendGone(job: StoredJob, ctx: DecisionContext): Decision {
  * The backend gave no slot for now: ask again later, or, when its circuit is open, move a job that may leave it
  * to the next eligible backend first.
  */
-export function notAdmitted(job: StoredJob, refusal: Exclude<Admission, { ok: true }>): Decision {
-	const wait: Decision = { type: "schedule", job, delayMs: refusal.delayMs, event: "waiting", detail: refusal.detail };
+export function notAdmitted(job: StoredJob, refusal: Exclude<Admission, { ok: true }>, ctx: DecisionContext): Decision {
+	const update: QueueUpdate =
+		refusal.reason === "full"
+			? { reason: "waiting_for_capacity", position: refusal.position, ahead: refusal.ahead }
+			: { reason: "backend_unhealthy", retryAtMs: refusal.retryAtMs };
+	const wait: Decision = {
+		type: "schedule",
+		job: waiting(job, update, ctx.now),
+		delayMs: refusal.delayMs,
+		event: "waiting",
+		detail: refusal.detail,
+	};
 	if (refusal.reason !== "circuit_open" || job.spec.backend.pinned) return wait;
 	return { type: "failover", job, reason: refusal.detail, otherwise: wait };
 }
@@ -137,9 +161,12 @@ function retryOrFail(job: StoredJob, failure: BackendFailure, ctx: DecisionConte
 	}
 	const failures = job.transient_failures + 1;
 	const delayMs = retryDelayMs(failures, failure.retryAfterMs, ctx.random);
+	// A booting machine is a cold start; anything else is a retry after a transient failure.
+	const reason = failure.reason === "booting" ? "cold_start" : "retrying";
+	const retried: StoredJob = { ...job, transient_failures: failures };
 	return {
 		type: "schedule",
-		job: { ...job, transient_failures: failures },
+		job: job.status === "queued" ? waiting(retried, { reason, retryAtMs: ctx.now + delayMs }, ctx.now) : retried,
 		delayMs,
 		event: "retry",
 		detail: failure.message,
@@ -155,7 +182,7 @@ export function afterSubmit(
 	if (!result.ok) return afterFailure(job, result, ctx);
 	const applied = applyEvent(job, { type: "submitted", remoteId: result.remoteId }, ctx.now);
 	if (!applied.ok) return { type: "none" };
-	const next: StoredJob = { ...applied.job, transient_failures: 0 };
+	const next: StoredJob = waiting({ ...applied.job, transient_failures: 0 }, { reason: "backend_queued" }, ctx.now);
 	const price = result.pricePerSecondUsd;
 	if (price !== undefined && price !== next.spec.backend.price_per_second_usd) {
 		// The machine's own price (a rented vast.ai instance) is what this job's GPU time costs.
@@ -169,8 +196,10 @@ export function afterPoll(job: StoredJob, result: BackendResult<PollStatus>, ctx
 	if (!result.ok) return afterFailure(job, result, ctx);
 	const live: StoredJob = { ...job, transient_failures: 0 };
 	switch (result.state) {
-		case "queued":
-			return { type: "schedule", job: live, delayMs: pollDelay(live, ctx, result), event: "polled" };
+		case "queued": {
+			const queued = waiting(live, { reason: "backend_queued" }, ctx.now);
+			return { type: "schedule", job: queued, delayMs: pollDelay(live, ctx, result), event: "polled" };
+		}
 		case "running": {
 			const event: JobEvent = result.progress
 				? { type: "progress", at: at(ctx), progress: result.progress }
@@ -187,7 +216,7 @@ export function afterPoll(job: StoredJob, result: BackendResult<PollStatus>, ctx
 			return { type: "verify", job: live, status: result };
 		case "failed": {
 			const error = result.error ?? { code: "inference_failed", message: "The GPU job failed." };
-			const cost = costOf(live, result.executionMs);
+			const cost = costOf(live, result.executionMs, result.delayMs);
 			if (TRANSFER_FAILURES.includes(error.code) && live.attempts < MAX_ATTEMPTS) {
 				return retryTransfer(live, error, cost, ctx);
 			}
@@ -210,7 +239,13 @@ function lost(job: StoredJob, ctx: DecisionContext, why?: string): Decision {
 	}
 	const applied = applyEvent(job, { type: "lost" }, ctx.now);
 	if (!applied.ok) return { type: "none" };
-	return { type: "schedule", job: applied.job, delayMs: 0, event: "lost", ...(why ? { detail: why } : {}) };
+	return {
+		type: "schedule",
+		job: waiting(applied.job, { reason: "submitting" }, ctx.now),
+		delayMs: 0,
+		event: "lost",
+		...(why ? { detail: why } : {}),
+	};
 }
 
 /**
@@ -224,7 +259,7 @@ function retryTransfer(job: StoredJob, error: JobError, cost: JobCost | null, ct
 	const delayMs = retryDelayMs(job.attempts, undefined, ctx.random);
 	return {
 		type: "schedule",
-		job: applied.job,
+		job: waiting(applied.job, { reason: "retrying", retryAtMs: ctx.now + delayMs }, ctx.now),
 		delayMs,
 		event: "transfer_failed",
 		detail: `${error.code}: ${error.message}`,
@@ -238,7 +273,7 @@ export function afterVerification(
 	verdict: Verdict,
 	ctx: DecisionContext,
 ): Decision {
-	const cost = costOf(job, status.executionMs);
+	const cost = costOf(job, status.executionMs, status.delayMs, status.gpu);
 	if (!verdict.ok) return failed(job, { code: "output_verification_failed", message: verdict.message }, ctx, cost);
 	const { parts: _parts, ...reported } = status.output ?? ({} as VideoOutput);
 	const output = { video: { ...reported, content_type: "video/mp4", sha256: verdict.sha256 } };
@@ -247,5 +282,6 @@ export function afterVerification(
 	const startedAt = runStartedAt(done, status.executionMs, job.spec.created_at);
 	const applied = applyEvent(job, { type: "succeeded", at: done, output, cost, startedAt }, ctx.now);
 	if (!applied.ok) return { type: "none" };
-	return { type: "finish", job: applied.job, event: "succeeded", timings: { delayMs: status.delayMs } };
+	const timings = { delayMs: status.delayMs, executionMs: status.executionMs };
+	return { type: "finish", job: applied.job, event: "succeeded", timings };
 }

@@ -1,11 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
 import { jobContext, loadBackend } from "../../src/backends/registry";
-import { admitJob, failoverTarget, movedSpec, releaseSlot, reportOutcome } from "../../src/backends/routing";
+import { admitJob, failoverTarget, movedSpec, recordRun, releaseSlot, reportOutcome } from "../../src/backends/routing";
 import type { GpuBackend } from "../../src/backends/types";
 import type { BackendRow } from "../../src/db/backends";
 import { upsertJobIndex } from "../../src/db/jobs";
 import { deadlineAt, nextAlarmAt } from "../../src/jobs/backoff";
+import { etaOf, initialEstimate } from "../../src/jobs/eta";
+import { type JobLogEntry, mergeLog, serviceEntry } from "../../src/jobs/logs";
+import { queueAfter } from "../../src/jobs/queue";
 import { type JobRecord, type JobSpec, snapshotOf } from "../../src/jobs/record";
+import { limitReached, wakeLimit } from "../../src/jobs/run-limits";
 import { initialState, isTerminal, type TransitionRefusal, type VideoOutput } from "../../src/jobs/state";
 import { createLogger, type Logger } from "../../src/lib/logger";
 import { recordJobMetrics } from "../../src/ops/metrics";
@@ -18,10 +22,13 @@ import {
 	backendGone,
 	type Decision,
 	type DecisionContext,
+	failed,
 	inputChanged,
 	notAdmitted,
 	timedOut,
+	waiting,
 } from "./decide";
+import { WorkerLogs } from "./logs";
 import { JobNotifier } from "./notifier";
 import { JobOutput } from "./output";
 import { openJobSql } from "./schema";
@@ -32,6 +39,9 @@ const LAST_PLATFORM_RETRY = 5;
 const FALLBACK_RETRY_MS = 60_000;
 /** How soon an index write that failed during a call (not a step) is tried again. */
 const INDEX_RETRY_MS = 1000;
+
+/** At most this many of the job's steps are in its log (the newest). */
+const MAX_LOG_STEPS = 500;
 
 /** The key of the JobDO's inspection method (see `[INSPECT]`). */
 export const INSPECT = Symbol("JobDO.inspect");
@@ -53,6 +63,7 @@ export class JobDO extends DurableObject<Env> {
 	/** Events (SSE) and webhooks of the job's changes; the store calls it at each save. */
 	readonly #notifier: JobNotifier;
 	readonly #output: JobOutput;
+	readonly #workerLogs: WorkerLogs;
 	#log: Logger;
 	/** Alarm steps run one at a time: a manual run (tests) and a timer-fired one must not interleave. */
 	#chain: Promise<void> = Promise.resolve();
@@ -64,6 +75,18 @@ export class JobDO extends DurableObject<Env> {
 		this.#store = new JobStore(sql, this.#notifier);
 		this.#log = createLogger({ component: "job_do" });
 		this.#output = new JobOutput(env, this.#store, () => this.#log);
+		this.#workerLogs = new WorkerLogs(sql);
+	}
+
+	/**
+	 * The job's log: its steps (the history) and the GPU worker's lines about it, oldest first, cleaned of URLs'
+	 * query strings and secrets (src/jobs/logs.ts). Null when this object holds no job.
+	 */
+	async logs(): Promise<JobLogEntry[] | null> {
+		if (!this.#store.load()) return null;
+		// The newest steps only: a job that retried for hours has a long history, and the log is read whole.
+		const steps = this.#store.history().slice(-MAX_LOG_STEPS);
+		return mergeLog(steps.map(serviceEntry), this.#workerLogs.list());
 	}
 
 	/** Creates the job, due to be submitted at once. Creating an existing job returns it unchanged. */
@@ -79,7 +102,11 @@ export class JobDO extends DurableObject<Env> {
 			transient_failures: 0,
 			deadline_at: deadlineAt(Date.parse(spec.created_at), spec.deadline_s),
 			index_synced: false,
+			queue: queueAfter(null, { reason: "submitting" }, Date.parse(spec.created_at)),
+			estimate: spec.work ? initialEstimate(spec.work) : null,
 		};
+		// A client reading the job at once already learns when it should finish; its first step refines it.
+		if (job.estimate) job.eta = etaOf(job, job.estimate, now);
 		await this.#arming(async () => this.#store.insert(job));
 		// The job is accepted once stored and armed; if D1 hiccups here, the first alarm step indexes it.
 		try {
@@ -222,6 +249,14 @@ export class JobDO extends DurableObject<Env> {
 			if (job.remote_id) await this.#cancelRemote(job.remote_id);
 			return;
 		}
+		const limit = limitReached(job, Date.now());
+		if (limit) {
+			// The job's own limit: it ends, its run is canceled and its slot or queue place goes to the next job.
+			if (!(await this.#carryOut(failed(job, limit, this.#context())))) return;
+			if (job.remote_id) await this.#cancelRemote(job.remote_id);
+			await releaseSlot(this.env, job.spec.backend.name, job.spec.id);
+			return;
+		}
 		const loaded = await loadBackend(this.env, job.spec.backend.name);
 		if (!loaded) {
 			await this.#carryOut(backendGone(job, this.#context()));
@@ -240,8 +275,10 @@ export class JobDO extends DurableObject<Env> {
 		}
 		// Admission (src/backends/routing.ts): a slot on the backend, unless its circuit is open.
 		const admission = await admitJob(this.env, job.spec, row);
+		// The backend's latest word on how long the job should take and wait, kept for its ETA until the next check.
+		if (admission.estimate) job = { ...job, estimate: admission.estimate };
 		if (!admission.ok) {
-			await this.#carryOut(notAdmitted(job, admission));
+			await this.#carryOut(notAdmitted(job, admission, this.#context()));
 			return;
 		}
 		const { input, videoKey } = await this.#output.nextSubmission(job);
@@ -255,6 +292,9 @@ export class JobDO extends DurableObject<Env> {
 
 	async #poll(job: StoredJob, backend: GpuBackend, remoteId: string): Promise<void> {
 		const result = await backend.forJob(jobContext(job)).poll(remoteId);
+		if (result.ok && result.logs) {
+			this.#notifier.logged(job, this.#workerLogs.append(result.logs), iso(Date.now()));
+		}
 		await this.#carryOut(afterPoll(job, result, this.#context(backend)));
 	}
 
@@ -291,7 +331,12 @@ export class JobDO extends DurableObject<Env> {
 	/** Saves the job with its next step due in `delayMs` (capped at the deadline), then mirrors the index. */
 	async #schedule(job: StoredJob, delayMs: number, event: string, detail?: string): Promise<boolean> {
 		const now = Date.now();
-		const next: StoredJob = { ...job, next_at: nextAlarmAt(now, delayMs, job.deadline_at), updated_at: iso(now) };
+		const next: StoredJob = {
+			...job,
+			next_at: nextAlarmAt(now, delayMs, wakeLimit(job, job.deadline_at)),
+			updated_at: iso(now),
+			eta: job.estimate ? etaOf(job, job.estimate, now) : null,
+		};
 		if (!this.#store.save(next, event, detail)) return false;
 		await this.#syncIndex(next);
 		return true;
@@ -300,7 +345,11 @@ export class JobDO extends DurableObject<Env> {
 	/** Routes a job that has not run to another backend: new spec, submitted at once, its slot given back. */
 	async #moveTo(job: StoredJob, target: BackendRow, reason: string): Promise<boolean> {
 		const from = job.spec.backend.name;
-		const moved: StoredJob = { ...job, spec: movedSpec(job.spec, target), transient_failures: 0 };
+		const moved: StoredJob = waiting(
+			{ ...job, spec: movedSpec(job.spec, target), transient_failures: 0 },
+			{ reason: "submitting" },
+			Date.now(),
+		);
 		this.#log.warn("job_failover", { from, to: target.name, reason });
 		if (!(await this.#schedule(moved, 0, "failover", `${from} → ${target.name}: ${reason}`))) return false;
 		await releaseSlot(this.env, from, job.spec.id);
@@ -310,6 +359,14 @@ export class JobDO extends DurableObject<Env> {
 	/** Saves a terminal job, winds up its outputs and mirrors the index (a D1 failure throws: the alarm retries). */
 	async #finish({ job, event, detail, timings = {} }: Extract<Decision, { type: "finish" }>): Promise<boolean> {
 		if (!this.#store.save(job, event, detail)) return false;
+		if (job.status === "succeeded" && job.spec.work && timings.executionMs !== undefined) {
+			await recordRun(this.env, job.spec.backend.name, {
+				model: job.spec.model,
+				units: job.spec.work.units,
+				exec_ms: timings.executionMs,
+				delay_ms: timings.delayMs ?? null,
+			});
+		}
 		// Before the index sync (which may throw and leave a terminal job the alarm no longer steps).
 		await this.#output.abortUpload();
 		await this.#output.sweep(job);

@@ -1,3 +1,5 @@
+import type { JobLogEntry } from "../../src/jobs/logs";
+import { queueChanged } from "../../src/jobs/queue";
 import { DEFAULT_WEBHOOK_EVENTS, type JobRecord, snapshotOf, type WebhookDeliveryView } from "../../src/jobs/record";
 import { isTerminal } from "../../src/jobs/state";
 import { toJobView } from "../../src/jobs/view";
@@ -37,11 +39,24 @@ export class JobNotifier implements JobStoreHooks {
 				: JSON.stringify(prev.progress) !== JSON.stringify(next.progress)
 					? "progress"
 					: null;
-		if (type === null) return;
+		// A waiting job's new place or reason is news to a client watching it: a `progress` event (its progress
+		// towards starting). Not a webhook: a receiver is not woken for every place a job moves up.
+		const queueMoved = type === null && next.status === "queued" && queueChanged(prev?.queue, next.queue);
+		if (type === null && !queueMoved) return;
 		const view = eventView(next);
-		const event = this.#log.append(type, next.updated_at, JSON.stringify(view));
+		const event = this.#log.append(type ?? "progress", next.updated_at, JSON.stringify(view));
 		this.#hub.publish(event, type === "status" && isTerminal(next.status));
-		this.#enqueueWebhook(next, type, view);
+		if (type !== null) this.#enqueueWebhook(next, type, view);
+	}
+
+	/**
+	 * New log lines of the GPU worker: a `log` event carrying the job, with the lines in its `log` field (so a client
+	 * that reads every event as the job still can). Never a webhook.
+	 */
+	logged(job: StoredJob, entries: JobLogEntry[], at: string): void {
+		if (entries.length === 0) return;
+		const event = this.#log.append("log", at, JSON.stringify({ ...eventView(job), log: entries }));
+		this.#hub.publish(event, false);
 	}
 
 	/** Store hook: the deliveries shown on the job JSON. */

@@ -27,9 +27,16 @@ export const JOB_META = {
  *   is open.
  * - v4 `job.output_key`: the R2 key the latest submission writes its video to (one per submission); null for jobs
  *   submitted before v4, which use the per-job key.
+ * - v5 `job.queue`: why a waiting job waits and its place (src/jobs/queue.ts `JobQueue`, JSON); null while it runs
+ *   or once it ended, and for jobs stored before v5 until their next step.
+ * - v6 `job.estimate`: what the backend's measurements said about the job at its last admission check, and
+ *   `job.eta`: when it should start and finish as of its last step (src/jobs/eta.ts, JSON); null once terminal.
+ * - v7 `worker_logs`: the GPU worker's lines about the job, cleaned, each stored once (logs.ts).
+ * - v8 `events` rebuilt so its `type` may also be `log` (SQLite cannot change a CHECK in place); the rows and their
+ *   sequence numbers are kept.
  */
 export const JOB_SCHEMA: ObjectSchema = {
-	version: 4,
+	version: 8,
 	migrations: {
 		1: [
 			`CREATE TABLE IF NOT EXISTS job (
@@ -81,6 +88,23 @@ export const JOB_SCHEMA: ObjectSchema = {
 		],
 		3: ["ALTER TABLE job ADD COLUMN output_upload_id TEXT"],
 		4: ["ALTER TABLE job ADD COLUMN output_key TEXT"],
+		5: ["ALTER TABLE job ADD COLUMN queue TEXT"],
+		6: ["ALTER TABLE job ADD COLUMN estimate TEXT", "ALTER TABLE job ADD COLUMN eta TEXT"],
+		7: [
+			`CREATE TABLE IF NOT EXISTS worker_logs (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+				entry TEXT NOT NULL UNIQUE)`,
+		],
+		8: [
+			`CREATE TABLE events_v8 (
+				seq INTEGER PRIMARY KEY AUTOINCREMENT,
+				type TEXT NOT NULL CHECK (type IN ('status', 'progress', 'log')),
+				at TEXT NOT NULL,
+				data TEXT NOT NULL
+			)`,
+			"INSERT INTO events_v8 (seq, type, at, data) SELECT seq, type, at, data FROM events",
+			"DROP TABLE events",
+			"ALTER TABLE events_v8 RENAME TO events",
+		],
 	},
 };
 

@@ -1,3 +1,5 @@
+import type { Estimate, Eta } from "../../src/jobs/eta";
+import type { JobQueue } from "../../src/jobs/queue";
 import type { JobRecord, JobSpec, WebhookDeliveryView } from "../../src/jobs/record";
 import { isTerminal, type JobState, TERMINAL_STATUSES } from "../../src/jobs/state";
 import { type ObjectSql, sqlList } from "../sql";
@@ -28,9 +30,16 @@ interface JobRow extends Record<string, SqlStorageValue> {
 	updated_at: string;
 	output_upload_id: string | null;
 	output_key: string | null;
+	queue: string | null;
+	estimate: string | null;
+	eta: string | null;
 }
 
 const json = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
+
+/** Only a waiting job has a place in a queue: a running or finished one stores none. */
+const queueValue = (job: StoredJob): string | null =>
+	job.status === "queued" && job.queue ? JSON.stringify(job.queue) : null;
 
 /** The stored record plus the storage-only fields. */
 export interface StoredJob extends JobRecord {
@@ -69,14 +78,16 @@ export class JobStore {
 	insert(job: StoredJob): void {
 		this.#sql.run(
 			`INSERT INTO job (id, status, spec, attempts, remote_id, started_at, completed_at, progress, error, output,
-			   cost, transient_failures, next_at, deadline_at, index_synced, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
+			   cost, transient_failures, next_at, deadline_at, index_synced, updated_at, queue, estimate, eta)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
 			job.spec.id,
 			job.status,
 			JSON.stringify(job.spec),
 			...this.#stateValues(job),
 			job.deadline_at,
 			job.updated_at,
+			queueValue(job),
+			...this.#etaValues(job),
 		);
 		this.#history(job, "created");
 		this.#hooks?.saved(null, job);
@@ -96,11 +107,13 @@ export class JobStore {
 		this.#sql.run(
 			`UPDATE job SET spec = ?, status = ?, attempts = ?, remote_id = ?, started_at = ?, completed_at = ?,
 			   progress = ?, error = ?, output = ?, cost = ?, transient_failures = ?, next_at = ?, index_synced = 0,
-			   updated_at = ?`,
+			   updated_at = ?, queue = ?, estimate = ?, eta = ?`,
 			JSON.stringify(job.spec),
 			job.status,
 			...this.#stateValues(job),
 			job.updated_at,
+			queueValue(job),
+			...this.#etaValues(job),
 		);
 		if (event !== "polled") this.#history(job, event, detail);
 		this.#hooks?.saved(prev, job);
@@ -187,7 +200,16 @@ export class JobStore {
 			updated_at: row.updated_at,
 			output_upload_id: row.output_upload_id ?? null,
 			output_key: row.output_key ?? null,
+			queue: json<JobQueue>(row.queue ?? null),
+			estimate: json<Estimate>(row.estimate ?? null),
+			eta: json<Eta>(row.eta ?? null),
 		};
+	}
+
+	/** A finished job keeps neither: nothing about it is estimated any more. */
+	#etaValues(job: StoredJob): SqlStorageValue[] {
+		if (isTerminal(job.status)) return [null, null];
+		return [job.estimate ? JSON.stringify(job.estimate) : null, job.eta ? JSON.stringify(job.eta) : null];
 	}
 
 	#stateValues(job: StoredJob): SqlStorageValue[] {

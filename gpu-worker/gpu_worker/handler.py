@@ -11,7 +11,7 @@ import time
 import runpod  # gpu_worker/__init__.py has set its log level to INFO: it logs inputs (signed URLs) at DEBUG
 
 from .errors import to_wire
-from .log import log_event
+from .log import job_lines, log_event
 from .runner import run_job
 
 PROGRESS_INTERVAL_S = 1.0  # each update is an HTTP POST from a new thread in the SDK: keep them sparse
@@ -27,7 +27,9 @@ def _progress_sender(job: dict):
             return
         state.update(stage=progress["stage"], at=now)
         if on_platform:
-            runpod.serverless.progress_update(job, {"progress": progress})
+            # The job's log lines ride along: RunPod's /status shows the last update as `output`.
+            lines = job_lines(str(job.get("id")))
+            runpod.serverless.progress_update(job, {"progress": progress, **({"logs": lines} if lines else {})})
         else:
             log_event("progress", job_id=job.get("id"), **progress)
 

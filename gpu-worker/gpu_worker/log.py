@@ -6,7 +6,14 @@ import json
 import re
 import sys
 import time
+from collections import deque
 from urllib.parse import urlsplit, urlunsplit
+
+# The newest lines of each job, carried back to the Worker in the job's status answers (the job's log for its
+# client), each cut to a length: the answers are polled, so they stay small.
+JOB_LINES_KEPT = 50
+JOB_LINE_CHARS = 500
+_job_lines: dict[str, deque[str]] = {}
 
 _URL_RE = re.compile(r"\b(?:https?|wss?)://[^\s'\"<>]+")
 # An absolute file path (not the path part of a URL, which follows a host name): `/tmp/reelgate-x/image.png`.
@@ -38,8 +45,33 @@ def public_message(text: str) -> str:
 
 
 def log_event(event: str, **fields) -> None:
-    """One JSON object per line; string fields are redacted so a URL slipped into a message stays safe."""
+    """One JSON object per line; string fields are redacted so a URL slipped into a message stays safe. A line about
+    a job (`job_id`) is also kept for that job's log, with local paths cut to file names as in its errors."""
     record = {"ts": round(time.time(), 3), "event": event}
     for key, value in fields.items():
         record[key] = redact(value) if isinstance(value, str) else value
     print(json.dumps(record, default=str), file=sys.stdout, flush=True)
+    job_id = fields.get("job_id")
+    if isinstance(job_id, str):
+        public = {k: public_message(v) if isinstance(v, str) else v for k, v in record.items()}
+        line = json.dumps(public, default=str)
+        while len(line) > JOB_LINE_CHARS:
+            # Still one JSON object: the longest string field is shortened, not the line cut mid-way.
+            texts = [k for k, v in public.items() if isinstance(v, str) and len(v) > 3 and k != "event"]
+            if not texts:
+                line = json.dumps({"ts": record["ts"], "event": event, "job_id": job_id, "truncated": True})
+                break
+            longest = max(texts, key=lambda k: len(public[k]))
+            keep = max(0, len(public[longest]) - (len(line) - JOB_LINE_CHARS) - 3)
+            public[longest] = public[longest][:keep] + "..."
+            line = json.dumps(public, default=str)
+        _job_lines.setdefault(job_id, deque(maxlen=JOB_LINES_KEPT)).append(line)
+
+
+def job_lines(job_id: str) -> list[str]:
+    """The newest lines logged about the job, oldest first."""
+    return list(_job_lines.get(job_id, ()))
+
+
+def forget_job_lines(job_id: str) -> None:
+    _job_lines.pop(job_id, None)

@@ -134,7 +134,25 @@ async def _run(job_id, raw_input, progress_cb, settings: Settings, session, on_e
     if result.parts is not None:
         video["parts"] = result.parts
     log_event("job_completed", job_id=job_id, model=job.model, size=result.size)
-    return {"video": video}
+    gpu = await _gpu_name(settings, session) if is_comfy else None
+    return {"video": video, **({"gpu": gpu} if gpu else {})}
+
+
+_gpu_seen: dict[str, str] = {}
+
+
+async def _gpu_name(settings: Settings, session) -> str | None:
+    """The GPU ComfyUI runs on, for the job's cost (asked once: a worker's GPU does not change); None if unknown."""
+    if settings.comfy_url not in _gpu_seen:
+        try:
+            devices = (await ComfyClient(settings.comfy_url, session).system_stats()).get("devices") or []
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return None
+        name = devices[0].get("name") if devices and isinstance(devices[0], dict) else None
+        if not isinstance(name, str) or not name:
+            return None
+        _gpu_seen[settings.comfy_url] = name[:100]
+    return _gpu_seen[settings.comfy_url]
 
 
 async def _check_workflow_needs(workflow: Workflow, settings: Settings, session) -> None:

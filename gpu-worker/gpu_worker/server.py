@@ -23,7 +23,7 @@ from aiohttp import web
 
 from .config import SETTINGS, Settings
 from .errors import error_body, error_text, is_error
-from .log import log_event, strip_query
+from .log import forget_job_lines, job_lines, log_event, strip_query
 from .comfy import ComfyClient
 from .models import inventory
 from .runner import run_job
@@ -70,6 +70,9 @@ class Job:
             body["error"] = error_text(self.error)  # RunPod's form: a string
         if self.history:
             body["history"] = self.history
+        lines = job_lines(self.id)
+        if lines:
+            body["logs"] = lines
         return body
 
     def take_stream(self) -> dict:
@@ -222,6 +225,7 @@ class JobQueue:
         now = time.monotonic()
         for job_id in [j.id for j in self.jobs.values() if j.finished is not None and now - j.finished > ttl]:
             del self.jobs[job_id]
+            forget_job_lines(job_id)
 
     async def _sweeper(self) -> None:
         while True:

@@ -26,3 +26,13 @@ async def test_handler_returns_the_error_shape(monkeypatch):
     result = await handler_module.handler({"id": "j2", "input": {"model": "nope"}})
     assert isinstance(result["error"], str)  # a dict in `error` would come back from RunPod as COMPLETED
     assert json.loads(result["error"])["code"] == "invalid_input"
+
+
+def test_progress_updates_carry_the_jobs_log_lines(monkeypatch):
+    sent = []
+    monkeypatch.setenv("RUNPOD_WEBHOOK_GET_JOB", "https://api.runpod.ai/v2/x/job-take/$ID")
+    monkeypatch.setattr(runpod.serverless, "progress_update", lambda job, payload: sent.append(payload))
+    handler_module.log_event("job_started", job_id="j3", model="preview")
+    handler_module._progress_sender({"id": "j3", "input": {}})({"stage": "sampling", "percent": 10})
+    [payload] = sent
+    assert [json.loads(line)["event"] for line in payload["logs"]] == ["job_started"]

@@ -54,6 +54,8 @@ async def test_i2v_through_comfy(file_host, wan_settings, comfy, tmp_path):
     assert graph["8"]["inputs"]["text"] == "a cat surfing"
     assert graph["13"]["inputs"]["noise_seed"] == 5 and graph["12"]["inputs"]["length"] == 17
     assert graph["11"]["inputs"]["image"] == "reelgate-job-i2v-image.png"
+    # The GPU it ran on, as ComfyUI names it, for the job's cost.
+    assert result["gpu"] == "Emulated GPU (test double)"
 
 
 async def test_s2v_through_comfy_muxes_audio(file_host, wan_settings, comfy, tmp_path):

@@ -216,3 +216,15 @@ async def test_a_registered_model_runs_through_the_pod_api(make_client, file_hos
     assert (video["width"], video["height"], video["fps"]) == (160, 128, 8)
     assert video["size"] == len(file_host.puts["out.mp4"]["body"])
     assert comfy.prompts_seen[0]["3"]["inputs"]["amount"] == 9
+
+
+async def test_status_carries_the_jobs_own_log_lines(make_client, file_host):
+    client = await make_client()
+    job = await (await client.post("/run", json={"input": job_input(file_host)}, headers=AUTH)).json()
+    body = await wait_status(client, job["id"], ("COMPLETED", "FAILED"))
+    lines = [json.loads(line) for line in body["logs"]]
+    events = [line["event"] for line in lines]
+    assert "job_started" in events and "job_completed" in events, events
+    assert all(line["job_id"] == job["id"] for line in lines)
+    # No signed URL's query string (its signature) leaves the worker in a line.
+    assert "?" not in json.dumps(body["logs"])

@@ -1,7 +1,7 @@
 import type { PodConfig } from "./config";
 import { isObject } from "./http";
 import { parseStatus, RunpodQueueClient } from "./runpod-protocol";
-import type { GpuBackend, HealthReport, JobRun } from "./types";
+import type { GpuBackend, HealthReport, JobContext, JobRun } from "./types";
 
 /** Per-call timeout; the default suits a pod behind RunPod's proxy (which itself gives up at 100 s). */
 export const DEFAULT_POD_TIMEOUT_MS = 15_000;
@@ -24,9 +24,13 @@ export class PodBackend implements GpuBackend {
 		});
 	}
 
-	forJob(): JobRun {
+	forJob(job: JobContext): JobRun {
+		// The GPU worker stops a run past the job's max_runtime_s itself (`policy.executionTimeout` can only shorten
+		// its own timeout), so the GPU is freed even if the Worker's cancel does not get through.
+		const { maxRuntimeS } = job.limits;
+		const policy = maxRuntimeS !== undefined ? { policy: { executionTimeout: maxRuntimeS * 1000 } } : {};
 		return {
-			submit: (input) => this.#client.run({ input }),
+			submit: (input) => this.#client.run({ input, ...policy }),
 			poll: async (remoteId) => {
 				const answer = await this.#client.status(remoteId);
 				if (!answer.ok) return answer;

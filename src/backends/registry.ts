@@ -51,5 +51,9 @@ export function jobContext(job: Pick<JobRecord, "spec" | "output_key" | "attempt
 		inputs: spec.inputs,
 		videoKey: jobVideoKey(job),
 		submission: job.attempts + 1,
+		limits: {
+			...(spec.start_by ? { startBy: spec.start_by } : {}),
+			...(spec.max_runtime_s !== undefined ? { maxRuntimeS: spec.max_runtime_s } : {}),
+		},
 	};
 }

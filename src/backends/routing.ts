@@ -3,7 +3,9 @@
  * sent now (the backend's BackendDO: slots, fair queue, circuit breaker). The JobDO calls these around `submit`.
  */
 import { type BackendRow, getBackend, listEnabledBackends } from "../db/backends";
+import type { Estimate, RunSample } from "../jobs/eta";
 import type { JobSpec } from "../jobs/record";
+import { PRIORITY_RANK } from "../jobs/run-limits";
 import { createLogger } from "../lib/logger";
 import { manifestAt } from "../models/catalog";
 import type { ModelManifest } from "../models/manifest";
@@ -210,7 +212,12 @@ async function rankRows(
 	return scored.map((s) => s.row);
 }
 
-export type Admission = { ok: true } | { ok: false; reason: "full" | "circuit_open"; delayMs: number; detail: string };
+/** A refusal carries where the job stands: its place in the queue (`full`) or when a probe may go (`circuit_open`). */
+export type Admission = (
+	| { ok: true }
+	| { ok: false; reason: "full"; delayMs: number; detail: string; position: number; ahead: number }
+	| { ok: false; reason: "circuit_open"; delayMs: number; detail: string; retryAtMs: number }
+) & { estimate?: Estimate };
 
 /** Asks the job's backend for a slot; a BackendDO failure lets the job through (admission must not wedge jobs). */
 export async function admitJob(env: Env, spec: JobSpec, row: BackendRow): Promise<Admission> {
@@ -221,25 +228,34 @@ export async function admitJob(env: Env, spec: JobSpec, row: BackendRow): Promis
 			accountId: spec.account_id,
 			backend: row.name,
 			maxConcurrency: row.max_concurrency,
+			priority: PRIORITY_RANK[spec.priority ?? "normal"],
+			...(spec.work ? { work: { model: spec.model, ...spec.work } } : {}),
 		});
 	} catch (err) {
 		log.warn("admission_failed", { backend: row.name, error: err instanceof Error ? err.message : String(err) });
 		return { ok: true };
 	}
-	if (result.granted) return { ok: true };
+	const estimate = result.estimate ? { estimate: result.estimate } : {};
+	if (result.granted) return { ok: true, ...estimate };
 	if (result.reason === "full") {
 		return {
+			...estimate,
 			ok: false,
 			reason: "full",
 			delayMs: ADMISSION_RECHECK_MS,
 			detail: `waiting for a slot on ${row.name} (position ${result.position})`,
+			position: result.position,
+			ahead: result.ahead,
 		};
 	}
+	const delayMs = Math.max(1000, result.retry_at - Date.now());
 	return {
+		...estimate,
 		ok: false,
 		reason: "circuit_open",
-		delayMs: Math.max(1000, result.retry_at - Date.now()),
+		delayMs,
 		detail: `${row.name} is failing (circuit open)`,
+		retryAtMs: Date.now() + delayMs,
 	};
 }
 
@@ -251,6 +267,15 @@ export async function reportOutcome(env: Env, name: string, result: BackendResul
 		await stubOf(env, name).report(verdict === "success");
 	} catch (err) {
 		log.warn("breaker_report_failed", { backend: name, error: err instanceof Error ? err.message : String(err) });
+	}
+}
+
+/** Tells the backend how long a completed run took, for later estimates (best effort). */
+export async function recordRun(env: Env, name: string, run: RunSample): Promise<void> {
+	try {
+		await stubOf(env, name).recordRun(run);
+	} catch (err) {
+		log.warn("record_run_failed", { backend: name, error: err instanceof Error ? err.message : String(err) });
 	}
 }
 

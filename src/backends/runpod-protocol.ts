@@ -151,11 +151,25 @@ export function timingOf(body: Record<string, unknown>): Pick<PollStatus, "execu
 }
 
 /** Interprets a job object from `/status`. */
+/** At most this many worker lines are read from one answer. */
+const MAX_LINES_PER_ANSWER = 100;
+
+/**
+ * The worker's log lines about the job: `logs` in our worker's pod-mode answer, or `output.logs` in the progress
+ * it reports through RunPod (gpu-worker/gpu_worker/log.py). Anything else there is ignored.
+ */
+function logsOf(body: Record<string, unknown>): { logs?: string[] } {
+	const raw = Array.isArray(body.logs) ? body.logs : isObject(body.output) ? body.output.logs : undefined;
+	if (!Array.isArray(raw)) return {};
+	const lines = raw.filter((l): l is string => typeof l === "string").slice(-MAX_LINES_PER_ANSWER);
+	return lines.length > 0 ? { logs: lines } : {};
+}
+
 export function parseStatus(body: unknown): BackendResult<PollStatus> {
 	if (!isObject(body) || typeof body.status !== "string") {
 		return failure("bad_answer", "Status: the backend sent an unreadable answer.");
 	}
-	const timing = timingOf(body);
+	const timing = { ...timingOf(body), ...logsOf(body) };
 	switch (body.status) {
 		case "IN_QUEUE":
 			return { ok: true, state: "queued", ...timing };
@@ -173,7 +187,8 @@ export function parseStatus(body: unknown): BackendResult<PollStatus> {
 					...timing,
 				};
 			}
-			return { ok: true, state: "completed", output: video, ...timing };
+			const gpu = isObject(body.output) && typeof body.output.gpu === "string" ? body.output.gpu.slice(0, 100) : "";
+			return { ok: true, state: "completed", output: video, ...timing, ...(gpu ? { gpu } : {}) };
 		}
 		case "FAILED":
 			return { ok: true, state: "failed", error: parseRemoteError(body.error), ...timing };

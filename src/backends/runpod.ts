@@ -65,6 +65,33 @@ async function storeInline(
 	return { ok: true, state: "completed", output: stored.video, ...timingOf(body) };
 }
 
+/** RunPod's bounds for a job's `policy` (ms): executionTimeout 5 s to 7 days, ttl 10 s to 7 days. */
+const MIN_EXECUTION_TIMEOUT_MS = 5_000;
+const MIN_TTL_MS = 10_000;
+
+/**
+ * The job's RunPod `policy` (https://docs.runpod.io/serverless/endpoints/send-requests, execution policies): the
+ * backend's own, tightened by the job's limits, so RunPod itself stops a run past `max_runtime_s`
+ * (`executionTimeout`) and drops a job still queued past `start_by` (`ttl`, counted from submission, covers the
+ * queue and the run), freeing the GPU even when the Worker's cancel does not get through.
+ */
+export function policyFor(
+	base: { executionTimeout: number; ttl: number },
+	limits: JobContext["limits"],
+	nowMs: number,
+): { executionTimeout: number; ttl: number } {
+	let executionTimeout = base.executionTimeout;
+	if (limits.maxRuntimeS !== undefined) {
+		executionTimeout = Math.max(MIN_EXECUTION_TIMEOUT_MS, Math.min(executionTimeout, limits.maxRuntimeS * 1000));
+	}
+	let ttl = base.ttl;
+	if (limits.startBy !== undefined) {
+		const untilStart = Math.max(0, Date.parse(limits.startBy) - nowMs);
+		ttl = Math.max(MIN_TTL_MS, Math.min(ttl, untilStart + executionTimeout));
+	}
+	return { executionTimeout, ttl };
+}
+
 /**
  * The `runpod` kind: a RunPod Serverless queue endpoint running our GPU worker (docs/gpu-job-protocol.md).
  * `submit` sends a `webhook` back to the Worker so completion arrives at once; the webhook is only a hint (it is
@@ -102,7 +129,7 @@ export class RunpodBackend implements GpuBackend {
 		return {
 			// The job input, the webhook and the policy (execution timeout, ttl).
 			submit: async (input) => {
-				const body: Record<string, unknown> = { input, policy: this.#policy };
+				const body: Record<string, unknown> = { input, policy: policyFor(this.#policy, job.limits, Date.now()) };
 				if (this.#webhook) body.webhook = await runpodWebhookUrl(this.#deps.signingSecret, job.origin, job.id);
 				return this.#client.run(body);
 			},

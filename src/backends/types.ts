@@ -1,3 +1,4 @@
+import type { Estimate } from "../jobs/eta";
 import type { JobSpec } from "../jobs/record";
 import type { JobProgress, VideoOutput } from "../jobs/state";
 import type { FilledWorkflow } from "../models/fill";
@@ -42,6 +43,10 @@ export interface PollStatus {
 	executionMs?: number;
 	/** Time spent queued at the backend. */
 	delayMs?: number;
+	/** The GPU the run used, as the worker names it (on `completed`, when it says). */
+	gpu?: string;
+	/** The GPU worker's recent JSON log lines about the job, when the answer carries them. */
+	logs?: string[];
 }
 
 export interface HealthReport {
@@ -61,6 +66,8 @@ export interface JobContext {
 	videoKey: string;
 	/** The number a submit made now gives its submission: retries of a submit that failed keep it. */
 	submission: number;
+	/** The job's own limits, for backends that enforce them themselves (RunPod's per-job policy). */
+	limits: { startBy?: string; maxRuntimeS?: number };
 }
 
 /** One job's runs on a backend. Never throws for remote failures: it returns a `BackendFailure`. */
@@ -81,10 +88,15 @@ export interface GpuBackend {
 }
 
 /** What a backend's admission object (the BackendDO) answers a job asking for a slot. */
-export type AcquireResult =
+export type AcquireResult = (
 	| { granted: true; probe: boolean }
-	| { granted: false; reason: "full"; position: number }
-	| { granted: false; reason: "circuit_open"; retry_at: number };
+	/** `position`: 1-based place in the fair queue; `ahead`: slot holders plus the jobs queued before it. */
+	| { granted: false; reason: "full"; position: number; ahead: number }
+	| { granted: false; reason: "circuit_open"; retry_at: number }
+) & {
+	/** What the backend's recorded runs say about this job (when it said what its work is). */
+	estimate?: Estimate;
+};
 
 export interface AcquireRequest {
 	jobId: string;
@@ -92,6 +104,10 @@ export interface AcquireRequest {
 	/** This backend's name: a holder whose job now names another backend has moved away. */
 	backend: string;
 	maxConcurrency: number;
+	/** The job's priority rank (0 low, 1 normal, 2 high): orders the account's own waiting jobs. */
+	priority?: number;
+	/** The job's model and work, for the estimate of its run (src/jobs/eta.ts). */
+	work?: { model: string; units: number; seed_s_per_unit: number | null };
 }
 
 /** What the router needs to know of a backend right now (the BackendDO's `snapshot`). */

@@ -15,10 +15,13 @@ export interface UsageRow extends UsageGroup {
 	model: string;
 	backend_name: string | null;
 	backend_kind: string | null;
+	/** The UTC day the jobs finished, `YYYY-MM-DD`. */
+	day: string;
 }
 
 /**
- * Finished jobs (terminal, `completed_at` in [from, to)) grouped by account, model and backend; the route folds
+ * Finished jobs (terminal, `completed_at` in [from, to)) grouped by account, model, backend and UTC day (the first
+ * ten characters of the stored UTC timestamp); the route folds
  * these into the per-model and per-backend views. Unfinished jobs have no cost yet, so they are left out.
  */
 export function usageRows(db: D1Database, from: string, to: string, accountId?: string): Promise<UsageRow[]> {
@@ -27,7 +30,7 @@ export function usageRows(db: D1Database, from: string, to: string, accountId?: 
 	if (accountId) params.push(accountId);
 	return all<UsageRow>(
 		db,
-		`SELECT account_id, model, backend_name, backend_kind,
+		`SELECT account_id, model, backend_name, backend_kind, substr(completed_at, 1, 10) AS day,
 		        COUNT(*) AS jobs,
 		        SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS succeeded,
 		        SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed,
@@ -36,8 +39,8 @@ export function usageRows(db: D1Database, from: string, to: string, accountId?: 
 		        COALESCE(SUM(cost_usd), 0) AS cost_usd
 		   FROM jobs
 		  WHERE status IN ('succeeded', 'failed', 'canceled') AND completed_at >= ? AND completed_at < ? ${where}
-		  GROUP BY account_id, model, backend_name, backend_kind
-		  ORDER BY account_id, model, backend_name`,
+		  GROUP BY account_id, model, backend_name, backend_kind, day
+		  ORDER BY account_id, model, backend_name, day`,
 		...params,
 	);
 }

@@ -2,13 +2,20 @@ import { type PickResult, pickBackendBeside } from "../backends/routing";
 import { configOf } from "../config";
 import { getReadyUpload, getUpload, type ReadyUpload } from "../db/uploads";
 import { ApiError } from "../errors";
+import { secondsPerUnit, workUnits } from "../jobs/eta";
 import { mintJobId } from "../jobs/job-id";
 import type { JobRecord, JobSpec, UploadRef } from "../jobs/record";
 import { nowIso } from "../lib/ids";
 import { checkOutboundUrl } from "../lib/url-guard";
 import { findModel, listModels } from "../models/catalog";
 import { MEDIA_KINDS, type ModelManifest } from "../models/manifest";
-import { type FieldIssue, type InputMeasures, type ResolvedParams, resolveParams } from "../models/params";
+import {
+	type FieldIssue,
+	type InputMeasures,
+	parseResolution,
+	type ResolvedParams,
+	resolveParams,
+} from "../models/params";
 import { expectedRunSeconds } from "../models/run-time";
 import type { CreateJobBody } from "../schemas/jobs";
 import { ingestUrlInput } from "../storage/url-input";
@@ -183,6 +190,54 @@ function checkLoras(
 	return issues.length > 0 ? { ok: false, issues } : { ok: true, loras: out };
 }
 
+/**
+ * `start_by` must leave the job a chance (in the future) and mean something (before the deadline, which fails the
+ * job anyway); `max_runtime_s` cannot outlast the deadline either.
+ */
+function checkTimeLimits(body: CreateJobBody, deadlineS: number, createdAtMs: number): void {
+	const deadline = createdAtMs + deadlineS * 1000;
+	if (body.start_by !== undefined) {
+		const at = Date.parse(body.start_by);
+		if (at <= createdAtMs) {
+			throw new ApiError("invalid_request", "`start_by` is not in the future.", {
+				errors: [{ path: "json.start_by", message: "must be in the future" }],
+			});
+		}
+		if (at >= deadline) {
+			throw new ApiError(
+				"invalid_request",
+				`\`start_by\` is past the job's deadline (${deadlineS} s after creation).`,
+				{
+					errors: [{ path: "json.start_by", message: `must be within ${deadlineS} s of now` }],
+				},
+			);
+		}
+	}
+	if (body.max_runtime_s !== undefined && body.max_runtime_s > deadlineS) {
+		throw new ApiError("invalid_request", `\`max_runtime_s\` exceeds the job's deadline of ${deadlineS} s.`, {
+			errors: [{ path: "json.max_runtime_s", message: `must be at most ${deadlineS}` }],
+		});
+	}
+}
+
+/**
+ * The job's work (frames × megapixels) from its parameters or the model's defaults, and the model's throughput
+ * figure for it: what the ETA of src/jobs/eta.ts scales by.
+ */
+function jobWork(model: ModelManifest, params: Record<string, unknown>): NonNullable<JobSpec["work"]> {
+	const numberOf = (name: string): number | undefined => {
+		const given = params[name];
+		if (typeof given === "number") return given;
+		const d = model.parameters[name]?.default;
+		return typeof d === "number" ? d : undefined;
+	};
+	const res = params.resolution ?? model.parameters.resolution?.default;
+	const size = typeof res === "string" ? parseResolution(res) : null;
+	const frames = (numberOf("duration_s") ?? 5) * (numberOf("fps") ?? 16);
+	const units = workUnits(frames, size?.width ?? 640, size?.height ?? 640);
+	return { units, seed_s_per_unit: model.throughput ? secondsPerUnit(model.throughput) : null };
+}
+
 /** The job's id and creation time, chosen before anything else (the concurrency reservation writes them first). */
 export interface JobIdentity {
 	id: string;
@@ -233,6 +288,7 @@ export async function prepareJob(
 			});
 		}
 	}
+	checkTimeLimits(body, config.jobDeadlineS, Date.parse(identity.created_at));
 	// The model, the uploads and the backend rows are read side by side; the checks then run in the order a client
 	// is told about faults: the model and its parameters first, then the uploads, then the backend.
 	const modelLookup = findModel(env, body.model);
@@ -287,6 +343,10 @@ export async function prepareJob(
 		},
 		deadline_s: config.jobDeadlineS,
 		...withExpectedRun(expectedRunSeconds(model, params)),
+		...(body.priority ? { priority: body.priority } : {}),
+		...(body.start_by ? { start_by: new Date(body.start_by).toISOString() } : {}),
+		...(body.max_runtime_s !== undefined ? { max_runtime_s: body.max_runtime_s } : {}),
+		work: jobWork(model, params),
 	};
 }
 

@@ -1,6 +1,8 @@
 import type { BackendKind } from "../schemas/backends";
-import type { DeliveryStatus, Model } from "../schemas/jobs";
-import type { JobState } from "./state";
+import type { DeliveryStatus, JobPriority, Model } from "../schemas/jobs";
+import type { Estimate, Eta } from "./eta";
+import type { JobQueue } from "./queue";
+import { isTerminal, type JobCost, type JobState } from "./state";
 
 /** An upload a job reads, resolved at creation (the upload was READY and of the right type then). */
 export interface UploadRef {
@@ -51,6 +53,14 @@ export interface JobSpec {
 	deadline_s: number;
 	/** The run time the model's throughput predicts for this job (absent: none published); times the polls. */
 	expected_run_s?: number;
+	/** Order among the account's own waiting jobs at a backend; absent: normal. */
+	priority?: JobPriority;
+	/** It fails with `not_started_in_time` when not running by then (ISO 8601). */
+	start_by?: string;
+	/** Its run is canceled this long after it started (`max_runtime_exceeded`). */
+	max_runtime_s?: number;
+	/** Its work in frames × megapixels, and the model's manifest figure for it (src/jobs/eta.ts); for the ETA. */
+	work?: { units: number; seed_s_per_unit: number | null };
 }
 
 /** Webhook events a job gets when it names none (the contract's default). */
@@ -74,6 +84,16 @@ export interface JobWebhookView {
 	deliveries?: WebhookDeliveryView[];
 }
 
+/** What the job's GPU time cost, with what a client needs to check the bill. */
+export interface JobCostView extends JobCost {
+	/** The price of the backend (or rented machine) of the job's last submission. */
+	price_per_second_usd: number;
+	backend: string;
+	backend_kind: string;
+	/** Submissions the backend accepted; each one that ran was billed (abandoned runs included in the sums). */
+	submissions: number;
+}
+
 /** The public fields of a job (what the API renders, plus links added per request). */
 export interface JobSnapshot {
 	id: string;
@@ -90,8 +110,15 @@ export interface JobSnapshot {
 	attempts: number;
 	error: JobState["error"];
 	output: JobState["output"];
-	cost: JobState["cost"];
+	cost: JobCostView | null;
 	updated_at: string;
+	/** Where the job stands while it waits (status `queued` only). */
+	queue?: JobQueue;
+	priority?: JobPriority;
+	start_by?: string;
+	max_runtime_s?: number;
+	/** When the job should start and finish (not terminal only). */
+	eta?: Eta;
 	webhook?: JobWebhookView;
 }
 
@@ -105,6 +132,12 @@ export interface JobRecord extends JobState {
 	transient_failures: number;
 	/** The webhook deliveries, attached when the store loads a job that has a webhook. */
 	deliveries?: WebhookDeliveryView[];
+	/** Why the job waits and its place (while `queued`); null or absent otherwise. */
+	queue?: JobQueue | null;
+	/** What its backend measured about jobs like it, as of its last admission check. */
+	estimate?: Estimate | null;
+	/** When it should start and finish, as of its last step; null once terminal. */
+	eta?: Eta | null;
 	/** Where the latest submission writes its video (`jobVideoKey`); absent or null: the per-job key of old jobs. */
 	output_key?: string | null;
 }
@@ -137,10 +170,37 @@ export function snapshotOf(record: JobRecord): JobSnapshot {
 		attempts: record.attempts,
 		error: record.error,
 		output: record.output,
-		cost: record.cost,
+		cost: costView(record),
 		updated_at: record.updated_at,
+		...(record.status === "queued" ? { queue: record.queue ?? unknownQueue(record) } : {}),
+		...(record.eta && !isTerminal(record.status) ? { eta: record.eta } : {}),
+		...(record.spec.priority ? { priority: record.spec.priority } : {}),
+		...(record.spec.start_by ? { start_by: record.spec.start_by } : {}),
+		...(record.spec.max_runtime_s !== undefined ? { max_runtime_s: record.spec.max_runtime_s } : {}),
 		...webhookOf(record),
 	};
+}
+
+/**
+ * The cost as shown: the recorded spend with its price and backend. A job that ended without ever being submitted
+ * cost nothing, which is known; one whose runs reported no execution time shows none.
+ */
+function costView(record: JobRecord): JobCostView | null {
+	const spent = record.cost ?? (isTerminal(record.status) && record.attempts === 0 ? { gpu_seconds: 0, usd: 0 } : null);
+	if (!spent) return null;
+	const { backend } = record.spec;
+	return {
+		...spent,
+		price_per_second_usd: backend.price_per_second_usd,
+		backend: backend.name,
+		backend_kind: backend.kind,
+		submissions: record.attempts,
+	};
+}
+
+/** A queued job with no recorded reason (stored before jobs recorded one, until its next step) says so. */
+function unknownQueue(record: JobRecord): JobQueue {
+	return { reason: "unknown", position: 0, ahead: 0, since: record.updated_at };
 }
 
 function webhookOf(record: JobRecord): { webhook?: JobWebhookView } {

@@ -37,6 +37,13 @@ export interface VideoOutput {
 export interface JobCost {
 	gpu_seconds: number;
 	usd: number;
+	/**
+	 * How long the backend held its runs before they started, as it reports it (RunPod's `delayTime`: its queue and
+	 * any worker's cold start), summed; absent when no run reported it.
+	 */
+	backend_delay_s?: number;
+	/** The GPU of the last run that named it. */
+	gpu_type?: string;
 }
 
 /** The part of a job the state machine owns. */
@@ -89,10 +96,16 @@ export function initialState(): JobState {
 /** The sum of two spends; null only when neither is known. Rounded like each part (ms, micro-dollars). */
 export function addCost(a: JobCost | null, b: JobCost | null): JobCost | null {
 	if (!a || !b) return a ?? b;
-	return {
+	const sum: JobCost = {
 		gpu_seconds: Math.round((a.gpu_seconds + b.gpu_seconds) * 1000) / 1000,
 		usd: Math.round((a.usd + b.usd) * 1e6) / 1e6,
 	};
+	if (a.backend_delay_s !== undefined || b.backend_delay_s !== undefined) {
+		sum.backend_delay_s = Math.round(((a.backend_delay_s ?? 0) + (b.backend_delay_s ?? 0)) * 1000) / 1000;
+	}
+	const gpu = b.gpu_type ?? a.gpu_type;
+	if (gpu !== undefined) sum.gpu_type = gpu;
+	return sum;
 }
 
 function clampPercent(p: number): number {

@@ -22,6 +22,11 @@ export function toJobView(job: JobSnapshot, origin: string): JobView {
 	if (job.error) view.error = job.error;
 	if (job.output) view.output = { video: { url: links.video, ...job.output.video } };
 	if (job.cost) view.cost = job.cost;
+	if (job.queue) view.queue = job.queue;
+	if (job.eta) view.eta = job.eta;
+	if (job.priority) view.priority = job.priority;
+	if (job.start_by) view.start_by = job.start_by;
+	if (job.max_runtime_s !== undefined) view.max_runtime_s = job.max_runtime_s;
 	if (job.webhook) view.webhook = job.webhook;
 	return view;
 }

@@ -4,6 +4,8 @@ import type { JobSnapshot } from "../jobs/record";
 export interface JobTimings {
 	/** Time queued at the backend before a worker took the job (RunPod `delayTime`: the cold start). */
 	delayMs?: number;
+	/** The run's execution time as the backend reports it. */
+	executionMs?: number;
 	/** Bytes of the output video. */
 	outputBytes?: number;
 }

@@ -30,7 +30,8 @@ const eventsRoute = createRoute({
 	summary: "Follow a job (Server-Sent Events)",
 	description:
 		"`event: status` at once with the job as `data`, then `progress` and `status` events as they happen, each with " +
-		"an `id:`; comments every 15 s keep the connection open; the stream ends after a terminal status. Reconnect " +
+		"an `id:`, and `log` events when the GPU worker reports new log lines (the job with the new lines in its `log` " +
+		"field, as `GET /v1/jobs/{id}/logs` shows them); comments every 15 s keep the connection open; the stream ends after a terminal status. Reconnect " +
 		"with `Last-Event-ID` to get only the events after it: 204 when a finished job has nothing after it (an id at or " +
 		"past its last event; an id the job never sent, of a job still running, gets its current state). A succeeded " +
 		"job carries `share_url`, as `GET /v1/jobs/{id}` does. The " +

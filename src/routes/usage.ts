@@ -42,6 +42,12 @@ const UsageSchema = z
 		by_backend: z.array(
 			z.object({ backend_name: z.string().nullable(), backend_kind: z.string().nullable(), ...GroupFields }),
 		),
+		by_day: z
+			.array(z.object({ day: z.string().openapi({ example: "2026-11-02" }), ...GroupFields }))
+			.openapi({ description: "Per UTC day the jobs finished, oldest first." }),
+		by_model_and_day: z
+			.array(z.object({ day: z.string(), model: z.string(), ...GroupFields }))
+			.openapi({ description: "Per UTC day and model, oldest day first." }),
 	})
 	.openapi("Usage");
 
@@ -129,6 +135,8 @@ export function summarizeUsage(rows: UsageRow[], window: { from: string; to: str
 	const byModel = groupBy(rows, (r) => r.model);
 	const byBackend = groupBy(rows, (r) => JSON.stringify([r.backend_name, r.backend_kind]));
 	const byAccount = groupBy(rows, (r) => r.account_id);
+	const byDay = groupBy(rows, (r) => r.day);
+	const byModelDay = groupBy(rows, (r) => JSON.stringify([r.day, r.model]));
 	return {
 		from: window.from,
 		to: window.to,
@@ -139,6 +147,13 @@ export function summarizeUsage(rows: UsageRow[], window: { from: string; to: str
 			const [backend_name, backend_kind] = JSON.parse(k) as [string | null, string | null];
 			return tidy({ backend_name, backend_kind, ...g });
 		}),
+		by_day: [...byDay].sort(([a], [b]) => a.localeCompare(b)).map(([day, g]) => tidy({ day, ...g })),
+		by_model_and_day: [...byModelDay]
+			.sort(([a], [b]) => a.localeCompare(b))
+			.map(([k, g]) => {
+				const [day, model] = JSON.parse(k) as [string, string];
+				return tidy({ day, model, ...g });
+			}),
 		by_account: [...byAccount].map(([account, g]) => tidy({ account, ...g })),
 	};
 }
@@ -147,7 +162,7 @@ const usageRoute = createRoute({
 	method: "get",
 	path: "/v1/usage",
 	tags: ["Usage"],
-	summary: "Your usage over a window: jobs, GPU seconds and cost, by model and backend",
+	summary: "Your usage over a window: jobs, GPU seconds and cost, by model, backend and UTC day",
 	description: "Counts jobs that finished (succeeded, failed or canceled) within [from, to).",
 	security: [{ apiKey: [] }],
 	middleware: [requireKey("jobs:read")] as const,

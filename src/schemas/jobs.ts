@@ -12,13 +12,46 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 /** A model id: the catalog (`GET /v1/models`) says which exist; models are data, registered at run time. */
 export type Model = string;
 
-/** The events of a job's event stream (`GET /v1/jobs/{id}/events`). */
-export const JOB_EVENT_TYPES = ["status", "progress"] as const;
+/**
+ * The events of a job's event stream (`GET /v1/jobs/{id}/events`). `log` carries the job too, with the GPU worker's
+ * new log lines in its `log` field.
+ */
+export const JOB_EVENT_TYPES = ["status", "progress", "log"] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 
 /** Where a webhook message stands: queued or retrying, delivered, given up, or switched off by a 410. */
 export const DELIVERY_STATUSES = ["pending", "delivered", "failed", "disabled"] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/**
+ * Why a job that is not running waits (its `queue.reason`), each read from recorded state, never guessed:
+ * - `submitting`: due to be sent to its backend now (just created, moved to another backend, or resubmitted).
+ * - `waiting_for_capacity`: every slot of its backend is held; it has a place in the backend's fair queue.
+ * - `backend_unhealthy`: the backend's circuit breaker is open; `retry_at` is when a probe may go through.
+ * - `cold_start`: the backend's machine is starting (a vast.ai instance booting); `retry_at` is the next check.
+ * - `retrying`: the last call to the backend failed transiently; `retry_at` is the next try.
+ * - `backend_queued`: the backend accepted the job and has not started it; whether it is behind other work or a
+ *   worker is starting, the backend does not say.
+ * - `unknown`: nothing recorded says (a job stored before reasons were recorded, until its next step).
+ * An account's concurrency cap never makes a job wait: `POST /v1/jobs` refuses the job (429) instead.
+ */
+export const QUEUE_REASONS = [
+	"submitting",
+	"waiting_for_capacity",
+	"backend_unhealthy",
+	"cold_start",
+	"retrying",
+	"backend_queued",
+	"unknown",
+] as const;
+export type QueueReason = (typeof QUEUE_REASONS)[number];
+
+/** Where an ETA comes from (`eta.basis`). */
+export const ETA_BASES = ["measured", "manifest", "default", "progress"] as const;
+
+/** A job's priority within its own account's share of a backend (never across accounts). */
+export const JOB_PRIORITIES = ["low", "normal", "high"] as const;
+export type JobPriority = (typeof JOB_PRIORITIES)[number];
 
 export const MIN_SIDE = 64;
 export const MAX_SIDE = 1920;
@@ -105,6 +138,34 @@ export const CreateJobBodySchema = z
 			.string()
 			.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
 			.optional(),
+		priority: z
+			.enum(JOB_PRIORITIES)
+			.optional()
+			.openapi({
+				description:
+					"Order among this account's own jobs waiting for the same backend (default `normal`). Accounts still " +
+					"share a full backend fairly: a `high` job never goes before another account's waiting job.",
+			}),
+		start_by: z.iso
+			.datetime({ offset: true })
+			.optional()
+			.openapi({
+				description:
+					"The job fails with `not_started_in_time` (and any run the backend has queued is canceled) if it is not " +
+					"running by then. In the future, and before the job's deadline.",
+			}),
+		max_runtime_s: z
+			.number()
+			.int()
+			.min(5)
+			.max(604_800)
+			.optional()
+			.openapi({
+				description:
+					"Once running, the job's run is canceled past this many seconds and the job fails with " +
+					"`max_runtime_exceeded`; RunPod backends get it as the job's `policy.executionTimeout`. At most the " +
+					"job's deadline.",
+			}),
 	})
 	.strict()
 	.openapi("CreateJobRequest");
@@ -154,9 +215,86 @@ export const JobSchema = z
 			})
 			.optional(),
 		cost: z
-			.object({ gpu_seconds: z.number(), usd: z.number() })
+			.object({
+				gpu_seconds: z.number(),
+				usd: z.number(),
+				price_per_second_usd: z
+					.number()
+					.optional()
+					.openapi({ description: "The price of the backend (or rented machine) of the job's last submission." }),
+				backend: z.string().optional(),
+				backend_kind: z.string().optional(),
+				gpu_type: z
+					.string()
+					.optional()
+					.openapi({ description: "The GPU of the last run, as the worker names it (ComfyUI's device name)." }),
+				backend_delay_s: z
+					.number()
+					.optional()
+					.openapi({
+						description:
+							"How long the backend held the runs before they started, as it reports it (RunPod's `delayTime`: " +
+							"its queue and any worker's cold start), summed over the billed runs.",
+					}),
+				submissions: z
+					.number()
+					.int()
+					.optional()
+					.openapi({ description: "Submissions the backend accepted; each that ran is in the sums." }),
+			})
 			.optional()
-			.openapi({ description: "GPU time spent so far over all the job's submissions, abandoned runs included." }),
+			.openapi({
+				description:
+					"GPU time spent so far over all the job's submissions, abandoned runs included. Present once known: " +
+					"when a run reports its execution time, and on every terminal job that was never submitted (zero).",
+			}),
+		eta: z
+			.object({
+				start_at: z.string(),
+				finish_at: z.string(),
+				basis: z.enum(ETA_BASES).openapi({
+					description:
+						"`measured`: fit from the model's completed runs at its backend (`samples` of them); `manifest`: the " +
+						"model's throughput figure; `default`: no figure yet; `progress`: a running job's own progress.",
+				}),
+				samples: z.number().int().min(0),
+			})
+			.optional()
+			.openapi({
+				description:
+					"When the job should start and finish, from measured run times, the jobs ahead of it and the backend's " +
+					"queue delay; refined from progress while it runs. Absent once the job ended. See docs/api.md.",
+			}),
+		priority: z.enum(JOB_PRIORITIES).optional(),
+		start_by: z.string().optional(),
+		max_runtime_s: z.number().int().optional(),
+		queue: z
+			.object({
+				reason: z.enum(QUEUE_REASONS),
+				position: z
+					.number()
+					.int()
+					.min(0)
+					.openapi({
+						description:
+							"Its place in the backend's admission queue (1: next to get a slot), in the order admission really " +
+							"grants slots (fair across accounts); 0 when it is not in that queue.",
+					}),
+				ahead: z.number().int().min(0).openapi({
+					description: "Jobs that hold a slot of its backend or come before it in the queue; 0 when not queued there.",
+				}),
+				since: z.string().openapi({ description: "When the job started waiting for this reason." }),
+				retry_at: z
+					.string()
+					.optional()
+					.openapi({ description: "When the job is next tried (`backend_unhealthy`, `cold_start`, `retrying`)." }),
+			})
+			.optional()
+			.openapi({
+				description:
+					"Where a job that is not running stands and why it waits; present while its status is `queued`. " +
+					"See docs/api.md for the reasons.",
+			}),
 		webhook: z
 			.object({
 				url: z.string(),

@@ -17,6 +17,7 @@ import { type FollowResult, followEvents } from "./event-follower";
 import { FAULTS, type JobPlan, planJob } from "./faults";
 import { seededRng } from "./prng";
 import { LocalRuntime } from "./runtime";
+import { type StandingView, standingProblems } from "./waiting";
 
 const JOBS = Number(process.env.CHAOS_JOBS ?? 200);
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -39,7 +40,7 @@ const TERMINAL = ["succeeded", "failed", "canceled"];
 /** Every FOLLOW_EVERY-th job's client follows it through the event stream instead of polling. */
 const FOLLOW_EVERY = 4;
 
-interface JobView {
+interface JobView extends StandingView {
 	id: string;
 	status: string;
 	attempts: number;
@@ -58,6 +59,16 @@ interface Tracked {
 	followed?: FollowResult<JobView>;
 	/** Milliseconds from its creation until its client saw it terminal. */
 	tookMs?: number;
+	/** What its views said wrong about where it stands (waiting.ts), and the queue reasons they gave. */
+	standing: string[];
+	reasons: Set<string>;
+}
+
+/** Checks a view's `queue` and `eta` (waiting.ts) and keeps it as the job's latest. */
+function see(job: Tracked, view: JobView): void {
+	job.view = view;
+	for (const p of standingProblems(view)) job.standing.push(p);
+	if (view.queue) job.reasons.add(view.queue.reason);
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -221,7 +232,7 @@ async function driveJob(client: ResilientClient, job: Tracked, creating: ReturnT
 			),
 		);
 		job.id = created.id;
-		job.view = created;
+		see(job, created);
 	} catch (err) {
 		job.createError = String(err);
 		return;
@@ -233,7 +244,7 @@ async function driveJob(client: ResilientClient, job: Tracked, creating: ReturnT
 	if (job.plan.index % FOLLOW_EVERY === 0) {
 		// Like an EventSource: reconnects with Last-Event-ID through the restarts, stops at the terminal status.
 		job.followed = await followEvents<JobView>(runtime.url, job.account.key, job.id, until);
-		if (job.followed.view) job.view = job.followed.view;
+		if (job.followed.view) see(job, job.followed.view);
 		if (TERMINAL.includes(job.view?.status ?? "")) {
 			// What the stream ended on is what the job says.
 			const read = await client.json<JobView>("GET", `/v1/jobs/${job.id}`, { key: job.account.key, until }, [200]);
@@ -249,7 +260,7 @@ async function driveJob(client: ResilientClient, job: Tracked, creating: ReturnT
 		// Like a sensible client: quick polls at first, then about every 3 s.
 		await sleep(Math.min(3000, 1000 + (Date.now() - started) / 5) * (0.75 + Math.random() / 2));
 		try {
-			job.view = await client.json<JobView>("GET", `/v1/jobs/${job.id}`, { key: job.account.key, until }, [200]);
+			see(job, await client.json<JobView>("GET", `/v1/jobs/${job.id}`, { key: job.account.key, until }, [200]));
 		} catch {
 			// Past the deadline: reported as stuck below.
 		}
@@ -285,6 +296,8 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 	const jobs: Tracked[] = Array.from({ length: JOBS }, (_, i) => ({
 		plan: planJob(rng, i, String(SEED)),
 		account: accounts[i % accounts.length] as { key: string; image: string },
+		standing: [],
+		reasons: new Set<string>(),
 	}));
 	const creating = gate(CREATE_CONCURRENCY);
 	const settleBy = Date.now() + SETTLE_DEADLINE_MS;
@@ -387,6 +400,15 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 	}[];
 	const rentedBy = (name: string) => rentals.filter((r) => r.label === `reelgate:${name}`);
 	const followed = jobs.filter((j) => j.followed);
+	const standing = jobs.flatMap((j) => j.standing.slice(0, 3).map((p) => `${label(j)}: ${p}`));
+	const reasonsByFault: Record<string, Record<string, number>> = {};
+	for (const j of jobs) {
+		for (const f of j.plan.faults.length > 0 ? j.plan.faults : ["none"]) {
+			const tally = reasonsByFault[f] ?? {};
+			for (const r of j.reasons) tally[r] = (tally[r] ?? 0) + 1;
+			reasonsByFault[f] = tally;
+		}
+	}
 	const streamProblems = followed.flatMap((j) => (j.followed?.problems ?? []).map((p) => `${label(j)}: ${p}`));
 	const sum = (f: (r: FollowResult<JobView>) => number) =>
 		followed.reduce((n, j) => n + (j.followed ? f(j.followed) : 0), 0);
@@ -404,6 +426,7 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 			`  restarts: ${runtime.restarts.map((r, i) => `#${i + 1} ${r.inFlight} in flight, down ${r.downMs} ms`).join("; ")}`,
 			`  client retries: ${JSON.stringify(client.tally.retries)}; 5xx answers other than 503: ${client.tally.serverErrors.length}`,
 			`  jobs resubmitted by the Worker (attempts > 1): ${resubmitted}; webhook redeliveries (same webhook-id): ${redeliveries}`,
+			`  queue reasons seen, jobs per fault: ${JSON.stringify(reasonsByFault)}`,
 			`  followed by event stream: ${followed.length} jobs, ${sum((r) => r.events)} events, ${sum((r) => r.resumes)} streams resumed with Last-Event-ID, ${sum((r) => r.refused)} connection attempts refused or broken`,
 		].join("\n"),
 	);
@@ -425,6 +448,7 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 	expect(badVideos, "succeeded jobs whose video is not the one rendered").toEqual([]);
 	expect(webhookProblems, "webhook problems").toEqual([]);
 	expect(streamProblems, "event streams that broke their contract").toEqual([]);
+	expect(standing, "views whose queue or eta contradict the job's state").toEqual([]);
 	// A submit whose answer was lost is followed on the retry, never queued on the GPU a second time.
 	expect(comfy.queuedTwice(), "ComfyUI prompts queued twice").toEqual([]);
 	// A refused key or an empty market rents nothing; the shared backend never holds two live instances at once.

@@ -73,7 +73,7 @@ describe("runpod backend: polling", () => {
 		const job = await pollToEnd(id);
 		expect(job.status).toBe("succeeded");
 		expect(job.attempts).toBe(1);
-		expect(job.cost).toEqual({ gpu_seconds: 5.4, usd: Math.round(5.4 * 0.00044 * 1e6) / 1e6 });
+		expect(job.cost).toEqual({ gpu_seconds: 5.4, usd: Math.round(5.4 * 0.00044 * 1e6) / 1e6, backend_delay_s: 1.2 });
 		const remote = await rpJob(job.remote_id ?? "");
 		expect(remote.policy).toEqual({ executionTimeout: 1_800_000, ttl: 7_200_000 });
 		expect(remote.webhook).toMatch(new RegExp(`^http://reelgate.test/v1/internal/runpod/${id}\\?token=.+`));

@@ -12,7 +12,7 @@ beforeAll(async () => {
 interface SseEvent {
 	id: string;
 	event: string;
-	data: { status: string; progress: { percent: number; stage?: string } };
+	data: { status: string; progress: { percent: number; stage?: string }; log?: { event: string }[] };
 }
 
 /** Reads a whole SSE response (until the server closes it) and parses its frames; comments are skipped. */
@@ -61,6 +61,9 @@ const open = (id: string, headers: Record<string, string> = {}) =>
 describe("GET /v1/jobs/{id}/events", () => {
 	it("streams the whole sequence to two listeners at once, then closes after the terminal status", async () => {
 		const id = await startJob(auth, "pod-sse");
+		// Past its submission first: the creation alarm is due at once and runs by itself too, and the hand-off to the
+		// backend is an event, which would otherwise race the streams' opening.
+		await stepUntil(id, (j) => j.remote_id !== null);
 		const [a, b] = await Promise.all([open(id), open(id)]);
 		expect(a.status).toBe(200);
 		expect(a.headers.get("content-type")).toBe("text/event-stream");
@@ -76,12 +79,17 @@ describe("GET /v1/jobs/{id}/events", () => {
 		const summary = (events: SseEvent[]) =>
 			events.map((e) => [e.event, e.data.status, e.data.progress.stage ?? null, e.data.progress.percent]);
 		expect(summary(seenA ?? [])).toEqual([
+			// The current state: the backend holds the job (`queue.reason: backend_queued`).
 			["status", "queued", null, 0],
+			// The worker's first answer with its run started carries its log lines: a `log` event, once.
+			["log", "queued", null, 0],
 			["status", "running", "downloading", 5],
 			["progress", "running", "sampling", 60],
 			["status", "succeeded", "done", 100],
 		]);
 		expect(seenB).toEqual(seenA);
+		const logged = (seenA ?? []).find((e) => e.event === "log");
+		expect(logged?.data.log?.map((l) => l.event)).toEqual(["job_started", "input_fetched"]);
 		const ids = (seenA ?? []).map((e) => Number(e.id));
 		expect(ids).toEqual([...ids].sort((x, y) => x - y));
 		expect(new Set(ids).size).toBe(ids.length);
@@ -101,8 +109,15 @@ describe("GET /v1/jobs/{id}/events", () => {
 
 		// From the start: the full stored history; from the `running` event: only what came after it.
 		const history = await readAll(await open(id, { "last-event-id": "0" }));
-		expect(history.map((e) => e.data.status)).toEqual(["queued", "running", "running", "succeeded"]);
-		const runningId = history[1]?.id ?? "";
+		expect(history.map((e) => e.data.status)).toEqual([
+			"queued",
+			"queued",
+			"queued",
+			"running",
+			"running",
+			"succeeded",
+		]);
+		const runningId = history[3]?.id ?? "";
 		const resumed = await readAll(await open(id, { "last-event-id": runningId }));
 		expect(resumed.map((e) => [e.event, e.data.status])).toEqual([
 			["progress", "running"],

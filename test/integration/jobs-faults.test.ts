@@ -112,8 +112,9 @@ describe("permanent failures", () => {
 		const job = await stepUntil(id, (j) => j.status === "failed", 20);
 		expect(job.error?.code).toBe("output_upload_failed");
 		expect(job.attempts).toBe(3);
-		// Each run reported 0.8 s of GPU time before its PUT failed; all three were billed, so all three count.
-		expect(job.cost).toEqual({ gpu_seconds: 2.4, usd: 0.0012 });
+		// Each run reported 0.8 s of GPU time before its PUT failed; all three were billed, so all three count (and
+		// the 120 ms each waited at the backend).
+		expect(job.cost).toEqual({ gpu_seconds: 2.4, usd: 0.0012, backend_delay_s: 0.36 });
 		expect((await history(id)).filter((h) => h.event === "transfer_failed")).toHaveLength(2);
 	});
 });

@@ -27,7 +27,7 @@ describe("the job object's schema", () => {
 			version: version(state.storage.sql),
 		}));
 		expect(stored).toEqual({
-			tables: ["events", "history", "job", "meta", "webhook_deliveries"],
+			tables: ["events", "history", "job", "meta", "webhook_deliveries", "worker_logs"],
 			version: String(JOB_SCHEMA.version),
 		});
 	});
@@ -55,6 +55,34 @@ describe("the job object's schema", () => {
 	});
 });
 
+describe("the job object's event log", () => {
+	it("takes `log` events once upgraded, keeping the events and the numbering it had", async () => {
+		const stub = env.JOBS.getByName(`job_schema${crypto.randomUUID().slice(0, 8)}`);
+		const after = await runInDurableObject(stub, (_instance, state) => {
+			const sql = state.storage.sql;
+			// The log as v7 stored it: `status` and `progress` only, numbering past a pruned start.
+			sql.exec("DROP TABLE events");
+			sql.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+				type TEXT NOT NULL CHECK (type IN ('status', 'progress')), at TEXT NOT NULL, data TEXT NOT NULL)`);
+			sql.exec("INSERT INTO events (seq, type, at, data) VALUES (41, 'status', '2026-01-01T00:00:00Z', '{}')");
+			expect(() => sql.exec("INSERT INTO events (type, at, data) VALUES ('log', 'x', '{}')")).toThrow();
+			sql.exec("UPDATE meta SET value = '7' WHERE key = 'schema_version'");
+			const upgraded = openJobSql(sql);
+			const { seq } = upgraded.one<{ seq: number }>(
+				"INSERT INTO events (type, at, data) VALUES ('log', 'x', '{}') RETURNING seq",
+			);
+			return { seq, rows: upgraded.all<{ seq: number; type: string }>("SELECT seq, type FROM events ORDER BY seq") };
+		});
+		expect(after).toEqual({
+			seq: 42,
+			rows: [
+				{ seq: 41, type: "status" },
+				{ seq: 42, type: "log" },
+			],
+		});
+	});
+});
+
 describe("the backend object's schema", () => {
 	it("creates every table behind the current version", async () => {
 		const stub = env.BACKENDS.getByName(`schema-${crypto.randomUUID()}`);
@@ -64,7 +92,7 @@ describe("the backend object's schema", () => {
 			version: version(state.storage.sql),
 		}));
 		expect(stored).toEqual({
-			tables: ["meta", "served", "slot", "waiting"],
+			tables: ["meta", "runs", "served", "slot", "waiting"],
 			version: String(BACKEND_SCHEMA.version),
 		});
 	});
@@ -77,6 +105,10 @@ describe("the backend object's schema", () => {
 			sql.exec("DROP TABLE meta");
 			sql.exec("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
 			sql.exec("INSERT INTO meta (k, v) VALUES ('name', 'legacy'), ('max', '3')");
+			// ...and the queue table of then, without the later `priority` column.
+			sql.exec("DROP TABLE waiting");
+			sql.exec(`CREATE TABLE waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT UNIQUE NOT NULL,
+				account_id TEXT NOT NULL, at INTEGER NOT NULL)`);
 			const reopened = openBackendSql(sql);
 			return { name: reopened.meta("name"), max: reopened.meta("max"), version: version(sql) };
 		});

@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, call } from "../helpers/api";
+import { stepUntil } from "../helpers/job-object";
 import { startJob } from "../helpers/notify";
 import {
 	bearer,
@@ -70,6 +71,8 @@ describe("a revoked key", () => {
 	it("ends an event stream it opened, while another key's stream of the same job stays open", async () => {
 		const second = await newKey(t.account);
 		const jobId = await startJob(second.auth, "pod-auth-events");
+		// Past its submission (which is an event: the queue reason changes), so no event races the revocation.
+		await stepUntil(jobId, (j) => j.remote_id !== null);
 		const open = async (auth: Record<string, string>) => {
 			const res = await call(`/v1/jobs/${jobId}/events`, { headers: auth });
 			expect(res.status).toBe(200);

@@ -47,6 +47,8 @@ interface UsageBody {
 	totals: Group;
 	by_model: Group[];
 	by_backend: Group[];
+	by_day?: Group[];
+	by_model_and_day?: Group[];
 	by_account?: Group[];
 }
 
@@ -183,6 +185,24 @@ describe("GET /v1/usage", () => {
 			]),
 		);
 		expect(u.by_account).toBeUndefined();
+		// One finished job a day here: the days in order, and per model and day.
+		expect(u.by_day?.map((g) => [g.day, g.jobs, g.gpu_seconds])).toEqual([
+			["2026-11-02", 1, 120],
+			["2026-11-03", 1, 300],
+			["2026-11-04", 1, 30],
+			["2026-11-05", 1, 2],
+		]);
+		expect(u.by_model_and_day).toContainEqual({
+			day: "2026-11-04",
+			model: "wan2.2-s2v",
+			jobs: 1,
+			succeeded: 0,
+			failed: 1,
+			canceled: 0,
+			gpu_seconds: 30,
+			cost_usd: 0.0228,
+		});
+		expect(u.by_model_and_day).toHaveLength(4);
 	});
 
 	it("answers problems for a missing key and a bad window", async () => {

@@ -89,10 +89,47 @@ describe("after a submission", () => {
 
 describe("after a refused admission", () => {
 	it("waits for a slot, or leaves a backend whose circuit is open", () => {
-		const full = notAdmitted(job(), { ok: false, reason: "full", delayMs: 10_000, detail: "position 2" });
+		const refusal = { ok: false as const, reason: "full" as const, delayMs: 10_000, detail: "position 2" };
+		const full = notAdmitted(job(), { ...refusal, position: 2, ahead: 3 }, ctx);
 		expect(full).toMatchObject({ type: "schedule", event: "waiting", delayMs: 10_000, detail: "position 2" });
-		const open = notAdmitted(job(), { ok: false, reason: "circuit_open", delayMs: 5_000, detail: "failing" });
+		const retryAtMs = ctx.now + 5_000;
+		const open = notAdmitted(
+			job(),
+			{ ok: false, reason: "circuit_open", delayMs: 5_000, detail: "failing", retryAtMs },
+			ctx,
+		);
 		expect(open).toMatchObject({ type: "failover", otherwise: { type: "schedule", event: "waiting" } });
+	});
+
+	it("says where the job stands: its place in the queue, or when the open circuit lets a probe through", () => {
+		const refusal = { ok: false as const, reason: "full" as const, delayMs: 10_000, detail: "position 2" };
+		const first = notAdmitted(job(), { ...refusal, position: 2, ahead: 3 }, ctx);
+		if (first.type !== "schedule") throw new Error("not scheduled");
+		const since = new Date(ctx.now).toISOString();
+		expect(first.job.queue).toEqual({ reason: "waiting_for_capacity", position: 2, ahead: 3, since });
+		// A later check keeps `since` while the reason is the same, with the new place.
+		const later = notAdmitted(first.job, { ...refusal, position: 1, ahead: 2 }, { now: ctx.now + 10_000 });
+		if (later.type !== "schedule") throw new Error("not scheduled");
+		expect(later.job.queue).toEqual({ reason: "waiting_for_capacity", position: 1, ahead: 2, since });
+		const retryAtMs = ctx.now + 30_000;
+		const pinned = job();
+		pinned.spec.backend.pinned = true;
+		const open = notAdmitted(
+			pinned,
+			{ ok: false, reason: "circuit_open", delayMs: 30_000, detail: "x", retryAtMs },
+			ctx,
+		);
+		if (open.type !== "schedule") throw new Error("not scheduled");
+		expect(open.job.queue).toMatchObject({ reason: "backend_unhealthy", retry_at: new Date(retryAtMs).toISOString() });
+	});
+
+	it("tells a booting machine (cold start) from a transient failure (retrying), and a job the backend holds", () => {
+		const booting = afterSubmit(job(), { ok: false, reason: "booting", message: "booting" }, ctx);
+		expect(booting).toMatchObject({ type: "schedule", job: { queue: { reason: "cold_start" } } });
+		const flaky = afterSubmit(job(), { ok: false, reason: "unreachable", message: "timed out" }, ctx);
+		expect(flaky).toMatchObject({ type: "schedule", job: { queue: { reason: "retrying" } } });
+		const accepted = afterSubmit(job(), { ok: true, remoteId: "r-1" }, ctx);
+		expect(accepted).toMatchObject({ type: "schedule", job: { queue: { reason: "backend_queued", position: 0 } } });
 	});
 });
 

@@ -74,6 +74,10 @@ interface EmuJob {
 	prompt: string;
 	status: EmuStatus;
 	stage: "queued" | "downloading" | "sampling" | "done";
+	/** The `policy` of its `/run` request, as sent (the GPU worker honours its `executionTimeout`). */
+	policy?: unknown;
+	/** When its run began, for its log lines (epoch seconds); unset while queued. */
+	loggedAt?: number;
 	/** Steps taken: one per `/status` call, or per tick in clock mode. */
 	steps: number;
 	/** A step is running (clock mode: a tick must not start another on the same job). */
@@ -279,8 +283,26 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 	}
 
 	/** The job object `/status` answers. */
+	/**
+	 * The worker's log lines about the job, as the GPU worker carries them in its status answer (`logs`): from the
+	 * start of its run. One repeats the input's signed URL and a token, as a careless line might, so the Worker's
+	 * cleaning is tested.
+	 */
+	function logLines(job: EmuJob): string[] {
+		if (job.status === "IN_QUEUE") return [];
+		job.loggedAt ??= Date.now() / 1000;
+		const image = ((job.input.inputs ?? {}) as Record<string, { url?: string } | undefined>).image?.url ?? "";
+		const line = (dt: number, event: string, fields: Json = {}) =>
+			JSON.stringify({ ts: (job.loggedAt ?? 0) + dt, event, job_id: job.id, ...fields });
+		return [
+			line(0, "job_started", { model: "preview" }),
+			line(0.001, "input_fetched", { message: `GET ${image} ok`, auth: "token=emu-secret-123" }),
+		];
+	}
+
 	async function report(job: EmuJob): Promise<Json> {
-		const base = { id: job.id, status: job.status, delayTime: 120 };
+		const lines = logLines(job);
+		const base = { id: job.id, status: job.status, delayTime: 120, ...(lines.length > 0 ? { logs: lines } : {}) };
 		switch (job.status) {
 			case "IN_QUEUE":
 			case "CANCELLED":
@@ -315,6 +337,8 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 							fps: Number(params.fps ?? 16),
 							...(job.parts ? { parts: job.parts } : {}),
 						},
+						// As the GPU worker names the GPU of a ComfyUI run.
+						gpu: "Emulated GPU (pod emulator)",
 					},
 				};
 			}
@@ -379,6 +403,7 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 				busy: false,
 				transfers: "pending",
 				video: videoFor(id, prompt),
+				policy: json().policy,
 			});
 			return send(res, 200, { id, status: "IN_QUEUE" });
 		}
@@ -422,6 +447,7 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 					status: job.status,
 					stage: job.stage,
 					input: job.input,
+					policy: job.policy,
 					awaiting_transfers: job.status === "IN_PROGRESS" && job.transfers === "pending",
 					upload_plan: uploadPlan(job),
 				});
