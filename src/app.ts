@@ -26,6 +26,8 @@ export function newRouter(): OpenAPIHono<AppEnv> {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** `PUT /v1/admin/model-files/{upload_id}/parts/{part_number}`: a part streamed into R2 with its Content-Length. */
+const MODEL_FILE_PART = /^\/v1\/admin\/model-files\/[^/]+\/parts\/[^/]+$/;
 
 function codeForStatus(status: number): ErrorCode {
 	switch (status) {
@@ -138,11 +140,14 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 		// The answer depends on Origin whether or not this one is allowed: caches must key on it.
 		c.res.headers.append("vary", "origin");
 	});
-	// Signed storage PUTs and one-request uploads (src/routes/uploads-inline.ts) stream into R2 under their own exact
-	// size and cap; every other body is read whole, so capped.
+	// Signed storage PUTs, one-request uploads (src/routes/uploads-inline.ts) and an operator's model-file parts
+	// (src/routes/admin-model-files.ts) stream into R2 under their own declared length, which R2 needs known; every
+	// other body is read whole, so capped.
 	app.use(
 		"*",
-		limitBodies((path) => path.startsWith("/v1/storage/") || path === "/v1/uploads/inline"),
+		limitBodies(
+			(path) => path.startsWith("/v1/storage/") || path === "/v1/uploads/inline" || MODEL_FILE_PART.test(path),
+		),
 	);
 	app.use("*", requireDeclaredBodies(app));
 }

@@ -44,16 +44,22 @@ def public_message(text: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", cut).strip()
 
 
+def _names_only(text: str) -> str:
+    """Free text for a job's log: redacted, each absolute path on this machine cut to its file name (the log's
+    reader needs to know which file a step read; the worker's directory layout stays private)."""
+    return _PATH_RE.sub(lambda m: m.group(1), redact(text))
+
+
 def log_event(event: str, **fields) -> None:
     """One JSON object per line; string fields are redacted so a URL slipped into a message stays safe. A line about
-    a job (`job_id`) is also kept for that job's log, with local paths cut to file names as in its errors."""
+    a job (`job_id`) is also kept for that job's log, with local paths cut to file names."""
     record = {"ts": round(time.time(), 3), "event": event}
     for key, value in fields.items():
         record[key] = redact(value) if isinstance(value, str) else value
     print(json.dumps(record, default=str), file=sys.stdout, flush=True)
     job_id = fields.get("job_id")
     if isinstance(job_id, str):
-        public = {k: public_message(v) if isinstance(v, str) else v for k, v in record.items()}
+        public = {k: _names_only(v) if isinstance(v, str) else v for k, v in record.items()}
         line = json.dumps(public, default=str)
         while len(line) > JOB_LINE_CHARS:
             # Still one JSON object: the longest string field is shortened, not the line cut mid-way.

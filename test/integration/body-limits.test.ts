@@ -112,8 +112,15 @@ describe("every route that takes a body, sent 8 MiB of padded JSON", () => {
 				body: bytes,
 			});
 			// The routes that stream into R2 under their own cap refuse first on their own terms: a signed storage PUT
-			// its URL (403), the one-request upload a type that is not media (415).
-			const own = op.path.startsWith("/v1/storage/") ? [403] : op.path === "/v1/uploads/inline" ? [415] : [413];
+			// its URL (403), the one-request upload a type that is not media (415), an operator's model-file part a
+			// request that names no upload key (400).
+			const own = op.path.startsWith("/v1/storage/")
+				? [403]
+				: op.path === "/v1/uploads/inline"
+					? [415]
+					: op.path.startsWith("/v1/admin/model-files/") && op.path.includes("/parts/")
+						? [400]
+						: [413];
 			await expectRefused(res, label, own);
 		}
 	});

@@ -34,7 +34,7 @@ describe("GET /v1/jobs/{id}/logs", () => {
 		// Carried by every status answer, each line is stored once.
 		expect(worker.map((e) => e.event)).toEqual(["job_started", "input_fetched"]);
 		expect(worker[0]?.fields).toEqual({ model: "preview" });
-		expect(worker[1]?.message).toMatch(/^GET http:\/\/[^?\s]+\/v1\/storage\/uploads\/[^?\s]+ ok$/);
+		expect(worker[1]?.message).toMatch(/^GET http:\/\/[^?\s]+\/v1\/storage\/[^?\s]+ ok$/);
 		expect(worker[1]?.fields?.auth).toBe("token= [redacted]");
 		expect(text).not.toContain("emu-secret-123");
 		expect(text).not.toMatch(/[?&](sig|exp|X-Amz-Signature)=/);
