@@ -149,7 +149,47 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 			(path) => path.startsWith("/v1/storage/") || path === "/v1/uploads/inline" || MODEL_FILE_PART.test(path),
 		),
 	);
+	app.use("*", refuseOtherMethodsOnLiteralPaths(app));
 	app.use("*", requireDeclaredBodies(app));
+}
+
+/**
+ * A path that is some route's literal path (`/v1/uploads/inline`) is served by its literal routes alone, as OpenAPI
+ * matches a concrete path before a templated one: another method is a 405 with that path's `Allow`, never a call to
+ * a templated route it happens to fit (`GET /v1/uploads/{id}` with the id `inline`).
+ */
+function refuseOtherMethodsOnLiteralPaths(app: OpenAPIHono<AppEnv>): MiddlewareHandler<AppEnv> {
+	// Computed at the first request, when every route is mounted.
+	let literal: Map<string, Set<string>> | undefined;
+	return async (c, next) => {
+		literal ??= literalPathMethods(app);
+		const methods = literal.get(new URL(c.req.url).pathname);
+		if (methods && !methods.has(c.req.method)) {
+			return problemResponse(
+				"method_not_allowed",
+				`${c.req.method} is not allowed on ${new URL(c.req.url).pathname}.`,
+				{
+					requestId: c.get("requestId"),
+					headers: { allow: [...methods].join(", ") },
+				},
+			);
+		}
+		await next();
+	};
+}
+
+/** Each literal route path (no parameter, no wildcard) with the methods it is served with. */
+function literalPathMethods(app: OpenAPIHono<AppEnv>): Map<string, Set<string>> {
+	const literal = new Map<string, Set<string>>();
+	for (const route of app.routes) {
+		if (route.method === "ALL" || route.path.includes(":") || route.path.includes("*")) continue;
+		const methods = literal.get(route.path) ?? new Set<string>();
+		methods.add(route.method);
+		// Hono answers HEAD with the GET handler.
+		if (route.method === "GET") methods.add("HEAD");
+		literal.set(route.path, methods);
+	}
+	return literal;
 }
 
 /**

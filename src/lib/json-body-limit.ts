@@ -19,7 +19,10 @@ const tooLarge = () => new ApiError("payload_too_large", `A request body may be 
 export function limitBodies(exempt: (path: string) => boolean) {
 	return createMiddleware(async (c, next) => {
 		const body = c.req.raw.body;
-		if (!body || exempt(new URL(c.req.url).pathname)) return next();
+		// No route reads a GET or HEAD body, and such a request cannot be rebuilt with one: it is left unread.
+		if (!body || c.req.method === "GET" || c.req.method === "HEAD" || exempt(new URL(c.req.url).pathname)) {
+			return next();
+		}
 		const declared = c.req.header("content-length");
 		if (declared !== undefined && /^\d{1,16}$/.test(declared) && Number(declared) > MAX_JSON_BODY_BYTES) {
 			// Not read at all: the platform discards what the client keeps sending.

@@ -113,7 +113,8 @@ const partsRoute = createRoute({
 	},
 	responses: {
 		200: { description: "The part URLs", content: { "application/json": { schema: OutputPartsSchema } } },
-		...problemResponses(400, 403, 409, 413),
+		// 404: a path no signed URL has, as for PUT.
+		...problemResponses(400, 403, 404, 409, 413),
 	},
 });
 

@@ -67,7 +67,7 @@ interface Tracked {
 /** Checks a view's `queue` and `eta` (waiting.ts) and keeps it as the job's latest. */
 function see(job: Tracked, view: JobView): void {
 	job.view = view;
-	for (const p of standingProblems(view)) job.standing.push(p);
+	for (const p of standingProblems(view, job.plan.backend === "vast")) job.standing.push(p);
 	if (view.queue) job.reasons.add(view.queue.reason);
 }
 

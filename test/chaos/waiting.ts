@@ -1,7 +1,7 @@
 // What every view of a job must say about where it stands: `queue` exactly while it is queued, with a reason from
 // the closed set (and a place consistent with it), and an `eta` until it ends, its start not after its finish and a
-// running job's start its own. Reasons are read from real state, so one that no backend of the run can produce
-// (`cold_start`: only a booting vast.ai machine) must never appear.
+// running job's start its own. Reasons are read from real state, so one that the job's backend cannot produce
+// (`cold_start`: only a booting vast.ai machine) must never appear for it.
 import { QUEUE_REASONS } from "../../src/schemas/jobs";
 
 export interface StandingView {
@@ -13,7 +13,8 @@ export interface StandingView {
 
 const TERMINAL = ["succeeded", "failed", "canceled"];
 
-export function standingProblems(view: StandingView): string[] {
+/** `onVast`: whether the job was sent to a vast.ai backend, the one kind whose machines boot (`cold_start`). */
+export function standingProblems(view: StandingView, onVast: boolean): string[] {
 	const problems: string[] = [];
 	const { status, queue, eta } = view;
 	if (TERMINAL.includes(status)) {
@@ -25,7 +26,7 @@ export function standingProblems(view: StandingView): string[] {
 	if (status !== "queued" && queue) problems.push(`${status} with queue ${JSON.stringify(queue)}`);
 	if (queue) {
 		if (!(QUEUE_REASONS as readonly string[]).includes(queue.reason)) problems.push(`unknown reason ${queue.reason}`);
-		if (queue.reason === "cold_start") problems.push("cold_start without a vast.ai backend");
+		if (queue.reason === "cold_start" && !onVast) problems.push("cold_start without a vast.ai backend");
 		const placed = queue.reason === "waiting_for_capacity";
 		if (placed ? queue.position < 1 || queue.ahead < queue.position - 1 : queue.position !== 0) {
 			problems.push(`${queue.reason} at position ${queue.position}, ${queue.ahead} ahead`);

@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -198,6 +199,31 @@ describe("the local stack", () => {
 		expect(revoked.status, revoked.stderr).toBe(0);
 		expect((JSON.parse(revoked.stdout) as { revoked_at: string | null }).revoked_at).toBeTruthy();
 		expect((await asKey()).status).toBe(401);
+	});
+
+	it("answers a GET that carries a JSON body on a POST-only path with 405, never reading the body", async () => {
+		// fetch refuses to send a GET body; a raw HTTP client sends one, as the Worker's runtime accepts it.
+		for (const p of ["/v1/uploads", "/v1/webhooks/test", "/v1/admin/model-files"]) {
+			const body = '{"url":"https://a.example/hook"}';
+			const { status, contentType } = await new Promise<{ status: number; contentType: string }>((resolve, reject) => {
+				const req = httpRequest(`${stack.url}${p}`, {
+					method: "GET",
+					headers: {
+						authorization: `Bearer ${apiKey}`,
+						"content-type": "application/json",
+						"content-length": String(body.length),
+					},
+				});
+				req.on("response", (res) => {
+					res.resume();
+					res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: res.headers["content-type"] ?? "" }));
+				});
+				req.on("error", reject);
+				req.end(body);
+			});
+			expect(status, p).toBe(405);
+			expect(contentType, p).toBe("application/problem+json");
+		}
 	});
 
 	it("says how to start the stack when none answers", async () => {

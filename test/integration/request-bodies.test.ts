@@ -84,6 +84,15 @@ describe("path parameters and methods", () => {
 		expect(res.headers.get("allow")?.split(", ").sort()).toEqual(["GET", "HEAD", "POST"]);
 	});
 
+	it("serves a literal path by its own routes alone, never by a templated route it fits", async () => {
+		// /v1/uploads/inline is POST only, though GET /v1/uploads/{id} would take the id "inline".
+		for (const method of ["GET", "HEAD", "OPTIONS", "DELETE"]) {
+			const res = await call("/v1/uploads/inline", { method, headers: auth });
+			expect(res.status, method).toBe(405);
+			expect(res.headers.get("allow"), method).toBe("POST");
+		}
+	});
+
 	it("matches a parameter's own pattern too: a storage key spans path segments", async () => {
 		const res = await call("/v1/storage/uploads/acct/upl_x/image.png", { method: "DELETE" });
 		await expectProblem(res, 405, "method_not_allowed");
