@@ -56,7 +56,7 @@ Exit status:
   2    a usage error or an invalid input, each field named: an unknown flag, a missing file, a value outside
        the model's range (found before anything is sent, or answered 400 by the API)
   3    the API refused the request otherwise: the key (401, 403), not found (404), a conflict (409), 413, 422, 429
-  4    the API could not be reached, failed (5xx), or no backend serves the model now
+  4    the API could not be reached, failed (5xx), or no enabled backend serves the model (422 model_unavailable)
   130  interrupted with Ctrl-C; a started job goes on (npm run reelgate -- jobs watch JOB_ID)
 `;
 
@@ -452,7 +452,8 @@ main().then(
 		if (err instanceof ReelgateError) {
 			process.stderr.write(describeProblem(err));
 			// Refused before sending (the catalog's check) or by the API: either way the input is what to fix.
-			process.exit(err.status >= 500 ? EXIT.unavailable : err.status === 400 ? EXIT.usage : EXIT.refused);
+			const unavailable = err.status >= 500 || err.problem.code === "model_unavailable";
+			process.exit(unavailable ? EXIT.unavailable : err.status === 400 ? EXIT.usage : EXIT.refused);
 		}
 		if (err instanceof ReelgateConnectionError) {
 			process.stderr.write(`error: ${err.message}\n`);

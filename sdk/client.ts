@@ -198,8 +198,9 @@ export class Reelgate {
 
 	/**
 	 * Throws what the API would answer for this model and input, without sending the job: an unknown model or an
-	 * input outside the model's schema (400, every field in `errors`), a model no backend serves now (503). A
-	 * server without a catalog passes everything (the job's create checks again anyway).
+	 * input outside the model's schema (400, every field in `errors`), a model no enabled backend serves (422
+	 * `model_unavailable`). A model whose backends are only unhealthy passes: the API accepts the job and it waits.
+	 * A server without a catalog passes everything (the job's create checks again anyway).
 	 */
 	async checkRunnable(model: string, input: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
 		let entry: CatalogModel;
@@ -214,14 +215,17 @@ export class Reelgate {
 		}
 		const issues = checkInput(entry, input);
 		if (issues.length) throw refusal(issues);
-		if (!entry.available) {
-			const why = entry.unavailable_reason ?? "no backend serves it now";
+		// A server older than `accepting_jobs` refused whatever was not `available`.
+		const accepted = entry.accepting_jobs ?? entry.available;
+		if (!accepted) {
+			const why = entry.unavailable_reason ?? "no enabled backend serves it";
 			throw new ReelgateError({
-				type: "https://reelgate.dev/problems/backend-unavailable",
-				title: "Backend unavailable",
-				status: 503,
-				code: "backend_unavailable",
+				type: "https://reelgate.dev/problems/model-unavailable",
+				title: "Model unavailable",
+				status: 422,
+				code: "model_unavailable",
 				detail: `${entry.id} is not available: ${why}`,
+				errors: [{ path: "json.model", message: why }],
 			});
 		}
 	}

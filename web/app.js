@@ -2,6 +2,7 @@
 // play the result from its share link; recent jobs stay live while they run.
 import { ApiError, createApi, isTerminal } from "./api.js";
 import {
+	acceptsJobs,
 	clearFieldErrors,
 	invalidFields,
 	inWords,
@@ -150,14 +151,14 @@ async function loadModels() {
 	}
 	const chosen = el.model.value;
 	renderModels(el.model, el.modelNote, models);
-	const keep = models.find((m) => m.id === chosen && m.available);
+	const keep = models.find((m) => m.id === chosen && acceptsJobs(m));
 	if (keep) el.model.value = keep.id;
 	showModel();
 }
 
 function showModel() {
 	const model = models.find((m) => m.id === el.model.value);
-	el.submit.disabled = !model?.available;
+	el.submit.disabled = !model || !acceptsJobs(model);
 	if (!model || model.id === formModel) return;
 	formModel = model.id;
 	el.modelAbout.textContent = model.description;
@@ -241,7 +242,7 @@ el.jobForm.addEventListener("submit", async (e) => {
 		return el.key.focus();
 	}
 	const model = models.find((m) => m.id === el.model.value);
-	if (!model?.available) return;
+	if (!model || !acceptsJobs(model)) return;
 	// What the browser can tell (ranges, required files) is said at each field before anything is uploaded.
 	const invalid = invalidFields(el.jobForm);
 	if (invalid.length) return void showFieldErrors(el.jobForm, invalid);
@@ -271,7 +272,7 @@ el.jobForm.addEventListener("submit", async (e) => {
 			el.formError.hidden = false;
 		}
 	} finally {
-		el.submit.disabled = !model.available;
+		el.submit.disabled = !acceptsJobs(model);
 		el.submit.textContent = "Upload and generate";
 	}
 });

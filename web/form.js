@@ -157,16 +157,20 @@ function pickerFor(name, spec) {
 	);
 }
 
-/** Fills the model select: available models first, the others disabled and said why. */
+/**
+ * Whether the API takes a job for the model now: some enabled backend serves it. One whose backends are all
+ * unhealthy still takes jobs, which wait. (A server older than `accepting_jobs` took only `available` ones.)
+ */
+export const acceptsJobs = (model) => model.accepting_jobs ?? model.available;
+
+/** Fills the model select: available models first, then those whose jobs wait, the others disabled and said why. */
 export function renderModels(select, note, models) {
-	const ordered = [...models].sort((a, b) => Number(b.available) - Number(a.available));
+	const rank = (m) => (m.available ? 2 : acceptsJobs(m) ? 1 : 0);
+	const ordered = [...models].sort((a, b) => rank(b) - rank(a));
+	const suffix = (m) => (m.available ? "" : acceptsJobs(m) ? " (jobs wait)" : " (unavailable)");
 	select.replaceChildren(
 		...ordered.map((m) =>
-			element("option", {
-				value: m.id,
-				disabled: !m.available,
-				text: `${m.title}${m.available ? "" : " (unavailable)"}`,
-			}),
+			element("option", { value: m.id, disabled: !acceptsJobs(m), text: `${m.title}${suffix(m)}` }),
 		),
 	);
 	const unavailable = models.filter((m) => !m.available);

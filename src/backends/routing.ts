@@ -380,15 +380,16 @@ export async function modelAvailability(env: Env, models: readonly ModelNeeds[])
 		const serving = rows.filter((r) => servesModel(r, model));
 		const up = serving.filter((r) => healthyRows.has(r));
 		if (up.length > 0) {
-			out.set(model.id, { available: true, kinds: [...new Set(up.map((r) => r.kind))].sort() });
+			out.set(model.id, { available: true, served: true, kinds: [...new Set(up.map((r) => r.kind))].sort() });
 		} else if (serving.length > 0) {
 			out.set(model.id, {
 				available: false,
+				served: true,
 				kinds: [],
 				reason: "every backend that serves it is failing (circuit open) or failed its last health check",
 			});
 		} else {
-			out.set(model.id, { available: false, kinds: [], reason: "no enabled backend serves it" });
+			out.set(model.id, { available: false, served: false, kinds: [], reason: "no enabled backend serves it" });
 		}
 	}
 	return out;

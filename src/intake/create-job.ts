@@ -120,10 +120,10 @@ export async function unknownModelProblem(env: Env, id: string): Promise<ApiErro
 const ref = ({ duration_s: _measured, ...kept }: UploadRef & { duration_s?: number }): UploadRef => kept;
 
 /** Field issues as the 400 problem: the first three in the detail, every one in `errors`. */
-function issuesProblem(issues: FieldIssue[]): ApiError {
+function issuesProblem(issues: FieldIssue[], code: "invalid_request" | "unprocessable" = "invalid_request"): ApiError {
 	const shown = issues.slice(0, 3).map((i) => `${i.field}: ${i.message}`);
 	const more = issues.length > 3 ? `; and ${issues.length - 3} more (see errors)` : "";
-	return new ApiError("invalid_request", `${shown.join("; ")}${more}.`, {
+	return new ApiError(code, `${shown.join("; ")}${more}.`, {
 		errors: issues.map((i) => ({ path: `json.${i.field}`, message: i.message })),
 	});
 }
@@ -163,31 +163,37 @@ type JobLora = NonNullable<JobSpec["loras"]>[number];
 /**
  * `input.loras` against the model's LoRA slot: the model takes LoRAs, no more than it allows, each URL one the
  * Worker's URL guard lets out (https to a public host; the GPU worker downloads it), each strength in range.
+ * A URL the guard refuses is `unprocessable` (422), as for every other URL field; the other issues are 400s.
  */
 function checkLoras(
 	model: ModelManifest,
 	loras: CreateJobBody["input"]["loras"],
 	allowLoopback: boolean,
-): { ok: true; loras: JobLora[] } | { ok: false; issues: FieldIssue[] } {
+): { ok: true; loras: JobLora[] } | { ok: false; issues: FieldIssue[]; code: "invalid_request" | "unprocessable" } {
 	if (!loras || loras.length === 0) return { ok: true, loras: [] };
 	const slot = model.loras;
-	if (!slot) return { ok: false, issues: [{ field: "input.loras", message: `${model.id} takes no LoRAs` }] };
-	if (loras.length > slot.max) {
-		return { ok: false, issues: [{ field: "input.loras", message: `${model.id} takes at most ${slot.max} LoRAs` }] };
-	}
+	const refused = (message: string) => ({
+		ok: false as const,
+		issues: [{ field: "input.loras", message }],
+		code: "invalid_request" as const,
+	});
+	if (!slot) return refused(`${model.id} takes no LoRAs`);
+	if (loras.length > slot.max) return refused(`${model.id} takes at most ${slot.max} LoRAs`);
 	const issues: FieldIssue[] = [];
+	const urlIssues: FieldIssue[] = [];
 	const out: JobLora[] = [];
 	const { minimum, maximum } = slot.strength;
 	loras.forEach((l, i) => {
 		const checked = checkOutboundUrl(l.url, { allowLoopback });
-		if (!checked.ok) issues.push({ field: `input.loras[${i}].url`, message: checked.message.replace(/\.$/, "") });
+		if (!checked.ok) urlIssues.push({ field: `input.loras[${i}].url`, message: checked.message.replace(/\.$/, "") });
 		const strength = l.strength ?? slot.strength.default;
 		if (!Number.isFinite(strength) || strength < minimum || strength > maximum) {
 			issues.push({ field: `input.loras[${i}].strength`, message: `must be a number from ${minimum} to ${maximum}` });
 		}
 		out.push({ url: l.url, strength, ...(l.sha256 ? { sha256: l.sha256 } : {}) });
 	});
-	return issues.length > 0 ? { ok: false, issues } : { ok: true, loras: out };
+	if (urlIssues.length > 0) return { ok: false, issues: [...urlIssues, ...issues], code: "unprocessable" };
+	return issues.length > 0 ? { ok: false, issues, code: "invalid_request" } : { ok: true, loras: out };
 }
 
 /**
@@ -304,7 +310,7 @@ export async function prepareJob(
 	if (files.length > 0) throw issuesProblem(files);
 	checkParams(model, body.input, {});
 	const loras = checkLoras(model, body.input.loras, config.urlInputs.allowLoopback);
-	if (!loras.ok) throw issuesProblem(loras.issues);
+	if (!loras.ok) throw issuesProblem(loras.issues, loras.code);
 	const image = settledValue(imageStep);
 	const audio = settledValue(audioStep);
 	const modelParams = checkParams(

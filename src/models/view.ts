@@ -11,6 +11,8 @@ import { MEDIA_KINDS, type MediaKind, type ModelManifest, type ParameterSpec } f
 /** Why a model cannot run now, and on which kinds of backend it can. */
 export interface Availability {
 	available: boolean;
+	/** An enabled backend serves it, healthy or not: a job for it is accepted (and waits while none is healthy). */
+	served: boolean;
 	kinds: string[];
 	reason?: string;
 }
@@ -186,6 +188,11 @@ export const ModelSchema = z
 			})
 			.nullable(),
 		available: z.boolean().openapi({ description: "A healthy, enabled backend serves the model now." }),
+		accepting_jobs: z.boolean().openapi({
+			description:
+				"An enabled backend serves the model, healthy or not: a job for it is accepted, and waits (`queue.reason`) " +
+				"while none is healthy. When false, creating a job answers 422 `model_unavailable`.",
+		}),
 		backend_kinds: z
 			.array(z.string())
 			.openapi({ description: "The kinds of the healthy backends that serve it (`runpod`, `pod`, …)." }),
@@ -220,6 +227,7 @@ export function toModelView(m: ModelManifest, availability: Availability, origin
 		gpu: m.gpu ?? null,
 		throughput: m.throughput ?? null,
 		available: availability.available,
+		accepting_jobs: availability.served,
 		backend_kinds: availability.kinds,
 		links: { self: `${origin}/v1/models/${encodeURIComponent(m.id)}` },
 	};

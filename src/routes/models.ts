@@ -55,13 +55,19 @@ export const modelsRoutes = newRouter()
 		const models = await listModels(c.env);
 		const availability = await modelAvailability(c.env, models);
 		const origin = originOf(c);
-		const data = models.map((m) => toModelView(m, availability.get(m.id) ?? { available: false, kinds: [] }, origin));
+		const data = models.map((m) =>
+			toModelView(m, availability.get(m.id) ?? { available: false, served: false, kinds: [] }, origin),
+		);
 		return c.json({ data }, 200);
 	})
 	.openapi(getRoute, async (c) => {
 		const { id } = c.req.valid("param");
 		const model = MODEL_ID.test(id) ? await findModel(c.env, id) : null;
 		if (!model) throw notFound(`Model ${JSON.stringify(id)}`);
-		const availability = (await modelAvailability(c.env, [model])).get(model.id) ?? { available: false, kinds: [] };
+		const availability = (await modelAvailability(c.env, [model])).get(model.id) ?? {
+			available: false,
+			served: false,
+			kinds: [],
+		};
 		return c.json(toModelView(model, availability, originOf(c)), 200);
 	});

@@ -43,10 +43,10 @@ afterAll(async () => {
 	}
 });
 
-async function refused(body: unknown): Promise<Problem> {
+async function refused(body: unknown, status = 400): Promise<Problem> {
 	const res = await post(body);
 	expect(res.headers.get("content-type")).toBe("application/problem+json");
-	expect(res.status).toBe(400);
+	expect(res.status).toBe(status);
 	return (await res.json()) as Problem;
 }
 
@@ -206,35 +206,42 @@ describe("LoRAs by URL", () => {
 	});
 
 	it.each([
-		["a model without a LoRA slot", "preview", [lora()], "input.loras: preview takes no LoRAs."],
+		["a model without a LoRA slot", "preview", [lora()], "input.loras: preview takes no LoRAs.", 400],
 		[
 			"more than the slot takes",
 			"wan2.2-i2v",
 			[lora(), lora(), lora(), lora()],
 			"input.loras: wan2.2-i2v takes at most 3 LoRAs.",
+			400,
 		],
 		[
 			"a plain-http URL",
 			"wan2.2-i2v",
 			[lora({ url: "http://files.example.com/a.safetensors" })],
 			"input.loras[0].url: The URL http://files.example.com/a.safetensors must use https.",
+			422,
 		],
 		[
 			"a private address",
 			"wan2.2-i2v",
 			[lora({ url: "https://10.0.0.5/a.safetensors" })],
 			"input.loras[0].url: The URL https://10.0.0.5/a.safetensors points at a private network address.",
+			422,
 		],
 		[
 			"a strength out of range",
 			"wan2.2-i2v",
 			[lora({ strength: 9 })],
 			"input.loras[0].strength: must be a number from -4 to 4.",
+			400,
 		],
-	])("refuses %s, naming the field and the rule", async (_what, model, loras, detail) => {
-		const problem = await refused({ model, input: { image: "upl_x", loras } });
-		expect(problem.detail).toBe(detail);
-	});
+	] as const)(
+		"refuses %s, naming the field and the rule (a refused URL is a 422, as everywhere)",
+		async (_what, model, loras, detail, status) => {
+			const problem = await refused({ model, input: { image: "upl_x", loras } }, status);
+			expect(problem.detail).toBe(detail);
+		},
+	);
 
 	it("refuses a LoRA job on a bare ComfyUI, which cannot fetch one", async () => {
 		const res = await post({

@@ -18,6 +18,7 @@ interface ModelView {
 		loras: { max: number } | null;
 	};
 	available: boolean;
+	accepting_jobs: boolean;
 	backend_kinds: string[];
 	unavailable_reason?: string;
 	links: { self: string };
@@ -60,6 +61,7 @@ describe("GET /v1/models", () => {
 				loras: { max: 3 },
 			},
 			available: false,
+			accepting_jobs: false,
 			backend_kinds: [],
 			unavailable_reason: "no enabled backend serves it",
 			links: { self: "http://reelgate.test/v1/models/wan2.2-i2v" },
@@ -87,7 +89,7 @@ describe("GET /v1/models", () => {
 		const { url, token } = inject("comfyEmulator");
 		expect((await putBackend("models-comfy", { kind: "comfyui", config: { url, token } })).status).toBe(200);
 		const all = await models();
-		expect(all.preview).toMatchObject({ available: true, backend_kinds: ["pod"] });
+		expect(all.preview).toMatchObject({ available: true, accepting_jobs: true, backend_kinds: ["pod"] });
 		// A ComfyUI server serves every ComfyUI model, and never the GPU worker's own preview.
 		expect(all["wan2.2-i2v"]).toMatchObject({ available: true, backend_kinds: ["comfyui", "pod"] });
 		expect(all["wan2.2-s2v"]).toMatchObject({ available: true, backend_kinds: ["comfyui"] });
@@ -103,8 +105,10 @@ describe("GET /v1/models", () => {
 		expect(((await test.json()) as { reachable: boolean }).reachable).toBe(false);
 		const all = await models();
 		expect(all["wan2.2-i2v"]).toMatchObject({ available: true, backend_kinds: ["pod"] });
+		// Its jobs are still accepted, and wait for the backend to recover.
 		expect(all["wan2.2-s2v"]).toMatchObject({
 			available: false,
+			accepting_jobs: true,
 			unavailable_reason: "every backend that serves it is failing (circuit open) or failed its last health check",
 		});
 	});

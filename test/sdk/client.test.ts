@@ -289,3 +289,27 @@ describe("downloadVideo", () => {
 		await expect(client.downloadVideo("job_v")).rejects.toMatchObject({ code: "not_ready", status: 409 });
 	});
 });
+
+describe("checking a job against the catalog before sending it", () => {
+	const model = (availability: Record<string, unknown>) => ({
+		id: "wan",
+		inputs: { image: { required: true } },
+		parameters: { type: "object", properties: {} },
+		...availability,
+	});
+
+	it("refuses a model no enabled backend serves as the API does: 422 model_unavailable naming the field", async () => {
+		const unserved = { available: false, accepting_jobs: false, unavailable_reason: "no enabled backend serves it" };
+		const client = await clientFor((_req, res) => json(res, 200, model(unserved)));
+		const err = (await client.checkRunnable("wan", { image: "upl_a" }).catch((e: unknown) => e)) as ReelgateError;
+		expect([err.status, err.code]).toEqual([422, "model_unavailable"]);
+		expect(err.fieldErrors).toEqual([{ path: "json.model", field: "model", message: "no enabled backend serves it" }]);
+		expect(err.problem.detail).toBe("wan is not available: no enabled backend serves it");
+	});
+
+	it("passes a model whose backends are only unhealthy: the API accepts the job, which waits", async () => {
+		const failing = { available: false, accepting_jobs: true, unavailable_reason: "every backend is failing" };
+		const client = await clientFor((_req, res) => json(res, 200, model(failing)));
+		await expect(client.checkRunnable("wan", { image: "upl_a" })).resolves.toBeUndefined();
+	});
+});

@@ -18,6 +18,7 @@ from conftest import FakeApi, Reply, Seen, event, job, problem
 PREVIEW = {
     "id": "preview",
     "available": True,
+    "accepting_jobs": True,
     "inputs": {"image": {"required": True}, "audio": {"required": False}},
     "parameters": {
         "type": "object",
@@ -107,12 +108,24 @@ def test_run_refuses_an_input_outside_the_schema_before_uploading(api: FakeApi, 
 
 
 def test_run_says_why_a_model_cannot_run_before_uploading(api: FakeApi, still: Path):
-    scripted(api, model={**PREVIEW, "available": False, "unavailable_reason": "no enabled backend serves it"})
+    unserved = {"available": False, "accepting_jobs": False, "unavailable_reason": "no enabled backend serves it"}
+    scripted(api, model={**PREVIEW, **unserved})
     with pytest.raises(reelgate.ReelgateError) as refused:
         reelgate.Client(api.url, "rg_test").run("preview", {"image": still})
-    assert (refused.value.status, refused.value.code) == (503, "backend_unavailable")
+    # What the API answers for the job: 422 model_unavailable, naming the field.
+    assert (refused.value.status, refused.value.code) == (422, "model_unavailable")
+    assert refused.value.field_errors == [{"path": "json.model", "field": "model", "message": "no enabled backend serves it"}]
     assert "no enabled backend serves it" in str(refused.value)
     assert [s.path for s in api.seen] == ["/v1/models/preview"]
+
+
+def test_run_sends_a_job_whose_backends_are_only_unhealthy(api: FakeApi):
+    # The API accepts such a job and it waits (queue.reason backend_unhealthy): the client must not refuse it.
+    failing = {"available": False, "accepting_jobs": True, "unavailable_reason": "every backend that serves it is failing"}
+    scripted(api, model={**PREVIEW, **failing})
+    job = reelgate.Client(api.url, "rg_test").run("preview", {"image": "upl_abc"})
+    assert job["status"] == "succeeded"
+    assert "/v1/jobs" in [s.path for s in api.seen]
 
 
 def test_run_passes_upload_ids_and_urls_through(api: FakeApi):

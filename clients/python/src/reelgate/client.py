@@ -428,7 +428,8 @@ class Client:
 
     def check_runnable(self, model_id: str, job_input: Mapping[str, Any]) -> None:
         """Raises what the API would answer for this model and input without sending the job: an unknown model or an
-        input outside the model's schema (400, every field in ``errors``), a model no backend serves now (503)."""
+        input outside the model's schema (400, every field in ``errors``), a model no enabled backend serves (422
+        ``model_unavailable``). A model whose backends are only unhealthy passes: the API accepts the job and it waits."""
         try:
             model = self.get_model(model_id)
         except ReelgateError as err:
@@ -442,11 +443,18 @@ class Client:
         issues = check_input(model, job_input)
         if issues:
             raise _refusal(issues)
-        if not model.get("available", True):
-            why = model.get("unavailable_reason") or "no backend serves it now"
+        # A server older than ``accepting_jobs`` refused whatever was not ``available``.
+        if not model.get("accepting_jobs", model.get("available", True)):
+            why = model.get("unavailable_reason") or "no enabled backend serves it"
             raise ReelgateError(
-                503,
-                {"status": 503, "code": "backend_unavailable", "title": "Backend unavailable", "detail": f"{model['id']} is not available: {why}"},
+                422,
+                {
+                    "status": 422,
+                    "code": "model_unavailable",
+                    "title": "Model unavailable",
+                    "detail": f"{model['id']} is not available: {why}",
+                    "errors": [{"path": "json.model", "message": why}],
+                },
             )
 
     # --- everything in one call ------------------------------------------------------------------------------
