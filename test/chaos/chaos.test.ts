@@ -436,9 +436,12 @@ it(`${JOBS} jobs through faulty backends and two hard restarts`, async () => {
 		const lines = log.filter((l) => l.includes(j.id ?? "") && !l.includes("/v1/jobs/")).slice(-25);
 		console.log(`  log of ${label(j)}, stuck:\n    ${lines.join("\n    ")}`);
 	}
-	const slowest = jobs.reduce<Tracked | undefined>((a, b) => ((b.tookMs ?? 0) > (a?.tookMs ?? 0) ? b : a), undefined);
-	if (slowest?.tookMs)
-		console.log(`  slowest: ${label(slowest)}, terminal after ${(slowest.tookMs / 1000).toFixed(0)} s`);
+	// The slowest jobs with their outcome: a run that nears the deadline says which faults held it up.
+	const slowest = jobs.filter((j) => j.tookMs !== undefined).sort((x, y) => (y.tookMs ?? 0) - (x.tookMs ?? 0));
+	for (const j of slowest.slice(0, 8)) {
+		const outcome = j.view?.status === "failed" ? `failed:${j.view.error?.code}` : j.view?.status;
+		console.log(`  slow: ${label(j)}, ${outcome} after ${((j.tookMs ?? 0) / 1000).toFixed(0)} s`);
+	}
 	for (const e of client.tally.serverErrors.slice(0, 10))
 		console.log(`  5xx: ${e.method} ${e.path} ${e.status} ${e.body}`);
 
