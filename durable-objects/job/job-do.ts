@@ -117,10 +117,13 @@ export class JobDO extends DurableObject<Env> {
 		return job;
 	}
 
-	/** The job, or null when this object holds none. Re-arms a lost alarm, so a live job always moves on. */
+	/**
+	 * The job, or null when this object holds none. Re-arms a lost alarm, so a live job always moves on; an alarm
+	 * that is set was set by `#arm` after the last change, so a read (the hot path of a polling client) leaves it.
+	 */
 	async get(): Promise<JobRecord | null> {
 		const job = this.#store.load();
-		if (job && !isTerminal(job.status)) await this.#arm();
+		if (job && !isTerminal(job.status) && (await this.ctx.storage.getAlarm()) === null) await this.#arm();
 		return job;
 	}
 

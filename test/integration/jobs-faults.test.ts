@@ -241,3 +241,14 @@ describe("an unexpected error in the alarm", () => {
 		expect((await record(id)).status).toBe("queued");
 	});
 });
+
+describe("a lost alarm", () => {
+	it("is set again by the next read of the live job", async () => {
+		const id = await startJob(prompt("run=503*50"));
+		const alarmOf = () => runInDurableObject(stub(id), (_i, state) => state.storage.getAlarm());
+		// (The platform may be running the job's due step meanwhile, which re-arms on its own when it ends.)
+		await runInDurableObject(stub(id), (_i, state) => state.storage.deleteAlarm());
+		expect((await call(`/v1/jobs/${id}`, { headers: auth })).status).toBe(200);
+		expect(await alarmOf()).not.toBeNull();
+	});
+});
