@@ -5,22 +5,19 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, inject, it } from "vitest";
-import { prompt } from "../emulators/pod/harness";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, call, newAccount, PNG, upload } from "../helpers/api";
 import { history, record, stepUntil } from "../helpers/job-object";
+import {
+	instances as allInstances,
+	type EmuInstance,
+	putVast as putVastBackend,
+	startWanJob,
+	vast,
+} from "../helpers/vast";
 
 let auth: Record<string, string>;
 let image: string;
-
-const vast = () => inject("vastEmulator");
-
-interface EmuInstance {
-	id: number;
-	label: string;
-	actual_status: string | null;
-	destroyed: boolean;
-}
 
 interface VastView {
 	instance: { id: number; status: string } | null;
@@ -29,8 +26,7 @@ interface VastView {
 }
 
 async function instances(backend: string): Promise<EmuInstance[]> {
-	const all = (await (await fetch(`${vast().url}/_control/instances`)).json()) as EmuInstance[];
-	return all.filter((i) => i.label === `reelgate:${backend}`);
+	return (await allInstances()).filter((i) => i.label === `reelgate:${backend}`);
 }
 
 /** Sets the faults of the emulator scope named after the backend (its API key is `<key>.<backend>`). */
@@ -39,35 +35,11 @@ async function faults(backend: string, set: Record<string, unknown>): Promise<vo
 	expect(res.status).toBe(200);
 }
 
-async function putVast(name: string, config: Record<string, unknown> = {}): Promise<void> {
-	const res = await call(`/v1/admin/backends/${name}`, {
-		method: "PUT",
-		headers: ADMIN,
-		body: JSON.stringify({
-			kind: "vastai",
-			models: ["wan2.2-i2v"],
-			config: {
-				api_key: `${vast().apiKey}.${name}`,
-				base_url: vast().url,
-				max_dph_usd: 0.5,
-				min_reliability: 0.99,
-				idle_destroy_s: 3600,
-				...config,
-			},
-		}),
-	});
-	expect(res.status).toBe(200);
-}
+/** The backend in its own fault scope, keeping its idle instance unless a test says otherwise. */
+const putVast = (name: string, config: Record<string, unknown> = {}) =>
+	putVastBackend(name, { api_key: `${vast().apiKey}.${name}`, idle_destroy_s: 3600, ...config });
 
-async function startJob(backend: string): Promise<string> {
-	const res = await call("/v1/jobs", {
-		method: "POST",
-		headers: auth,
-		body: JSON.stringify({ model: "wan2.2-i2v", backend, input: { image, prompt: prompt(), duration_s: 1 } }),
-	});
-	expect(res.status).toBe(202);
-	return ((await res.json()) as { id: string }).id;
-}
+const startJob = (backend: string) => startWanJob(auth, image, backend);
 
 /** The backend as the admin API lists it (null: gone). */
 async function adminView(name: string): Promise<{ enabled: boolean; vast: VastView | null } | null> {

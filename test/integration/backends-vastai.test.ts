@@ -1,56 +1,14 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, inject, it } from "vitest";
-import { prompt } from "../emulators/pod/harness";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ADMIN, call, newAccount, PNG, upload } from "../helpers/api";
 import { stepUntil } from "../helpers/job-object";
+import { type EmuInstance, instances, putVast, startWanJob, vast } from "../helpers/vast";
 
 let auth: Record<string, string>;
 let image: string;
 
-const vast = () => inject("vastEmulator");
-
-interface EmuInstance {
-	id: number;
-	label: string;
-	actual_status: string | null;
-	destroyed: boolean;
-	body: { label?: string; onstart?: string; env?: Record<string, string>; image?: string };
-}
-
-async function instances(): Promise<EmuInstance[]> {
-	return (await (await fetch(`${vast().url}/_control/instances`)).json()) as EmuInstance[];
-}
-
-async function putVast(name: string, config: Record<string, unknown> = {}): Promise<void> {
-	const res = await call(`/v1/admin/backends/${name}`, {
-		method: "PUT",
-		headers: ADMIN,
-		body: JSON.stringify({
-			kind: "vastai",
-			models: ["wan2.2-i2v"],
-			config: {
-				api_key: vast().apiKey,
-				base_url: vast().url,
-				max_dph_usd: 0.5,
-				min_reliability: 0.99,
-				idle_destroy_s: 1,
-				...config,
-			},
-		}),
-	});
-	expect(res.status).toBe(200);
-}
-
-async function startJob(backend: string): Promise<string> {
-	const res = await call("/v1/jobs", {
-		method: "POST",
-		headers: auth,
-		body: JSON.stringify({ model: "wan2.2-i2v", backend, input: { image, prompt: prompt(), duration_s: 1 } }),
-	});
-	expect(res.status).toBe(202);
-	return ((await res.json()) as { id: string }).id;
-}
+const startJob = (backend: string) => startWanJob(auth, image, backend);
 
 beforeAll(async () => {
 	auth = await newAccount("vast");

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { getReadyUpload } from "../../src/db/uploads";
 import { ADMIN, call, newAccount } from "../helpers/api";
 import { noiseBytes, pngBytes, sha256Hex, wavBytes } from "../helpers/media";
+import { expectProblem } from "../helpers/security";
 
 let auth: Record<string, string>;
 beforeAll(async () => {
@@ -24,14 +25,6 @@ function send(bytes: Uint8Array, type: string, query = "filename=fox.png", heade
 		},
 		body: bytes,
 	});
-}
-
-async function expectProblem(res: Response, status: number, code: string): Promise<string> {
-	expect(res.status).toBe(status);
-	expect(res.headers.get("content-type")).toBe("application/problem+json");
-	const body = (await res.json()) as { code: string; detail: string };
-	expect(body.code).toBe(code);
-	return body.detail;
 }
 
 async function storedUnder(account: string): Promise<string[]> {
@@ -88,7 +81,7 @@ describe("POST /v1/uploads/inline", () => {
 		await expectProblem(await send(png, "image/jpeg"), 422, "unprocessable");
 		await expectProblem(await send(noiseBytes(9 * 1024 * 1024), "image/png"), 413, "payload_too_large");
 		await expectProblem(await send(png, "image/png", `filename=c.png&sha256=${"0".repeat(64)}`), 422, "unprocessable");
-		const detail = await expectProblem(await send(png, "image/png", "sha256=zz"), 400, "invalid_request");
+		const { detail } = await expectProblem(await send(png, "image/png", "sha256=zz"), 400, "invalid_request");
 		expect(detail).toMatch(/filename/);
 		const streamed = await call("/v1/uploads/inline?filename=d.png", {
 			method: "POST",
@@ -101,7 +94,7 @@ describe("POST /v1/uploads/inline", () => {
 			}),
 			duplex: "half",
 		} as RequestInit);
-		expect(await expectProblem(streamed, 400, "invalid_request")).toMatch(/Content-Length/);
+		expect((await expectProblem(streamed, 400, "invalid_request")).detail).toMatch(/Content-Length/);
 		// A Content-Length that understates the body: the stream is cut at the declared length, nothing is kept.
 		let pulled = 0;
 		const lying = await call("/v1/uploads/inline?filename=e.png", {

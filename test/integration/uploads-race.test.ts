@@ -13,6 +13,7 @@ import { emulator, putPodBackend, relayTransfers } from "../emulators/pod/harnes
 import { ADMIN, newAccount } from "../helpers/api";
 import { stepUntil } from "../helpers/job-object";
 import { pngBytes, sha256Hex, wavBytes } from "../helpers/media";
+import { expectProblem } from "../helpers/security";
 
 const MiB = 1024 * 1024;
 /** Small multipart settings so the WAV below has three parts. */
@@ -84,11 +85,19 @@ async function create(body: Record<string, unknown>, vars: Record<string, string
 const complete = (id: string, vars: Record<string, string> = {}) =>
 	call(`/v1/uploads/${id}/complete`, { method: "POST", headers: auth }, vars);
 
-async function expectProblem(res: Response, status: number, code: string): Promise<string> {
-	expect(res.status).toBe(status);
-	const body = (await res.json()) as { code: string; detail: string };
-	expect(body.code).toBe(code);
-	return body.detail;
+/** A wan2.2-i2v job of the upload `image` on the comfy-race backend (accepted: 202); its id. */
+async function comfyJob(image: string): Promise<string> {
+	const res = await call("/v1/jobs", {
+		method: "POST",
+		headers: auth,
+		body: JSON.stringify({
+			model: "wan2.2-i2v",
+			backend: "comfy-race",
+			input: { image, prompt: "a fox", duration_s: 2 },
+		}),
+	});
+	expect(res.status).toBe(202);
+	return ((await res.json()) as { id: string }).id;
 }
 
 /** The bytes every consumer of the upload reads (jobs, the comfyui adapter, dedup): where its row points. */
@@ -118,7 +127,7 @@ describe("a PUT racing complete (Worker-signed URLs)", () => {
 		const ready = (await done.json()) as { status: string; sha256: string };
 		expect(ready).toMatchObject({ status: "ready", sha256: await sha256Hex(good) });
 		slow.release();
-		const detail = await expectProblem(await late, 409, "conflict");
+		const { detail } = await expectProblem(await late, 409, "conflict");
 		expect(detail).toMatch(/not kept/);
 
 		expect(await verifiedBytes("race", created.id)).toEqual(good);
@@ -137,17 +146,7 @@ describe("a PUT racing complete (Worker-signed URLs)", () => {
 			}),
 		});
 		expect(backend.status).toBe(200);
-		const res = await call("/v1/jobs", {
-			method: "POST",
-			headers: auth,
-			body: JSON.stringify({
-				model: "wan2.2-i2v",
-				backend: "comfy-race",
-				input: { image: created.id, prompt: "a fox", duration_s: 2 },
-			}),
-		});
-		expect(res.status).toBe(202);
-		const jobId = ((await res.json()) as { id: string }).id;
+		const jobId = await comfyJob(created.id);
 		const job = await stepUntil(jobId, (j) => j.status === "succeeded" || j.status === "failed");
 		expect(job.status).toBe("succeeded");
 		const seen = await fetch(`${comfy.url}/view?type=input&filename=${jobId}-image.png`, {
@@ -222,17 +221,7 @@ describe("job inputs are read only as verified", () => {
 		const headers = { ...target.headers, "content-length": String(good.length) };
 		expect((await call(target.url, { method: "PUT", headers, body: good })).status).toBe(200);
 		expect((await complete(created.id)).status).toBe(200);
-		const res = await call("/v1/jobs", {
-			method: "POST",
-			headers: auth,
-			body: JSON.stringify({
-				model: "wan2.2-i2v",
-				backend: "comfy-race",
-				input: { image: created.id, prompt: "a fox", duration_s: 2 },
-			}),
-		});
-		expect(res.status).toBe(202);
-		const jobId = ((await res.json()) as { id: string }).id;
+		const jobId = await comfyJob(created.id);
 		// Storage changed by something other than the API (an operator's tool, a bug): the job must not use it.
 		const ready = await getReadyUpload(env.DB, "race", created.id);
 		await env.BUCKET.put(ready?.object_key ?? "", pngBytes(2, 2, [9, 9, 9]));

@@ -48,6 +48,21 @@ async function expectRefused(res: Response, url: string, field: string): Promise
 	return p;
 }
 
+/** Posts `bodyOf(url)` to `path` for every hostile URL, each refused at `field`; how many the URL guard refused (422). */
+async function refuseEvery(
+	path: string,
+	headers: Record<string, string>,
+	field: string,
+	bodyOf: (url: string) => unknown,
+): Promise<number> {
+	let guarded = 0;
+	for (const [url] of HOSTILE_URLS) {
+		const res = await call(path, { method: "POST", headers, body: JSON.stringify(bodyOf(url)) });
+		if ((await expectRefused(res, url, field)).status === 422) guarded++;
+	}
+	return guarded;
+}
+
 // Keys per place: each is charged one job creation per row, within the test env's per-minute quota.
 let inputKey: Record<string, string>;
 let webhookKey: Record<string, string>;
@@ -66,51 +81,33 @@ describe("every hostile URL, at every place that takes a URL", () => {
 	});
 
 	it("a job's URL input (input.image): 422, nothing fetched", async () => {
-		let guarded = 0;
-		for (const [url] of HOSTILE_URLS) {
-			const res = await call("/v1/jobs", {
-				method: "POST",
-				headers: inputKey,
-				body: JSON.stringify({ model: "preview", input: { image: url } }),
-			});
-			// A string that is not an http(s) URL is an upload id to the schema: it names no upload.
-			const p = await expectRefused(res, url, "input.image");
-			if (p.status === 422) guarded++;
-		}
+		const guarded = await refuseEvery("/v1/jobs", inputKey, "input.image", (url) => ({
+			model: "preview",
+			input: { image: url },
+		}));
+		// A string that is not an http(s) URL is an upload id to the schema: it names no upload.
 		expect(guarded).toBeGreaterThanOrEqual(HOSTILE_URLS.length - 8);
 	});
 
 	it("a job's LoRA (input.loras[0].url): 422, nothing fetched", async () => {
-		let guarded = 0;
-		for (const [url] of HOSTILE_URLS) {
-			const res = await call("/v1/jobs", {
-				method: "POST",
-				headers: loraKey,
-				body: JSON.stringify({ model: "wan2.2-i2v", input: { image: "upl_none", loras: [{ url }] } }),
-			});
-			const p = await expectRefused(res, url, "input.loras[0].url");
-			if (p.status === 422) guarded++;
-		}
+		const guarded = await refuseEvery("/v1/jobs", loraKey, "input.loras[0].url", (url) => ({
+			model: "wan2.2-i2v",
+			input: { image: "upl_none", loras: [{ url }] },
+		}));
 		// The request schema takes any string as a LoRA's URL: every refusal is the guard's.
 		expect(guarded).toBe(HOSTILE_URLS.length);
 	});
 
 	it("a job's webhook (webhook.url): 422", async () => {
-		for (const [url] of HOSTILE_URLS) {
-			const res = await call("/v1/jobs", {
-				method: "POST",
-				headers: webhookKey,
-				body: JSON.stringify({ model: "preview", input: { image: "upl_none" }, webhook: { url } }),
-			});
-			await expectRefused(res, url, "webhook.url");
-		}
+		await refuseEvery("/v1/jobs", webhookKey, "webhook.url", (url) => ({
+			model: "preview",
+			input: { image: "upl_none" },
+			webhook: { url },
+		}));
 	});
 
 	it("the webhook test route (url): 422, nothing sent", async () => {
-		for (const [url] of HOSTILE_URLS) {
-			const res = await call("/v1/webhooks/test", { method: "POST", headers: testKey, body: JSON.stringify({ url }) });
-			await expectRefused(res, url, "url");
-		}
+		await refuseEvery("/v1/webhooks/test", testKey, "url", (url) => ({ url }));
 	});
 
 	it("each delivery checks the job's webhook URL again, and fails it without a request", async () => {
