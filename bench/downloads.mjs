@@ -14,7 +14,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { startMiniflareStack } from "./lib/bench-stack.mjs";
 import { startFileServer } from "./lib/file-server.mjs";
-import { createJob, prepareAccount, startPodEmulator, waitForJob } from "./lib/fixtures.mjs";
+import { createJob, prepareAccount, putBenchPod, startPodEmulator, waitForJob } from "./lib/fixtures.mjs";
 import { sampleWorkerdMemory } from "./lib/workerd-memory.mjs";
 
 const MiB = 1024 * 1024;
@@ -98,11 +98,7 @@ async function main() {
 		const account = await prepareAccount(stack);
 		// The emulator builds the whole video in memory while answering `/run` (about 20 s for 1 GiB on a busy machine):
 		// with the default timeout the JobDO would give up and resubmit, and each resubmission builds another one.
-		await stack.putBackend("bench-pod", {
-			kind: "pod",
-			models: ["preview"],
-			config: { url: pod.url, token: pod.token, timeout_ms: 120_000 },
-		});
+		await putBenchPod(stack, pod, { timeout_ms: 120_000 });
 		for (const size of SIZES) {
 			const jobId = await bigVideoJob(stack, account, size);
 			// The bare route takes the object key itself, so it does nothing but read R2: the key is asked once here.

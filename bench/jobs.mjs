@@ -11,7 +11,7 @@
 // BENCH_JOB_SECONDS (how long each job runs at the backend, default 10), BENCH_LATENCY_JOBS (jobs per backend,
 // default 5), BENCH_DURATION_S (each load phase, default 10), BENCH_CONCURRENCY (default 32).
 import { startMiniflareStack } from "./lib/bench-stack.mjs";
-import { createJob, prepareAccount, startPodEmulator, startRunpodEmulator } from "./lib/fixtures.mjs";
+import { createJob, prepareAccount, putBenchPod, startPodEmulator, startRunpodEmulator } from "./lib/fixtures.mjs";
 import { runLoad } from "./lib/load.mjs";
 import { mean, pollDelayMs, quantile, seededRandom, simulate } from "./lib/poll-simulation.mjs";
 import { startRecordingProxy } from "./lib/recording-proxy.mjs";
@@ -176,13 +176,9 @@ function simulated(policy, runMs) {
 async function measureCreation(stack, account) {
 	const pod = await startPodEmulator({ token: "bench-pod-token" });
 	try {
-		// The created jobs are submitted to a pod emulator in relay mode, where they wait for transfers nobody
-		// makes: each costs what a new job costs (its Durable Object, the D1 rows, admission, the `/run`) and little after.
-		await stack.putBackend("bench-pod", {
-			kind: "pod",
-			models: ["preview"],
-			config: { url: pod.url, token: pod.token },
-		});
+		// The created jobs wait in relay mode (putBenchPod): each costs what a new job costs (its Durable Object, the
+		// D1 rows, admission, the `/run`) and little after.
+		await putBenchPod(stack, pod);
 		const job = await createJob(stack, account, "bench-pod", "bench read");
 		const auth = { authorization: `Bearer ${account.key}` };
 		const load = (request) =>

@@ -5,7 +5,7 @@
 import { createServer } from "node:net";
 import WebSocket from "ws";
 import { startMiniflareStack } from "./lib/bench-stack.mjs";
-import { createJob, prepareAccount, startPodEmulator } from "./lib/fixtures.mjs";
+import { createJob, prepareAccount, putBenchPod, startPodEmulator } from "./lib/fixtures.mjs";
 import { runLoad } from "./lib/load.mjs";
 
 const DURATION_MS = Number(process.env.BENCH_PROFILE_MS) || 5_000;
@@ -78,11 +78,7 @@ async function main() {
 	const stack = await startMiniflareStack({ inMemory: true, inspectorPort });
 	try {
 		const account = await prepareAccount(stack);
-		await stack.putBackend("bench-pod", {
-			kind: "pod",
-			models: ["preview"],
-			config: { url: pod.url, token: pod.token },
-		});
+		await putBenchPod(stack, pod);
 		const job = await createJob(stack, account, "bench-pod");
 		const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
 		const target = targets.find((t) => t.title?.includes("reelgate-bench")) ?? targets[0];

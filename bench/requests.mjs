@@ -7,7 +7,7 @@
 // (bench/lib/bench-stack.mjs) so the load measures cost, not refusals; 429s are counted all the same.
 // BENCH_DURATION_S (default 10), BENCH_CONCURRENCY (default 32). Prints a markdown section.
 import { startMiniflareStack, startWranglerStack } from "./lib/bench-stack.mjs";
-import { createJob, prepareAccount, startPodEmulator } from "./lib/fixtures.mjs";
+import { createJob, prepareAccount, putBenchPod, startPodEmulator } from "./lib/fixtures.mjs";
 import { runLoad } from "./lib/load.mjs";
 
 const DURATION_MS = (Number(process.env.BENCH_DURATION_S) || 10) * 1000;
@@ -19,13 +19,8 @@ async function measureStack(label, start, pod, withSteps) {
 	const stack = await start();
 	try {
 		const account = await prepareAccount(stack);
-		// A pod backend in relay mode: the job is submitted and then waits for transfers nobody makes, so it stays
-		// `running` and its Durable Object only wakes for an occasional poll during the measurement.
-		await stack.putBackend("bench-pod", {
-			kind: "pod",
-			models: ["preview"],
-			config: { url: pod.url, token: pod.token },
-		});
+		// The job stays `running` during the measurement (putBenchPod: relay mode).
+		await putBenchPod(stack, pod);
 		const job = await createJob(stack, account, "bench-pod");
 		const auth = { authorization: `Bearer ${account.key}` };
 		const load = (path, headers) =>

@@ -13,6 +13,19 @@ export async function prepareAccount(stack, name = "bench") {
 	return { key: created.key, account: created.account, imageId };
 }
 
+/**
+ * Registers the pod emulator `pod` as the backend "bench-pod" for `preview`; `config` adds to the backend's config
+ * (a longer `timeout_ms`). With the emulator in relay mode (its default) a submitted job waits for transfers nobody
+ * makes: it stays `running`, and its Durable Object only wakes for an occasional poll.
+ */
+export function putBenchPod(stack, pod, config = {}) {
+	return stack.putBackend("bench-pod", {
+		kind: "pod",
+		models: ["preview"],
+		config: { url: pod.url, token: pod.token, ...config },
+	});
+}
+
 /** POST /v1/jobs for the `preview` model on `backend`; returns the job (202). */
 export function createJob(stack, account, backend, prompt = "bench") {
 	return stack.expect(202, "POST", "/v1/jobs", {
