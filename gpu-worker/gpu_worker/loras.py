@@ -19,7 +19,7 @@ from .errors import WorkerError
 from .job import LoraNeed
 from .log import log_event
 from .models import safetensors_problem
-from .transfer import CHUNK, _Retryable, _with_retries
+from .transfer import _Retryable, _with_retries, stream_to_file
 
 CACHE_DIR = "reelgate-cache"
 
@@ -38,17 +38,8 @@ async def _download(session: aiohttp.ClientSession, need: LoraNeed, dest: Path, 
                 raise _Retryable(f"HTTP {resp.status}")
             if resp.status != 200:
                 raise WorkerError("input_download_failed", f"{field}: the GET answered HTTP {resp.status}")
-            if resp.content_length is not None and resp.content_length > need.max_bytes:
-                raise WorkerError("invalid_input", f"{field} is larger than {need.max_bytes} bytes")
-            hasher, size = hashlib.sha256(), 0
-            with open(part, "wb") as out:
-                async for chunk in resp.content.iter_chunked(CHUNK):
-                    size += len(chunk)
-                    if size > need.max_bytes:
-                        raise WorkerError("invalid_input", f"{field} is larger than {need.max_bytes} bytes")
-                    hasher.update(chunk)
-                    out.write(chunk)
-        digest = hasher.hexdigest()
+            too_large = WorkerError("invalid_input", f"{field} is larger than {need.max_bytes} bytes")
+            digest, _size = await stream_to_file(resp, part, need.max_bytes, too_large)
         if need.sha256 and digest != need.sha256:
             raise WorkerError("invalid_input", f"{field}: its sha256 is {digest}, the job gave {need.sha256}")
         problem = safetensors_problem(part)

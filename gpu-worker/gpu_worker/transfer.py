@@ -57,6 +57,23 @@ async def _with_retries(what: str, url: str, attempts: int, backoff_s: float, fa
             delay *= 2
 
 
+async def stream_to_file(resp: aiohttp.ClientResponse, path: Path, max_bytes: int,
+                         too_large: WorkerError) -> tuple[str, int]:
+    """Writes a GET's body to `path` chunk by chunk, never whole in memory; its hex sha256 and byte count. Past
+    `max_bytes` it raises `too_large`, before reading anything when Content-Length already says so."""
+    if resp.content_length is not None and resp.content_length > max_bytes:
+        raise too_large
+    hasher, size = hashlib.sha256(), 0
+    with open(path, "wb") as out:
+        async for chunk in resp.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise too_large
+            hasher.update(chunk)
+            out.write(chunk)
+    return hasher.hexdigest(), size
+
+
 async def download_input(
     session: aiohttp.ClientSession, source: InputFile, dest_dir: str, name: str, *,
     max_bytes: int, attempts: int = 4, backoff_s: float = 0.5,
@@ -71,24 +88,15 @@ async def download_input(
                 raise _Retryable(f"HTTP {resp.status}")
             if resp.status != 200:
                 raise WorkerError("input_download_failed", f"{field}: the signed GET answered HTTP {resp.status}")
-            if resp.content_length is not None and resp.content_length > max_bytes:
-                raise WorkerError("input_download_failed", f"{field} is larger than {max_bytes} bytes")
-            size = 0
-            digest = hashlib.sha256()
-            with open(dest, "wb") as out:
-                async for chunk in resp.content.iter_chunked(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise WorkerError("input_download_failed", f"{field} is larger than {max_bytes} bytes")
-                    digest.update(chunk)
-                    out.write(chunk)
+            too_large = WorkerError("input_download_failed", f"{field} is larger than {max_bytes} bytes")
+            digest, size = await stream_to_file(resp, dest, max_bytes, too_large)
             if size == 0:
                 raise WorkerError("input_download_failed", f"{field} is empty")
             # The job runs on the bytes the API verified at upload, or not at all: not retried, they would not change.
-            if source.sha256 is not None and digest.hexdigest() != source.sha256:
+            if source.sha256 is not None and digest != source.sha256:
                 raise WorkerError("input_changed",
                                   f"{field}: the downloaded bytes are not the ones verified at upload "
-                                  f"(sha256 {digest.hexdigest()}, expected {source.sha256})")
+                                  f"(sha256 {digest}, expected {source.sha256})")
             return dest
 
     return await _with_retries(f"{field} GET", source.url, attempts, backoff_s, "input_download_failed", attempt)
