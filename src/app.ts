@@ -163,16 +163,13 @@ function refuseOtherMethodsOnLiteralPaths(app: OpenAPIHono<AppEnv>): MiddlewareH
 	let literal: Map<string, Set<string>> | undefined;
 	return async (c, next) => {
 		literal ??= literalPathMethods(app);
-		const methods = literal.get(new URL(c.req.url).pathname);
+		// Hono's path, already split from the URL (no second parse on every request): a literal path needs no decoding.
+		const methods = literal.get(c.req.path);
 		if (methods && !methods.has(c.req.method)) {
-			return problemResponse(
-				"method_not_allowed",
-				`${c.req.method} is not allowed on ${new URL(c.req.url).pathname}.`,
-				{
-					requestId: c.get("requestId"),
-					headers: { allow: [...methods].join(", ") },
-				},
-			);
+			return problemResponse("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}.`, {
+				requestId: c.get("requestId"),
+				headers: { allow: [...methods].join(", ") },
+			});
 		}
 		await next();
 	};

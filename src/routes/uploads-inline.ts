@@ -4,7 +4,13 @@ import { requireKey } from "../auth/middleware";
 import { findReadyBySha256, insertUpload, type UploadRow } from "../db/uploads";
 import { ApiError, problemResponses } from "../errors";
 import { newId, nowIso } from "../lib/ids";
-import { AUDIO_TYPES, CreatedUploadSchema, IMAGE_TYPES } from "../schemas/uploads";
+import {
+	AUDIO_TYPES,
+	CreatedUploadSchema,
+	IMAGE_TYPES,
+	Sha256HexSchema,
+	UploadFilenameSchema,
+} from "../schemas/uploads";
 import { objectKeys } from "../storage";
 import { maxBytesFor } from "../storage/limits";
 import { putStream } from "../storage/put-stream";
@@ -22,24 +28,12 @@ export const INLINE_UPLOAD_PATH = "/v1/uploads/inline";
 /** The largest body this route takes: a few MiB, well within one Worker request's memory and time. */
 export const INLINE_UPLOAD_MAX_BYTES = 8 * 1024 * 1024;
 
-const hasNoControlChars = (s: string) => ![...s].some((ch) => (ch.codePointAt(0) ?? 0) < 0x20 || ch === "\x7f");
-
 const InlineQuerySchema = z.object({
-	filename: z
-		.string()
-		.trim()
-		.min(1)
-		.max(255)
-		.refine(hasNoControlChars, "must not contain control characters")
-		.openapi({ example: "fox.png" }),
-	sha256: z
-		.string()
-		.regex(/^[0-9a-fA-F]{64}$/, "64 hex digits")
-		.optional()
-		.openapi({
-			description:
-				"Hex SHA-256 of the body: checked, and when this account already has a ready upload with these bytes it is answered (200, `deduplicated: true`) without reading the body.",
-		}),
+	filename: UploadFilenameSchema.openapi({ example: "fox.png" }),
+	sha256: Sha256HexSchema.optional().openapi({
+		description:
+			"Hex SHA-256 of the body: checked, and when this account already has a ready upload with these bytes it is answered (200, `deduplicated: true`) without reading the body.",
+	}),
 });
 
 const binary = { schema: z.string().openapi({ format: "binary" }) };

@@ -14,23 +14,30 @@ export type AudioType = (typeof AUDIO_TYPES)[number];
 /** Printable text only: the name ends up in `Content-Disposition` and logs. */
 const hasNoControlChars = (s: string) => ![...s].some((ch) => (ch.codePointAt(0) ?? 0) < 0x20 || ch === "\x7f");
 
+/** An upload's file name, as every way of creating one takes it. */
+export const UploadFilenameSchema = z
+	.string()
+	.trim()
+	.min(1)
+	.max(255)
+	.refine(hasNoControlChars, "must not contain control characters");
+
+/** A client's SHA-256 of the bytes it sends, in hex (either case). */
+export const Sha256HexSchema = z.string().regex(/^[0-9a-fA-F]{64}$/, "64 hex digits");
+
 export const CreateUploadBodySchema = z
 	.object({
-		filename: z.string().trim().min(1).max(255).refine(hasNoControlChars, "must not contain control characters"),
+		filename: UploadFilenameSchema,
 		content_type: z
 			.string()
 			.min(1)
 			.max(200)
 			.openapi({ description: `One of ${[...IMAGE_TYPES, ...AUDIO_TYPES].join(", ")}.`, example: "image/png" }),
 		size: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).openapi({ description: "Exact byte count." }),
-		sha256: z
-			.string()
-			.regex(/^[0-9a-fA-F]{64}$/, "64 hex digits")
-			.optional()
-			.openapi({
-				description:
-					"Hex SHA-256 of the bytes; checked at `complete`. When this account already has a ready upload with the same SHA-256 and type, that upload is returned (200, `deduplicated: true`) and nothing needs to be sent.",
-			}),
+		sha256: Sha256HexSchema.optional().openapi({
+			description:
+				"Hex SHA-256 of the bytes; checked at `complete`. When this account already has a ready upload with the same SHA-256 and type, that upload is returned (200, `deduplicated: true`) and nothing needs to be sent.",
+		}),
 	})
 	.strict()
 	.openapi("CreateUploadRequest");
