@@ -4,6 +4,7 @@ import { type ApiKeyWithLimits, findKeyWithLimits } from "../src/db/accounts";
 import { TOUCH_INTERVAL_MS } from "../src/db/keys";
 import { type Admission, judgeKey } from "../src/limits/admission";
 import { chargesFor } from "../src/limits/charge";
+import { tokensToLend } from "../src/limits/lease";
 import type { BucketCharge, BucketName, RateLimitDecision } from "../src/limits/rate-limit";
 import { WINDOW_S } from "../src/limits/rate-limit";
 import { type BucketState, takeAll } from "../src/limits/token-bucket";
@@ -21,7 +22,8 @@ const KEY_ROW_TTL_MS = 30_000;
  * `forget` when the key is revoked or its account's limits change.
  *
  * A Durable Object runs one call at a time, and `take` does no I/O between reading and writing the buckets, so
- * concurrent requests are counted exactly. The buckets live in memory and every charge is written through to
+ * concurrent requests are counted exactly. A charge to the `requests` bucket alone may take a few tokens more and
+ * lend them to the asking isolate, which admits that many more requests itself (src/limits/lease.ts). The buckets live in memory and every charge is written through to
  * SQLite, so an evicted or restarted object resumes with the same tokens instead of a fresh burst.
  *
  * Its tables (`bucket`, `revoked`: rate-limiter-schema.ts) are created when first written; the revocation mark is
@@ -94,19 +96,24 @@ export class RateLimiterDO extends DurableObject<Env> {
 	 * lacks `scope`; else its buckets are charged (the `requests` bucket, and `jobs` when asked) with its account's
 	 * current quotas. `touch` says when the key's `last_used_at` is due to be written again.
 	 */
-	async admit(keyHash: string, scope: Scope, buckets: BucketName[]): Promise<Admission> {
+	async admit(
+		keyHash: string,
+		scope: Scope,
+		buckets: BucketName[],
+		options: { lease?: boolean } = {},
+	): Promise<Admission> {
 		if (this.#revoked) return { status: "invalid" };
 		const row = await this.#row(keyHash);
 		// Revoked while the row was being read: the mark wins over what D1 said.
 		if (this.#revoked) return { status: "invalid" };
 		const judged = judgeKey(row, scope, configOf(this.env).limits);
 		if (judged.status !== "ok") return judged;
-		const decision = await this.take(chargesFor(judged.limits, buckets));
+		const { decision, lent } = await this.#charge(chargesFor(judged.limits, buckets), options.lease === true);
 		const now = Date.now();
 		this.#touchedMs ||= Date.parse(row?.last_used_at ?? "") || 0;
 		const touch = now - this.#touchedMs >= TOUCH_INTERVAL_MS;
 		if (touch) this.#touchedMs = now;
-		return { ...judged, decision, touch };
+		return { ...judged, decision, touch, ...(lent > 0 ? { lent } : {}) };
 	}
 
 	/**
@@ -146,13 +153,25 @@ export class RateLimiterDO extends DurableObject<Env> {
 	 * (the account's current limits), so a changed limit applies on the next request.
 	 */
 	async take(charges: BucketCharge[]): Promise<RateLimitDecision> {
+		return (await this.#charge(charges, false)).decision;
+	}
+
+	/**
+	 * `take`, and with `lease` (a charge to the `requests` bucket alone) also the tokens to lend the asking isolate
+	 * (src/limits/lease.ts `tokensToLend`), taken from the bucket with the request's own.
+	 */
+	async #charge(charges: BucketCharge[], lease: boolean): Promise<{ decision: RateLimitDecision; lent: number }> {
+		const now = Date.now();
+		const buckets = charges.map((c) => ({
+			name: c.name,
+			policy: { quota: Math.max(1, Math.floor(c.quota)), windowMs: WINDOW_S * 1000 },
+			state: this.#buckets.get(c.name) ?? null,
+		}));
+		const only = buckets.length === 1 && buckets[0]?.name === "requests" ? buckets[0] : undefined;
+		const lent = lease && only ? tokensToLend(only.state, only.policy, now) : 0;
 		const result = takeAll(
-			charges.map((c) => ({
-				name: c.name,
-				policy: { quota: Math.max(1, Math.floor(c.quota)), windowMs: WINDOW_S * 1000 },
-				state: this.#buckets.get(c.name) ?? null,
-			})),
-			Date.now(),
+			buckets.map((b) => ({ ...b, cost: 1 + lent })),
+			now,
 		);
 		for (const b of result.buckets) {
 			this.#buckets.set(b.name, b.next);
@@ -168,8 +187,8 @@ export class RateLimiterDO extends DurableObject<Env> {
 				);
 			}
 		}
-		if (result.allowed) await this.#armCleanup(Date.now());
-		return {
+		if (result.allowed) await this.#armCleanup(now);
+		const decision: RateLimitDecision = {
 			allowed: result.allowed,
 			buckets: result.buckets.map((b) => ({
 				name: b.name,
@@ -180,5 +199,6 @@ export class RateLimiterDO extends DurableObject<Env> {
 			retry_after_s: result.allowed ? 0 : Math.max(1, Math.ceil(result.retryAfterMs / 1000)),
 			limited_by: result.refused.map((b) => b.name),
 		};
+		return { decision, lent: result.allowed ? lent : 0 };
 	}
 }

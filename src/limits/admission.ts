@@ -4,6 +4,7 @@ import { parseScopes, TOUCH_INTERVAL_MS } from "../db/keys";
 import type { Logger } from "../lib/logger";
 import type { Scope } from "../schemas/keys";
 import { type DefaultLimits, type EffectiveLimits, effectiveLimits } from "./config";
+import { LeaseBook } from "./lease";
 import type { BucketName, RateLimitDecision } from "./rate-limit";
 
 /** Who is calling: the key's id, its account and its scopes (set by the API-key middleware). */
@@ -25,6 +26,8 @@ export type Admission =
 			decision: RateLimitDecision | null;
 			/** Whether the key's `last_used_at` is due to be written. */
 			touch: boolean;
+			/** Tokens the gate took ahead and lent to the asking isolate (src/limits/lease.ts); absent: none. */
+			lent?: number;
 	  };
 
 /** What a key's row says of a request needing `scope`, before any bucket is charged: the gate and the fallback's. */
@@ -43,10 +46,14 @@ export function judgeKey(
 	};
 }
 
+/** This isolate's tokens lent by the keys' gates. */
+const leases = new LeaseBook();
+
 /**
- * Admits a request by its key's hash: one call to the key's gate object. When that object cannot be reached, the
- * key is checked in D1 instead and the request goes through without a rate limit (logged as
- * `rate_limiter_unavailable`): an outage of the limiter must not take the whole API down with it.
+ * Admits a request by its key's hash: one call to the key's gate object, or none when the request is charged to
+ * the `requests` bucket alone and this isolate holds tokens the gate lent it (src/limits/lease.ts). When that
+ * object cannot be reached, the key is checked in D1 instead and the request goes through without a rate limit
+ * (logged as `rate_limiter_unavailable`): an outage of the limiter must not take the whole API down with it.
  */
 export async function admitKey(
 	env: Env,
@@ -56,7 +63,11 @@ export async function admitKey(
 	log: Logger,
 ): Promise<Admission> {
 	try {
-		return await env.RATE_LIMITER.getByName(keyHash).admit(keyHash, scope, buckets);
+		const gate = env.RATE_LIMITER.getByName(keyHash);
+		if (buckets.length === 1 && buckets[0] === "requests") {
+			return await leases.admit(keyHash, scope, (lease) => gate.admit(keyHash, scope, buckets, { lease }));
+		}
+		return await gate.admit(keyHash, scope, buckets);
 	} catch (err) {
 		log.error("rate_limiter_unavailable", { error: err instanceof Error ? err.message : String(err) });
 	}
@@ -74,8 +85,10 @@ export async function admitKey(
 /**
  * Tells the gates of these keys that what D1 holds for them changed: with `revoked`, the key is refused from now on
  * (call it before writing D1, so the refusal never waits on D1); without, the next request reads D1 again (the
- * account's limits changed).
+ * account's limits changed). This isolate drops the keys' leases at once; another spends what it holds for at
+ * most LEASE_MS (src/limits/lease.ts).
  */
 export async function forgetKeys(env: Env, keyHashes: string[], options: { revoked?: boolean } = {}): Promise<void> {
+	leases.drop(keyHashes);
 	await Promise.all(keyHashes.map((hash) => env.RATE_LIMITER.getByName(hash).forget(options)));
 }

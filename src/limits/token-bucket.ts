@@ -3,8 +3,9 @@
  * stays a thin shell and the refill rules are unit-tested without waiting.
  *
  * A bucket holds at most `quota` tokens (the burst is the full quota) and refills continuously at
- * `quota / windowMs` tokens per millisecond. A request takes one token from every bucket it is charged to, or
- * from none: a refusal by one bucket leaves the others untouched.
+ * `quota / windowMs` tokens per millisecond. A request takes one token from every bucket it is charged to (or
+ * `cost` tokens, when the gate lends some ahead: src/limits/lease.ts), or from none: a refusal by one bucket leaves
+ * the others untouched.
  */
 
 export interface BucketState {
@@ -72,26 +73,27 @@ export function report(state: BucketState, policy: BucketPolicy): BucketReport {
 }
 
 /**
- * Takes one token from each bucket if every one of them has a token; otherwise takes none and says how long
- * until they all do. A bucket never seen before (`state: null`) starts full.
+ * Takes `cost` tokens (default 1) from each bucket if every one of them has that many; otherwise takes none and
+ * says how long until they all do. A bucket never seen before (`state: null`) starts full.
  */
-export function takeAll<T extends { state: BucketState | null; policy: BucketPolicy }>(
+export function takeAll<T extends { state: BucketState | null; policy: BucketPolicy; cost?: number }>(
 	buckets: T[],
 	nowMs: number,
 ): TakeResult<T> {
 	const refilled = buckets.map((b) => ({
 		bucket: b,
+		cost: b.cost ?? 1,
 		state: refill(b.state ?? fullBucket(b.policy, nowMs), b.policy, nowMs),
 	}));
-	const empty = refilled.filter((r) => r.state.tokens + EPSILON < 1);
+	const empty = refilled.filter((r) => r.state.tokens + EPSILON < r.cost);
 	const allowed = empty.length === 0;
 	return {
 		allowed,
-		buckets: refilled.map(({ bucket, state }) => {
-			const next = allowed ? { tokens: Math.max(0, state.tokens - 1), updatedMs: state.updatedMs } : state;
+		buckets: refilled.map(({ bucket, cost, state }) => {
+			const next = allowed ? { tokens: Math.max(0, state.tokens - cost), updatedMs: state.updatedMs } : state;
 			return { ...bucket, next, report: report(next, bucket.policy) };
 		}),
-		retryAfterMs: Math.max(0, ...empty.map((r) => msUntil(r.state, r.bucket.policy, 1))),
+		retryAfterMs: Math.max(0, ...empty.map((r) => msUntil(r.state, r.bucket.policy, r.cost))),
 		refused: empty.map((r) => r.bucket),
 	};
 }

@@ -9,7 +9,8 @@ import { describe, expect, it } from "vitest";
 import { RateLimiterDO } from "../../durable-objects/rate-limiter";
 import { generateApiKey, hashApiKey } from "../../src/auth/api-keys";
 import { createLogger } from "../../src/lib/logger";
-import { admitKey } from "../../src/limits/admission";
+import { admitKey, forgetKeys } from "../../src/limits/admission";
+import { LEASE_MS } from "../../src/limits/lease";
 import { ADMIN, call } from "../helpers/api";
 import { newKey } from "../helpers/security";
 
@@ -20,14 +21,36 @@ describe("the key's gate", () => {
 		const { key, id, auth } = await newKey("gate-mark");
 		expect((await listJobs(auth)).status).toBe(200);
 		const hash = await hashApiKey(key);
-		// What the revoke route does first; as if its D1 write then failed.
-		await env.RATE_LIMITER.getByName(hash).forget({ revoked: true });
+		// What the revoke route does first (the gate's mark, and this isolate's lease dropped); as if its D1 write
+		// then failed.
+		await forgetKeys(env, [hash], { revoked: true });
 		const row = await env.DB.prepare("SELECT revoked_at FROM api_keys WHERE id = ?").bind(id).first();
 		expect(row?.revoked_at).toBeNull();
 		expect((await listJobs(auth)).status).toBe(401);
 		// Retrying the revocation completes it in D1.
 		expect((await call(`/v1/admin/keys/${id}`, { method: "DELETE", headers: ADMIN })).status).toBe(200);
 		expect((await listJobs(auth)).status).toBe(401);
+	});
+
+	it("refuses a key revoked through the API at its next request, though this isolate held tokens lent for it", async () => {
+		const { id, auth } = await newKey("gate-lent");
+		for (let i = 0; i < 3; i++) expect((await listJobs(auth)).status).toBe(200);
+		expect((await call(`/v1/admin/keys/${id}`, { method: "DELETE", headers: ADMIN })).status).toBe(200);
+		expect((await listJobs(auth)).status).toBe(401);
+	});
+
+	it("refuses a key revoked by another isolate once the tokens lent to this one run out", async () => {
+		const { key, auth } = await newKey("gate-lease");
+		// The default quota (1200 a minute) lends 20 tokens a second: this read leaves this isolate holding some.
+		expect((await listJobs(auth)).status).toBe(200);
+		// The gate's mark alone, as a revocation made in another isolate leaves it: this one still holds its lease.
+		await env.RATE_LIMITER.getByName(await hashApiKey(key)).forget({ revoked: true });
+		const marked = Date.now();
+		let status = 200;
+		while (status === 200 && Date.now() - marked < LEASE_MS + 5_000) status = (await listJobs(auth)).status;
+		expect(status).toBe(401);
+		// Admitted at most for the lease's tokens and for no longer than it lasts.
+		expect(Date.now() - marked).toBeLessThanOrEqual(LEASE_MS + 1_000);
 	});
 
 	it("keeps the revoked mark through the idle cleanup and a rebuilt object", async () => {

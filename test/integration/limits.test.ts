@@ -93,6 +93,15 @@ describe("per-key request rate limit", () => {
 		}
 	});
 
+	it("lets exactly the quota of a burst through when the gate lends tokens ahead (120 a minute lends 2)", async () => {
+		const auth = await limitedAccount("lent-burst", { requests_per_minute: 120 });
+		const responses = await burst(150, () => call("/v1/jobs", { headers: auth }));
+		// At most one token refills in the burst's half second or so.
+		expect(count(responses, 200)).toBeGreaterThanOrEqual(120);
+		expect(count(responses, 200)).toBeLessThanOrEqual(121);
+		expect(count(responses, 429)).toBe(150 - count(responses, 200));
+	});
+
 	it("refills one token per 60/quota seconds", async () => {
 		const { hash, auth } = await limitedKey("refill", { requests_per_minute: 60 });
 		/** Sends requests one after another until one is refused; returns how many passed and the refusal. */
