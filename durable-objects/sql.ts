@@ -13,6 +13,8 @@ export interface ObjectSchema {
 	version: number;
 	/** Statements per version, run in order from the stored version + 1 up to `version`. */
 	migrations: Readonly<Record<number, readonly string[]>>;
+	/** The statements that create `version` at once, for an object that has no table yet (else the migrations). */
+	current?: readonly string[];
 }
 
 /** The `meta` key that holds the schema version. */
@@ -79,9 +81,20 @@ export class ObjectSql {
 		const stored = Number(this.meta(SCHEMA_VERSION_KEY) ?? 0);
 		if (stored >= schema.version) return;
 		const statements: string[] = [];
-		for (let v = stored + 1; v <= schema.version; v++) statements.push(...(schema.migrations[v] ?? []));
+		if (stored === 0 && schema.current && this.#onlyMeta()) statements.push(...schema.current);
+		else for (let v = stored + 1; v <= schema.version; v++) statements.push(...(schema.migrations[v] ?? []));
 		if (statements.length > 0) this.run(statements.join(";\n"));
 		this.setMeta(SCHEMA_VERSION_KEY, String(schema.version));
+	}
+
+	/** Whether `meta` is the object's only table of its own (SQLite's and the platform's `_cf_` ones aside). */
+	#onlyMeta(): boolean {
+		return (
+			this.first(
+				`SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name != 'meta'
+				 AND name NOT LIKE 'sqlite%' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'`,
+			) === undefined
+		);
 	}
 }
 

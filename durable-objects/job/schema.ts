@@ -16,6 +16,68 @@ export const JOB_META = {
 	indexRetryAt: "index_retry_at",
 } as const;
 
+/** `job` as v1 created it, up to its closing parenthesis. */
+const JOB_TABLE_V1 = `job (
+	id TEXT PRIMARY KEY,
+	status TEXT NOT NULL CHECK (status IN (${sqlList(JOB_STATUSES)})),
+	spec TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	remote_id TEXT,
+	started_at TEXT,
+	completed_at TEXT,
+	progress TEXT NOT NULL,
+	error TEXT,
+	output TEXT,
+	cost TEXT,
+	transient_failures INTEGER NOT NULL DEFAULT 0,
+	next_at INTEGER,
+	deadline_at INTEGER NOT NULL,
+	index_synced INTEGER NOT NULL DEFAULT 0,
+	updated_at TEXT NOT NULL`;
+
+/** The `job` columns added after v1, by the version that added them. */
+const JOB_COLUMNS_ADDED: Readonly<Record<number, readonly string[]>> = {
+	3: ["output_upload_id TEXT"],
+	4: ["output_key TEXT"],
+	5: ["queue TEXT"],
+	6: ["estimate TEXT", "eta TEXT"],
+};
+
+const HISTORY_TABLE = `CREATE TABLE IF NOT EXISTS history (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	at TEXT NOT NULL,
+	status TEXT NOT NULL CHECK (status IN (${sqlList(JOB_STATUSES)})),
+	event TEXT NOT NULL,
+	detail TEXT
+)`;
+
+/** The event log as v8 left it, under `name`. */
+const eventsTable = (name: string) => `CREATE TABLE ${name} (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	type TEXT NOT NULL CHECK (type IN ('status', 'progress', 'log')),
+	at TEXT NOT NULL,
+	data TEXT NOT NULL
+)`;
+
+const WEBHOOK_DELIVERIES_TABLE = [
+	`CREATE TABLE IF NOT EXISTS webhook_deliveries (
+	n INTEGER PRIMARY KEY AUTOINCREMENT,
+	id TEXT NOT NULL UNIQUE,
+	type TEXT NOT NULL,
+	body TEXT NOT NULL,
+	status TEXT NOT NULL CHECK (status IN (${sqlList(DELIVERY_STATUSES)})),
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at INTEGER,
+	last_status_code INTEGER,
+	last_error TEXT,
+	created_at TEXT NOT NULL
+)`,
+	"CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at)",
+];
+
+const WORKER_LOGS_TABLE = `CREATE TABLE IF NOT EXISTS worker_logs (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+	entry TEXT NOT NULL UNIQUE)`;
+
 /**
  * - v1 `job`: the single job row. `spec` is JSON fixed at creation (routing may rewrite it on failover); the
  *   state machine's fields are columns, with `progress`, `error`, `output`, `cost` as JSON. `next_at` is when the
@@ -38,33 +100,7 @@ export const JOB_META = {
 export const JOB_SCHEMA: ObjectSchema = {
 	version: 8,
 	migrations: {
-		1: [
-			`CREATE TABLE IF NOT EXISTS job (
-				id TEXT PRIMARY KEY,
-				status TEXT NOT NULL CHECK (status IN (${sqlList(JOB_STATUSES)})),
-				spec TEXT NOT NULL,
-				attempts INTEGER NOT NULL DEFAULT 0,
-				remote_id TEXT,
-				started_at TEXT,
-				completed_at TEXT,
-				progress TEXT NOT NULL,
-				error TEXT,
-				output TEXT,
-				cost TEXT,
-				transient_failures INTEGER NOT NULL DEFAULT 0,
-				next_at INTEGER,
-				deadline_at INTEGER NOT NULL,
-				index_synced INTEGER NOT NULL DEFAULT 0,
-				updated_at TEXT NOT NULL
-			)`,
-			`CREATE TABLE IF NOT EXISTS history (
-				seq INTEGER PRIMARY KEY AUTOINCREMENT,
-				at TEXT NOT NULL,
-				status TEXT NOT NULL CHECK (status IN (${sqlList(JOB_STATUSES)})),
-				event TEXT NOT NULL,
-				detail TEXT
-			)`,
-		],
+		1: [`CREATE TABLE IF NOT EXISTS ${JOB_TABLE_V1}\n)`, HISTORY_TABLE],
 		2: [
 			`CREATE TABLE IF NOT EXISTS events (
 				seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -72,40 +108,31 @@ export const JOB_SCHEMA: ObjectSchema = {
 				at TEXT NOT NULL,
 				data TEXT NOT NULL
 			)`,
-			`CREATE TABLE IF NOT EXISTS webhook_deliveries (
-				n INTEGER PRIMARY KEY AUTOINCREMENT,
-				id TEXT NOT NULL UNIQUE,
-				type TEXT NOT NULL,
-				body TEXT NOT NULL,
-				status TEXT NOT NULL CHECK (status IN (${sqlList(DELIVERY_STATUSES)})),
-				attempts INTEGER NOT NULL DEFAULT 0,
-				next_attempt_at INTEGER,
-				last_status_code INTEGER,
-				last_error TEXT,
-				created_at TEXT NOT NULL
-			)`,
-			"CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at)",
+			...WEBHOOK_DELIVERIES_TABLE,
 		],
-		3: ["ALTER TABLE job ADD COLUMN output_upload_id TEXT"],
-		4: ["ALTER TABLE job ADD COLUMN output_key TEXT"],
-		5: ["ALTER TABLE job ADD COLUMN queue TEXT"],
-		6: ["ALTER TABLE job ADD COLUMN estimate TEXT", "ALTER TABLE job ADD COLUMN eta TEXT"],
-		7: [
-			`CREATE TABLE IF NOT EXISTS worker_logs (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
-				entry TEXT NOT NULL UNIQUE)`,
-		],
+		...Object.fromEntries(
+			Object.entries(JOB_COLUMNS_ADDED).map(([v, columns]) => [
+				v,
+				columns.map((c) => `ALTER TABLE job ADD COLUMN ${c}`),
+			]),
+		),
+		7: [WORKER_LOGS_TABLE],
 		8: [
-			`CREATE TABLE events_v8 (
-				seq INTEGER PRIMARY KEY AUTOINCREMENT,
-				type TEXT NOT NULL CHECK (type IN ('status', 'progress', 'log')),
-				at TEXT NOT NULL,
-				data TEXT NOT NULL
-			)`,
+			eventsTable("events_v8"),
 			"INSERT INTO events_v8 (seq, type, at, data) SELECT seq, type, at, data FROM events",
 			"DROP TABLE events",
 			"ALTER TABLE events_v8 RENAME TO events",
 		],
 	},
+	// A new job object (every job's creation) gets v8 in one go instead of replaying eight versions of schema
+	// changes; test/integration/object-schemas.test.ts checks that both paths end at the same tables.
+	current: [
+		`CREATE TABLE ${JOB_TABLE_V1},\n\t${Object.values(JOB_COLUMNS_ADDED).flat().join(",\n\t")}\n)`,
+		HISTORY_TABLE,
+		eventsTable("events"),
+		...WEBHOOK_DELIVERIES_TABLE,
+		WORKER_LOGS_TABLE,
+	],
 };
 
 /** The job object's SQLite, its schema brought up to date. */

@@ -62,6 +62,11 @@ export interface JobStoreHooks {
 export class JobStore {
 	readonly #sql: ObjectSql;
 	readonly #hooks?: JobStoreHooks;
+	/**
+	 * The row as last read, parsed, so a job polled many times between changes is parsed once (undefined: read it
+	 * again). Every write of the row here drops it; nothing else writes the row.
+	 */
+	#parsed: StoredJob | null | undefined;
 
 	constructor(sql: ObjectSql, hooks?: JobStoreHooks) {
 		this.#sql = sql;
@@ -70,12 +75,16 @@ export class JobStore {
 
 	/** The job (with its webhook deliveries when it has a webhook), or null before `insert`. */
 	load(): StoredJob | null {
-		const job = this.#read();
-		if (job && this.#hooks && job.spec.webhook) job.deliveries = this.#hooks.deliveries();
+		const stored = this.#read();
+		if (!stored) return null;
+		// A copy: the steps set fields on what they load, and the parsed row must stay as stored.
+		const job = { ...stored };
+		if (this.#hooks && job.spec.webhook) job.deliveries = this.#hooks.deliveries();
 		return job;
 	}
 
 	insert(job: StoredJob): void {
+		this.#parsed = undefined;
 		this.#sql.run(
 			`INSERT INTO job (id, status, spec, attempts, remote_id, started_at, completed_at, progress, error, output,
 			   cost, transient_failures, next_at, deadline_at, index_synced, updated_at, queue, estimate, eta)
@@ -104,6 +113,7 @@ export class JobStore {
 	save(job: StoredJob, event: string, detail?: string): boolean {
 		const prev = this.#read();
 		if (!prev || isTerminal(prev.status)) return false;
+		this.#parsed = undefined;
 		this.#sql.run(
 			`UPDATE job SET spec = ?, status = ?, attempts = ?, remote_id = ?, started_at = ?, completed_at = ?,
 			   progress = ?, error = ?, output = ?, cost = ?, transient_failures = ?, next_at = ?, index_synced = 0,
@@ -142,6 +152,7 @@ export class JobStore {
 	 * its deadline.
 	 */
 	postpone(at: number, now: number): void {
+		this.#parsed = undefined;
 		this.#sql.run(
 			`UPDATE job SET next_at = MIN(?, MAX(deadline_at, ?)) WHERE status NOT IN (${sqlList(TERMINAL_STATUSES)})`,
 			at,
@@ -157,17 +168,20 @@ export class JobStore {
 
 	/** Records the key the next submission writes its video to. */
 	setOutputKey(key: string): void {
+		this.#parsed = undefined;
 		this.#sql.run("UPDATE job SET output_key = ?", key);
 	}
 
 	/** Records (or, with null, forgets) the job's open output multipart upload. */
 	setOutputUpload(uploadId: string | null): void {
+		this.#parsed = undefined;
 		this.#sql.run("UPDATE job SET output_upload_id = ?", uploadId);
 	}
 
 	/** The D1 index has the job as of `updatedAt`. */
 	markIndexSynced(updatedAt: string): void {
 		// Only if nothing was written since the snapshot that was mirrored.
+		this.#parsed = undefined;
 		this.#sql.run("UPDATE job SET index_synced = 1 WHERE updated_at = ?", updatedAt);
 		this.#sql.deleteMeta(JOB_META.indexRetryAt);
 	}
@@ -180,6 +194,11 @@ export class JobStore {
 	}
 
 	#read(): StoredJob | null {
+		if (this.#parsed === undefined) this.#parsed = this.#parse();
+		return this.#parsed;
+	}
+
+	#parse(): StoredJob | null {
 		const row = this.#sql.first<JobRow>("SELECT * FROM job LIMIT 1");
 		if (!row) return null;
 		return {

@@ -3,7 +3,7 @@
  * own waiting jobs (never ahead of another account's), `start_by` fails a job no backend started in time and frees
  * its place, `max_runtime_s` cancels a run that outlives it; RunPod gets them as the job's policy.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { policyFor } from "../../src/backends/runpod";
@@ -152,6 +152,8 @@ describe("max_runtime_s", () => {
 		await runInDurableObject(stub(job.id), (_i, state) => {
 			state.storage.sql.exec("UPDATE job SET started_at = ?", new Date(Date.now() - 61_000).toISOString());
 		});
+		// Restarted, the object reads the edited row (a live one keeps the row it parsed).
+		await evictDurableObject(stub(job.id));
 		const ended = await stepUntil(job.id, (j) => j.status === "failed");
 		expect(ended.error?.code).toBe("max_runtime_exceeded");
 		expect((await rpJob(running.remote_id ?? "")).status).toBe("CANCELLED");

@@ -173,10 +173,12 @@ describe("the deadline", () => {
 	it("fails a job that outlives JOB_DEADLINE_S with timeout, and cancels the remote run", async () => {
 		const id = await startJob(prompt());
 		const running = await stepUntil(id, (j) => j.status === "running");
-		// Time travel: move the stored deadline into the past (the DO reads it from storage on every alarm).
+		// Time travel: move the stored deadline into the past, and restart the object so it reads its row again
+		// (a live object keeps the row it parsed: nothing but the object itself writes it).
 		await runInDurableObject(stub(id), (_i, state) => {
 			state.storage.sql.exec("UPDATE job SET deadline_at = ?", Date.now() - 1);
 		});
+		await evictDurableObject(stub(id));
 		const job = await stepUntil(id, (j) => j.status === "failed");
 		expect(job.error?.code).toBe("timeout");
 		const remote = (await (await emulator(`/_control/jobs/${running.remote_id}`)).json()) as { status: string };

@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BACKEND_SCHEMA, openBackendSql } from "../../durable-objects/backend-schema";
 import { JOB_SCHEMA, openJobSql } from "../../durable-objects/job/schema";
+import { ObjectSql } from "../../durable-objects/sql";
 
 const tables = (sql: SqlStorage) =>
 	sql
@@ -14,6 +15,28 @@ const tables = (sql: SqlStorage) =>
 		.toArray()
 		.map((t) => t.name)
 		.sort();
+
+/**
+ * Every table and index of an object, as SQLite keeps it: the statement text with its layout and quoting
+ * normalised (an `ALTER TABLE … ADD COLUMN` or `RENAME` rewrites it), and each table's columns.
+ */
+const shape = (sql: SqlStorage) =>
+	sql
+		.exec<{ type: string; name: string; sql: string }>(
+			`SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite%' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'
+			 ORDER BY type, name`,
+		)
+		.toArray()
+		.map((o) => ({
+			type: o.type,
+			name: o.name,
+			sql: o.sql
+				.replaceAll('"', "")
+				.replace(/ IF NOT EXISTS/i, "")
+				.replace(/\s+/g, " ")
+				.replace(/\s*([(),])\s*/g, "$1"),
+			columns: sql.exec(`SELECT * FROM pragma_table_xinfo('${o.name}')`).toArray(),
+		}));
 
 const version = (sql: SqlStorage) =>
 	sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").toArray()[0]?.value;
@@ -30,6 +53,20 @@ describe("the job object's schema", () => {
 			tables: ["events", "history", "job", "meta", "webhook_deliveries", "worker_logs"],
 			version: String(JOB_SCHEMA.version),
 		});
+	});
+
+	it("gives a new object the same tables, columns, checks and indexes as replaying every migration would", async () => {
+		const created = env.JOBS.getByName(`job_schemanew${crypto.randomUUID().slice(0, 8)}`);
+		expect(await created.get()).toBeNull();
+		const fresh = await runInDurableObject(created, (_instance, state) => shape(state.storage.sql));
+		// A key's gate stores nothing of its own until charged: an empty SQLite to replay the migrations in.
+		const empty = env.RATE_LIMITER.getByName(`schema-replay-${crypto.randomUUID()}`);
+		const replayed = await runInDurableObject(empty, (_instance, state) => {
+			new ObjectSql(state.storage.sql).migrate({ version: JOB_SCHEMA.version, migrations: JOB_SCHEMA.migrations });
+			return shape(state.storage.sql);
+		});
+		expect(fresh).toEqual(replayed);
+		expect(fresh.map((t) => t.name)).toContain("job");
 	});
 
 	it("upgrades an object stored at an older version in one script, keeping its rows", async () => {
