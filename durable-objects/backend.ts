@@ -62,8 +62,8 @@ const FAIR_ORDER = `ORDER BY (SELECT COUNT(*) FROM slot s WHERE s.account_id = w
  * until they end or move elsewhere; at most `max_concurrency` hold one. The others wait in a queue that is fair
  * across accounts: a freed slot goes to the waiting account holding the fewest slots, oldest request first, so one
  * account's burst cannot starve another (ties go to the account served longest ago). The circuit breaker (src/backends/breaker.ts) refuses jobs while the
- * backend keeps failing. Slots are not released by the jobs themselves: the object asks each holder's JobDO whether
- * it still runs here, which also recovers slots of jobs that ended in any way.
+ * backend keeps failing. A job gives its slot back when it ends or moves (`release`), and the object also asks each
+ * holder's JobDO whether it still runs here, which recovers the slot of a job whose release was lost.
  */
 export class BackendDO extends DurableObject<Env> {
 	readonly #sql: ObjectSql;
@@ -72,6 +72,8 @@ export class BackendDO extends DurableObject<Env> {
 	#lifecycle: Promise<void> = Promise.resolve();
 	/** The ensure step in flight, which every caller meanwhile awaits. */
 	#ensuring: Promise<Ensure> | null = null;
+	/** When the holders were last asked whether they still run here (epoch ms; 0: not since the object started). */
+	#reconciledAt = 0;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -106,7 +108,9 @@ export class BackendDO extends DurableObject<Env> {
 			now,
 			req.priority ?? 1,
 		);
-		if (this.#count("slot") >= maxConcurrency) await this.#reconcile(now);
+		// Ended jobs give their slots back themselves; asking every holder is the net for a release that was lost, so
+		// a stream of arrivals at a full backend asks them once per RECONCILE_MS, not once per arrival.
+		if (this.#count("slot") >= maxConcurrency && now - this.#reconciledAt >= RECONCILE_MS) await this.#reconcile(now);
 		this.#grant(maxConcurrency, now, jobId);
 		if (this.#holds(jobId)) {
 			if (decision.probe) this.#saveBreaker(decision.breaker);
@@ -487,6 +491,7 @@ export class BackendDO extends DurableObject<Env> {
 
 	/** Drops holders whose job is gone, terminal, or now routed to another backend. */
 	async #reconcile(now: number): Promise<void> {
+		this.#reconciledAt = now;
 		const holders = this.#sql.all<{ job_id: string }>(
 			"SELECT job_id FROM slot WHERE at <= ? ORDER BY at LIMIT ?",
 			now,

@@ -179,6 +179,7 @@ export class JobDO extends DurableObject<Env> {
 		recordJobMetrics(this.env, snapshotOf(canceled.job));
 		await this.#output.abortUpload();
 		if (canceled.job.remote_id) await this.#cancelRemote(canceled.job.remote_id);
+		await releaseSlot(this.env, canceled.job.spec.backend.name, canceled.job.spec.id);
 		return canceled;
 	}
 
@@ -254,10 +255,9 @@ export class JobDO extends DurableObject<Env> {
 		}
 		const limit = limitReached(job, Date.now());
 		if (limit) {
-			// The job's own limit: it ends, its run is canceled and its slot or queue place goes to the next job.
+			// The job's own limit: it ends (its slot or queue place going to the next job) and its run is canceled.
 			if (!(await this.#carryOut(failed(job, limit, this.#context())))) return;
 			if (job.remote_id) await this.#cancelRemote(job.remote_id);
-			await releaseSlot(this.env, job.spec.backend.name, job.spec.id);
 			return;
 		}
 		const loaded = await loadBackend(this.env, job.spec.backend.name);
@@ -370,7 +370,9 @@ export class JobDO extends DurableObject<Env> {
 				delay_ms: timings.delayMs ?? null,
 			});
 		}
-		// Before the index sync (which may throw and leave a terminal job the alarm no longer steps).
+		// Before the index sync (which may throw and leave a terminal job the alarm no longer steps). A lost release
+		// is recovered by the backend's own check of its holders.
+		await releaseSlot(this.env, job.spec.backend.name, job.spec.id);
 		await this.#output.abortUpload();
 		await this.#output.sweep(job);
 		await this.#syncIndex(job);

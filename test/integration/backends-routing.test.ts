@@ -3,7 +3,7 @@
  * choice by priority and cost, the circuit breaker, and failover of jobs a backend refused before they ran.
  * Each test uses its own model or pins its jobs, and removes its backends, so routing sees only its own.
  */
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { JobRecord } from "../../src/jobs/record";
@@ -90,16 +90,30 @@ describe("admission", () => {
 			circuit: "closed",
 		});
 		expect((await podToEnd(a1.id)).status).toBe("succeeded");
-		// The backend's reconciliation (its alarm) frees the finished job's slot and hands it on: bob first, although
-		// alice's second job asked earlier, since alice was just served.
-		await runDurableObjectAlarm(env.BACKENDS.getByName("adm-1"));
+		// The finished job gave its slot back as it ended, and the backend handed it on at once (no check of its
+		// holders needed): bob first, although alice's second job asked earlier, since alice was just served.
+		expect(await env.BACKENDS.getByName("adm-1").snapshot()).toMatchObject({ in_flight: 1, waiting: 1 });
 		const bJob = await stepUntil(b1.id, (j) => j.remote_id !== null, 3);
 		expect(bJob.attempts).toBe(1);
 		await runDurableObjectAlarm(stub(a2.id));
 		expect((await record(a2.id)).remote_id).toBeNull();
 		expect((await podToEnd(b1.id)).status).toBe("succeeded");
-		await runDurableObjectAlarm(env.BACKENDS.getByName("adm-1"));
 		expect((await podToEnd(a2.id)).status).toBe("succeeded");
+	});
+
+	it("recovers a slot whose release was lost by asking its holder, once the backend is full", async () => {
+		await pod("adm-lost", { models: ["preview"], max_concurrency: 1 });
+		// A holder whose job no longer exists: its release never came.
+		await runInDurableObject(env.BACKENDS.getByName("adm-lost"), (_instance, state) => {
+			state.storage.sql.exec(
+				"INSERT INTO slot (job_id, account_id, at) VALUES ('job_gone', 'nobody', ?)",
+				Date.now() - 60_000,
+			);
+		});
+		expect(await env.BACKENDS.getByName("adm-lost").snapshot()).toMatchObject({ in_flight: 1, waiting: 0 });
+		const job = await startJob("alice", "preview", prompt(), "adm-lost");
+		expect((await stepUntil(job.id, (j) => j.remote_id !== null, 3)).attempts).toBe(1);
+		expect(await env.BACKENDS.getByName("adm-lost").snapshot()).toMatchObject({ in_flight: 1, waiting: 0 });
 	});
 });
 
