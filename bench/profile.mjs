@@ -2,7 +2,9 @@
 // CPU per request of the status read and of job creation, from V8 CPU profiles of the Worker's isolate taken through
 // workerd's inspector while a closed-loop load of each route runs (miniflare, 8 connections, 5 s). Prints the sampled
 // CPU per request and where it goes (self time by function, the top ones), as a markdown section.
+import { mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import path from "node:path";
 import WebSocket from "ws";
 import { startMiniflareStack } from "./lib/bench-stack.mjs";
 import { createJob, prepareAccount, putBenchPod, startPodEmulator } from "./lib/fixtures.mjs";
@@ -12,6 +14,8 @@ const DURATION_MS = Number(process.env.BENCH_PROFILE_MS) || 5_000;
 /** Which routes to profile: `read` (the status read), `create` (`POST /v1/jobs`), or both (the default). */
 const ROUTES = process.env.BENCH_PROFILE_ROUTE ? [process.env.BENCH_PROFILE_ROUTE] : ["read", "create"];
 const TOP = 12;
+/** A folder to keep each route's raw V8 profile in (`<route>.cpuprofile`, for DevTools), when set. */
+const SAVE_DIR = process.env.BENCH_PROFILE_SAVE;
 
 /** A free loopback port for the inspector. */
 function freePort() {
@@ -117,6 +121,10 @@ async function main() {
 			const load = await runLoad({ origin: stack.url, request, concurrency: 8, durationMs: DURATION_MS, warmupMs: 0 });
 			const { result } = await cdp.send("Profiler.stop");
 			const { busyMs, functions } = selfTimes(result.profile);
+			if (SAVE_DIR) {
+				await mkdir(SAVE_DIR, { recursive: true });
+				await writeFile(path.join(SAVE_DIR, `${name}.cpuprofile`), JSON.stringify(result.profile));
+			}
 			const requests = Object.values(load.statuses).reduce((x, y) => x + y, 0);
 			console.log(`### ${title[0]?.toUpperCase()}${title.slice(1)} CPU\n`);
 			console.log(

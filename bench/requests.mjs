@@ -23,16 +23,25 @@ async function measureStack(label, start, pod, withSteps) {
 		await putBenchPod(stack, pod);
 		const job = await createJob(stack, account, "bench-pod");
 		const auth = { authorization: `Bearer ${account.key}` };
-		const load = (path, headers) =>
+		const load = (path, headers, concurrency = CONCURRENCY) =>
 			runLoad({
 				origin: stack.url,
 				request: () => ({ path, headers }),
-				concurrency: CONCURRENCY,
+				concurrency,
 				durationMs: DURATION_MS,
 				warmupMs: WARMUP_MS,
 			});
 		const hello = await load("/__bench/hello", {});
 		const jobRead = await load(`/v1/jobs/${job.id}`, auth);
+		// Under wrangler dev (what `npm start` serves) the issue's own baseline too: `/healthz`, a real API route, under
+		// the same load and one request at a time, where the job read's extra latency shows undiluted.
+		const healthz = withSteps
+			? null
+			: {
+					loaded: await load("/healthz", {}),
+					serial: await load("/healthz", {}, 1),
+					jobSerial: await load(`/v1/jobs/${job.id}`, auth, 1),
+				};
 		// Where the job read's time goes: each of its two storage steps alone (it runs them side by side), and the D1 key lookup the gate
 		// replaced, for comparison (miniflare only: the breakdown is about the API's own cost, which wrangler's
 		// proxy would blur).
@@ -55,7 +64,7 @@ async function measureStack(label, start, pod, withSteps) {
 				throw new Error(`${label} step ${name}: unexpected statuses ${JSON.stringify(r.statuses)}`);
 			}
 		}
-		return { label, hello, jobRead, steps };
+		return { label, hello, jobRead, steps, healthz };
 	} finally {
 		await stack.dispose();
 	}
@@ -86,6 +95,13 @@ async function main() {
 			...rows.flatMap((r) => [
 				line(r.label, "`/__bench/hello` (baseline)", r.hello),
 				line(r.label, "`GET /v1/jobs/{id}`", r.jobRead),
+				...(r.healthz
+					? [
+							line(r.label, "`/healthz` (the API's own bare route)", r.healthz.loaded),
+							line(r.label, "`/healthz`, 1 connection", r.healthz.serial),
+							line(r.label, "`GET /v1/jobs/{id}`, 1 connection", r.healthz.jobSerial),
+						]
+					: []),
 				...(r.steps
 					? [
 							line(r.label, "step alone: the key's gate object (cached key row + charge)", r.steps.gate),
@@ -97,7 +113,10 @@ async function main() {
 			"",
 			`Ratios (job read / hello, same server): miniflare ${(direct.jobRead.rps / direct.hello.rps).toFixed(2)}× requests/s, ` +
 				`${(direct.jobRead.p50Ms / direct.hello.p50Ms).toFixed(1)}× p50; wrangler dev ${(wrangler.jobRead.rps / wrangler.hello.rps).toFixed(2)}× requests/s. ` +
-				`wrangler dev / miniflare on the job read: ${(wrangler.jobRead.rps / direct.jobRead.rps).toFixed(2)}×.`,
+				`wrangler dev / miniflare on the job read: ${(wrangler.jobRead.rps / direct.jobRead.rps).toFixed(2)}×. ` +
+				`Against \`/healthz\` under wrangler dev: ${(wrangler.jobRead.rps / wrangler.healthz.loaded.rps).toFixed(2)}× requests/s; ` +
+				`one request at a time, the job read takes ${wrangler.healthz.jobSerial.meanMs.toFixed(2)} ms on average against ` +
+				`${wrangler.healthz.serial.meanMs.toFixed(2)} ms (+${(wrangler.healthz.jobSerial.meanMs - wrangler.healthz.serial.meanMs).toFixed(2)} ms).`,
 			`Measured with a closed-loop Node load generator on loopback (bench/lib/load.mjs): ${CONCURRENCY} keep-alive connections, ` +
 				`${WARMUP_MS / 1000} s warm-up, then ${DURATION_MS / 1000} s counted; the job read carries a real API key (admitted by ` +
 				"its gate object, which keeps the key's row and charges a generous per-key rate limit set through the vars) and reads a running job's Durable Object. The load " +

@@ -63,6 +63,7 @@ export async function runLoad({ origin, request, concurrency = 32, durationMs = 
 		rps: latencies.length / (durationMs / 1000),
 		p50Ms: quantile(latencies, 0.5),
 		p99Ms: quantile(latencies, 0.99),
+		meanMs: latencies.reduce((sum, ms) => sum + ms, 0) / Math.max(1, latencies.length),
 		statuses,
 	};
 }
