@@ -29,9 +29,11 @@ export const BACKEND_META = {
  * - v2 `waiting.priority`: the job's priority rank (0 low, 1 normal, 2 high), which orders an account's own jobs.
  * - v3 `runs`: the newest completed runs (model, work in frames × megapixels, execution and queue delay in ms),
  *   what the ETAs of src/jobs/eta.ts are fit from.
+ * - v4 indexes on the account of `waiting` (with `seq`) and of `slot`: the fair order asks, per waiting job, for its
+ *   account's oldest request and slots held, which without them scanned the whole table for every row.
  */
 export const BACKEND_SCHEMA: ObjectSchema = {
-	version: 3,
+	version: 4,
 	migrations: {
 		1: [
 			"CREATE TABLE IF NOT EXISTS slot (job_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, at INTEGER NOT NULL)",
@@ -43,6 +45,10 @@ export const BACKEND_SCHEMA: ObjectSchema = {
 		3: [
 			`CREATE TABLE IF NOT EXISTS runs (seq INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL,
 				units REAL NOT NULL, exec_ms INTEGER NOT NULL, delay_ms INTEGER, at INTEGER NOT NULL)`,
+		],
+		4: [
+			"CREATE INDEX IF NOT EXISTS waiting_account ON waiting(account_id, seq)",
+			"CREATE INDEX IF NOT EXISTS slot_account ON slot(account_id)",
 		],
 	},
 };

@@ -53,9 +53,29 @@ const CHECK_BATCH = 25;
  * priority first, then its oldest request. Every key before the priority is the account's, so a priority only
  * reorders an account's own jobs and never puts them before another account's.
  */
-const FAIR_ORDER = `ORDER BY (SELECT COUNT(*) FROM slot s WHERE s.account_id = w.account_id),
+export const FAIR_ORDER = `ORDER BY (SELECT COUNT(*) FROM slot s WHERE s.account_id = w.account_id),
 	COALESCE((SELECT v.at FROM served v WHERE v.account_id = w.account_id), 0),
 	(SELECT MIN(x.seq) FROM waiting x WHERE x.account_id = w.account_id), w.priority DESC, w.seq`;
+
+/**
+ * How many waiting jobs come before one in FAIR_ORDER, without sorting the queue: every job of each account whose
+ * keys (slots held, last served, oldest request) come first, plus the account's own jobs of higher priority or
+ * older at the same one. The keys are worked out once per account, not once per waiting job. No row: not waiting.
+ */
+export const FAIR_AHEAD = `WITH accounts AS (
+		SELECT w.account_id, COUNT(*) AS n, MIN(w.seq) AS oldest,
+			(SELECT COUNT(*) FROM slot s WHERE s.account_id = w.account_id) AS held,
+			COALESCE((SELECT v.at FROM served v WHERE v.account_id = w.account_id), 0) AS served
+		FROM waiting w GROUP BY w.account_id
+	), me AS (
+		SELECT w.account_id, w.priority, w.seq, a.held, a.served, a.oldest
+		FROM waiting w JOIN accounts a ON a.account_id = w.account_id WHERE w.job_id = ?
+	)
+	SELECT (SELECT COALESCE(SUM(a.n), 0) FROM accounts a
+			WHERE (a.held, a.served, a.oldest) < (me.held, me.served, me.oldest))
+		+ (SELECT COUNT(*) FROM waiting w
+			WHERE w.account_id = me.account_id AND (-w.priority, w.seq) < (-me.priority, me.seq)) AS ahead
+	FROM me`;
 
 /**
  * One GPU backend's admission and health (one object per backend name). Jobs hold a slot from their submission
@@ -550,9 +570,10 @@ export class BackendDO extends DurableObject<Env> {
 		);
 	}
 
+	/** A waiting job's 1-based place in the fair order (0: it does not wait), counted in SQLite. */
 	#position(jobId: string): number {
-		const order = this.#sql.all<{ job_id: string }>(`SELECT w.job_id FROM waiting w ${FAIR_ORDER}`);
-		return order.findIndex((r) => r.job_id === jobId) + 1;
+		const row = this.#sql.first<{ ahead: number }>(FAIR_AHEAD, jobId);
+		return row ? row.ahead + 1 : 0;
 	}
 
 	#holds(jobId: string): boolean {
