@@ -70,8 +70,9 @@ function best(runs) {
 
 /**
  * A succeeded job whose video is `size` bytes, made through the real path: the pod emulator, as the GPU worker
- * would, PUTs the video to the job's signed output URL (the Worker's `/v1/storage` route, `putStream` into R2), and
- * the JobDO verifies it and marks the job succeeded.
+ * would, uploads the video to the job's signed output URLs (larger than one signed PUT may carry, through the part
+ * URLs of `output.parts_url`: the Worker's `/v1/storage` routes into R2), and the JobDO verifies it and marks the job
+ * succeeded.
  */
 async function bigVideoJob(stack, account, size) {
 	const job = await createJob(stack, account, "bench-pod", `bench download #emu:size=${size}`);
@@ -167,8 +168,9 @@ async function main() {
 		"Ratios:",
 		...verdicts.map((v) => `- ${v}`),
 		"",
-		"Each video comes from a real job: the pod emulator (test/emulators/pod/server.ts, `#emu:size=N`) PUTs it to the job's " +
-			"Worker-signed output URL as a GPU worker would, and the JobDO verifies size and sha256 before `succeeded`; the download " +
+		"Each video comes from a real job: the pod emulator (test/emulators/pod/server.ts, `#emu:size=N`) uploads it as a GPU " +
+			"worker would, through the part URLs its job's `output.parts_url` answers (the Worker-signed PUT carries at most 64 MiB), " +
+			"and the JobDO verifies size and sha256 before `succeeded`; the download " +
 			`rows then read that same R2 object. Each path downloaded ${REPEATS} times in interleaved rounds with a Node HTTP client on ` +
 			"loopback, the body counted and discarded; the table shows the fastest run and the highest memory figures of all runs. " +
 			"workerd RSS (summed over miniflare's workerd processes, local R2 simulator included) sampled every 20 ms.",

@@ -30,7 +30,8 @@
  *                       `output.parts_url` answers (asked with `part_size: N`; R2 wants N >= 5242880), and
  *                       reported with `parts`
  *   #emu:lostpart=K     with multipart: part K is never uploaded, yet reported (with a made-up etag)
- *   #emu:size=N         the video is N bytes (default about 2 KiB)
+ *   #emu:size=N         the video is N bytes (default about 2 KiB); larger than `output.put.max_size`, it goes through
+ *                       `output.parts_url` in parts of that size, as the GPU worker sends it
  *   #emu:truncate       direct mode: the PUT is cut off halfway, and the job still COMPLETES reporting the whole video
  *   #emu:corrupt        direct mode: the PUT carries flipped bytes, and the job reports the intact video's sha256
  *                       (both: see ../direct-transfers.ts)
@@ -177,7 +178,12 @@ export async function startPodEmulator(options: PodEmulatorOptions = {}): Promis
 
 	/** How the job's video is written: one PUT, or (`#emu:multipart=N`) parts of N bytes. */
 	function uploadPlan(job: EmuJob): UploadPlan {
-		const partSize = Number(option(job.prompt, "multipart") ?? 0);
+		const output = (job.input.output ?? {}) as Json;
+		const maxPut = (output.put as { max_size?: number } | undefined)?.max_size;
+		// As the GPU worker does: a video larger than the signed PUT may carry goes through `parts_url`, in parts of
+		// that size, unless the prompt asks for a part size of its own.
+		const tooLarge = output.parts_url !== undefined && maxPut !== undefined && job.video.byteLength > maxPut;
+		const partSize = Number(option(job.prompt, "multipart") ?? 0) || (tooLarge ? maxPut : 0);
 		if (!partSize) return { kind: "put" };
 		const lost = Number(option(job.prompt, "lostpart") ?? 0);
 		const parts = [];
