@@ -119,16 +119,18 @@ async function main() {
 				`${wrangler.healthz.serial.meanMs.toFixed(2)} ms (+${(wrangler.healthz.jobSerial.meanMs - wrangler.healthz.serial.meanMs).toFixed(2)} ms).`,
 			`Measured with a closed-loop Node load generator on loopback (bench/lib/load.mjs): ${CONCURRENCY} keep-alive connections, ` +
 				`${WARMUP_MS / 1000} s warm-up, then ${DURATION_MS / 1000} s counted; the job read carries a real API key (admitted by ` +
-				"its gate object, which keeps the key's row and charges a generous per-key rate limit set through the vars) and reads a running job's Durable Object. The load " +
+				"its gate object, which keeps the key's row and charges a generous per-key rate limit set through the vars, or, for " +
+				"most reads of this busy key, on the tokens the gate lent the isolate: docs/limits.md) and reads a running job's " +
+				"Durable Object. The load " +
 				"generator shares the machine's cores with workerd, so both routes pay its cost alike. The local D1 and Durable Object " +
 				"state lives on tmpfs: on disk, each write's sync on this shared machine, not the API's work, set the rate. Under " +
 				"wrangler dev the demo page's asset router also sits in front of `/__bench/hello` (it is not in run_worker_first); " +
 				"the miniflare stack leaves the assets out, so both routes go straight to the Worker. All requests use one key, so " +
 				"they share one gate object, as one busy client would. The `step alone` rows (bench entry routes under " +
 				"miniflare) run one of the job read's two storage steps per request and nothing else: the job read runs them " +
-				"side by side (the job's id carries its account, and the key's account is known from its previous request), " +
-				"so where each is a network round trip it waits for the slower of the two, not their sum; here both are " +
-				"in-process calls on shared cores, and the rates measure the CPU that both still cost. The D1 key lookup row " +
+				"side by side when it calls the gate at all (the job's id carries its account, and the key's account is known " +
+				"from its previous request), so where each is a network round trip it waits for the slower of the two, not " +
+				"their sum; here both are in-process calls on shared cores, and the rates measure the CPU they cost. The D1 key lookup row " +
 				"is what each request also paid before the gate kept the key's row.",
 		].join("\n"),
 	);
