@@ -113,9 +113,11 @@ export class BackendDO extends DurableObject<Env> {
 		const estimated = (queuedAhead: number | null) =>
 			req.work ? { estimate: this.#estimate(req.work, queuedAhead, maxConcurrency, now) } : {};
 		// The breaker applies to holders too: a job retrying its submission must not hammer a failing backend.
-		const decision = admit(this.#breaker(), now);
+		const breaker = this.#breaker();
+		const decision = admit(breaker, now);
 		if (!decision.allow) {
-			return { granted: false, reason: "circuit_open", retry_at: decision.retryAtMs, ...estimated(null) };
+			const refused = breaker.refusal ? { refusal: breaker.refusal } : {};
+			return { granted: false, reason: "circuit_open", retry_at: decision.retryAtMs, ...refused, ...estimated(null) };
 		}
 		if (this.#holds(jobId)) {
 			if (decision.probe) this.#saveBreaker(decision.breaker);
@@ -193,13 +195,24 @@ export class BackendDO extends DurableObject<Env> {
 		if (max > 0) this.#grant(max, Date.now());
 	}
 
-	/** Records the outcome of a call to the backend for the circuit breaker. */
-	async report(ok: boolean): Promise<Breaker> {
+	/**
+	 * Records the outcome of a call to the backend for the circuit breaker; `refusal` when the backend refused the
+	 * call as it would refuse every job (its key, its endpoint).
+	 */
+	async report(ok: boolean, refusal?: Breaker["refusal"]): Promise<Breaker> {
 		const before = this.#breaker();
-		const after = record(before, ok, Date.now());
+		const after = record(before, ok, Date.now(), refusal);
 		if (after.state !== before.state) this.#log.warn("breaker_changed", { from: before.state, to: after.state });
 		this.#saveBreaker(after);
 		return after;
+	}
+
+	/** The backend's configuration changed (a new key, say): its breaker starts closed, as for a new backend. */
+	async configChanged(): Promise<void> {
+		const before = this.#breaker();
+		if (before.state === "closed" && !before.refusal && before.failures === 0) return;
+		this.#log.info("breaker_reset", { from: before.state });
+		this.#saveBreaker(closedBreaker());
 	}
 
 	/** Load and health, for routing and the admin API. */

@@ -125,9 +125,12 @@ export function backendGone(job: StoredJob, ctx: DecisionContext): Decision {
 
 /**
  * The backend gave no slot for now: ask again later, or, when its circuit is open, move a job that may leave it
- * to the next eligible backend first.
+ * to the next eligible backend first; when it refuses every job, meet that refusal now.
  */
 export function notAdmitted(job: StoredJob, refusal: Exclude<Admission, { ok: true }>, ctx: DecisionContext): Decision {
+	// The backend refuses every job (its key, its endpoint): this one fails or moves on now, as its own submission
+	// would, instead of waiting for the breaker's probe to be refused again.
+	if (refusal.reason === "circuit_open" && refusal.refusal) return afterFailure(job, refusal.refusal, ctx);
 	const update: QueueUpdate =
 		refusal.reason === "full"
 			? { reason: "waiting_for_capacity", position: refusal.position, ahead: refusal.ahead }

@@ -17,6 +17,11 @@ export interface Breaker {
 	opened_at: number | null;
 	/** When the half-open probe was let through; null when none is out. */
 	probe_at: number | null;
+	/**
+	 * The last failure, when it said the backend refuses every job (its key, its endpoint): while the breaker is
+	 * not closed, a waiting job meets this refusal at once instead of waiting for a probe to meet it again.
+	 */
+	refusal?: { message: string; code?: string };
 }
 
 export function closedBreaker(): Breaker {
@@ -39,11 +44,28 @@ export function admit(b: Breaker, now: number): BreakerDecision {
 	return { allow: true, breaker: { ...b, state: "half_open", probe_at: now }, probe: true };
 }
 
-/** Records the outcome of a call to the backend. */
-export function record(b: Breaker, ok: boolean, now: number): Breaker {
+/**
+ * Records the outcome of a call to the backend; `refusal` when the failure said the backend refuses every job
+ * (kept until the next failure or success).
+ */
+export function record(b: Breaker, ok: boolean, now: number, refusal?: Breaker["refusal"]): Breaker {
 	if (ok) return closedBreaker();
-	if (b.state === "half_open") return { state: "open", failures: b.failures + 1, opened_at: now, probe_at: null };
+	const failed = refusal ? { refusal } : {};
+	if (b.state === "half_open") {
+		return { state: "open", failures: b.failures + 1, opened_at: now, probe_at: null, ...failed };
+	}
 	const failures = b.failures + 1;
-	if (b.state === "closed" && failures < FAILURE_THRESHOLD) return { ...b, failures };
-	return { state: "open", failures, opened_at: b.state === "open" ? (b.opened_at ?? now) : now, probe_at: null };
+	if (b.state === "closed" && failures < FAILURE_THRESHOLD) return { ...withoutRefusal(b), failures, ...failed };
+	return {
+		state: "open",
+		failures,
+		opened_at: b.state === "open" ? (b.opened_at ?? now) : now,
+		probe_at: null,
+		...failed,
+	};
+}
+
+function withoutRefusal(b: Breaker): Breaker {
+	const { refusal: _dropped, ...rest } = b;
+	return rest;
 }

@@ -11,7 +11,7 @@ import { manifestAt } from "../models/catalog";
 import type { ModelManifest } from "../models/manifest";
 import type { Availability } from "../models/view";
 import { COOLDOWN_MS } from "./breaker";
-import { type BackendFailure, type BackendResult, policyOf } from "./failure";
+import { type BackendFailure, type BackendResult, failure, policyOf } from "./failure";
 import { isObject } from "./http";
 import { parseModels } from "./registry";
 import type { AcquireResult, BackendSnapshot } from "./types";
@@ -216,7 +216,15 @@ async function rankRows(
 export type Admission = (
 	| { ok: true }
 	| { ok: false; reason: "full"; delayMs: number; detail: string; position: number; ahead: number }
-	| { ok: false; reason: "circuit_open"; delayMs: number; detail: string; retryAtMs: number }
+	| {
+			ok: false;
+			reason: "circuit_open";
+			delayMs: number;
+			detail: string;
+			retryAtMs: number;
+			/** The backend refuses every job (its last failure said so): the job meets that failure now. */
+			refusal?: BackendFailure;
+	  }
 ) & { estimate?: Estimate };
 
 /** Asks the job's backend for a slot; a BackendDO failure lets the job through (admission must not wedge jobs). */
@@ -249,6 +257,10 @@ export async function admitJob(env: Env, spec: JobSpec, row: BackendRow): Promis
 		};
 	}
 	const delayMs = Math.max(1000, result.retry_at - Date.now());
+	const refusal = result.refusal && {
+		...failure("misconfigured", result.refusal.message),
+		...(result.refusal.code ? { code: result.refusal.code } : {}),
+	};
 	return {
 		...estimate,
 		ok: false,
@@ -256,6 +268,7 @@ export async function admitJob(env: Env, spec: JobSpec, row: BackendRow): Promis
 		delayMs,
 		detail: `${row.name} is failing (circuit open)`,
 		retryAtMs: Date.now() + delayMs,
+		...(refusal ? { refusal } : {}),
 	};
 }
 
@@ -263,8 +276,13 @@ export async function admitJob(env: Env, spec: JobSpec, row: BackendRow): Promis
 export async function reportOutcome(env: Env, name: string, result: BackendResult<unknown>): Promise<void> {
 	const verdict = result.ok ? "success" : policyOf(result.reason).breaker;
 	if (verdict === "ignore") return;
+	// A refusal of every job is kept with the failure, so the jobs waiting on the open breaker meet it at once.
+	const refusal =
+		!result.ok && result.reason === "misconfigured"
+			? { message: result.message, ...(result.code ? { code: result.code } : {}) }
+			: undefined;
 	try {
-		await stubOf(env, name).report(verdict === "success");
+		await stubOf(env, name).report(verdict === "success", refusal);
 	} catch (err) {
 		log.warn("breaker_report_failed", { backend: name, error: err instanceof Error ? err.message : String(err) });
 	}

@@ -92,7 +92,8 @@ export type AcquireResult = (
 	| { granted: true; probe: boolean }
 	/** `position`: 1-based place in the fair queue; `ahead`: slot holders plus the jobs queued before it. */
 	| { granted: false; reason: "full"; position: number; ahead: number }
-	| { granted: false; reason: "circuit_open"; retry_at: number }
+	/** `refusal`: the backend's last failure refused every job (its key, its endpoint); a job meets it at once. */
+	| { granted: false; reason: "circuit_open"; retry_at: number; refusal?: { message: string; code?: string } }
 ) & {
 	/** What the backend's recorded runs say about this job (when it said what its work is). */
 	estimate?: Estimate;

@@ -260,6 +260,15 @@ export const backendsRoutes = newRouter()
 		);
 		if (!row) throw new ApiError("internal", "The backend was not stored.");
 		c.var.log.info("backend_saved", { backend: name, kind: body.kind });
+		// A new configuration (a fixed key, say) is judged afresh: what the breaker learned of the old one goes.
+		try {
+			await c.env.BACKENDS.getByName(name).configChanged();
+		} catch (err) {
+			c.var.log.warn("breaker_reset_failed", {
+				backend: name,
+				error: err instanceof Error ? err.message : String(err),
+			});
+		}
 		return c.json(await toBackend(c.env, row), 200);
 	})
 	.openapi(deleteRoute, async (c) => {

@@ -93,6 +93,32 @@ describe("vastai backend under faults", () => {
 		expect(await instances("vf-key")).toHaveLength(0);
 	});
 
+	it("once a refused key opens the breaker, later jobs meet the refusal at once; a new configuration is judged afresh", async () => {
+		await faults("vf-keys", { refuse_key: true });
+		await putVast("vf-keys");
+		for (let n = 0; n < 5; n++) {
+			// Each fails on its first step: the breaker opens after three, and the jobs after them do not wait for
+			// its half-open probe to be refused again.
+			const job = await stepUntil(await startJob("vf-keys"), (j) => j.status === "failed", 1);
+			expect(job.error?.code).toBe("backend_misconfigured");
+			expect(job.error?.message).toContain("Invalid API key.");
+		}
+		expect((await env.BACKENDS.getByName("vf-keys").snapshot()).breaker.state).toBe("open");
+		// The operator fixes the key: the breaker starts closed and the next job is sent, not refused.
+		await faults("vf-keys", {});
+		await putVast("vf-keys");
+		expect((await env.BACKENDS.getByName("vf-keys").snapshot()).breaker).toMatchObject({
+			state: "closed",
+			failures: 0,
+		});
+		const fixed = await stepUntil(
+			await startJob("vf-keys"),
+			(j) => j.attempts > 0 || j.queue?.reason === "cold_start",
+			4,
+		);
+		expect(fixed.status).not.toBe("failed");
+	});
+
 	it("with no matching offer a job says why it waits, then fails with no_capacity naming the filters", async () => {
 		await faults("vf-none", { no_offers: true });
 		await putVast("vf-none", { capacity_wait_s: 120, gpu_names: ["RTX 4090"] });

@@ -24,6 +24,18 @@ describe("circuit breaker", () => {
 		expect(reopened).toMatchObject({ state: "open", opened_at: COOLDOWN_MS + 5 });
 	});
 
+	it("keeps a refusal of every job with the failure that brought it, until the next failure or a success", () => {
+		const refusal = { message: "RunPod refused the API key (HTTP 401).", code: "backend_misconfigured" };
+		let b = closedBreaker();
+		for (let i = 0; i < FAILURE_THRESHOLD; i++) b = record(b, false, 0, refusal);
+		expect(b).toMatchObject({ state: "open", refusal });
+		expect(record(b, false, 1).refusal).toBeUndefined();
+		expect(record(b, true, 1).refusal).toBeUndefined();
+		const probe = admit(b, COOLDOWN_MS);
+		if (!probe.allow) throw new Error("the cooldown passed");
+		expect(record(probe.breaker, false, COOLDOWN_MS, refusal)).toMatchObject({ state: "open", refusal });
+	});
+
 	it("replaces a probe that never reported after a cooldown", () => {
 		const stuck = { state: "half_open" as const, failures: 3, opened_at: 0, probe_at: 100 };
 		expect(admit(stuck, 100 + COOLDOWN_MS)).toMatchObject({ allow: true, probe: true });
