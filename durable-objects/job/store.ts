@@ -64,7 +64,7 @@ export class JobStore {
 	readonly #hooks?: JobStoreHooks;
 	/**
 	 * The row as last read, parsed, so a job polled many times between changes is parsed once (undefined: read it
-	 * again). Every write of the row here drops it; nothing else writes the row.
+	 * again). Every write of the row goes through `#writeJob`, which drops it; nothing else writes the row.
 	 */
 	#parsed: StoredJob | null | undefined;
 
@@ -84,8 +84,7 @@ export class JobStore {
 	}
 
 	insert(job: StoredJob): void {
-		this.#parsed = undefined;
-		this.#sql.run(
+		this.#writeJob(
 			`INSERT INTO job (id, status, spec, attempts, remote_id, started_at, completed_at, progress, error, output,
 			   cost, transient_failures, next_at, deadline_at, index_synced, updated_at, queue, estimate, eta)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
@@ -113,8 +112,7 @@ export class JobStore {
 	save(job: StoredJob, event: string, detail?: string): boolean {
 		const prev = this.#read();
 		if (!prev || isTerminal(prev.status)) return false;
-		this.#parsed = undefined;
-		this.#sql.run(
+		this.#writeJob(
 			`UPDATE job SET spec = ?, status = ?, attempts = ?, remote_id = ?, started_at = ?, completed_at = ?,
 			   progress = ?, error = ?, output = ?, cost = ?, transient_failures = ?, next_at = ?, index_synced = 0,
 			   updated_at = ?, queue = ?, estimate = ?, eta = ?`,
@@ -152,8 +150,7 @@ export class JobStore {
 	 * its deadline.
 	 */
 	postpone(at: number, now: number): void {
-		this.#parsed = undefined;
-		this.#sql.run(
+		this.#writeJob(
 			`UPDATE job SET next_at = MIN(?, MAX(deadline_at, ?)) WHERE status NOT IN (${sqlList(TERMINAL_STATUSES)})`,
 			at,
 			now,
@@ -168,21 +165,18 @@ export class JobStore {
 
 	/** Records the key the next submission writes its video to. */
 	setOutputKey(key: string): void {
-		this.#parsed = undefined;
-		this.#sql.run("UPDATE job SET output_key = ?", key);
+		this.#writeJob("UPDATE job SET output_key = ?", key);
 	}
 
 	/** Records (or, with null, forgets) the job's open output multipart upload. */
 	setOutputUpload(uploadId: string | null): void {
-		this.#parsed = undefined;
-		this.#sql.run("UPDATE job SET output_upload_id = ?", uploadId);
+		this.#writeJob("UPDATE job SET output_upload_id = ?", uploadId);
 	}
 
 	/** The D1 index has the job as of `updatedAt`. */
 	markIndexSynced(updatedAt: string): void {
 		// Only if nothing was written since the snapshot that was mirrored.
-		this.#parsed = undefined;
-		this.#sql.run("UPDATE job SET index_synced = 1 WHERE updated_at = ?", updatedAt);
+		this.#writeJob("UPDATE job SET index_synced = 1 WHERE updated_at = ?", updatedAt);
 		this.#sql.deleteMeta(JOB_META.indexRetryAt);
 	}
 
@@ -191,6 +185,12 @@ export class JobStore {
 		return this.#sql.all<{ at: string; status: string; event: string; detail: string | null }>(
 			"SELECT at, status, event, detail FROM history ORDER BY seq",
 		);
+	}
+
+	/** Every write of the `job` row goes through here, which drops the parsed copy. */
+	#writeJob(query: string, ...params: SqlStorageValue[]): void {
+		this.#parsed = undefined;
+		this.#sql.run(query, ...params);
 	}
 
 	#read(): StoredJob | null {

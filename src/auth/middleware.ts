@@ -3,6 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { TOUCH_INTERVAL_MS, touchKey } from "../db/keys";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
+import { setBounded } from "../lib/bounded-map";
 import { timingSafeEqualStr } from "../lib/crypto";
 import { admitKey, type Caller } from "../limits/admission";
 import { refusalDetail } from "../limits/charge";
@@ -120,12 +121,7 @@ const HINT_TTL_MS = 60_000;
 const MAX_HINTS = 1000;
 
 function rememberCaller(keyHash: string, caller: Caller): void {
-	callerHints.delete(keyHash);
-	if (callerHints.size >= MAX_HINTS) {
-		const oldest = callerHints.keys().next().value;
-		if (oldest !== undefined) callerHints.delete(oldest);
-	}
-	callerHints.set(keyHash, { caller, until: Date.now() + HINT_TTL_MS });
+	setBounded(callerHints, keyHash, { caller, until: Date.now() + HINT_TTL_MS }, MAX_HINTS);
 }
 
 function callerHint(keyHash: string, scope: Scope): Caller | null {

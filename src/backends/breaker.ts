@@ -55,7 +55,7 @@ export function record(b: Breaker, ok: boolean, now: number, refusal?: Breaker["
 		return { state: "open", failures: b.failures + 1, opened_at: now, probe_at: null, ...failed };
 	}
 	const failures = b.failures + 1;
-	if (b.state === "closed" && failures < FAILURE_THRESHOLD) return { ...withoutRefusal(b), failures, ...failed };
+	if (b.state === "closed" && failures < FAILURE_THRESHOLD) return { ...closedBreaker(), failures, ...failed };
 	return {
 		state: "open",
 		failures,
@@ -63,9 +63,4 @@ export function record(b: Breaker, ok: boolean, now: number, refusal?: Breaker["
 		probe_at: null,
 		...failed,
 	};
-}
-
-function withoutRefusal(b: Breaker): Breaker {
-	const { refusal: _dropped, ...rest } = b;
-	return rest;
 }

@@ -6,6 +6,8 @@
  * match (another account's job, a bogus id, a rotated secret) take the D1 index as before, and the job's own
  * record is checked in every case.
  */
+
+import { setBounded } from "../lib/bounded-map";
 import { hmacSign } from "../lib/crypto";
 import { newId } from "../lib/ids";
 
@@ -47,8 +49,7 @@ export async function tagSaysOwnedBy(secret: string, id: string, accountId: stri
 	const cached = known.get(key);
 	if (cached !== undefined) return cached;
 	const verdict = await checkTag(secret, id, accountId);
-	if (known.size >= MAX_VERDICTS) known.delete(known.keys().next().value as string);
-	known.set(key, verdict);
+	setBounded(known, key, verdict, MAX_VERDICTS);
 	return verdict;
 }
 

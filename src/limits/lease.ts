@@ -12,6 +12,7 @@
  * refills in LEASE_MS), and another isolate learns of a revocation or a change of scopes or limits up to LEASE_MS
  * late. The isolate that revokes a key drops the key's lease at once (`forgetKeys`).
  */
+import { setBounded } from "../lib/bounded-map";
 import type { Scope } from "../schemas/keys";
 import type { Admission } from "./admission";
 import type { RateLimitDecision } from "./rate-limit";
@@ -93,7 +94,7 @@ export class LeaseBook {
 		try {
 			const admission = await answer;
 			return admission.status === "ok" && admission.lent && epoch === this.#epoch
-				? this.#keep(keyHash, admission, admission.lent)
+				? this.#keep(keyHash, admission)
 				: admission;
 		} finally {
 			if (this.#asking.get(keyHash) === answer) this.#asking.delete(keyHash);
@@ -120,17 +121,12 @@ export class LeaseBook {
 	}
 
 	/** Keeps a new loan (added to what is left of an earlier one) and answers the request that brought it. */
-	#keep(keyHash: string, admitted: Admitted, lent: number): Admitted {
+	#keep(keyHash: string, admitted: Admitted): Admitted {
 		const earlier = this.#leases.get(keyHash);
-		const left = lent + (earlier && earlier.until > this.#now() ? earlier.left : 0);
+		const left = (admitted.lent ?? 0) + (earlier && earlier.until > this.#now() ? earlier.left : 0);
 		const gateRemaining = admitted.decision?.buckets.find((b) => b.name === "requests")?.remaining ?? 0;
-		this.#leases.delete(keyHash);
-		if (this.#leases.size >= MAX_LEASES) {
-			const oldest = this.#leases.keys().next().value;
-			if (oldest !== undefined) this.#leases.delete(oldest);
-		}
 		const lease: Lease = { admitted, left, gateRemaining, until: this.#now() + LEASE_MS };
-		this.#leases.set(keyHash, lease);
+		setBounded(this.#leases, keyHash, lease, MAX_LEASES);
 		return { ...spentFrom(lease), touch: admitted.touch };
 	}
 }
