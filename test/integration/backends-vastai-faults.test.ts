@@ -97,11 +97,14 @@ describe("vastai backend under faults", () => {
 		await faults("vf-keys", { refuse_key: true });
 		await putVast("vf-keys");
 		for (let n = 0; n < 5; n++) {
-			// Each fails on its first step: the breaker opens after three, and the jobs after them do not wait for
-			// its half-open probe to be refused again.
-			const job = await stepUntil(await startJob("vf-keys"), (j) => j.status === "failed", 1);
+			// Each fails without ever waiting: the breaker opens after three, and the jobs after them do not wait for
+			// its half-open probe to be refused again. (Steps beyond one only absorb the object's own alarm racing
+			// the test's: a waiting job would show in its history.)
+			const id = await startJob("vf-keys");
+			const job = await stepUntil(id, (j) => j.status === "failed", 4);
 			expect(job.error?.code).toBe("backend_misconfigured");
 			expect(job.error?.message).toContain("Invalid API key.");
+			expect((await history(id)).map((h) => h.event)).not.toContain("waiting");
 		}
 		expect((await env.BACKENDS.getByName("vf-keys").snapshot()).breaker.state).toBe("open");
 		// The operator fixes the key: the breaker starts closed and the next job is sent, not refused.
