@@ -79,13 +79,23 @@ async function main() {
 		rows.push(
 			await measureStack("wrangler dev (unstable_startWorker)", () => startWranglerStack(inMemory), pod, false),
 		);
+		// wrangler's own default, which `npm start` turns off (scripts/lib/local-traces.mjs): every invocation traced.
+		rows.push(
+			await measureStack(
+				"wrangler dev, local traces on (wrangler's default)",
+				() => startWranglerStack({ ...inMemory, localTraces: true }),
+				pod,
+				false,
+			),
+		);
 	} finally {
 		await pod.close();
 	}
 	const share429 = (r) => `${(((r.statuses[429] ?? 0) / Math.max(1, r.requests)) * 100).toFixed(1)} %`;
 	const line = (label, route, r) =>
 		`| ${label} | ${route} | ${r.rps.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${share429(r)} |`;
-	const [direct, wrangler] = rows;
+	const [direct, wrangler, traced] = rows;
+	const serialGap = (r) => r.healthz.jobSerial.meanMs - r.healthz.serial.meanMs;
 	console.log(
 		[
 			"## Requests: authenticated job read vs a bare route",
@@ -116,7 +126,11 @@ async function main() {
 				`wrangler dev / miniflare on the job read: ${(wrangler.jobRead.rps / direct.jobRead.rps).toFixed(2)}×. ` +
 				`Against \`/healthz\` under wrangler dev: ${(wrangler.jobRead.rps / wrangler.healthz.loaded.rps).toFixed(2)}× requests/s; ` +
 				`one request at a time, the job read takes ${wrangler.healthz.jobSerial.meanMs.toFixed(2)} ms on average against ` +
-				`${wrangler.healthz.serial.meanMs.toFixed(2)} ms (+${(wrangler.healthz.jobSerial.meanMs - wrangler.healthz.serial.meanMs).toFixed(2)} ms).`,
+				`${wrangler.healthz.serial.meanMs.toFixed(2)} ms (+${serialGap(wrangler).toFixed(2)} ms). ` +
+				"With wrangler's local trace capture on (its default; `npm start` turns it off, `--local-traces` turns it on): " +
+				`${(traced.jobRead.rps / traced.healthz.loaded.rps).toFixed(2)}× \`/healthz\`, ` +
+				`${traced.healthz.jobSerial.meanMs.toFixed(2)} ms against ${traced.healthz.serial.meanMs.toFixed(2)} ms one at a time ` +
+				`(+${serialGap(traced).toFixed(2)} ms).`,
 			`Measured with a closed-loop Node load generator on loopback (bench/lib/load.mjs): ${CONCURRENCY} keep-alive connections, ` +
 				`${WARMUP_MS / 1000} s warm-up, then ${DURATION_MS / 1000} s counted; the job read carries a real API key (admitted by ` +
 				"its gate object, which keeps the key's row and charges a generous per-key rate limit set through the vars, or, for " +

@@ -8,6 +8,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ensureDevVars } from "./lib/dev-vars.mjs";
 import { localStackFile, removeLocalStack, writeLocalStack } from "./lib/local-stack.mjs";
+import { localTracesEnv } from "./lib/local-traces.mjs";
 import { DEV_VARS, ROOT, requireInstalled, toolEnv, wranglerArgv } from "./lib/paths.mjs";
 import { startProcess } from "./lib/proc.mjs";
 import { createStackLog } from "./lib/stack-log.mjs";
@@ -25,6 +26,8 @@ Options:
   --no-gpu-worker      Start only the Worker
   --persist-to DIR     Directory for wrangler's local state (default .wrangler/state)
   --inspector-port N   Port for the Worker's devtools inspector (default: wrangler's choice)
+  --local-traces       Let wrangler capture every invocation's trace for its Local Explorer
+                       (/cdn-cgi/explorer); off by default: it slows every request and Durable Object call
   --var NAME:VALUE     Override a [vars] setting of wrangler.toml (repeatable), e.g. ALLOW_LOOPBACK_WEBHOOKS:true
   --timeout S          Seconds to wait for both services to be healthy (default 180)
   --verbose            Show every process's output here (it always goes to the log file)
@@ -43,6 +46,7 @@ const { values: opts } = parseArgs({
 		"no-gpu-worker": { type: "boolean", default: false },
 		"persist-to": { type: "string" },
 		"inspector-port": { type: "string" },
+		"local-traces": { type: "boolean", default: false },
 		var: { type: "string", multiple: true, default: [] },
 		timeout: { type: "string" },
 		verbose: { type: "boolean", default: false },
@@ -220,7 +224,12 @@ async function main() {
 	const worker = startLogged("worker", wnode, devArgs, {
 		cwd: ROOT,
 		// No network here for the `Request.cf` sample: use the placeholder without a failed fetch in the log.
-		env: toolEnv({ WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0", CLOUDFLARE_CF_FETCH_ENABLED: "false" }),
+		env: toolEnv({
+			WRANGLER_SEND_METRICS: "false",
+			FORCE_COLOR: "0",
+			CLOUDFLARE_CF_FETCH_ENABLED: "false",
+			...localTracesEnv(opts["local-traces"]),
+		}),
 	});
 	running.push(worker);
 

@@ -26,6 +26,21 @@ export function newRouter(): OpenAPIHono<AppEnv> {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Methods that read: a successful, prompt one writes no access line (see `accessLogged`). */
+const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+/** A read slower than this is logged even when it succeeds. */
+export const SLOW_READ_MS = 1000;
+
+/**
+ * Whether a request gets its `request` access line: every request that writes, every refusal and error (status ≥
+ * 400), and every read slower than SLOW_READ_MS. A successful, prompt read does not: it is the bulk of the traffic (a
+ * client polling a 5-minute job every 2 s makes 150 of them), its line was a sixth of the status read's CPU, and the
+ * platform's own invocation logs record every request with its status and duration anyway.
+ */
+export function accessLogged(method: string, status: number, durationMs: number): boolean {
+	return !READ_METHODS.has(method) || status >= 400 || durationMs >= SLOW_READ_MS;
+}
 /** `PUT /v1/admin/model-files/{upload_id}/parts/{part_number}`: a part streamed into R2 with its Content-Length. */
 const MODEL_FILE_PART = /^\/v1\/admin\/model-files\/[^/]+\/parts\/[^/]+$/;
 
@@ -104,13 +119,16 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 		c.res.headers.set("x-frame-options", "DENY");
 		if (!c.res.headers.has("content-security-policy")) c.res.headers.set("content-security-policy", cspFor(c.res));
 		if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
-		// The path only: query strings can carry signatures.
-		log.info("request", {
-			method: c.req.method,
-			path: new URL(c.req.url).pathname,
-			status: c.res.status,
-			duration_ms: Date.now() - started,
-		});
+		const durationMs = Date.now() - started;
+		if (accessLogged(c.req.method, c.res.status, durationMs)) {
+			// The path only: query strings can carry signatures.
+			log.info("request", {
+				method: c.req.method,
+				path: new URL(c.req.url).pathname,
+				status: c.res.status,
+				duration_ms: durationMs,
+			});
+		}
 	});
 	app.use("*", async (c, next) => {
 		const origin = c.req.header("origin");

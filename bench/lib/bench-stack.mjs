@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { localTracesEnv } from "../../scripts/lib/local-traces.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const ENTRY = path.join(ROOT, "bench/worker/entry.ts");
@@ -211,13 +212,18 @@ async function migratedStack(url, secrets, state, stopRuntime) {
 	};
 }
 
-/** The bench entry under `wrangler dev` (`unstable_startWorker`): wrangler's proxy in front of workerd. */
-export function startWranglerStack({ vars = {}, inMemory = false } = {}) {
-	return inStateDir(inMemory, (state) => startWrangler(state, vars));
+/**
+ * The bench entry under `wrangler dev` (`unstable_startWorker`): wrangler's proxy in front of workerd. Like `npm start`,
+ * without wrangler's local trace capture unless `localTraces` (scripts/lib/local-traces.mjs).
+ */
+export function startWranglerStack({ vars = {}, inMemory = false, localTraces = false } = {}) {
+	return inStateDir(inMemory, (state) => startWrangler(state, vars, localTraces));
 }
 
-async function startWrangler(state, vars) {
+async function startWrangler(state, vars, localTraces) {
 	const { unstable_startWorker } = await import("wrangler");
+	// wrangler reads the switch from the environment as it builds the runtime's configuration.
+	Object.assign(process.env, localTracesEnv(localTraces));
 	const secrets = freshSecrets();
 	const plain = Object.fromEntries(
 		Object.entries({ ...secrets, ...GENEROUS_LIMITS, ...vars }).map(([k, v]) => [k, { type: "plain_text", value: v }]),

@@ -8,7 +8,7 @@ import { deadlineAt, nextAlarmAt } from "../../src/jobs/backoff";
 import { etaOf, initialEstimate } from "../../src/jobs/eta";
 import { type JobLogEntry, mergeLog, serviceEntry } from "../../src/jobs/logs";
 import { queueAfter } from "../../src/jobs/queue";
-import { type JobRecord, type JobSpec, snapshotOf } from "../../src/jobs/record";
+import { type JobRecord, type JobSnapshot, type JobSpec, snapshotOf } from "../../src/jobs/record";
 import { limitReached, wakeLimit } from "../../src/jobs/run-limits";
 import { initialState, isTerminal, type TransitionRefusal, type VideoOutput } from "../../src/jobs/state";
 import { createLogger, type Logger } from "../../src/lib/logger";
@@ -125,6 +125,15 @@ export class JobDO extends DurableObject<Env> {
 		const job = this.#store.load();
 		if (job && !isTerminal(job.status) && (await this.ctx.storage.getAlarm()) === null) await this.#arm();
 		return job;
+	}
+
+	/**
+	 * What the status read shows (`snapshotOf`), or null: `get` without the spec's inputs, parameters and routing,
+	 * which the read never shows, so the answer a polling client waits for is less than half the bytes to copy.
+	 */
+	async snapshot(): Promise<JobSnapshot | null> {
+		const job = await this.get();
+		return job ? snapshotOf(job) : null;
 	}
 
 	/**

@@ -9,7 +9,7 @@ import { ApiError, notFound, problemResponses } from "../errors";
 import { createJob, newJobIdentity, prepareJob, settledInOrder } from "../intake/create-job";
 import { resumeAbandonedCreate } from "../intake/resume-create";
 import { tagSaysOwnedBy } from "../jobs/job-id";
-import { type JobRecord, snapshotOf } from "../jobs/record";
+import { type JobRecord, type JobSnapshot, snapshotOf } from "../jobs/record";
 import { toJobView } from "../jobs/view";
 import { canonicalJson } from "../lib/canonical-json";
 import { base64url, sha256Hex } from "../lib/ids";
@@ -114,20 +114,34 @@ function parseIdempotencyKey(raw: string | undefined): string | undefined {
 	return key;
 }
 
+/** One read of a job's Durable Object, and the account its answer belongs to. */
+interface JobRead<T> {
+	read(job: ReturnType<Env["JOBS"]["getByName"]>): Promise<T | null>;
+	accountOf(answer: T): string;
+}
+
+const RECORD: JobRead<JobRecord> = { read: (job) => job.get(), accountOf: (record) => record.spec.account_id };
+/** The status read's: only what the view shows (JobDO.snapshot). */
+const SNAPSHOT: JobRead<JobSnapshot> = { read: (job) => job.snapshot(), accountOf: (snapshot) => snapshot.account_id };
+
 /** Loads a job of the caller's account; another account's job reads as missing. */
-export async function loadOwnJob(c: Context<AppEnv>, id: string): Promise<JobRecord> {
+export function loadOwnJob(c: Context<AppEnv>, id: string): Promise<JobRecord> {
+	return readOwnJob(c, id, RECORD);
+}
+
+async function readOwnJob<T>(c: Context<AppEnv>, id: string, how: JobRead<T>): Promise<T> {
 	if (!JOB_ID.test(id)) throw notFound("Job");
 	const accountId = c.var.caller.accountId;
 	// An id tagged for this account needs no lookup; any other goes through the index, which answers "whose is
 	// it" without waking (or creating) a Durable Object for a foreign or bogus id.
 	const tagged = await tagSaysOwnedBy(c.env.SIGNING_SECRET, id, accountId);
 	if (!tagged && (await getJobAccount(c.env.DB, id)) !== accountId) throw notFound("Job");
-	return ownJob(await c.env.JOBS.getByName(id).get(), accountId);
+	return owned(await how.read(c.env.JOBS.getByName(id)), how, accountId);
 }
 
-function ownJob(job: JobRecord | null, accountId: string): JobRecord {
-	if (!job || job.spec.account_id !== accountId) throw notFound("Job");
-	return job;
+function owned<T>(answer: T | null, how: JobRead<T>, accountId: string): T {
+	if (answer === null || how.accountOf(answer) !== accountId) throw notFound("Job");
+	return answer;
 }
 
 /**
@@ -135,16 +149,16 @@ function ownJob(job: JobRecord | null, accountId: string): JobRecord {
  * for it, the job's Durable Object is read while the key's gate admits the request, so the two round trips
  * overlap. Nothing is answered before the gate has; a gate that names another account discards the early read.
  */
-async function loadOwnJobAlongside(c: Context<AppEnv>, id: string): Promise<JobRecord> {
+async function loadOwnSnapshotAlongside(c: Context<AppEnv>, id: string): Promise<JobSnapshot> {
 	const hint = c.var.callerHint;
 	const early =
 		hint && JOB_ID.test(id) && (await tagSaysOwnedBy(c.env.SIGNING_SECRET, id, hint.accountId))
-			? c.env.JOBS.getByName(id).get()
+			? SNAPSHOT.read(c.env.JOBS.getByName(id))
 			: null;
 	early?.catch(() => undefined);
 	await c.var.admitted;
-	if (early && hint && c.var.caller.accountId === hint.accountId) return ownJob(await early, hint.accountId);
-	return loadOwnJob(c, id);
+	if (early && hint && c.var.caller.accountId === hint.accountId) return owned(await early, SNAPSHOT, hint.accountId);
+	return readOwnJob(c, id, SNAPSHOT);
 }
 
 function encodeCursor(cursor: JobCursor): string {
@@ -248,12 +262,12 @@ export const jobsRoutes = newRouter()
 		return c.json({ data, next_cursor: page.next ? encodeCursor(page.next) : null }, 200);
 	})
 	.openapi(getJobRoute, async (c) => {
-		const job = await loadOwnJobAlongside(c, c.req.valid("param").id);
+		const snapshot = await loadOwnSnapshotAlongside(c, c.req.valid("param").id);
 		const origin = originOf(c);
-		const view = toJobView(snapshotOf(job), origin);
+		const view = toJobView(snapshot, origin);
 		// Only a succeeded job gets a share URL (and only it reads the account's share secret).
 		if (view.status !== "succeeded") return c.json(view, 200);
-		const [withShare] = await withShareUrls(c.env, job.spec.account_id, [view], origin);
+		const [withShare] = await withShareUrls(c.env, snapshot.account_id, [view], origin);
 		return c.json(withShare ?? view, 200);
 	})
 	.openapi(cancelJobRoute, async (c) => {

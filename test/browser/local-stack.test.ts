@@ -38,4 +38,15 @@ describe("npm start", () => {
 		expect(run.status, run.stderr).toBe(0);
 		expect(JSON.parse(run.stdout)).toHaveProperty("data");
 	});
+
+	it("runs without wrangler's per-invocation trace capture, which slows every request (--local-traces turns it on)", async () => {
+		const res = await fetch(`${url}/cdn-cgi/explorer/api/local/observability/query`, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify({ sql: "SELECT count(*) AS n FROM spans" }),
+		});
+		const body = (await res.json()) as { success: boolean; errors: { message: string }[] };
+		expect(res.status, JSON.stringify(body)).toBe(404);
+		expect(body.errors[0]?.message).toMatch(/not enabled/);
+	});
 });

@@ -5,10 +5,11 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { accessLogged, SLOW_READ_MS } from "../../src/app";
 import { tagSaysOwnedBy } from "../../src/jobs/job-id";
 import { putPodBackend } from "../emulators/pod/harness";
 import { ADMIN, call, PNG, upload } from "../helpers/api";
-import { expectProblem, newKey } from "../helpers/security";
+import { captureConsole, expectProblem, newKey } from "../helpers/security";
 
 async function createdJob(auth: Record<string, string>, backend: string): Promise<string> {
 	const image = await upload(auth, PNG, "image/png", "still.png");
@@ -71,5 +72,50 @@ describe("GET /v1/jobs/{id}", () => {
 		expect(row?.account_id).toBe("read-path-old");
 		expect((await read(untagged, owner.auth)).status).toBe(200);
 		await expectProblem(await read(untagged, other.auth), 404, "not_found");
+	});
+
+	it("returns what the job's own record shows, and the status read is the only read it answers", async () => {
+		expect((await putPodBackend("pod-read-snapshot")).status).toBe(200);
+		const owner = await newKey("read-path-snapshot");
+		const id = await createdJob(owner.auth, "pod-read-snapshot");
+		const job = await env.JOBS.getByName(id).get();
+		const snapshot = await env.JOBS.getByName(id).snapshot();
+		expect(snapshot?.account_id).toBe("read-path-snapshot");
+		expect(snapshot).toMatchObject({ id, status: job?.status, model: job?.spec.model, attempts: job?.attempts });
+		// The spec's inputs and routing stay in the object.
+		expect(JSON.stringify(snapshot)).not.toContain("object_key");
+		expect(await env.JOBS.getByName("job_none").snapshot()).toBeNull();
+	});
+});
+
+describe("the access log", () => {
+	it("writes no line for a successful read, and one for every write and every refusal", async () => {
+		expect((await putPodBackend("pod-read-log")).status).toBe(200);
+		const owner = await newKey("read-path-log");
+		const id = await createdJob(owner.auth, "pod-read-log");
+		const capture = captureConsole();
+		try {
+			expect((await read(id, owner.auth)).status).toBe(200);
+			expect((await call("/healthz")).status).toBe(200);
+			await expectProblem(await read(`job_${"0".repeat(32)}`, owner.auth), 404, "not_found");
+			await expectProblem(await call(`/v1/jobs/${id}`), 401, "unauthorized");
+			expect((await call(`/v1/jobs/${id}/cancel`, { method: "POST", headers: owner.auth })).status).toBe(200);
+		} finally {
+			capture.restore();
+		}
+		const requests = capture.lines
+			.map((l) => JSON.parse(l.slice(l.indexOf("{"))) as { event?: string; method?: string; status?: number })
+			.filter((l) => l.event === "request")
+			.map((l) => `${l.method} ${l.status}`);
+		expect(requests).toEqual(["GET 404", "GET 401", "POST 200"]);
+	});
+
+	it("logs a read that succeeded slowly, and never skips a write", () => {
+		expect(accessLogged("GET", 200, SLOW_READ_MS - 1)).toBe(false);
+		expect(accessLogged("HEAD", 206, 0)).toBe(false);
+		expect(accessLogged("GET", 200, SLOW_READ_MS)).toBe(true);
+		expect(accessLogged("GET", 304, SLOW_READ_MS + 1)).toBe(true);
+		expect(accessLogged("GET", 429, 0)).toBe(true);
+		for (const method of ["POST", "PUT", "DELETE", "PATCH"]) expect(accessLogged(method, 200, 0)).toBe(true);
 	});
 });
