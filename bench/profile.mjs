@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// CPU per request of the status read and of job creation, from V8 CPU profiles of the Worker's isolate taken through
-// workerd's inspector while a closed-loop load of each route runs (miniflare, 8 connections, 5 s). Prints the sampled
-// CPU per request and where it goes (self time by function, the top ones), as a markdown section.
+// CPU per request of the status read and of job creation: first the whole runtime's CPU time per request (workerd's
+// processes, from /proc: JavaScript, SQLite, the local D1 and R2 services) beside the bare hello route's and a new job
+// object's, under a load without the profiler; then V8 CPU profiles of the Worker's isolate taken through workerd's
+// inspector while a closed-loop load of each route runs (miniflare, 8 connections, 5 s), with where the sampled CPU
+// goes (self time by function, the top ones). Prints a markdown section.
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -9,6 +11,8 @@ import WebSocket from "ws";
 import { startMiniflareStack } from "./lib/bench-stack.mjs";
 import { createJob, prepareAccount, putBenchPod, startPodEmulator } from "./lib/fixtures.mjs";
 import { runLoad } from "./lib/load.mjs";
+import { cpuMsOf } from "./lib/workerd-cpu.mjs";
+import { workerdPids } from "./lib/workerd-memory.mjs";
 
 const DURATION_MS = Number(process.env.BENCH_PROFILE_MS) || 5_000;
 /** Which routes to profile: `read` (the status read), `create` (`POST /v1/jobs`), or both (the default). */
@@ -16,6 +20,9 @@ const ROUTES = process.env.BENCH_PROFILE_ROUTE ? [process.env.BENCH_PROFILE_ROUT
 const TOP = 12;
 /** A folder to keep each route's raw V8 profile in (`<route>.cpuprofile`, for DevTools), when set. */
 const SAVE_DIR = process.env.BENCH_PROFILE_SAVE;
+/** How long each route runs, unprofiled, for the runtime's CPU per request; the least of ROUNDS rounds is kept. */
+const CPU_MS = 3_000;
+const ROUNDS = 3;
 
 /** A free loopback port for the inspector. */
 function freePort() {
@@ -74,6 +81,54 @@ function selfTimes(profile) {
 		busyUs += n * usPerSample;
 	}
 	return { busyMs: busyUs / 1000, functions: [...out.entries()].sort((a, b) => b[1] - a[1]) };
+}
+
+/**
+ * The runtime's CPU time per request of each route and of the baselines, the profiler off: the least of ROUNDS
+ * rounds of CPU_MS each (the least is the one the machine's other tenants disturbed least).
+ */
+async function runtimeCpu(stack, routes) {
+	const pids = workerdPids();
+	const rows = [
+		{ label: "`/__bench/hello` (baseline)", request: () => ({ path: "/__bench/hello" }) },
+		{ label: routes.read.label, request: routes.read.request },
+		{
+			// A fresh id each time: the object is made, creates its schema, and answers that it holds no job.
+			label: "a new job Durable Object, read once (`/__bench/step/job/{new id}`)",
+			request: () => ({ path: `/__bench/step/job/job_new${Math.random().toString(36).slice(2)}` }),
+		},
+		{ label: routes.create.label, request: routes.create.request },
+	];
+	for (const row of rows) {
+		row.ms = Number.POSITIVE_INFINITY;
+		for (let round = 0; round < ROUNDS; round++) {
+			const before = cpuMsOf(pids);
+			const load = await runLoad({
+				origin: stack.url,
+				request: row.request,
+				concurrency: 8,
+				durationMs: CPU_MS,
+				warmupMs: 0,
+			});
+			const requests = Object.values(load.statuses).reduce((x, y) => x + y, 0);
+			row.ms = Math.min(row.ms, (cpuMsOf(pids) - before) / Math.max(1, requests));
+		}
+	}
+	const hello = rows[0].ms;
+	console.log("### The runtime's CPU per request\n");
+	console.log("| route | workerd CPU per request (ms) | × hello | hello's / this route's |");
+	console.log("|---|---:|---:|---:|");
+	for (const row of rows) {
+		console.log(
+			`| ${row.label} | ${row.ms.toFixed(2)} | ${(row.ms / hello).toFixed(1)} | ${(hello / row.ms).toFixed(3)} |`,
+		);
+	}
+	console.log(
+		`\nUser and system time of workerd's processes (/proc), over ${CPU_MS / 1000} s of load per route at 8 connections, ` +
+			`the least of ${ROUNDS} rounds, no profiler attached: JavaScript, each Durable Object's SQLite, the local D1 and ` +
+			"R2 services and the sockets. Where the runtime's CPU is what limits the rates, as on this machine, a route's " +
+			"requests per second against hello's come close to the last column.",
+	);
 }
 
 async function main() {
@@ -145,8 +200,10 @@ async function main() {
 		console.log(
 			"V8's sampling profiler (100 µs interval) through workerd's inspector (miniflare `inspectorPort`), idle and " +
 				"`(program)` samples left out; native work outside the isolate (storage, the socket) is not in it. On a " +
-				"shared machine the figures move by a few tens of percent from run to run.",
+				"shared machine the figures move by a few tens of percent from run to run.\n",
 		);
+		// Last, with the profiler detached: the creation load's garbage would otherwise land in the read's profile.
+		await runtimeCpu(stack, routes);
 	} finally {
 		await stack.dispose();
 		await pod.close?.();

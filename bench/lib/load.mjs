@@ -20,15 +20,29 @@ function once(agent, target, method, headers, body) {
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 
+/** `{ requests, rps, p50Ms, p99Ms, meanMs }` of sorted latencies over `durationMs`. */
+function summary(sorted, durationMs) {
+	return {
+		requests: sorted.length,
+		rps: sorted.length / (durationMs / 1000),
+		p50Ms: quantile(sorted, 0.5),
+		p99Ms: quantile(sorted, 0.99),
+		meanMs: sorted.reduce((sum, ms) => sum + ms, 0) / Math.max(1, sorted.length),
+	};
+}
+
 /**
- * Runs the load: `request()` gives `{ method?, path, headers?, body? }` for each request (called per request, so
- * each may differ). Returns `{ requests, rps, p50Ms, p99Ms, statuses }`, `statuses` counting each status code seen
- * in the measured window (the warm-up's requests are sent but not counted).
+ * Runs the load: `request()` gives `{ method?, path, headers?, body?, tag? }` for each request (called per request,
+ * so each may differ). Returns `{ requests, rps, p50Ms, p99Ms, meanMs, statuses, byTag }`, `statuses` counting each
+ * status code seen in the measured window (the warm-up's requests are sent but not counted) and `byTag` the same
+ * summary, statuses included, for the requests of each `tag`: requests that alternate on one connection meet the
+ * same moments of a noisy machine, so their difference is fairer than that of two loads run one after the other.
  */
 export async function runLoad({ origin, request, concurrency = 32, durationMs = 10_000, warmupMs = 2_000 }) {
 	const url = new URL(origin);
 	const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 	const latencies = [];
+	const tagged = {};
 	const statuses = {};
 	const measureFrom = performance.now() + warmupMs;
 	const stopAt = measureFrom + durationMs;
@@ -50,6 +64,11 @@ export async function runLoad({ origin, request, concurrency = 32, durationMs = 
 			if (status === 0) failures += 1;
 			if (start >= measureFrom && end <= stopAt) {
 				latencies.push(end - start);
+				if (r.tag !== undefined) {
+					const t = (tagged[r.tag] ??= { latencies: [], statuses: {} });
+					t.latencies.push(end - start);
+					t.statuses[status] = (t.statuses[status] ?? 0) + 1;
+				}
 				statuses[status] = (statuses[status] ?? 0) + 1;
 			}
 		}
@@ -58,12 +77,15 @@ export async function runLoad({ origin, request, concurrency = 32, durationMs = 
 	agent.destroy();
 	if (failures > latencies.length / 10) throw new Error(`${failures} requests failed at the socket level`);
 	latencies.sort((a, b) => a - b);
-	return {
-		requests: latencies.length,
-		rps: latencies.length / (durationMs / 1000),
-		p50Ms: quantile(latencies, 0.5),
-		p99Ms: quantile(latencies, 0.99),
-		meanMs: latencies.reduce((sum, ms) => sum + ms, 0) / Math.max(1, latencies.length),
-		statuses,
-	};
+	const byTag = {};
+	for (const [tag, t] of Object.entries(tagged)) {
+		byTag[tag] = {
+			...summary(
+				t.latencies.sort((a, b) => a - b),
+				durationMs,
+			),
+			statuses: t.statuses,
+		};
+	}
+	return { ...summary(latencies, durationMs), statuses, byTag };
 }
