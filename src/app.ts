@@ -132,7 +132,7 @@ export function installBaseMiddleware(app: OpenAPIHono<AppEnv>): void {
 	});
 	app.use("*", async (c, next) => {
 		const origin = c.req.header("origin");
-		const allowed = c.var.config.corsOrigins;
+		const allowed = c.get("config").corsOrigins;
 		const allow = origin && (allowed.includes("*") || allowed.includes(origin)) ? origin : null;
 		if (c.req.method === "OPTIONS" && allow) {
 			return new Response(null, {

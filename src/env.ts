@@ -4,7 +4,11 @@ import type { Caller } from "./limits/admission";
 import type { EffectiveLimits } from "./limits/config";
 import type { RateLimitDecision } from "./limits/rate-limit";
 
-/** The one typed context of every route. `Env` comes from `wrangler types`. */
+/**
+ * The one typed context of every route. `Env` comes from `wrangler types`. Routes read the variables with
+ * `c.get(name)`: Hono's `c.var` builds a new object of every variable on each access, which the status read paid
+ * several times per request.
+ */
 export type AppEnv = {
 	Bindings: Env;
 	Variables: {

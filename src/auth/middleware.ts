@@ -36,7 +36,7 @@ async function admit(
 	scope: Scope,
 	buckets: BucketName[],
 ): Promise<RateLimitDecision | null> {
-	const admission = await admitKey(c.env, keyHash, scope, buckets, c.var.log);
+	const admission = await admitKey(c.env, keyHash, scope, buckets, c.get("log"));
 	if (admission.status === "invalid") {
 		callerHints.delete(keyHash);
 		throw new ApiError("unauthorized", "Invalid API key.");
@@ -44,7 +44,7 @@ async function admit(
 	if (admission.status === "forbidden") throw new ApiError("forbidden", `This key lacks the \`${scope}\` scope.`);
 	const { caller, limits, decision } = admission;
 	c.set("caller", caller);
-	c.set("log", c.var.log.child({ account: caller.accountId, key_id: caller.keyId }));
+	c.set("log", c.get("log").child({ account: caller.accountId, key_id: caller.keyId }));
 	c.set("limits", limits);
 	rememberCaller(keyHash, caller);
 	if (decision && !decision.allowed) {

@@ -162,22 +162,22 @@ export const accountsRoutes = newRouter()
 		try {
 			await forgetKeys(c.env, await activeKeyHashes(c.env.DB, account));
 		} catch (err) {
-			c.var.log.error("limits_not_propagated", { account, error: err instanceof Error ? err.message : String(err) });
+			c.get("log").error("limits_not_propagated", { account, error: err instanceof Error ? err.message : String(err) });
 		}
-		c.var.log.info("account_limits_set", { account, limits: overrides });
+		c.get("log").info("account_limits_set", { account, limits: overrides });
 		return c.json(await limitsView(c.env, account, overrides), 200);
 	})
 	.openapi(ownLimitsRoute, async (c) => {
-		const { accountId, keyId, scopes } = c.var.caller;
+		const { accountId, keyId, scopes } = c.get("caller");
 		const [overrides, key] = await Promise.all([getAccountLimits(c.env.DB, accountId), findKeyById(c.env.DB, keyId)]);
 		if (!overrides) throw notFound("Account");
-		const requests = c.var.rateLimit?.buckets.find((b) => b.name === "requests");
+		const requests = c.get("rateLimit")?.buckets.find((b) => b.name === "requests");
 		const view = await limitsView(c.env, accountId, overrides);
 		return c.json(
 			{
 				...view,
 				key: { id: keyId, name: key?.name ?? "", scopes },
-				rate_limit: c.var.rateLimit
+				rate_limit: c.get("rateLimit")
 					? {
 							requests: requests && { quota: requests.quota, remaining: requests.remaining, reset_s: requests.reset_s },
 						}

@@ -152,7 +152,7 @@ export const adminModelFilesRoutes = newRouter()
 		const upload = await c.env.BUCKET.createMultipartUpload(key, {
 			customMetadata: { sha256: body.sha256, size: String(body.size) },
 		});
-		c.var.log.info("model_file_upload_started", { key, size: body.size });
+		c.get("log").info("model_file_upload_started", { key, size: body.size });
 		const part_size = body.part_size ?? DEFAULT_PART_BYTES;
 		return c.json({ ...stored, state: "uploading" as const, upload_id: upload.uploadId, part_size }, 201);
 	})
@@ -169,7 +169,7 @@ export const adminModelFilesRoutes = newRouter()
 			const part = await upload.uploadPart(part_number, body);
 			return c.json({ part_number, etag: part.etag }, 200);
 		} catch (err) {
-			c.var.log.warn("model_file_part_failed", { key, part_number, error: err instanceof Error ? err.message : "" });
+			c.get("log").warn("model_file_part_failed", { key, part_number, error: err instanceof Error ? err.message : "" });
 			throw notFound(`Upload ${upload_id} of ${key}`);
 		}
 	})
@@ -194,6 +194,6 @@ export const adminModelFilesRoutes = newRouter()
 			await c.env.BUCKET.delete(key);
 			throw new ApiError("conflict", `The parts of ${key} add up to ${object.size} bytes, not ${expected}.`);
 		}
-		c.var.log.info("model_file_stored", { key, size: object.size });
+		c.get("log").info("model_file_stored", { key, size: object.size });
 		return c.json({ key, state: "complete" as const, size: object.size, sha256 }, 200);
 	});

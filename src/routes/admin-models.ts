@@ -247,7 +247,7 @@ export const adminModelsRoutes = newRouter()
 		}
 		const result = await registerModel(c.env, manifest, nowIso());
 		if (!result.ok) throw new ApiError("conflict", result.detail);
-		c.var.log.info("model_registered", { model: id, version: manifest.version, created: result.created });
+		c.get("log").info("model_registered", { model: id, version: manifest.version, created: result.created });
 		const history = await modelHistory(c.env, id);
 		if (!history) throw new ApiError("internal", "The model was not stored.");
 		const view = await adminView(c.env, history);
@@ -256,7 +256,7 @@ export const adminModelsRoutes = newRouter()
 	.openapi(deleteRoute, async (c) => {
 		const id = checkedId(c.req.valid("param").id);
 		if (!(await retire(c.env, id, nowIso()))) throw notFound(`Model ${JSON.stringify(id)}`);
-		c.var.log.info("model_retired", { model: id });
+		c.get("log").info("model_retired", { model: id });
 		return c.body(null, 204);
 	})
 	.openapi(validateRoute, async (c) => {

@@ -259,12 +259,12 @@ export const backendsRoutes = newRouter()
 			nowIso(),
 		);
 		if (!row) throw new ApiError("internal", "The backend was not stored.");
-		c.var.log.info("backend_saved", { backend: name, kind: body.kind });
+		c.get("log").info("backend_saved", { backend: name, kind: body.kind });
 		// A new configuration (a fixed key, say) is judged afresh: what the breaker learned of the old one goes.
 		try {
 			await c.env.BACKENDS.getByName(name).configChanged();
 		} catch (err) {
-			c.var.log.warn("breaker_reset_failed", {
+			c.get("log").warn("breaker_reset_failed", {
 				backend: name,
 				error: err instanceof Error ? err.message : String(err),
 			});
@@ -279,10 +279,10 @@ export const backendsRoutes = newRouter()
 		// bill on with nothing left to clean them up.
 		if (existing.kind === "vastai") {
 			const { destroyed, remaining } = await c.env.BACKENDS.getByName(name).vastShutdown(name);
-			c.var.log.info("backend_instances_destroyed", { backend: name, count: destroyed.length });
+			c.get("log").info("backend_instances_destroyed", { backend: name, count: destroyed.length });
 			if (remaining.length > 0) {
 				await setBackendEnabled(c.env.DB, name, false, nowIso());
-				c.var.log.warn("backend_deletion_pending", { backend: name, remaining: remaining.map((r) => r.id) });
+				c.get("log").warn("backend_deletion_pending", { backend: name, remaining: remaining.map((r) => r.id) });
 				const row = (await getBackend(c.env.DB, name)) ?? existing;
 				return c.json(await toBackend(c.env, row), 202);
 			}

@@ -39,6 +39,6 @@ export const internalRoutes = newRouter().openapi(runpodWebhookRoute, async (c) 
 		throw new ApiError("forbidden", "The webhook token is not valid for this job.");
 	}
 	await c.env.JOBS.getByName(job_id).poke();
-	c.var.log.info("runpod_webhook", { job_id });
+	c.get("log").info("runpod_webhook", { job_id });
 	return c.json({ received: true as const }, 200);
 });

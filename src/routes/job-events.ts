@@ -64,10 +64,10 @@ export const jobEventsRoutes = newRouter().openapi(eventsRoute, async (c) => {
 		if (!(await c.env.JOBS.getByName(job.spec.id).get())) throw notFound("Job");
 		return c.body(null, 204);
 	}
-	const keyId = c.var.caller.keyId;
+	const keyId = c.get("caller").keyId;
 	const origin = new URL(c.req.url).origin;
 	const shared = withShareUrlInEvents(stream, () => shareUrlOf(c.env, job.spec.account_id, job.spec.id, origin));
-	const guarded = endOnRevocation(shared, () => isKeyActive(c.env.DB, keyId), c.var.config.eventStreamReauthMs);
+	const guarded = endOnRevocation(shared, () => isKeyActive(c.env.DB, keyId), c.get("config").eventStreamReauthMs);
 	return new Response(guarded, {
 		status: 200,
 		headers: {

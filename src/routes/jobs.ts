@@ -131,7 +131,7 @@ export function loadOwnJob(c: Context<AppEnv>, id: string): Promise<JobRecord> {
 
 async function readOwnJob<T>(c: Context<AppEnv>, id: string, how: JobRead<T>): Promise<T> {
 	if (!JOB_ID.test(id)) throw notFound("Job");
-	const accountId = c.var.caller.accountId;
+	const accountId = c.get("caller").accountId;
 	// An id tagged for this account needs no lookup; any other goes through the index, which answers "whose is
 	// it" without waking (or creating) a Durable Object for a foreign or bogus id.
 	const tagged = await tagSaysOwnedBy(c.env.SIGNING_SECRET, id, accountId);
@@ -150,14 +150,14 @@ function owned<T>(answer: T | null, how: JobRead<T>, accountId: string): T {
  * overlap. Nothing is answered before the gate has; a gate that names another account discards the early read.
  */
 async function loadOwnSnapshotAlongside(c: Context<AppEnv>, id: string): Promise<JobSnapshot> {
-	const hint = c.var.callerHint;
+	const hint = c.get("callerHint");
 	const early =
 		hint && JOB_ID.test(id) && (await tagSaysOwnedBy(c.env.SIGNING_SECRET, id, hint.accountId))
 			? SNAPSHOT.read(c.env.JOBS.getByName(id))
 			: null;
 	early?.catch(() => undefined);
-	await c.var.admitted;
-	if (early && hint && c.var.caller.accountId === hint.accountId) return owned(await early, SNAPSHOT, hint.accountId);
+	await c.get("admitted");
+	if (early && hint && c.get("caller").accountId === hint.accountId) return owned(await early, SNAPSHOT, hint.accountId);
 	return readOwnJob(c, id, SNAPSHOT);
 }
 
@@ -185,7 +185,7 @@ const originOf = (c: Context<AppEnv>) => new URL(c.req.url).origin;
 export const jobsRoutes = newRouter()
 	.openapi(createJobRoute, async (c) => {
 		const body = c.req.valid("json");
-		const accountId = c.var.caller.accountId;
+		const accountId = c.get("caller").accountId;
 		const key = parseIdempotencyKey(c.req.header("idempotency-key"));
 		// Chosen first: the idempotency claim records the id, so a retry can finish a creation that died midway.
 		let identity = await newJobIdentity(c.env, accountId);
@@ -222,12 +222,12 @@ export const jobsRoutes = newRouter()
 			// their refusals keep their order (402, then 429, then the body's 400s), and a slot taken for a request
 			// refused after all is released below.
 			const reservation = { id: identity.id, accountId, model: body.model, createdAt: identity.created_at };
-			const reserving = reserveSlot(c.env.DB, reservation, c.var.limits, Date.now()).then((s) => {
+			const reserving = reserveSlot(c.env.DB, reservation, c.get("limits"), Date.now()).then((s) => {
 				slot = s;
 				return s;
 			});
 			const limited = settledInOrder([
-				checkSpendCap(c.env.DB, accountId, c.var.limits, new Date()),
+				checkSpendCap(c.env.DB, accountId, c.get("limits"), new Date()),
 				reserving,
 			] as const);
 			// An input given as a URL is fetched only for a request the limits admit: no fetching on a refused one.
@@ -241,24 +241,24 @@ export const jobsRoutes = newRouter()
 			job = await createJob(c.env, spec);
 		} catch (err) {
 			// A reservation left behind stops counting on its own after a minute (src/db/job-slots.ts).
-			await slot?.release().catch((e: unknown) => c.var.log.error("slot_release_failed", { error: String(e) }));
+			await slot?.release().catch((e: unknown) => c.get("log").error("slot_release_failed", { error: String(e) }));
 			if (key !== undefined) await releaseIdempotent(c.env.DB, accountId, key);
 			throw err;
 		}
 		if (key !== undefined) await finishIdempotent(c.env.DB, accountId, key, job.spec.id);
-		c.var.log.info("job_created", { job_id: job.spec.id, model: job.spec.model, backend: job.spec.backend.name });
+		c.get("log").info("job_created", { job_id: job.spec.id, model: job.spec.model, backend: job.spec.backend.name });
 		return c.json(toJobView(snapshotOf(job), originOf(c)), 202, { location: `/v1/jobs/${job.spec.id}` });
 	})
 	.openapi(listJobsRoute, async (c) => {
 		const query = c.req.valid("query");
-		const page = await listJobs(c.env.DB, c.var.caller.accountId, {
+		const page = await listJobs(c.env.DB, c.get("caller").accountId, {
 			status: query.status,
 			limit: query.limit,
 			after: query.cursor ? decodeCursor(query.cursor) : undefined,
 		});
 		const origin = originOf(c);
 		const views = page.jobs.map((j) => toJobView(j, origin));
-		const data = await withShareUrls(c.env, c.var.caller.accountId, views, origin);
+		const data = await withShareUrls(c.env, c.get("caller").accountId, views, origin);
 		return c.json({ data, next_cursor: page.next ? encodeCursor(page.next) : null }, 200);
 	})
 	.openapi(getJobRoute, async (c) => {

@@ -148,8 +148,8 @@ export const shareRoutes = newRouter()
 	})
 	.openapi(rotateShareRoute, async (c) => {
 		const now = new Date();
-		await rotateShareSecret(c.env, c.var.caller.accountId, now);
-		c.var.log.info("share_secret_rotated");
+		await rotateShareSecret(c.env, c.get("caller").accountId, now);
+		c.get("log").info("share_secret_rotated");
 		return c.json({ rotated_at: now.toISOString() }, 200);
 	})
 	.openapi(serveShareRoute, async (c) => {

@@ -81,14 +81,14 @@ export const inlineUploadRoutes = newRouter().openapi(inlineRoute, async (c) => 
 	const size = Number(declared);
 	if (size === 0) throw new ApiError("invalid_request", "The body is empty: send the file.");
 	const kind = mediaKind(type);
-	const cap = Math.min(INLINE_UPLOAD_MAX_BYTES, maxBytesFor(c.var.config.media, kind));
+	const cap = Math.min(INLINE_UPLOAD_MAX_BYTES, maxBytesFor(c.get("config").media, kind));
 	if (size > cap) {
 		throw new ApiError(
 			"payload_too_large",
 			`At most ${cap} bytes go in one request (this is ${size}); larger files: POST /v1/uploads for signed URLs.`,
 		);
 	}
-	const accountId = c.var.caller.accountId;
+	const accountId = c.get("caller").accountId;
 	const sha256 = declaredSha?.toLowerCase() ?? null;
 	if (sha256) {
 		const existing = await findReadyBySha256(c.env.DB, accountId, sha256, type);

@@ -162,9 +162,9 @@ export const uploadsRoutes = newRouter()
 			);
 		}
 		const kind = mediaKind(type);
-		const limit = maxBytesFor(c.var.config.media, kind);
+		const limit = maxBytesFor(c.get("config").media, kind);
 		if (body.size > limit) throw new ApiError("payload_too_large", `An ${kind} upload may be at most ${limit} bytes.`);
-		const accountId = c.var.caller.accountId;
+		const accountId = c.get("caller").accountId;
 		const sha256 = body.sha256?.toLowerCase() ?? null;
 
 		// Dedup: the same account sending the same bytes again gets the stored upload, no second transfer.
@@ -176,8 +176,8 @@ export const uploadsRoutes = newRouter()
 		const id = newId("upl");
 		const key = objectKeys.uploadKey(accountId, id);
 		const signer = signerFor(c.env, new URL(c.req.url).origin);
-		const expiresInS = c.var.config.uploadUrlTtlS;
-		const threshold = c.var.config.multipart.thresholdBytes;
+		const expiresInS = c.get("config").uploadUrlTtlS;
+		const threshold = c.get("config").multipart.thresholdBytes;
 		const row: UploadRow = {
 			id,
 			account_id: accountId,
@@ -202,7 +202,7 @@ export const uploadsRoutes = newRouter()
 		}
 
 		// Multipart through the binding in both flavours: R2 accepts S3 part PUTs into an upload it created.
-		const partSize = planPartSize(body.size, c.var.config.multipart.partBytes);
+		const partSize = planPartSize(body.size, c.get("config").multipart.partBytes);
 		const multipart = await c.env.BUCKET.createMultipartUpload(key, { httpMetadata: { contentType: type } });
 		row.multipart_upload_id = multipart.uploadId;
 		row.part_size = partSize;
@@ -226,7 +226,7 @@ export const uploadsRoutes = newRouter()
 		);
 	})
 	.openapi(completeUploadRoute, async (c) => {
-		const row = await getUpload(c.env.DB, c.var.caller.accountId, c.req.valid("param").id);
+		const row = await getUpload(c.env.DB, c.get("caller").accountId, c.req.valid("param").id);
 		if (!row) throw notFound("Upload");
 		switch (row.status) {
 			case "ready":
@@ -246,7 +246,7 @@ export const uploadsRoutes = newRouter()
 		}
 	})
 	.openapi(abortUploadRoute, async (c) => {
-		const accountId = c.var.caller.accountId;
+		const accountId = c.get("caller").accountId;
 		const row = await getUpload(c.env.DB, accountId, c.req.valid("param").id);
 		if (!row) throw notFound("Upload");
 		if (row.status === "ready") throw new ApiError("conflict", "The upload is ready; it can no longer be aborted.");
@@ -254,7 +254,7 @@ export const uploadsRoutes = newRouter()
 		return c.json(toUpload((await getUpload(c.env.DB, accountId, row.id)) ?? row), 200);
 	})
 	.openapi(getUploadRoute, async (c) => {
-		const row = await getUpload(c.env.DB, c.var.caller.accountId, c.req.valid("param").id);
+		const row = await getUpload(c.env.DB, c.get("caller").accountId, c.req.valid("param").id);
 		if (!row) throw notFound("Upload");
 		if (row.status !== "pending" || !row.multipart_upload_id || !row.part_size) return c.json(toUpload(row), 200);
 		const stored = await storedParts(c.env, row);

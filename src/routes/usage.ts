@@ -191,7 +191,7 @@ export const usageRoutes = newRouter()
 	.openapi(usageRoute, async (c) => {
 		const window = usageWindow(c.req.valid("query"));
 		const { by_account: _, ...usage } = summarizeUsage(
-			await usageRows(c.env.DB, window.from, window.to, c.var.caller.accountId),
+			await usageRows(c.env.DB, window.from, window.to, c.get("caller").accountId),
 			window,
 		);
 		return c.json(usage, 200);

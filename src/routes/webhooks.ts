@@ -121,22 +121,22 @@ function secretState(s: AccountSecrets): z.infer<typeof WebhookSecretInfoSchema>
 
 export const webhooksRoutes = newRouter()
 	.openapi(getSecretRoute, async (c) => {
-		return c.json(secretState(await getAccountSecrets(c.env, c.var.caller.accountId)), 200);
+		return c.json(secretState(await getAccountSecrets(c.env, c.get("caller").accountId)), 200);
 	})
 	.openapi(rotateSecretRoute, async (c) => {
-		const rotated = await rotateWebhookSecret(c.env, c.var.caller.accountId);
-		c.var.log.info("webhook_secret_rotated");
+		const rotated = await rotateWebhookSecret(c.env, c.get("caller").accountId);
+		c.get("log").info("webhook_secret_rotated");
 		return c.json({ secret: rotated.webhook, ...secretState(rotated) }, 200);
 	})
 	.openapi(testRoute, async (c) => {
 		const { url } = c.req.valid("json");
-		const checked = checkWebhookUrl(url, c.var.config.allowLoopbackWebhooks);
+		const checked = checkWebhookUrl(url, c.get("config").allowLoopbackWebhooks);
 		if (!checked.ok) {
 			throw new ApiError("unprocessable", `url: ${checked.message}`, {
 				errors: [{ path: "json.url", message: checked.message }],
 			});
 		}
-		const secrets = signingSecrets(await getAccountSecrets(c.env, c.var.caller.accountId));
+		const secrets = signingSecrets(await getAccountSecrets(c.env, c.get("caller").accountId));
 		const id = newId("msg");
 		const now = new Date();
 		const body = JSON.stringify({
@@ -156,6 +156,6 @@ export const webhooksRoutes = newRouter()
 		if ("statusCode" in outcome && outcome.statusCode !== undefined) result.status_code = outcome.statusCode;
 		if (outcome.kind === "retry") result.error = outcome.error;
 		if (outcome.kind === "gone") result.error = "the endpoint answered 410 Gone";
-		c.var.log.info("webhook_test_sent", { host: checked.url.host, outcome: outcome.kind });
+		c.get("log").info("webhook_test_sent", { host: checked.url.host, outcome: outcome.kind });
 		return c.json(result, 200);
 	});
