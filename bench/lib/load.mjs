@@ -65,7 +65,8 @@ export async function runLoad({ origin, request, concurrency = 32, durationMs = 
 			if (start >= measureFrom && end <= stopAt) {
 				latencies.push(end - start);
 				if (r.tag !== undefined) {
-					const t = (tagged[r.tag] ??= { latencies: [], statuses: {} });
+					tagged[r.tag] ??= { latencies: [], statuses: {} };
+					const t = tagged[r.tag];
 					t.latencies.push(end - start);
 					t.statuses[status] = (t.statuses[status] ?? 0) + 1;
 				}

@@ -157,7 +157,8 @@ async function loadOwnSnapshotAlongside(c: Context<AppEnv>, id: string): Promise
 			: null;
 	early?.catch(() => undefined);
 	await c.get("admitted");
-	if (early && hint && c.get("caller").accountId === hint.accountId) return owned(await early, SNAPSHOT, hint.accountId);
+	if (early && hint && c.get("caller").accountId === hint.accountId)
+		return owned(await early, SNAPSHOT, hint.accountId);
 	return readOwnJob(c, id, SNAPSHOT);
 }
 
