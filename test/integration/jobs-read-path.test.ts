@@ -74,7 +74,7 @@ describe("GET /v1/jobs/{id}", () => {
 		await expectProblem(await read(untagged, other.auth), 404, "not_found");
 	});
 
-	it("returns what the job's own record shows, and the status read is the only read it answers", async () => {
+	it("answers the status read with the job's snapshot: what its record shows, without the spec's inputs", async () => {
 		expect((await putPodBackend("pod-read-snapshot")).status).toBe(200);
 		const owner = await newKey("read-path-snapshot");
 		const id = await createdJob(owner.auth, "pod-read-snapshot");
