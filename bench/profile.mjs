@@ -103,14 +103,13 @@ async function runtimeCpu(stack, routes) {
 		row.ms = Number.POSITIVE_INFINITY;
 		for (let round = 0; round < ROUNDS; round++) {
 			const before = cpuMsOf(pids);
-			const load = await runLoad({
+			const { requests } = await runLoad({
 				origin: stack.url,
 				request: row.request,
 				concurrency: 8,
 				durationMs: CPU_MS,
 				warmupMs: 0,
 			});
-			const { requests } = load;
 			row.ms = Math.min(row.ms, (cpuMsOf(pids) - before) / Math.max(1, requests));
 		}
 	}

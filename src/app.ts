@@ -27,6 +27,9 @@ export function newRouter(): OpenAPIHono<AppEnv> {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** `PUT /v1/admin/model-files/{upload_id}/parts/{part_number}`: a part streamed into R2 with its Content-Length. */
+const MODEL_FILE_PART = /^\/v1\/admin\/model-files\/[^/]+\/parts\/[^/]+$/;
+
 /** Methods that read: a successful, prompt one writes no access line (see `accessLogged`). */
 const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 /** A read slower than this is logged even when it succeeds. */
@@ -41,8 +44,6 @@ export const SLOW_READ_MS = 1000;
 export function accessLogged(method: string, status: number, durationMs: number): boolean {
 	return !READ_METHODS.has(method) || status >= 400 || durationMs >= SLOW_READ_MS;
 }
-/** `PUT /v1/admin/model-files/{upload_id}/parts/{part_number}`: a part streamed into R2 with its Content-Length. */
-const MODEL_FILE_PART = /^\/v1\/admin\/model-files\/[^/]+\/parts\/[^/]+$/;
 
 function codeForStatus(status: number): ErrorCode {
 	switch (status) {
